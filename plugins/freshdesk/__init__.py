@@ -1,0 +1,1 @@
+"""Freshdesk connector for slabridge."""

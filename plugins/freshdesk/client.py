@@ -1,0 +1,44 @@
+"""Freshdesk write-back: ticket PUT, tags by read-modify-write, notes and replies."""
+
+from __future__ import annotations
+
+from slabridge.config import VendorSettings
+from slabridge.models import (
+    Action, AddTags, Assign, InternalNote, PublicReply, RemoveTags, SetFields, SetPriority, TicketRef,
+)
+from slabridge.vendorapi import VendorClient
+
+TOP_LEVEL_FIELDS = {"due_by", "fr_due_by"}
+
+
+class FreshdeskClient(VendorClient):
+    def __init__(self, http, settings: VendorSettings, **kwargs):
+        super().__init__(http, max_retries=settings.max_retries, **kwargs)
+
+    def apply(self, ticket: TicketRef, action: Action) -> None:
+        path = f"/api/v2/tickets/{ticket.id}"
+        match action:
+            case AddTags(tags=tags):
+                current = self._tags(path)
+                self.request("PUT", path, json={"tags": current + [t for t in tags if t not in current]})
+            case RemoveTags(tags=tags):
+                current = self._tags(path)
+                self.request("PUT", path, json={"tags": [t for t in current if t not in tags]})
+            case SetFields(fields=fields):
+                body: dict = {k: v for k, v in fields.items() if k in TOP_LEVEL_FIELDS}
+                custom = {k: v for k, v in fields.items() if k not in TOP_LEVEL_FIELDS}
+                if custom:
+                    body["custom_fields"] = custom
+                self.request("PUT", path, json=body)
+            case SetPriority(priority=priority):
+                self.request("PUT", path, json={"priority": int(priority)})
+            case InternalNote(body=body):
+                self.request("POST", f"{path}/notes", json={"body": body, "private": True})
+            case PublicReply(body=body):
+                self.request("POST", f"{path}/reply", json={"body": body})
+            case Assign(group=group, assignee=assignee):
+                change = {"group_id": int(group) if group else None, "responder_id": int(assignee) if assignee else None}
+                self.request("PUT", path, json={k: v for k, v in change.items() if v is not None})
+
+    def _tags(self, path: str) -> list[str]:
+        return list(self.request("GET", path).json().get("tags") or [])

@@ -1,0 +1,55 @@
+"""A fake Freshdesk API for the demo and tests (real HTTP on loopback)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from slabridge.fakeapi import FakeAPI
+
+TICKET = r"/api/v2/tickets/(\d+)"
+
+
+def _show(api, m, body):
+    return 200, api.ticket(m[1])
+
+
+def _update(api, m, body):
+    ticket = api.ticket(m[1])
+    for key, value in (body or {}).items():
+        if key == "custom_fields":
+            ticket.setdefault("custom_fields", {}).update(value)
+        else:
+            ticket[key] = value
+    return 200, ticket
+
+
+def _note(api, m, body):
+    api.ticket(m[1])["comments"].append({"private": (body or {}).get("private", True), "body": (body or {}).get("body")})
+    return 201, {"id": len(api.requests), **(body or {})}
+
+
+def _reply(api, m, body):
+    api.ticket(m[1])["comments"].append({"private": False, "body": (body or {}).get("body")})
+    return 201, {"id": len(api.requests), **(body or {})}
+
+
+def fake_api() -> FakeAPI:
+    return FakeAPI("freshdesk", [
+        ("GET", TICKET, _show), ("PUT", TICKET, _update),
+        ("POST", TICKET + "/notes", _note), ("POST", TICKET + "/reply", _reply),
+    ])
+
+
+def sample_webhook(secret: str, ticket_id: str, now: datetime) -> tuple[dict[str, str], bytes]:
+    """A webhook as the shipped automation rule sends it, for a new ticket."""
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    body = json.dumps({
+        "event": "Ticket is created",
+        "ticket": {"id": ticket_id, "subject": "Printer queue stuck", "description": "Nothing prints.",
+                   "priority": "Medium", "status": "Open", "tags": "",
+                   "requester": {"email": "lee@example.org", "name": "Lee"},
+                   "company": {"id": "501", "name": "Example Org"}, "created_at": stamp, "updated_at": stamp},
+        "actor": {"email": "lee@example.org", "type": "contact"},
+    }).encode()
+    return {"Content-Type": "application/json", "X-Slabridge-Secret": secret}, body

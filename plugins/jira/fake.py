@@ -1,0 +1,67 @@
+"""A fake Jira Cloud / JSM API for the demo and tests (real HTTP on loopback)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from datetime import datetime
+
+from slabridge.fakeapi import FakeAPI
+
+ISSUE = r"/rest/api/3/issue/([A-Za-z][A-Za-z0-9_]*-\d+)"
+
+
+def _issue(api, key):
+    return api.ticket(key, fields={})
+
+
+def _show(api, m, body):
+    issue = _issue(api, m[1])
+    return 200, {"key": m[1], "fields": {**issue["fields"], "labels": issue["tags"]}}
+
+
+def _edit(api, m, body):
+    issue = _issue(api, m[1])
+    for op in ((body or {}).get("update") or {}).get("labels", []):
+        if "add" in op and op["add"] not in issue["tags"]:
+            issue["tags"].append(op["add"])
+        if "remove" in op and op["remove"] in issue["tags"]:
+            issue["tags"].remove(op["remove"])
+    issue["fields"].update((body or {}).get("fields") or {})
+    return 204, None
+
+
+def _assignee(api, m, body):
+    _issue(api, m[1])["fields"]["assignee"] = {"accountId": (body or {}).get("accountId")}
+    return 204, None
+
+
+def _comment(api, m, body):
+    _issue(api, m[1])["comments"].append(body)
+    return 201, {"id": str(len(api.requests)), "body": (body or {}).get("body"), "public": (body or {}).get("public")}
+
+
+def fake_api() -> FakeAPI:
+    return FakeAPI("jira", [
+        ("GET", ISSUE, _show), ("PUT", ISSUE, _edit), ("PUT", ISSUE + "/assignee", _assignee),
+        ("POST", r"/rest/servicedeskapi/request/([A-Za-z][A-Za-z0-9_]*-\d+)/comment", _comment),
+    ])
+
+
+def sample_webhook(secret: str, ticket_id: str, now: datetime) -> tuple[dict[str, str], bytes]:
+    """A signed ``jira:issue_created`` admin webhook."""
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    body = json.dumps({
+        "timestamp": int(now.timestamp() * 1000), "webhookEvent": "jira:issue_created",
+        "user": {"accountId": "5b10ac8d82e05b22cc7d4ef5", "displayName": "Sam", "accountType": "customer"},
+        "issue": {"id": "10001", "key": ticket_id, "fields": {
+            "summary": "VPN drops every hour", "description": "Since the upgrade the VPN disconnects.",
+            "priority": {"name": "Medium"}, "status": {"name": "Waiting for support"}, "labels": [],
+            "reporter": {"accountId": "5b10ac8d82e05b22cc7d4ef5", "displayName": "Sam"},
+            "created": stamp, "updated": stamp}},
+    }).encode()
+    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {"Content-Type": "application/json", "X-Hub-Signature": signature,
+            "X-Atlassian-Webhook-Identifier": str(uuid.uuid4())}, body

@@ -1,0 +1,1 @@
+"""Zendesk Support connector for slabridge."""

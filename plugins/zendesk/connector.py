@@ -1,0 +1,144 @@
+"""Zendesk webhooks: signature check and parsing into TicketEvents.
+
+Two body shapes are accepted: the event-subscription envelope
+(``"type": "zen:event-type:ticket.*"``, ids only) and the JSON body of the
+trigger template that ``slabridge webhooks template zendesk`` prints.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import timedelta
+
+from pydantic import ValidationError
+
+from slabridge.config import VendorSettings
+from slabridge.connectors import (
+    Connector, WebhookRejected, WebhookRequest, dig, hmac_matches, json_object, require,
+)
+from slabridge.models import Actor, Comment, EventKind, Organization, Person, TicketEvent, TicketRef
+from slabridge.timeparse import parse_instant
+
+from .client import ZendeskClient
+
+SIGNATURE = "X-Zendesk-Webhook-Signature"
+TIMESTAMP = "X-Zendesk-Webhook-Signature-Timestamp"
+INVOCATION = "X-Zendesk-Webhook-Invocation-Id"
+ENVELOPE_KINDS = {
+    "ticket.created": EventKind.created,
+    "ticket.comment_added": EventKind.comment,
+    "ticket.status_changed": EventKind.status,
+    "ticket.priority_changed": EventKind.priority,
+}
+
+
+class ZendeskConnector(Connector):
+    name = "zendesk"
+    version = "0.1.0"
+
+    def verify(self, request: WebhookRequest, settings: VendorSettings) -> None:
+        signature, stamp = request.header(SIGNATURE), request.header(TIMESTAMP)
+        if not signature or not stamp:
+            raise WebhookRejected(401, f"missing {SIGNATURE} or {TIMESTAMP} header")
+        try:
+            sent_at = parse_instant(stamp)
+        except ValueError:
+            raise WebhookRejected(401, f"{TIMESTAMP} is not an ISO-8601 timestamp") from None
+        tolerance = timedelta(seconds=float(settings.options.get("signature_tolerance_seconds", 300)))
+        if abs(request.received_at - sent_at) > tolerance:
+            raise WebhookRejected(401, f"{TIMESTAMP} is outside the {tolerance} tolerance (stale or replayed)")
+        secrets = settings.webhook_secrets()
+        if not secrets:
+            raise WebhookRejected(401, "no webhook secret is configured for zendesk")
+        if not hmac_matches(secrets, stamp.encode() + request.body, signature.encode(), "sha256", base64.b64encode):
+            raise WebhookRejected(401, f"{SIGNATURE} does not match the body")
+
+    def parse(self, request: WebhookRequest, settings: VendorSettings) -> TicketEvent:
+        data = json_object(request)
+        delivery = request.header(INVOCATION) or str(data.get("id") or "")
+        if not delivery:
+            raise WebhookRejected(422, f"missing {INVOCATION} header")
+        try:
+            if str(data.get("type", "")).startswith("zen:event-type:"):
+                return self._from_envelope(data, delivery, request, settings)
+            return self._from_template(data, delivery, request, settings)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise WebhookRejected(422, f"field {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        except ValueError as exc:
+            raise WebhookRejected(422, str(exc)) from None
+
+    def _from_envelope(self, data, delivery, request, settings) -> TicketEvent:
+        detail = require(data, "detail")
+        ticket_id = str(require(data, "detail.id"))
+        kind = ENVELOPE_KINDS.get(str(data["type"]).removeprefix("zen:event-type:"), EventKind.updated)
+        comment = dig(data, "event.comment")
+        actor_id = str(dig(detail, "actor_id", "") or "") or None
+        return TicketEvent(
+            vendor=self.name,
+            delivery_id=delivery,
+            ticket=TicketRef(vendor=self.name, id=ticket_id),
+            kind=kind,
+            actor=_actor(actor_id, None, settings, automation=actor_id in (None, "-1")),
+            requester=Person(id=_id(detail.get("requester_id"))),
+            organization=Organization(id=_id(detail.get("organization_id"))),
+            subject=detail.get("subject") or "",
+            description=detail.get("description") or "",
+            priority=(detail.get("priority") or "").lower() or None,
+            status=(detail.get("status") or "").lower() or None,
+            tags=tuple(detail.get("tags") or ()),
+            comment=_comment(comment, settings) if isinstance(comment, dict) else None,
+            created_at=parse_instant(detail.get("created_at")),
+            updated_at=parse_instant(detail.get("updated_at")),
+            occurred_at=parse_instant(data.get("time")) or request.received_at,
+        )
+
+    def _from_template(self, data, delivery, request, settings) -> TicketEvent:
+        ticket = require(data, "ticket")
+        ticket_id = str(require(data, "ticket.id"))
+        actor = data.get("current_user") or {}
+        comment = ticket.get("latest_comment")
+        tags = ticket.get("tags") or ()
+        return TicketEvent(
+            vendor=self.name,
+            delivery_id=delivery,
+            ticket=TicketRef(vendor=self.name, id=ticket_id),
+            kind=EventKind(data.get("event") or "updated"),
+            actor=_actor(_id(actor.get("id")), actor.get("email"), settings,
+                         automation=str(actor.get("role", "")).lower() == "automation"),
+            requester=Person(id=_id(dig(ticket, "requester.id")), email=dig(ticket, "requester.email"),
+                             name=dig(ticket, "requester.name")),
+            organization=Organization(id=_id(dig(ticket, "organization.id")), name=dig(ticket, "organization.name")),
+            subject=ticket.get("subject") or "",
+            description=ticket.get("description") or "",
+            priority=(ticket.get("priority") or "").lower() or None,
+            status=(ticket.get("status") or "").lower() or None,
+            tags=tuple(tags.split() if isinstance(tags, str) else tags),
+            custom_fields={str(k): v for k, v in (ticket.get("custom_fields") or {}).items()},
+            comment=_comment(comment, settings) if isinstance(comment, dict) and comment.get("body") else None,
+            created_at=parse_instant(ticket.get("created_at")),
+            updated_at=parse_instant(ticket.get("updated_at")),
+            occurred_at=parse_instant(ticket.get("updated_at")) or request.received_at,
+        )
+
+    def client(self, settings: VendorSettings, http) -> ZendeskClient:
+        return ZendeskClient(http, settings)
+
+
+def _id(value) -> str | None:
+    return None if value in (None, "", 0, "0") else str(value)
+
+
+def _actor(actor_id, email, settings: VendorSettings, automation: bool) -> Actor:
+    is_self = settings.self_user is not None and settings.self_user in (actor_id, email)
+    return Actor(id=actor_id, email=email, is_self=is_self, is_automation=automation and not is_self)
+
+
+def _comment(comment: dict, settings: VendorSettings) -> Comment:
+    author = comment.get("author") or {}
+    return Comment(
+        public=bool(comment.get("is_public", comment.get("public", True))),
+        author=_actor(_id(author.get("id")), author.get("email"), settings, automation=False).model_copy(
+            update={"is_agent": author.get("is_staff")}),
+        body=str(comment.get("body") or ""),
+    )

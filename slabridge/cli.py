@@ -1,0 +1,207 @@
+"""The ``slabridge`` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+
+import click
+
+from . import config as config_module
+from .config import ConfigError, Settings
+
+
+def render_table(headers: list[str], rows: list[list[object]]) -> str:
+    """A plain aligned text table."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(line.split("\n")[0]) for line in column) for column in zip(*cells)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+class Context:
+    def __init__(self, config_path: str | None):
+        self.config_path = config_path
+
+    def settings(self) -> Settings:
+        try:
+            return config_module.load(self.config_path)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                click.echo(f"error: {problem}", err=True)
+            sys.exit(1)
+
+    def plugins(self, settings: Settings):
+        from .plugins import Plugins
+
+        return Plugins(settings)
+
+    def store(self, settings: Settings, upgrade: bool = True):
+        from .store import Store
+
+        store = Store(settings.database_url)
+        if upgrade:
+            store.upgrade()
+        return store
+
+
+@click.group()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="TOML configuration file (default: $SLABRIDGE_CONFIG or ./slabridge.toml).")
+@click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
+@click.version_option(package_name="slabridge")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+    """slabridge: support contracts enforced on your helpdesk."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = Context(config_path)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int, help="In-process worker threads.")
+@click.pass_obj
+def serve(obj: Context, host: str, port: int, workers: int) -> None:
+    """Run the webhook receiver with in-process workers (the embedded default)."""
+    from werkzeug.serving import make_server
+
+    from slabridge_webhooks import create_app
+
+    from .worker import Worker
+
+    settings = obj.settings()
+    plugins, store = obj.plugins(settings), obj.store(settings)
+    app = create_app(settings, plugins, store)
+    stop = threading.Event()
+    threads = [threading.Thread(target=Worker(store, plugins).run, args=(stop,), daemon=True, name=f"worker-{i}")
+               for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    server = make_server(host, port, app, threaded=True)
+    enabled = [v for v in plugins.connectors if settings.vendor(v).enabled]
+    click.echo(f"slabridge listening on http://{host}:{server.server_port}  database={_safe_url(settings.database_url)}"
+               f"  vendors enabled: {', '.join(enabled) or 'none (see README: Configuration)'}")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        server.server_close()
+
+
+@main.command()
+@click.option("--threads", default=1, show_default=True, type=int)
+@click.pass_obj
+def worker(obj: Context, threads: int) -> None:
+    """Run standalone workers (scale-out: run as many as you like against PostgreSQL)."""
+    from .worker import Worker
+
+    settings = obj.settings()
+    plugins, store = obj.plugins(settings), obj.store(settings)
+    stop = threading.Event()
+    pool = [threading.Thread(target=Worker(store, plugins).run, args=(stop,), name=f"worker-{i}")
+            for i in range(threads)]
+    for thread in pool:
+        thread.start()
+    click.echo(f"slabridge worker: {threads} thread(s) on {_safe_url(settings.database_url)}")
+    try:
+        for thread in pool:
+            while thread.is_alive():
+                thread.join(0.5)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_obj
+def plugins(obj: Context, as_json: bool) -> None:
+    """List loaded plugins, their hooks, versions and enabled state."""
+    rows = obj.plugins(obj.settings()).describe()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(render_table(["plugin", "version", "enabled", "connectors", "hooks"],
+                            [[r["name"], r["version"], "yes" if r["enabled"] else "no", ", ".join(r["connectors"]),
+                              ", ".join(h.removeprefix("slabridge_") for h in r["hooks"])] for r in rows]))
+
+
+@main.command()
+@click.pass_obj
+def check(obj: Context) -> None:
+    """Validate configuration; print every problem with its file and key; exit 1 if any."""
+    try:
+        settings = config_module.load(obj.config_path)
+    except ConfigError as exc:
+        problems = exc.problems
+    else:
+        problems = config_module.problems(settings, obj.plugins(settings).connectors)
+    for problem in problems:
+        click.echo(f"error: {problem}")
+    if problems:
+        click.echo(f"{len(problems)} problem(s)")
+        sys.exit(1)
+    click.echo("configuration OK")
+
+
+@main.command()
+@click.argument("what", type=click.Choice(["event", "action", "config"]))
+def schema(what: str) -> None:
+    """Print the JSON Schema of the canonical event, an action, or the configuration."""
+    from pydantic import TypeAdapter
+
+    from .models import Action, TicketEvent
+
+    model = {"event": TypeAdapter(TicketEvent), "action": TypeAdapter(Action), "config": TypeAdapter(Settings)}[what]
+    click.echo(json.dumps(model.json_schema(), indent=2))
+
+
+@main.group()
+def db() -> None:
+    """Database schema management."""
+
+
+@db.command("upgrade")
+@click.pass_obj
+def db_upgrade(obj: Context) -> None:
+    """Apply pending schema migrations."""
+    store = obj.store(obj.settings(), upgrade=False)
+    applied = store.upgrade()
+    for migration in applied:
+        click.echo(f"applied {migration.version}: {migration.description}")
+    click.echo(f"schema at version {store.version()}")
+
+
+@db.command("status")
+@click.pass_obj
+def db_status(obj: Context) -> None:
+    """Show the schema version and queue counts."""
+    from .store import LATEST
+
+    store = obj.store(obj.settings(), upgrade=False)
+    version = store.version()
+    click.echo(f"schema version {version} (latest {LATEST})")
+    if version:
+        click.echo(json.dumps(store.counts(), indent=2))
+
+
+@main.command()
+@click.option("--keep", is_flag=True, help="Keep the demo's database and print its path.")
+def demo(keep: bool) -> None:
+    """Run every connector end to end against fake vendor APIs on loopback."""
+    from .demo import run_demo
+
+    sys.exit(run_demo(echo=click.echo, keep=keep))
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,156 @@
+"""Configuration: one TOML file plus ``SLABRIDGE_*`` environment overrides.
+
+The file is found from ``--config``, else ``$SLABRIDGE_CONFIG``, else
+``./slabridge.toml``; without one the embedded defaults apply (SQLite in the
+working directory, no vendor enabled). Environment variables override keys:
+``SLABRIDGE_DATABASE_URL`` sets ``database_url`` and a double underscore
+descends, e.g. ``SLABRIDGE_VENDORS__ZENDESK__ENABLED=true``.
+
+Secrets never live in the file: a vendor names the environment variables that
+hold them (``token_env``, ``webhook_secrets_env``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX = "SLABRIDGE_"
+NOT_KEYS = {"SLABRIDGE_CONFIG", "SLABRIDGE_PLUGINS_ALLOW", "SLABRIDGE_PLUGINS_BLOCK"}
+
+
+class ConfigError(Exception):
+    """Configuration problems, each already phrased as ``where: what``."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VendorSettings(Strict):
+    """One helpdesk connection. Vendor-specific knobs go under ``options``."""
+
+    enabled: bool = False
+    base_url: str | None = None
+    username_env: str | None = None
+    token_env: str | None = None
+    webhook_secrets_env: list[str] = Field(default_factory=list)
+    self_user: str | None = None
+    fields: dict[str, str] = Field(default_factory=dict)
+    timeout_seconds: float = 10.0
+    max_retries: int = 4
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/") if value else value
+
+    @field_validator("webhook_secrets_env", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    def webhook_secrets(self) -> list[bytes]:
+        """The secrets currently valid (two during a rotation), from the environment."""
+        return [os.environ[n].encode() for n in self.webhook_secrets_env if os.environ.get(n)]
+
+    def credential(self, which: str) -> str | None:
+        name = self.username_env if which == "username" else self.token_env
+        return os.environ.get(name) if name else None
+
+
+class Settings(Strict):
+    database_url: str = "sqlite:///slabridge.db"
+    contracts_dir: str | None = None
+    customers_file: str | None = None
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    unknown_customer_tag: str = "sla_unknown_customer"
+    worker_poll_seconds: float = Field(default=0.5, gt=0)
+    max_attempts: int = Field(default=5, ge=1)
+    vendors: dict[str, VendorSettings] = Field(default_factory=dict)
+    source: str = "(defaults)"
+
+    def vendor(self, name: str) -> VendorSettings:
+        return self.vendors.get(name) or VendorSettings()
+
+
+def locate(path: str | os.PathLike | None) -> Path | None:
+    """The config file to read, or None for the embedded defaults."""
+    if path:
+        return Path(path)
+    if os.environ.get("SLABRIDGE_CONFIG"):
+        return Path(os.environ["SLABRIDGE_CONFIG"])
+    default = Path("slabridge.toml")
+    return default if default.exists() else None
+
+
+def load(path: str | os.PathLike | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read, override and validate the configuration; raise ConfigError listing every problem."""
+    environ = os.environ if environ is None else environ
+    file = locate(path)
+    where = str(file) if file else "(defaults)"
+    data: dict[str, Any] = {}
+    if file:
+        try:
+            data = tomllib.loads(file.read_text())
+        except FileNotFoundError:
+            raise ConfigError([f"{where}: file not found"]) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([f"{where}: not valid TOML: {exc}"]) from None
+    for name, value in environ.items():
+        if name.startswith(ENV_PREFIX) and name not in NOT_KEYS and not name.startswith("SLABRIDGE_TEST_"):
+            _set_path(data, name[len(ENV_PREFIX):].lower().split("__"), _env_value(value))
+    data["source"] = where
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([f"{where}: {_key_path(e['loc'])}: {e['msg']}" for e in exc.errors()]) from None
+
+
+def problems(settings: Settings, connectors: dict[str, Any]) -> list[str]:
+    """Problems that validation alone cannot see: unknown vendors, missing secrets."""
+    found = []
+    for name, vendor in settings.vendors.items():
+        if not vendor.enabled:
+            continue
+        where = f"{settings.source}: vendors.{name}"
+        if name not in connectors:
+            found.append(f"{where}: no installed connector is called {name!r} "
+                         f"(installed: {', '.join(sorted(connectors)) or 'none'})")
+        if not vendor.base_url:
+            found.append(f"{where}.base_url: required when the vendor is enabled")
+        if not vendor.webhook_secrets_env:
+            found.append(f"{where}.webhook_secrets_env: required when the vendor is enabled")
+        for env in vendor.webhook_secrets_env + [e for e in (vendor.username_env, vendor.token_env) if e]:
+            if not os.environ.get(env):
+                found.append(f"{where}: environment variable {env} is not set")
+    return found
+
+
+def _key_path(loc: tuple) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def _env_value(raw: str) -> Any:
+    """Environment values are TOML scalars when they parse as such, else strings."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _set_path(data: dict[str, Any], path: list[str], value: Any) -> None:
+    for part in path[:-1]:
+        data = data.setdefault(part, {})
+    data[path[-1]] = value

@@ -1,0 +1,143 @@
+"""The connector interface every helpdesk plugin implements.
+
+A connector is verify-then-parse for incoming webhooks (pure functions of the
+headers and the raw body) plus a factory for its write-back client. It is the
+only code that sees vendor dictionaries; everything it hands on is a model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar
+
+import httpx
+
+from .config import VendorSettings
+from .models import TicketEvent
+from .vendorapi import VendorClient
+
+
+class WebhookRejected(Exception):
+    """The webhook is refused. ``status`` is the HTTP answer, the message says why."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """What the receiver got: headers (case-insensitive) and the raw body."""
+
+    headers: Mapping[str, str]
+    body: bytes
+    received_at: datetime
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+
+class Connector(ABC):
+    """One helpdesk. Subclasses set ``name`` and implement the three methods."""
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "0"
+
+    @abstractmethod
+    def verify(self, request: WebhookRequest, settings: VendorSettings) -> None:
+        """Raise :class:`WebhookRejected` (401) unless the request is authentic."""
+
+    @abstractmethod
+    def parse(self, request: WebhookRequest, settings: VendorSettings) -> TicketEvent:
+        """Turn a verified webhook into a TicketEvent; raise WebhookRejected (422) if malformed."""
+
+    @abstractmethod
+    def client(self, settings: VendorSettings, http: httpx.Client) -> VendorClient:
+        """A write-back client over the given HTTP client."""
+
+    def fake_api(self):
+        """A :class:`slabridge.fakeapi.FakeAPI` imitating this vendor, from the package's ``fake`` module."""
+        return self._fake_module().fake_api()
+
+    def sample_webhook(self, secret: str, ticket_id: str, now: datetime) -> tuple[dict[str, str], bytes]:
+        """Headers and raw body of a signed sample webhook, from the package's ``fake`` module."""
+        return self._fake_module().sample_webhook(secret, ticket_id, now)
+
+    def _fake_module(self):
+        """The connector package's optional ``fake`` module; NotImplementedError if it has none."""
+        package = type(self).__module__.rpartition(".")[0]
+        try:
+            return importlib.import_module(f"{package}.fake")
+        except ModuleNotFoundError:
+            raise NotImplementedError(f"connector {self.name!r} ships no fake API") from None
+
+    def http_client(self, settings: VendorSettings) -> httpx.Client:
+        """The httpx client for this vendor: base URL, credentials, timeouts."""
+        user, token = settings.credential("username"), settings.credential("token")
+        return httpx.Client(
+            base_url=settings.base_url or "",
+            auth=(user or "", token or "") if (user or token) else None,
+            timeout=httpx.Timeout(settings.timeout_seconds),
+            headers={"User-Agent": "slabridge"},
+        )
+
+
+def hmac_matches(secrets: list[bytes], message: bytes, presented: bytes, digest: str, encode) -> bool:
+    """True if ``presented`` equals ``encode(HMAC(secret, message))`` for any secret.
+
+    Every secret is tried, in constant time each, so that two secrets can be
+    valid during a rotation.
+    """
+    ok = False
+    for secret in secrets:
+        expected = encode(hmac.new(secret, message, digest).digest())
+        ok |= hmac.compare_digest(expected, presented)
+    return ok
+
+
+def content_hash(body: bytes) -> str:
+    """A delivery id for vendors that send none."""
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def json_object(request: WebhookRequest) -> dict:
+    """The body as a JSON object, or WebhookRejected(400) saying what is wrong."""
+    import json
+
+    try:
+        data = json.loads(request.body)
+    except UnicodeDecodeError:
+        raise WebhookRejected(400, "body is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise WebhookRejected(400, f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(data, dict):
+        raise WebhookRejected(422, f"body must be a JSON object, not {type(data).__name__}")
+    return data
+
+
+def require(data: dict, path: str) -> object:
+    """The value at a dotted path, or WebhookRejected(422) naming the missing key."""
+    value: object = data
+    walked = []
+    for part in path.split("."):
+        walked.append(part)
+        if not isinstance(value, dict) or value.get(part) in (None, ""):
+            raise WebhookRejected(422, f"missing required field {'.'.join(walked)}")
+        value = value[part]
+    return value
+
+
+def dig(data: object, path: str, default: object = None) -> object:
+    """The value at a dotted path, or ``default`` where any step is missing."""
+    for part in path.split("."):
+        if not isinstance(data, dict) or data.get(part) is None:
+            return default
+        data = data[part]
+    return data

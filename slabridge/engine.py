@@ -1,0 +1,130 @@
+"""One event in, one decision out. Pure: no I/O, no clock of its own.
+
+The engine asks the rule phases for their verdicts, merges them into the state
+the ticket should have, and emits only the difference from what the ticket
+shows and what slabridge applied before, so a write-back echoed back to us as a
+webhook changes nothing and cannot loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from .models import (
+    Action, AddTags, Assign, Decision, Frozen, InternalNote, PublicReply, Reason, RemoveTags, SetFields,
+    SetPriority, TicketEvent, TicketRef,
+)
+from .verdicts import Verdict
+
+
+class Applied(Frozen):
+    """What slabridge has written to the ticket so far."""
+
+    tags: tuple[str, ...] = ()
+    priority: str | None = None
+    fields: dict[str, str | None] = Field(default_factory=dict)
+    messages: tuple[str, ...] = ()
+    group: str | None = None
+    assignee: str | None = None
+
+
+class TicketState(Frozen):
+    """Everything slabridge keeps about one ticket between events."""
+
+    ticket: TicketRef
+    customer: str | None = None
+    applied: Applied = Field(default_factory=Applied)
+    last_event: TicketEvent | None = None
+
+
+class Timer(Frozen):
+    """A moment at which the ticket must be looked at again, webhook or not."""
+
+    kind: str
+    fire_at: datetime
+
+
+class Outcome(Frozen):
+    decision: Decision
+    state: TicketState
+    timers: tuple[Timer, ...] = ()
+
+
+def decide(event: TicketEvent, state: TicketState | None, plugins: Any, directory: Any, now: datetime) -> Outcome:
+    """Run every rule phase for ``event`` and return the decision and the new state."""
+    state = state or TicketState(ticket=event.ticket)
+    if event.actor.is_self:
+        reason = Reason(rule="engine.loop_guard", text="event caused by slabridge's own API user; nothing to do",
+                        inputs={"actor": event.actor.id})
+        decision = Decision(ticket=event.ticket, delivery_id=event.delivery_id, customer=state.customer,
+                            reasons=(reason,), ignored=True)
+        return Outcome(decision=decision, state=state.model_copy(update={"last_event": event}))
+
+    customer = plugins.resolve_customer(event, directory)
+    contract = directory.contract_for(customer) if customer is not None and directory is not None else None
+    entitlement = plugins.entitlement(event, customer, contract, now)
+    classification = plugins.classify(event, entitlement, contract, now)
+    deadlines = plugins.deadlines(event, entitlement, classification, contract, now) if entitlement.entitled else []
+    escalations = plugins.escalations(event, deadlines, contract, now) if entitlement.entitled else []
+    verdicts: list[Verdict] = [entitlement, classification, *deadlines, *escalations]
+
+    priority = next((e.vendor_priority for e in reversed(escalations) if e.vendor_priority),
+                    classification.vendor_priority)
+    routed = next((e for e in reversed(escalations) if e.group or e.assignee), None)
+    fields = {d.field: d.due_at.isoformat() if d.due_at else None for d in deadlines if d.field}
+    actions, applied = _diff(event, state.applied, verdicts, priority, fields, routed)
+
+    customer_name = getattr(customer, "name", None) or (str(customer) if customer is not None else None)
+    decision = Decision(
+        ticket=event.ticket, delivery_id=event.delivery_id, customer=customer_name,
+        entitlement=entitlement.plan if entitlement.entitled else "not entitled",
+        severity=classification.severity, actions=tuple(actions),
+        reasons=tuple(r for v in verdicts for r in v.reasons),
+    )
+    decision = plugins.actions(decision)
+    timers = tuple(Timer(kind=f"due:{d.metric}", fire_at=d.due_at) for d in deadlines if d.due_at)
+    new_state = TicketState(ticket=event.ticket, customer=customer_name, applied=applied, last_event=event)
+    return Outcome(decision=decision, state=new_state, timers=timers)
+
+
+def _diff(event: TicketEvent, applied: Applied, verdicts: list[Verdict], priority: str | None,
+          fields: dict[str, str | None], routed) -> tuple[list[Action], Applied]:
+    """The actions that bring the ticket from what it shows to what it should be."""
+    actions: list[Action] = []
+    wanted = list(dict.fromkeys(t for v in verdicts for t in v.tags))
+    shown = set(event.tags)
+    if add := [t for t in wanted if t not in shown]:
+        actions.append(AddTags(tags=tuple(add)))
+    if remove := [t for t in applied.tags if t not in wanted and t in shown]:
+        actions.append(RemoveTags(tags=tuple(remove)))
+
+    current_priority = event.priority if event.priority is not None else applied.priority
+    if priority and priority != current_priority:
+        actions.append(SetPriority(priority=priority))
+
+    changed = {k: v for k, v in fields.items() if v != event.custom_fields.get(k, applied.fields.get(k))}
+    if changed:
+        actions.append(SetFields(fields=changed))
+
+    group = routed.group if routed else applied.group
+    assignee = routed.assignee if routed else applied.assignee
+    if (group, assignee) != (applied.group, applied.assignee):
+        actions.append(Assign(group=group if group != applied.group else None,
+                              assignee=assignee if assignee != applied.assignee else None))
+
+    messages = list(applied.messages)
+    for verdict in verdicts:
+        for kind, body in (("note", verdict.note), ("reply", verdict.reply)):
+            key = f"{kind}:{hashlib.sha256(body.encode()).hexdigest()[:16]}" if body else None
+            if key and key not in messages:
+                messages.append(key)
+                actions.append(InternalNote(body=body) if kind == "note" else PublicReply(body=body))
+
+    new_applied = Applied(tags=tuple(wanted), priority=priority or applied.priority,
+                          fields={**applied.fields, **fields}, messages=tuple(messages),
+                          group=group, assignee=assignee)
+    return actions, new_applied

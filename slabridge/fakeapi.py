@@ -1,0 +1,126 @@
+"""A fake vendor REST API on loopback, for the demo, end-to-end tests and plugin authors.
+
+It is a real HTTP server (werkzeug, in a thread on an ephemeral port). Each
+connector supplies its routes; this class records every request, keeps ticket
+state the routes change, and can be told to misbehave: answer 429 with
+``Retry-After``, 409, 5xx, or slowly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+Handler = Callable[["FakeAPI", re.Match, Any], tuple[int, Any]]
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any
+    at: float
+    status: int = 0
+
+
+@dataclass
+class Fault:
+    method: str
+    path: str
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    body: Any = None
+
+
+class FakeAPI:
+    def __init__(self, name: str, routes: list[tuple[str, str, Handler]]):
+        self.name = name
+        self.routes = [(m, re.compile(p + r"\Z"), h) for m, p, h in routes]
+        self.tickets: dict[str, dict[str, Any]] = {}
+        self.requests: list[Recorded] = []
+        self.faults: list[Fault] = []
+        self.lock = threading.Lock()
+        self._server = None
+        self._thread: threading.Thread | None = None
+
+    # --- control ----------------------------------------------------------
+
+    def start(self) -> "FakeAPI":
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, name=f"fake-{self.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def __enter__(self) -> "FakeAPI":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_port}"
+
+    def fail_next(self, method: str, path: str, status: int, headers: dict[str, str] | None = None,
+                  delay: float = 0.0, body: Any = None) -> None:
+        """Answer the next ``method path`` request with ``status`` instead of handling it."""
+        self.faults.append(Fault(method, path, status, headers or {}, delay, body))
+
+    def writes(self) -> list[Recorded]:
+        """Every request that was not a read."""
+        return [r for r in self.requests if r.method != "GET"]
+
+    def ticket(self, ticket_id: str, **defaults: Any) -> dict[str, Any]:
+        """The stored ticket, created with ``defaults`` if new."""
+        return self.tickets.setdefault(str(ticket_id), {"id": ticket_id, "tags": [], "comments": [], **defaults})
+
+    # --- serving ----------------------------------------------------------
+
+    def _wsgi(self, environ, start_response):
+        request = Request(environ)
+        raw = request.get_data()
+        try:
+            body = json.loads(raw) if raw else None
+        except json.JSONDecodeError:
+            body = raw.decode("utf-8", "replace")
+        recorded = Recorded(request.method, request.path, dict(request.args), dict(request.headers), body, time.time())
+        with self.lock:
+            self.requests.append(recorded)
+            fault = next((f for f in self.faults if f.method == request.method and f.path == request.path), None)
+            if fault:
+                self.faults.remove(fault)
+        if fault:
+            time.sleep(fault.delay)
+            status, payload, headers = fault.status, fault.body or {"error": f"injected {fault.status}"}, fault.headers
+        else:
+            status, payload, headers = self._handle(request.method, request.path, body)
+        recorded.status = status
+        text = "" if payload is None else json.dumps(payload)
+        return Response(text, status=status, headers=headers, mimetype="application/json")(environ, start_response)
+
+    def _handle(self, method: str, path: str, body: Any) -> tuple[int, Any, dict]:
+        for route_method, pattern, handler in self.routes:
+            match = pattern.match(path)
+            if match and route_method == method:
+                with self.lock:
+                    status, payload = handler(self, match, body)
+                return status, payload, {}
+        return 404, {"error": f"no route {method} {path} in the fake {self.name} API"}, {}

@@ -1,0 +1,166 @@
+"""The vendor-neutral models that cross every plugin boundary.
+
+Connectors turn webhooks into a :class:`TicketEvent`; rules turn events into a
+:class:`Decision` whose :data:`Action` list a connector's client writes back.
+All models are frozen: a plugin can read them, never change them in place.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class EventKind(StrEnum):
+    created = "created"
+    updated = "updated"
+    comment = "comment"
+    status = "status"
+    priority = "priority"
+    timer = "timer"
+
+
+class Person(Frozen):
+    """Someone on the ticket, as the helpdesk knows them."""
+
+    id: str | None = None
+    email: str | None = None
+    name: str | None = None
+
+
+class Actor(Person):
+    """Who caused the event.
+
+    ``is_self`` is slabridge's own API user (our write-backs echoed back);
+    ``is_automation`` is any other trigger, macro or bot of the helpdesk;
+    ``is_agent`` says a support agent acted (None where the vendor does not say).
+    """
+
+    is_automation: bool = False
+    is_self: bool = False
+    is_agent: bool | None = None
+
+
+class Organization(Frozen):
+    id: str | None = None
+    name: str | None = None
+
+
+class TicketRef(Frozen):
+    """Where a ticket lives: the vendor and the vendor's own id or key."""
+
+    vendor: str
+    id: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.vendor}:{self.id}"
+
+
+class Comment(Frozen):
+    """The comment an event carries, if any. The body may hold PHI: never log it."""
+
+    public: bool = True
+    author: Actor = Field(default_factory=Actor)
+    body: str = Field(default="", repr=False)
+
+
+class TicketEvent(Frozen):
+    """One change of one ticket, as every rule sees it, whatever the vendor."""
+
+    vendor: str
+    delivery_id: str
+    ticket: TicketRef
+    kind: EventKind
+    actor: Actor = Field(default_factory=Actor)
+    requester: Person = Field(default_factory=Person)
+    organization: Organization = Field(default_factory=Organization)
+    subject: str = Field(default="", repr=False)
+    description: str = Field(default="", repr=False)
+    priority: str | None = None
+    status: str | None = None
+    tags: tuple[str, ...] = ()
+    custom_fields: dict[str, Any] = Field(default_factory=dict)
+    comment: Comment | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    occurred_at: datetime
+
+
+# --- Actions: what a decision asks a connector to write back ---------------
+
+
+class SetFields(Frozen):
+    """Set ticket fields (deadlines) named by the vendor's field mapping."""
+
+    type: Literal["set_fields"] = "set_fields"
+    fields: dict[str, str | None]
+
+
+class AddTags(Frozen):
+    type: Literal["add_tags"] = "add_tags"
+    tags: tuple[str, ...]
+
+
+class RemoveTags(Frozen):
+    type: Literal["remove_tags"] = "remove_tags"
+    tags: tuple[str, ...]
+
+
+class SetPriority(Frozen):
+    """Set the priority, in the vendor's own value (``high``, ``3``, ``Highest``)."""
+
+    type: Literal["set_priority"] = "set_priority"
+    priority: str
+
+
+class InternalNote(Frozen):
+    type: Literal["internal_note"] = "internal_note"
+    body: str = Field(repr=False)
+
+
+class PublicReply(Frozen):
+    type: Literal["public_reply"] = "public_reply"
+    body: str = Field(repr=False)
+
+
+class Assign(Frozen):
+    type: Literal["assign"] = "assign"
+    group: str | None = None
+    assignee: str | None = None
+
+
+Action = Annotated[
+    Union[SetFields, AddTags, RemoveTags, SetPriority, InternalNote, PublicReply, Assign],
+    Field(discriminator="type"),
+]
+ACTIONS: TypeAdapter[Action] = TypeAdapter(Action)
+
+
+class Reason(Frozen):
+    """Why a rule decided what it did: the rule, the contract clause, the inputs."""
+
+    rule: str
+    text: str
+    clause: str | None = None
+    inputs: dict[str, Any] = Field(default_factory=dict)
+
+
+class Decision(Frozen):
+    """Everything the engine decided for one event, with its reasons."""
+
+    ticket: TicketRef
+    delivery_id: str
+    customer: str | None = None
+    entitlement: str | None = None
+    severity: str | None = None
+    actions: tuple[Action, ...] = ()
+    reasons: tuple[Reason, ...] = ()
+    ignored: bool = False

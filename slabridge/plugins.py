@@ -1,0 +1,116 @@
+"""The plugin manager: built-in rules, entry-point plugins, per-vendor enabling.
+
+:class:`Plugins` is the only caller of ``pm.hook``; everything else asks it.
+Entry points of the ``slabridge`` group are loaded unless blocked by
+``SLABRIDGE_PLUGINS_BLOCK`` or left out of ``SLABRIDGE_PLUGINS_ALLOW`` (both
+comma-separated entry-point names).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from importlib.metadata import entry_points
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .config import Settings
+from .connectors import Connector
+from .models import Decision, TicketEvent
+from .rules import BUILTIN_RULES
+from .verdicts import Classification, Deadline, Entitlement, Escalation
+
+GROUP = "slabridge"
+
+
+class Plugins:
+    def __init__(self, settings: Settings | None = None, environ: dict[str, str] | None = None,
+                 extra: tuple[object, ...] = (), load_entry_points: bool = True):
+        self.settings = settings or Settings()
+        environ = os.environ if environ is None else environ
+        self.pm = pluggy.PluginManager(GROUP)
+        self.pm.add_hookspecs(hookspecs)
+        self.versions: dict[str, str] = {}
+        for rule in BUILTIN_RULES:
+            self.pm.register(rule(self.settings), name=f"builtin.{rule.name}")
+        if load_entry_points:
+            self._load_entry_points(_names(environ.get("SLABRIDGE_PLUGINS_ALLOW")),
+                                    _names(environ.get("SLABRIDGE_PLUGINS_BLOCK")) or set())
+        for plugin in extra:
+            self.pm.register(plugin)
+        self.pm.check_pending()
+        self.connectors: dict[str, Connector] = {}
+        self.pm.hook.slabridge_register_connectors(register=self._register_connector)
+
+    def _load_entry_points(self, allow: set[str] | None, block: set[str]) -> None:
+        for ep in entry_points(group=GROUP):
+            if ep.name in block or (allow is not None and ep.name not in allow):
+                self.pm.set_blocked(ep.name)
+                continue
+            if self.pm.get_plugin(ep.name) is not None:
+                continue
+            self.pm.register(ep.load(), name=ep.name)
+            self.versions[ep.name] = ep.dist.version if ep.dist else "?"
+
+    def _register_connector(self, connector: Connector) -> None:
+        if connector.name in self.connectors:
+            raise ValueError(f"two connectors are called {connector.name!r}")
+        self.connectors[connector.name] = connector
+
+    # --- connectors -------------------------------------------------------
+
+    def enabled_connector(self, vendor: str) -> Connector | None:
+        """The connector for ``vendor`` if it is installed and enabled in configuration."""
+        connector = self.connectors.get(vendor)
+        return connector if connector and self.settings.vendor(vendor).enabled else None
+
+    # --- rule phases ------------------------------------------------------
+
+    def resolve_customer(self, event: TicketEvent, directory: Any) -> Any | None:
+        return self.pm.hook.slabridge_resolve_customer(event=event, directory=directory)
+
+    def entitlement(self, event: TicketEvent, customer: Any, contract: Any, now: datetime) -> Entitlement:
+        return self.pm.hook.slabridge_entitlement(event=event, customer=customer, contract=contract, now=now)
+
+    def classify(self, event: TicketEvent, entitlement: Entitlement, contract: Any, now: datetime) -> Classification:
+        return self.pm.hook.slabridge_classify(event=event, entitlement=entitlement, contract=contract, now=now)
+
+    def deadlines(self, event, entitlement, classification, contract, now) -> list[Deadline]:
+        results = self.pm.hook.slabridge_deadlines(event=event, entitlement=entitlement,
+                                                   classification=classification, contract=contract, now=now)
+        return [d for batch in results if batch for d in batch]
+
+    def escalations(self, event, deadlines, contract, now) -> list[Escalation]:
+        results = self.pm.hook.slabridge_escalations(event=event, deadlines=deadlines, contract=contract, now=now)
+        return [e for batch in results if batch for e in batch]
+
+    def actions(self, decision: Decision) -> Decision:
+        return self.pm.hook.slabridge_actions(decision=decision)
+
+    # --- introspection ----------------------------------------------------
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Every registered plugin: name, version, hooks, enabled state."""
+        rows = []
+        for name, plugin in sorted(self.pm.list_name_plugin(), key=lambda item: item[0]):
+            if plugin is None:
+                continue
+            vendors = [c for c, conn in self.connectors.items() if type(conn).__module__.startswith(
+                getattr(plugin, "__package__", None) or "\0")]
+            hooks = sorted(h.name for h in self.pm.get_hookcallers(plugin) or ())
+            enabled = all(self.settings.vendor(v).enabled for v in vendors) if vendors else True
+            rows.append({"name": name, "version": self.versions.get(name, _builtin_version()),
+                         "hooks": hooks, "connectors": vendors, "enabled": enabled})
+        return rows
+
+
+def _names(value: str | None) -> set[str] | None:
+    return None if value is None else {n.strip() for n in value.split(",") if n.strip()}
+
+
+def _builtin_version() -> str:
+    from . import __version__
+
+    return __version__

@@ -1,0 +1,362 @@
+"""Durable state: inbox, tickets, outbox, timers and audit log (SQLAlchemy Core).
+
+SQLite (WAL, ``BEGIN IMMEDIATE``) is the embedded default; PostgreSQL (psycopg 3)
+is the scale-out path, where workers claim rows with ``FOR UPDATE SKIP LOCKED``.
+Rows of one ticket are claimed strictly in arrival order: a row is claimable
+only while no earlier row of the same ticket is still pending.
+
+Times are stored as UTC epoch seconds (floats) so both databases compare them
+the same way.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from .engine import Outcome, TicketState
+from .models import ACTIONS, Action, TicketEvent, TicketRef
+
+metadata = sa.MetaData()
+
+schema_migrations = sa.Table(
+    "schema_migrations", metadata,
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("applied_at", sa.Float, nullable=False),
+)
+inbox = sa.Table(
+    "inbox", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("vendor", sa.String(64), nullable=False),
+    sa.Column("delivery_id", sa.String(256), nullable=False),
+    sa.Column("ticket_id", sa.String(128), nullable=False),
+    sa.Column("event", sa.JSON, nullable=False),
+    sa.Column("received_at", sa.Float, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, default="pending"),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("not_before", sa.Float, nullable=False, default=0.0),
+    sa.Column("error", sa.Text),
+    sa.Column("processed_at", sa.Float),
+    sa.UniqueConstraint("vendor", "delivery_id", name="inbox_delivery_once"),
+    sa.Index("inbox_ticket_order", "vendor", "ticket_id", "id"),
+    sa.Index("inbox_pending", "status", "id"),
+)
+tickets = sa.Table(
+    "tickets", metadata,
+    sa.Column("vendor", sa.String(64), primary_key=True),
+    sa.Column("ticket_id", sa.String(128), primary_key=True),
+    sa.Column("state", sa.JSON, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False, default=0),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+outbox = sa.Table(
+    "outbox", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("vendor", sa.String(64), nullable=False),
+    sa.Column("ticket_id", sa.String(128), nullable=False),
+    sa.Column("delivery_id", sa.String(256)),
+    sa.Column("action", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, default="pending"),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("not_before", sa.Float, nullable=False, default=0.0),
+    sa.Column("lease_until", sa.Float),
+    sa.Column("error", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("done_at", sa.Float),
+    sa.Index("outbox_ticket_order", "vendor", "ticket_id", "id"),
+    sa.Index("outbox_due", "status", "not_before"),
+)
+timers = sa.Table(
+    "timers", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("vendor", sa.String(64), nullable=False),
+    sa.Column("ticket_id", sa.String(128), nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("fire_at", sa.Float, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, default="pending"),
+    sa.Index("timers_due", "status", "fire_at"),
+    sa.Index("timers_ticket", "vendor", "ticket_id"),
+)
+audit = sa.Table(
+    "audit", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("vendor", sa.String(64), nullable=False),
+    sa.Column("ticket_id", sa.String(128), nullable=False),
+    sa.Column("delivery_id", sa.String(256)),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("body", sa.JSON, nullable=False),
+    sa.Index("audit_ticket", "vendor", "ticket_id", "id"),
+)
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    upgrade: Callable[[Connection], None]
+
+
+def _initial_schema(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[inbox, tickets, outbox, timers, audit])
+
+
+# Append new migrations here; never edit one that has shipped. Later ones use
+# explicit DDL (op-style), since ``metadata`` always describes the newest schema.
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "inbox, tickets, outbox, timers, audit", _initial_schema),
+)
+LATEST = MIGRATIONS[-1].version
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    ticket: TicketRef
+    action: Action
+    attempts: int
+
+
+@dataclass(frozen=True)
+class TimerRow:
+    id: int
+    ticket: TicketRef
+    kind: str
+    fire_at: float
+
+
+class Store:
+    """All database access. Every method is one transaction."""
+
+    def __init__(self, url: str, echo: bool = False):
+        self.url = url
+        self.engine: Engine = _create_engine(url, echo)
+        self.is_postgres = self.engine.dialect.name == "postgresql"
+
+    # --- schema -----------------------------------------------------------
+
+    def version(self) -> int:
+        with self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table("schema_migrations"):
+                return 0
+            return conn.execute(sa.select(sa.func.max(schema_migrations.c.version))).scalar() or 0
+
+    def upgrade(self) -> list[Migration]:
+        """Apply pending migrations, each in its own transaction; return those applied."""
+        applied = []
+        with self.engine.begin() as conn:
+            if self.is_postgres:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(7416223)"))
+            metadata.create_all(conn, tables=[schema_migrations])
+            done = set(conn.execute(sa.select(schema_migrations.c.version)).scalars())
+            for migration in MIGRATIONS:
+                if migration.version in done:
+                    continue
+                migration.upgrade(conn)
+                conn.execute(schema_migrations.insert().values(
+                    version=migration.version, description=migration.description, applied_at=time.time()))
+                applied.append(migration)
+        return applied
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    # --- inbox ------------------------------------------------------------
+
+    def enqueue(self, event: TicketEvent, now: float | None = None) -> bool:
+        """Persist an event; False if this delivery was seen before (a duplicate)."""
+        row = dict(vendor=event.vendor, delivery_id=event.delivery_id[:256], ticket_id=event.ticket.id,
+                   event=event.model_dump(mode="json"), received_at=now or time.time(),
+                   status="pending", attempts=0, not_before=0.0)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(inbox.insert().values(**row))
+        except IntegrityError:
+            return False
+        return True
+
+    def process_next_event(self, decide: Callable[[TicketEvent, TicketState | None], Outcome],
+                           now: float | None = None) -> bool:
+        """Claim the next event in ticket order, decide, and store the outcome atomically.
+
+        Returns False when no event was ready. If ``decide`` raises, the event is
+        retried later and dead-lettered after ``max_attempts`` (see :meth:`fail_event`).
+        """
+        now = now or time.time()
+        with self.engine.begin() as conn:
+            row = conn.execute(_claimable(inbox, (inbox.c.status == "pending") & (inbox.c.not_before <= now),
+                                          ("pending",))).first()
+            if row is None:
+                return False
+            event = TicketEvent.model_validate(row.event)
+            state = self._lock_state(conn, event.ticket)
+            try:
+                outcome = decide(event, state)
+            except Exception as exc:  # noqa: BLE001 - any rule failure must not lose the event
+                raise EventFailed(row.id, exc) from exc  # rolls back; the row stays pending
+            self._save_outcome(conn, outcome, state, now)
+            conn.execute(inbox.update().where(inbox.c.id == row.id).values(status="done", processed_at=now,
+                                                                             attempts=row.attempts + 1))
+        return True
+
+    def fail_event(self, inbox_id: int, error: str, max_attempts: int, retry_in: float, now: float | None = None) -> str:
+        """Record a failed attempt: back to pending with a delay, or ``dead`` after max_attempts."""
+        now = now or time.time()
+        with self.engine.begin() as conn:
+            attempts = conn.execute(sa.select(inbox.c.attempts).where(inbox.c.id == inbox_id)).scalar_one() + 1
+            status = "dead" if attempts >= max_attempts else "pending"
+            conn.execute(inbox.update().where(inbox.c.id == inbox_id).values(
+                attempts=attempts, status=status, error=error[:2000], not_before=now + retry_in * attempts))
+        return status
+
+    # --- tickets ----------------------------------------------------------
+
+    def ticket_state(self, ticket: TicketRef) -> TicketState | None:
+        with self.engine.connect() as conn:
+            raw = conn.execute(sa.select(tickets.c.state).where(
+                (tickets.c.vendor == ticket.vendor) & (tickets.c.ticket_id == ticket.id))).scalar()
+        return TicketState.model_validate(raw) if raw else None
+
+    def _lock_state(self, conn: Connection, ticket: TicketRef) -> TicketState | None:
+        query = sa.select(tickets.c.state).where((tickets.c.vendor == ticket.vendor) & (tickets.c.ticket_id == ticket.id))
+        raw = conn.execute(query.with_for_update()).scalar()
+        return TicketState.model_validate(raw) if raw else None
+
+    def _save_outcome(self, conn: Connection, outcome: Outcome, before: TicketState | None, now: float) -> None:
+        ticket = outcome.state.ticket
+        key = (tickets.c.vendor == ticket.vendor) & (tickets.c.ticket_id == ticket.id)
+        state = outcome.state.model_dump(mode="json")
+        if before is None:
+            conn.execute(tickets.insert().values(vendor=ticket.vendor, ticket_id=ticket.id, state=state,
+                                                 version=1, updated_at=now))
+        else:
+            conn.execute(tickets.update().where(key).values(state=state, version=tickets.c.version + 1, updated_at=now))
+        for action in outcome.decision.actions:
+            conn.execute(outbox.insert().values(
+                vendor=ticket.vendor, ticket_id=ticket.id, delivery_id=outcome.decision.delivery_id,
+                action=ACTIONS.dump_python(action, mode="json"), status="pending", attempts=0,
+                not_before=0.0, created_at=now))
+        if not outcome.decision.ignored:
+            conn.execute(timers.delete().where((timers.c.vendor == ticket.vendor) & (timers.c.ticket_id == ticket.id)
+                                               & (timers.c.status == "pending")))
+            for timer in outcome.timers:
+                conn.execute(timers.insert().values(vendor=ticket.vendor, ticket_id=ticket.id, kind=timer.kind,
+                                                    fire_at=timer.fire_at.timestamp(), status="pending"))
+        conn.execute(audit.insert().values(at=now, vendor=ticket.vendor, ticket_id=ticket.id,
+                                           delivery_id=outcome.decision.delivery_id, kind="decision",
+                                           body=outcome.decision.model_dump(mode="json")))
+
+    # --- timers -----------------------------------------------------------
+
+    def claim_due_timer(self, now: float | None = None) -> TimerRow | None:
+        """Mark the earliest due timer fired and return it (the caller re-evaluates the ticket)."""
+        now = now or time.time()
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(timers).where((timers.c.status == "pending") & (timers.c.fire_at <= now))
+                               .order_by(timers.c.fire_at).limit(1).with_for_update(skip_locked=True)).first()
+            if row is None:
+                return None
+            conn.execute(timers.update().where(timers.c.id == row.id).values(status="fired"))
+        return TimerRow(row.id, TicketRef(vendor=row.vendor, id=row.ticket_id), row.kind, row.fire_at)
+
+    def pending_timers(self, ticket: TicketRef) -> list[TimerRow]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(timers).where(
+                (timers.c.vendor == ticket.vendor) & (timers.c.ticket_id == ticket.id) & (timers.c.status == "pending"))
+                .order_by(timers.c.fire_at)).all()
+        return [TimerRow(r.id, ticket, r.kind, r.fire_at) for r in rows]
+
+    # --- outbox -----------------------------------------------------------
+
+    def claim_outbox(self, lease_seconds: float = 60.0, now: float | None = None) -> OutboxRow | None:
+        """Lease the next sendable action, in ticket order; None if nothing is due."""
+        now = now or time.time()
+        ready = ((outbox.c.status == "pending") & (outbox.c.not_before <= now)) | (
+            (outbox.c.status == "sending") & (outbox.c.lease_until < now))
+        with self.engine.begin() as conn:
+            row = conn.execute(_claimable(outbox, ready, ("pending", "sending"))).first()
+            if row is None:
+                return None
+            conn.execute(outbox.update().where(outbox.c.id == row.id).values(
+                status="sending", lease_until=now + lease_seconds, attempts=row.attempts + 1))
+        return OutboxRow(row.id, TicketRef(vendor=row.vendor, id=row.ticket_id), ACTIONS.validate_python(row.action),
+                         row.attempts + 1)
+
+    def finish_outbox(self, row_id: int, status: str, error: str | None = None, retry_at: float | None = None,
+                      now: float | None = None) -> None:
+        """``done``, ``dead`` (with the vendor's error) or ``pending`` again at ``retry_at``."""
+        now = now or time.time()
+        values: dict[str, Any] = dict(status=status, error=error[:2000] if error else None, lease_until=None)
+        if status == "done":
+            values["done_at"] = now
+        if status == "pending":
+            values["not_before"] = retry_at or now
+        with self.engine.begin() as conn:
+            conn.execute(outbox.update().where(outbox.c.id == row_id).values(**values))
+
+    # --- reading, for the CLI, tests and the demo --------------------------
+
+    def rows(self, table: str, **where: Any) -> list[dict[str, Any]]:
+        t = metadata.tables[table]
+        query = sa.select(t).order_by(*t.primary_key.columns)
+        for column, value in where.items():
+            query = query.where(t.c[column] == value)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        with self.engine.connect() as conn:
+            for t in (inbox, outbox, timers):
+                out[t.name] = dict(conn.execute(sa.select(t.c.status, sa.func.count()).group_by(t.c.status)).all())
+        return out
+
+
+class EventFailed(Exception):
+    def __init__(self, inbox_id: int, cause: BaseException):
+        super().__init__(f"inbox row {inbox_id}: {cause.__class__.__name__}: {cause}")
+        self.inbox_id = inbox_id
+        self.cause = cause
+
+
+def _claimable(table: sa.Table, ready, blocking: tuple[str, ...]):
+    """The oldest ready row whose ticket has no earlier row still in ``blocking``."""
+    earlier = table.alias("earlier")
+    blocked = sa.exists().where(
+        (earlier.c.vendor == table.c.vendor) & (earlier.c.ticket_id == table.c.ticket_id)
+        & (earlier.c.id < table.c.id) & earlier.c.status.in_(blocking))
+    return (sa.select(table).where(ready & ~blocked).order_by(table.c.id).limit(1)
+            .with_for_update(skip_locked=True, of=table))
+
+
+def _create_engine(url: str, echo: bool) -> Engine:
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if not url.startswith("sqlite"):
+        return sa.create_engine(url, echo=echo, pool_pre_ping=True, future=True)
+    engine = sa.create_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @sa.event.listens_for(engine, "connect")
+    def _sqlite_setup(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # let the "begin" hook below issue BEGIN
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _sqlite_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+

@@ -1,0 +1,23 @@
+"""Lenient parsing of the timestamps vendors put in webhooks."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+def parse_instant(value: object) -> datetime | None:
+    """An aware UTC datetime from ISO-8601 text or epoch milliseconds; None if absent.
+
+    Raises ValueError for text that is present but not a timestamp.
+    """
+    if value in (None, ""):
+        return None
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value / 1000, timezone.utc)
+    text = str(value).strip().replace(" UTC", "Z")
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    if len(text) > 5 and text[-5] in "+-" and text[-3] != ":" and "T" in text:
+        text = text[:-2] + ":" + text[-2:]  # Jira's +0000
+    when = datetime.fromisoformat(text)
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)

@@ -1,0 +1,148 @@
+"""Talking to a vendor's REST API: one error hierarchy and one retry policy.
+
+Connector clients subclass :class:`VendorClient` and call :meth:`request`.
+Transient failures (429, 503 and other 5xx, connection errors, timeouts) are
+retried with tenacity: ``Retry-After`` is honoured when the vendor sends it,
+otherwise exponential backoff with jitter. A wait longer than ``max_inline_wait``
+is not slept in-process; the error goes up so the outbox can reschedule the
+row for later. Other 4xx are final.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from .models import Action, TicketRef
+
+
+class VendorError(Exception):
+    """A vendor API call failed. ``retryable`` says if trying later may help."""
+
+    retryable = False
+
+    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None):
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class RateLimited(VendorError):
+    retryable = True
+
+
+class ServerError(VendorError):
+    retryable = True
+
+
+class Unreachable(VendorError):
+    retryable = True
+
+
+class Conflict(VendorError):
+    pass
+
+
+class NotFound(VendorError):
+    pass
+
+
+class Unauthorized(VendorError):
+    pass
+
+
+class BadRequest(VendorError):
+    pass
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Parse ``Retry-After`` (delta-seconds or HTTP date) into seconds from now."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    now = time.time() if now is None else now
+    return max(0.0, when.timestamp() - now)
+
+
+def error_for(response: httpx.Response) -> VendorError:
+    """The typed error for a failed response, with the vendor's own text."""
+    status = response.status_code
+    text = f"{response.request.method} {response.request.url.path} -> {status}: {response.text[:500]}"
+    retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+    kind = {401: Unauthorized, 403: Unauthorized, 404: NotFound, 409: Conflict, 429: RateLimited}.get(
+        status, ServerError if status >= 500 else BadRequest
+    )
+    return kind(text, status=status, retry_after=retry_after)
+
+
+class VendorClient:
+    """Base for connector clients: an injected ``httpx.Client`` plus the retry policy."""
+
+    def __init__(self, http: httpx.Client, max_retries: int = 4, max_inline_wait: float = 10.0,
+                 sleep=time.sleep):
+        self.http = http
+        self.max_retries = max_retries
+        self.max_inline_wait = max_inline_wait
+        self.sleep = sleep
+
+    def apply(self, ticket: TicketRef, action: Action) -> None:
+        """Write one action back to the vendor. Connectors implement it."""
+        raise NotImplementedError
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """Send with retries; return the successful response or raise a VendorError."""
+        retrying = Retrying(
+            retry=retry_if_exception(self._retry_now),
+            stop=stop_after_attempt(self.max_retries + 1),
+            wait=self._wait,
+            sleep=self.sleep,
+            reraise=True,
+        )
+        return retrying(self._send, method, url, **kwargs)
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self.http.request(method, url, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise Unreachable(f"{method} {url}: timed out ({exc.__class__.__name__})") from exc
+        except httpx.TransportError as exc:
+            raise Unreachable(f"{method} {url}: {exc.__class__.__name__}: {exc}") from exc
+        if response.is_success:
+            return response
+        raise error_for(response)
+
+    def _retry_now(self, exc: BaseException) -> bool:
+        if not isinstance(exc, VendorError) or not exc.retryable:
+            return False
+        return exc.retry_after is None or exc.retry_after <= self.max_inline_wait
+
+    _backoff = wait_exponential_jitter(initial=0.5, max=8, jitter=0.5)
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, VendorError) and exc.retry_after is not None:
+            return exc.retry_after
+        return self._backoff(state)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)

@@ -1,0 +1,136 @@
+"""The worker: decides inbox events, fires due timers, sends the outbox.
+
+Any number of workers may run against one database; the store's claiming
+keeps each ticket's events and write-backs in order. Vendor I/O happens only
+here, never inside a webhook request and never inside a database transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+
+from . import engine
+from .models import EventKind, TicketEvent
+from .plugins import Plugins
+from .store import EventFailed, Store
+from .vendorapi import VendorClient, VendorError
+
+log = logging.getLogger("slabridge.worker")
+
+
+class Worker:
+    def __init__(self, store: Store, plugins: Plugins, directory: Any = None,
+                 clock: Callable[[], float] = time.time,
+                 http_factory: Callable[[str], httpx.Client] | None = None):
+        self.store = store
+        self.plugins = plugins
+        self.settings = plugins.settings
+        self.directory = directory
+        self.clock = clock
+        self.http_factory = http_factory
+        self._clients: dict[str, VendorClient | None] = {}
+
+    # --- one unit of work each --------------------------------------------
+
+    def process_event(self) -> bool:
+        """Decide the next inbox event; False if none was ready."""
+        now = self.clock()
+        when = datetime.fromtimestamp(now, timezone.utc)
+        try:
+            return self.store.process_next_event(
+                lambda event, state: engine.decide(event, state, self.plugins, self.directory, when), now=now)
+        except EventFailed as failed:
+            status = self.store.fail_event(failed.inbox_id, str(failed.cause), self.settings.max_attempts,
+                                           retry_in=5.0, now=now)
+            log.error("event %s failed (%s): %s", failed.inbox_id, status, failed.cause.__class__.__name__)
+            return True
+
+    def fire_timer(self) -> bool:
+        """Turn the next due timer into an inbox event for its ticket; False if none was due."""
+        timer = self.store.claim_due_timer(now=self.clock())
+        if timer is None:
+            return False
+        state = self.store.ticket_state(timer.ticket)
+        if state is None or state.last_event is None:
+            return True
+        event: TicketEvent = state.last_event.model_copy(update={
+            "delivery_id": f"timer:{timer.id}", "kind": EventKind.timer,
+            "occurred_at": datetime.fromtimestamp(timer.fire_at, timezone.utc), "comment": None,
+            "actor": state.last_event.actor.model_copy(update={"is_self": False, "is_automation": True})})
+        self.store.enqueue(event, now=self.clock())
+        return True
+
+    def send_one(self) -> bool:
+        """Send the next due outbox action; False if none was due."""
+        row = self.store.claim_outbox(now=self.clock())
+        if row is None:
+            return False
+        client = self.client_for(row.ticket.vendor)
+        if client is None:
+            self.store.finish_outbox(row.id, "dead", error=f"vendor {row.ticket.vendor!r} is not enabled")
+            return True
+        try:
+            client.apply(row.ticket, row.action)
+        except VendorError as exc:
+            if exc.retryable and row.attempts < self.settings.max_attempts:
+                delay = exc.retry_after if exc.retry_after is not None else _backoff(row.attempts)
+                self.store.finish_outbox(row.id, "pending", error=str(exc), retry_at=self.clock() + delay)
+                log.warning("outbox %s %s on %s: retry in %.1fs", row.id, row.action.type, row.ticket.key, delay)
+            else:
+                self.store.finish_outbox(row.id, "dead", error=str(exc))
+                log.error("outbox %s %s on %s: dead letter (%s)", row.id, row.action.type, row.ticket.key, exc.status)
+            return True
+        except Exception as exc:  # noqa: BLE001 - an unexpected client failure is retried, then dead-lettered
+            status = "pending" if row.attempts < self.settings.max_attempts else "dead"
+            self.store.finish_outbox(row.id, status, error=f"{exc.__class__.__name__}: {exc}",
+                                     retry_at=self.clock() + _backoff(row.attempts))
+            log.exception("outbox %s: unexpected error", row.id)
+            return True
+        self.store.finish_outbox(row.id, "done")
+        log.info("outbox %s %s on %s: sent", row.id, row.action.type, row.ticket.key)
+        return True
+
+    def step(self) -> int:
+        """Do every kind of work that is ready, once; return how many units were done."""
+        return sum((self.process_event(), self.fire_timer(), self.send_one()))
+
+    def drain(self, limit: int = 10_000) -> int:
+        """Work until nothing is ready (or ``limit`` units); for tests and the demo."""
+        done = 0
+        while done < limit and (n := self.step()):
+            done += n
+        return done
+
+    def run(self, stop: threading.Event) -> None:
+        """Loop until ``stop`` is set, sleeping ``worker_poll_seconds`` when idle."""
+        while not stop.is_set():
+            try:
+                idle = self.step() == 0
+            except Exception:  # noqa: BLE001 - keep the worker alive; the database may be back soon
+                log.exception("worker step failed")
+                idle = True
+            if idle:
+                stop.wait(self.settings.worker_poll_seconds)
+
+    def client_for(self, vendor: str) -> VendorClient | None:
+        if vendor not in self._clients:
+            connector = self.plugins.enabled_connector(vendor)
+            settings = self.settings.vendor(vendor)
+            if connector is None:
+                self._clients[vendor] = None
+            else:
+                http = self.http_factory(vendor) if self.http_factory else connector.http_client(settings)
+                self._clients[vendor] = connector.client(settings, http)
+        return self._clients[vendor]
+
+
+def _backoff(attempt: int) -> float:
+    return min(300.0, 2.0 ** attempt) * (0.5 + random.random() / 2)

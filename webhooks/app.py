@@ -1,0 +1,89 @@
+"""Flask app factory: verify, parse, dedupe, persist, answer 202 — nothing more.
+
+Every error is JSON ``{"error": <status name>, "message": <what was wrong>}``;
+no HTML page, no traceback. Vendor APIs are never called from a request.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from slabridge.config import Settings
+from slabridge.connectors import WebhookRejected, WebhookRequest
+from slabridge.plugins import Plugins
+from slabridge.store import Store
+
+log = logging.getLogger("slabridge.receiver")
+
+
+def create_app(settings: Settings | None = None, plugins: Plugins | None = None,
+               store: Store | None = None) -> Flask:
+    """Build the receiver. Without arguments it loads configuration as the CLI does."""
+    if settings is None:
+        from slabridge import config
+
+        settings = config.load()
+    plugins = plugins or Plugins(settings)
+    if store is None:
+        store = Store(settings.database_url)
+        store.upgrade()
+    app = Flask("slabridge_webhooks")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions["slabridge"] = {"settings": settings, "plugins": plugins, "store": store}
+
+    @app.post("/webhooks/<vendor>")
+    def receive(vendor: str):
+        connector = plugins.enabled_connector(vendor)
+        if connector is None:
+            known = vendor in plugins.connectors
+            return _error(404, f"vendor {vendor!r} is {'not enabled' if known else 'unknown'}")
+        if request.mimetype != "application/json":
+            return _error(415, f"Content-Type must be application/json, not {request.mimetype or 'missing'}")
+        incoming = WebhookRequest(headers=request.headers, body=request.get_data(cache=False),
+                                  received_at=datetime.now(timezone.utc))
+        vendor_settings = settings.vendor(vendor)
+        try:
+            connector.verify(incoming, vendor_settings)
+            event = connector.parse(incoming, vendor_settings)
+        except WebhookRejected as rejected:
+            log.info("rejected %s webhook: %s %s", vendor, rejected.status, rejected.message)
+            return _error(rejected.status, rejected.message)
+        if not store.enqueue(event):
+            return jsonify(status="duplicate", delivery_id=event.delivery_id), 200
+        log.info("accepted %s %s for %s", vendor, event.kind, event.ticket.key)
+        return jsonify(status="accepted", delivery_id=event.delivery_id, ticket=event.ticket.key), 202
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify(status="ok")
+
+    @app.get("/readyz")
+    def readyz():
+        try:
+            store.ping()
+        except Exception as exc:  # noqa: BLE001 - readiness reports, it does not crash
+            return _error(503, f"database unreachable: {exc.__class__.__name__}")
+        return jsonify(status="ready")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        message = {413: f"body larger than {settings.max_body_bytes} bytes",
+                   405: f"method {request.method} is not allowed here"}.get(exc.code or 500, exc.description)
+        return _error(exc.code or 500, message)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unexpected error in %s %s", request.method, request.path)
+        return _error(500, "internal error; the event was not accepted, the sender may retry")
+
+    return app
+
+
+def _error(status: int, message: str):
+    from http import HTTPStatus
+
+    return jsonify(error=HTTPStatus(status).phrase, message=message), status
