@@ -135,7 +135,7 @@ class VendorClient:
             return False
         return exc.retry_after is None or exc.retry_after <= self.max_inline_wait
 
-    _backoff = wait_exponential_jitter(initial=0.5, max=8, jitter=0.5)
+    _backoff = wait_exponential_jitter(multiplier=0.5, max=8, jitter=0.5)
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

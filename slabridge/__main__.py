@@ -1,0 +1,3 @@
+from slabridge.cli import main
+
+main()

@@ -1,0 +1,130 @@
+"""Shared fixtures: settings, stores on SQLite and on the real PostgreSQL, servers on loopback."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+import sqlalchemy as sa
+from werkzeug.serving import make_server
+
+from slabridge.config import Settings, VendorSettings
+from slabridge.plugins import Plugins
+from slabridge.store import Store, metadata
+
+PG_URL = os.environ.get("SLABRIDGE_TEST_POSTGRES_URL")
+VENDORS = ("zendesk", "freshdesk", "jira")
+SECRET = "test-secret-one"
+
+
+@pytest.fixture(scope="session")
+def pg_database():
+    """A throw-away database on the real PostgreSQL, for the whole session."""
+    if not PG_URL:
+        if os.environ.get("CI"):
+            pytest.fail("SLABRIDGE_TEST_POSTGRES_URL must be set in CI: PostgreSQL tests may not skip there")
+        pytest.skip("SLABRIDGE_TEST_POSTGRES_URL is not set (no PostgreSQL on this machine); CI sets it")
+    admin = sa.create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
+    name = f"slabridge_test_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path):
+    """Each test using it runs twice: on an SQLite file and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/slabridge.db"
+    url = request.getfixturevalue("pg_database")
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(sa.text(f'DROP TABLE IF EXISTS "{table.name}" CASCADE'))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def store(db_url):
+    store = Store(db_url)
+    store.upgrade()
+    yield store
+    store.engine.dispose()
+
+
+@pytest.fixture
+def secrets_env(monkeypatch):
+    for vendor in VENDORS:
+        monkeypatch.setenv(f"TEST_{vendor.upper()}_SECRET", SECRET)
+        monkeypatch.delenv(f"TEST_{vendor.upper()}_SECRET_OLD", raising=False)
+    return SECRET
+
+
+def _make_settings(db_url: str, urls: dict[str, str] | None = None, **overrides) -> Settings:
+    urls = urls or {}
+    vendors = {v: VendorSettings(enabled=True, base_url=urls.get(v, "http://127.0.0.1:9"),
+                                 webhook_secrets_env=[f"TEST_{v.upper()}_SECRET", f"TEST_{v.upper()}_SECRET_OLD"],
+                                 self_user="slabridge-bot", max_retries=0)
+               for v in VENDORS}
+    return Settings(database_url=db_url, vendors=vendors, source="(test)", **overrides)
+
+
+@pytest.fixture
+def make_settings(secrets_env):
+    """``make_settings(db_url, {vendor: base_url}, **overrides)``: all three vendors enabled."""
+    return _make_settings
+
+
+@pytest.fixture
+def settings(db_url, make_settings):
+    return make_settings(db_url)
+
+
+@pytest.fixture
+def plugins(settings):
+    return Plugins(settings)
+
+
+class LiveServer:
+    """A WSGI app served on an ephemeral loopback port in a thread."""
+
+    def __init__(self, app):
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}"
+
+
+@pytest.fixture
+def live_server():
+    """``with live_server(app) as server: server.url``: real HTTP on loopback."""
+    return LiveServer
+
+
+@pytest.fixture
+def signed():
+    """``signed(vendor, ticket_id)`` -> (headers, body) of a valid sample webhook."""
+    connectors = Plugins(Settings()).connectors
+
+    def make(vendor: str, ticket_id: str, secret: str = SECRET, now: datetime | None = None):
+        return connectors[vendor].sample_webhook(secret, ticket_id, now or datetime.now(timezone.utc))
+
+    return make

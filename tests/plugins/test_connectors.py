@@ -1,0 +1,117 @@
+"""Each connector's verify and parse, on sample payloads shaped as the vendors document them."""
+
+import base64
+import hashlib
+import hmac
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from slabridge.config import VendorSettings
+from slabridge.connectors import WebhookRejected, WebhookRequest
+from slabridge.models import EventKind
+from slabridge_freshdesk.connector import FreshdeskConnector
+from slabridge_jira.connector import JiraConnector
+from slabridge_zendesk.connector import ZendeskConnector
+
+SAMPLES = Path(__file__).parent.parent / "samples"
+NOW = datetime(2026, 3, 2, 14, 12, 31, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def vendor_settings(monkeypatch):
+    monkeypatch.setenv("S1", "secret")
+    return VendorSettings(enabled=True, base_url="http://x", webhook_secrets_env=["S1"], self_user="bot-1")
+
+
+def sample(vendor, name) -> bytes:
+    return (SAMPLES / vendor / name).read_bytes()
+
+
+def zendesk_request(body: bytes, stamp: datetime = NOW, secret: bytes = b"secret", received=NOW):
+    text = stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+    signature = base64.b64encode(hmac.new(secret, text.encode() + body, hashlib.sha256).digest()).decode()
+    return WebhookRequest(headers={"X-Zendesk-Webhook-Signature": signature,
+                                   "X-Zendesk-Webhook-Signature-Timestamp": text,
+                                   "X-Zendesk-Webhook-Invocation-Id": "inv-1"}, body=body, received_at=received)
+
+
+def test_zendesk_envelope_comment(vendor_settings):
+    request = zendesk_request(sample("zendesk", "ticket_comment_added.json"))
+    ZendeskConnector().verify(request, vendor_settings)
+    event = ZendeskConnector().parse(request, vendor_settings)
+    assert event.kind == EventKind.comment and event.ticket.id == "5158"
+    assert event.priority == "high" and event.status == "open" and event.tags == ("vip",)
+    assert event.requester.id == "8447388090494" and event.organization.id == "8447346622598"
+    assert event.comment.public and event.comment.author.is_agent is True
+    assert event.delivery_id == "inv-1"
+
+
+def test_zendesk_stale_timestamp_is_refused(vendor_settings):
+    body = sample("zendesk", "ticket_comment_added.json")
+    request = zendesk_request(body, stamp=NOW - timedelta(minutes=6))
+    with pytest.raises(WebhookRejected, match="outside the 0:05:00 tolerance"):
+        ZendeskConnector().verify(request, vendor_settings)
+    vendor_settings.options["signature_tolerance_seconds"] = 600
+    ZendeskConnector().verify(request, vendor_settings)
+
+
+def test_zendesk_missing_headers(vendor_settings):
+    with pytest.raises(WebhookRejected) as info:
+        ZendeskConnector().verify(WebhookRequest({}, b"{}", NOW), vendor_settings)
+    assert info.value.status == 401 and "missing" in info.value.message
+
+
+def test_jira_priority_change_and_acting_user(vendor_settings):
+    body = sample("jira", "issue_updated_priority.json")
+    signature = "sha256=" + hmac.new(b"secret", body, hashlib.sha256).hexdigest()
+    request = WebhookRequest({"X-Hub-Signature": signature, "X-Atlassian-Webhook-Identifier": "w-1"}, body, NOW)
+    JiraConnector().verify(request, vendor_settings)
+    vendor_settings.options["organization_field"] = "customfield_10002"
+    event = JiraConnector().parse(request, vendor_settings)
+    assert event.kind == EventKind.priority and event.ticket.id == "SUP-17"
+    assert event.priority == "Highest" and event.status == "In Progress"
+    assert event.actor.id == "557058:f58131cb-b67d-43c7-b30d-6b58d40bd077" and not event.actor.is_self
+    assert event.organization.name == "Poologics Customer A"
+    assert event.created_at == datetime(2026, 3, 2, 13, 55, tzinfo=timezone.utc)
+
+
+def test_jira_comment_actor_is_the_comment_author(vendor_settings):
+    body = sample("jira", "comment_created.json")
+    event = JiraConnector().parse(WebhookRequest({"X-Atlassian-Webhook-Identifier": "w-2"}, body, NOW), vendor_settings)
+    assert event.kind == EventKind.comment and event.actor.id == "qm:1234"
+    assert event.comment.public and event.comment.body == "Still failing on our side."
+
+
+def test_jira_self_user_is_recognised(vendor_settings):
+    data = json.loads(sample("jira", "issue_updated_priority.json"))
+    data["user"]["accountId"] = "bot-1"
+    event = JiraConnector().parse(WebhookRequest({"X-Atlassian-Webhook-Identifier": "w-3"},
+                                                 json.dumps(data).encode(), NOW), vendor_settings)
+    assert event.actor.is_self
+
+
+def test_freshdesk_labels_become_api_codes_and_hash_is_the_delivery(vendor_settings):
+    body = sample("freshdesk", "ticket_updated.json")
+    request = WebhookRequest({"X-Slabridge-Secret": "secret"}, body, NOW)
+    FreshdeskConnector().verify(request, vendor_settings)
+    event = FreshdeskConnector().parse(request, vendor_settings)
+    assert event.priority == "4" and event.kind == EventKind.priority
+    assert event.tags == ("import", "billable")
+    assert event.delivery_id == "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def test_freshdesk_secret_header_is_configurable(vendor_settings):
+    vendor_settings.options["secret_header"] = "X-Our-Token"
+    request = WebhookRequest({"X-Our-Token": "nope"}, b"{}", NOW)
+    with pytest.raises(WebhookRejected, match="X-Our-Token does not match"):
+        FreshdeskConnector().verify(request, vendor_settings)
+
+
+def test_no_secret_configured_refuses_everything(monkeypatch):
+    monkeypatch.delenv("S1", raising=False)
+    settings = VendorSettings(enabled=True, webhook_secrets_env=["S1"])
+    with pytest.raises(WebhookRejected, match="no webhook secret"):
+        FreshdeskConnector().verify(WebhookRequest({"X-Slabridge-Secret": "x"}, b"{}", NOW), settings)

@@ -1,0 +1,72 @@
+"""The command line, run as a user runs it (a real subprocess where it matters)."""
+
+import json
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from slabridge.cli import main
+
+
+def run(*args, env=None):
+    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+def test_demo_runs_every_vendor_end_to_end():
+    result = subprocess.run([sys.executable, "-m", "slabridge", "demo"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for vendor in ("zendesk", "freshdesk", "jira"):
+        assert vendor in result.stdout
+    assert "demo OK" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_plugins_json_lists_the_three_connectors():
+    rows = json.loads(run("plugins", "--json").output)
+    connectors = {c for r in rows for c in r["connectors"]}
+    assert connectors >= {"zendesk", "freshdesk", "jira"}
+    assert all(r["hooks"] for r in rows)
+
+
+def test_plugins_table():
+    output = run("plugins").output
+    assert output.splitlines()[0].split() == ["plugin", "version", "enabled", "connectors", "hooks"]
+
+
+def test_schema_event_is_json_schema():
+    schema = json.loads(run("schema", "event").output)
+    assert schema["title"] == "TicketEvent"
+    assert {"vendor", "delivery_id", "ticket", "kind", "occurred_at"} <= set(schema["required"])
+
+
+def test_check_reports_problems_and_exits_1(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('[vendors.zendesk]\nenabled = true\nbase_url = "nope"\n')
+    result = run("--config", str(config), "check")
+    assert result.exit_code == 1
+    assert f"error: {config}: vendors.zendesk.base_url: Value error, must start with http:// or https://" in result.output
+
+
+def test_check_ok(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZD_SECRET", "x")
+    config = tmp_path / "c.toml"
+    config.write_text('[vendors.zendesk]\nenabled = true\nbase_url = "https://a.zendesk.com"\n'
+                      'webhook_secrets_env = ["ZD_SECRET"]\n')
+    result = run("--config", str(config), "check")
+    assert result.exit_code == 0, result.output
+    assert "configuration OK" in result.output
+
+
+def test_bad_config_gives_an_error_not_a_traceback(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text("database_url = [")
+    result = run("--config", str(config), "plugins")
+    assert result.exit_code == 1
+    assert "not valid TOML" in result.output
+
+
+def test_db_upgrade_and_status(tmp_path):
+    env = {"SLABRIDGE_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
+    assert "schema at version 1" in run("db", "upgrade", env=env).output
+    assert "schema version 1 (latest 1)" in run("db", "status", env=env).output

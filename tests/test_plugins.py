@@ -1,0 +1,107 @@
+"""The plugin manager: entry points, allow/block lists, trylast built-ins, overrides."""
+
+from datetime import datetime, timezone
+
+import pytest
+
+from slabridge import hookimpl
+from slabridge.config import Settings, VendorSettings
+from slabridge.engine import decide
+from slabridge.models import EventKind, Person, TicketEvent, TicketRef
+from slabridge.plugins import Plugins
+from slabridge.verdicts import Classification, Deadline, Entitlement, Escalation
+
+NOW = datetime(2026, 3, 2, 15, tzinfo=timezone.utc)
+EVENT = TicketEvent(vendor="zendesk", delivery_id="d1", ticket=TicketRef(vendor="zendesk", id="1"),
+                    kind=EventKind.created, priority="high", requester=Person(email="a@example.com"),
+                    occurred_at=NOW)
+
+
+def test_connectors_come_from_entry_points():
+    plugins = Plugins(Settings())
+    assert set(plugins.connectors) >= {"zendesk", "freshdesk", "jira"}
+    assert {r["name"] for r in plugins.describe()} >= {"zendesk", "freshdesk", "jira", "builtin.defaults"}
+
+
+def test_blocklist_and_allowlist_from_environment():
+    assert "jira" not in Plugins(Settings(), environ={"SLABRIDGE_PLUGINS_BLOCK": "jira"}).connectors
+    assert set(Plugins(Settings(), environ={"SLABRIDGE_PLUGINS_ALLOW": "zendesk"}).connectors) == {"zendesk"}
+
+
+def test_connectors_are_enabled_per_vendor():
+    plugins = Plugins(Settings(vendors={"zendesk": VendorSettings(enabled=True)}))
+    assert plugins.enabled_connector("zendesk") is not None
+    assert plugins.enabled_connector("jira") is None
+    rows = {r["name"]: r for r in plugins.describe()}
+    assert rows["zendesk"]["enabled"] and not rows["jira"]["enabled"]
+
+
+def test_an_installed_plugin_overrides_builtin_rules():
+    class Gold:
+        @hookimpl
+        def slabridge_resolve_customer(self, event, directory):
+            return "Gold Corp"
+
+        @hookimpl
+        def slabridge_entitlement(self, event, customer):
+            return Entitlement(entitled=True, plan="gold", tags=("gold",))
+
+        @hookimpl
+        def slabridge_classify(self, event):
+            return Classification(severity="sev1", vendor_priority="urgent")
+
+        @hookimpl
+        def slabridge_deadlines(self, event, classification, now):
+            return [Deadline(metric="first_response", due_at=now, field="360001")]
+
+        @hookimpl
+        def slabridge_escalations(self, deadlines):
+            return [Escalation(level="L2", group="200", note="escalated to L2")]
+
+    plugins = Plugins(Settings(), extra=(Gold(),))
+    outcome = decide(EVENT, None, plugins, None, NOW)
+    kinds = [a.type for a in outcome.decision.actions]
+    assert outcome.decision.customer == "Gold Corp"
+    assert outcome.decision.severity == "sev1"
+    assert kinds == ["add_tags", "set_priority", "set_fields", "assign", "internal_note"]
+    assert [t.kind for t in outcome.timers] == ["due:first_response"]
+
+
+def test_actions_wrapper_can_veto_actions():
+    class NoWrites:
+        @hookimpl(wrapper=True)
+        def slabridge_actions(self, decision):
+            inner = yield
+            return inner.model_copy(update={"actions": ()})
+
+    plugins = Plugins(Settings(), extra=(NoWrites(),))
+    assert decide(EVENT, None, plugins, None, NOW).decision.actions == ()
+    assert decide(EVENT, None, Plugins(Settings()), None, NOW).decision.actions != ()
+
+
+def test_unknown_hook_in_a_plugin_is_an_error():
+    class Typo:
+        @hookimpl
+        def slabridge_entitlment(self, event):
+            return None
+
+    with pytest.raises(Exception, match="unknown hook"):
+        Plugins(Settings(), extra=(Typo(),))
+
+
+def test_register_connectors_rejects_two_with_one_name():
+    from slabridge_zendesk.connector import ZendeskConnector
+
+    class Twin:
+        @hookimpl
+        def slabridge_register_connectors(self, register):
+            register(ZendeskConnector())
+
+    with pytest.raises(ValueError, match="two connectors are called 'zendesk'"):
+        Plugins(Settings(), extra=(Twin(),))
+
+
+def test_defaults_use_the_configured_unknown_customer_tag():
+    plugins = Plugins(Settings(unknown_customer_tag="who_is_this"))
+    outcome = decide(EVENT, None, plugins, None, NOW)
+    assert outcome.decision.actions[0].tags == ("who_is_this",)

@@ -1,0 +1,131 @@
+"""The store, on SQLite and on the real PostgreSQL."""
+
+import threading
+from datetime import datetime, timezone
+
+import pytest
+
+from slabridge.engine import Outcome, TicketState, Timer
+from slabridge.models import AddTags, Decision, EventKind, TicketEvent, TicketRef
+from slabridge.store import LATEST, Store
+
+
+def event(ticket: str, delivery: str, vendor: str = "zendesk") -> TicketEvent:
+    return TicketEvent(vendor=vendor, delivery_id=delivery, ticket=TicketRef(vendor=vendor, id=ticket),
+                       kind=EventKind.updated, occurred_at=datetime(2026, 3, 2, tzinfo=timezone.utc))
+
+
+def outcome_for(ev: TicketEvent, state, tag="t", timers=()) -> Outcome:
+    decision = Decision(ticket=ev.ticket, delivery_id=ev.delivery_id, actions=(AddTags(tags=(tag,)),))
+    return Outcome(decision=decision, state=TicketState(ticket=ev.ticket, last_event=ev), timers=timers)
+
+
+def test_upgrade_is_versioned_and_idempotent(db_url):
+    store = Store(db_url)
+    assert store.version() == 0
+    assert [m.version for m in store.upgrade()] == list(range(1, LATEST + 1))
+    assert store.upgrade() == []
+    assert store.version() == LATEST
+
+
+def test_enqueue_dedupes_on_vendor_and_delivery(store):
+    assert store.enqueue(event("1", "d1"))
+    assert not store.enqueue(event("1", "d1"))
+    assert store.enqueue(event("1", "d1", vendor="jira"))  # same id, other vendor
+    assert len(store.rows("inbox")) == 2
+
+
+def test_events_of_one_ticket_are_processed_in_arrival_order(store):
+    for i in range(5):
+        store.enqueue(event("A", f"a{i}"))
+        store.enqueue(event("B", f"b{i}"))
+    seen = []
+    while store.process_next_event(lambda ev, st: (seen.append(ev.delivery_id), outcome_for(ev, st))[1]):
+        pass
+    assert [d for d in seen if d.startswith("a")] == [f"a{i}" for i in range(5)]
+    assert [d for d in seen if d.startswith("b")] == [f"b{i}" for i in range(5)]
+
+
+def test_state_outbox_timers_and_audit_commit_together(store):
+    store.enqueue(event("A", "a1"))
+    fire = datetime(2026, 3, 2, 12, tzinfo=timezone.utc)
+    store.process_next_event(lambda ev, st: outcome_for(ev, st, timers=(Timer(kind="due:x", fire_at=fire),)))
+    assert store.ticket_state(TicketRef(vendor="zendesk", id="A")).last_event.delivery_id == "a1"
+    assert [r["action"] for r in store.rows("outbox")] == [{"type": "add_tags", "tags": ["t"]}]
+    assert [(t.kind, t.fire_at) for t in store.pending_timers(TicketRef(vendor="zendesk", id="A"))] == [
+        ("due:x", fire.timestamp())]
+    assert len(store.rows("audit")) == 1
+
+
+def test_a_failing_decision_changes_nothing_and_keeps_the_event(store):
+    from slabridge.store import EventFailed
+
+    store.enqueue(event("A", "a1"))
+
+    def explode(ev, st):
+        raise RuntimeError("rule bug")
+
+    with pytest.raises(EventFailed):
+        store.process_next_event(explode)
+    assert store.rows("outbox") == [] and store.rows("tickets") == [] and store.rows("audit") == []
+    assert store.rows("inbox")[0]["status"] == "pending"
+    assert store.fail_event(store.rows("inbox")[0]["id"], "rule bug", max_attempts=1, retry_in=0) == "dead"
+
+
+def test_concurrent_workers_process_each_event_once_and_in_ticket_order(store):
+    tickets = [f"T{i}" for i in range(6)]
+    for n in range(8):
+        for t in tickets:
+            store.enqueue(event(t, f"{t}-{n}"))
+    seen, lock = [], threading.Lock()
+
+    def decide(ev, st):
+        with lock:
+            seen.append(ev.delivery_id)
+        return outcome_for(ev, st)
+
+    def work():
+        while store.process_next_event(decide):
+            pass
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(seen) == sorted(f"{t}-{n}" for t in tickets for n in range(8))
+    for t in tickets:
+        assert [d for d in seen if d.startswith(f"{t}-")] == [f"{t}-{n}" for n in range(8)]
+    assert {r["status"] for r in store.rows("inbox")} == {"done"}
+
+
+def test_outbox_claims_in_ticket_order_and_leases(store):
+    store.enqueue(event("A", "a1"))
+    store.process_next_event(lambda ev, st: Outcome(
+        decision=Decision(ticket=ev.ticket, delivery_id="a1", actions=(AddTags(tags=("x",)), AddTags(tags=("y",)))),
+        state=TicketState(ticket=ev.ticket)))
+    first = store.claim_outbox(lease_seconds=30, now=1000.0)
+    assert first.action.tags == ("x",)
+    assert store.claim_outbox(now=1001.0) is None  # the second waits for the first
+    assert store.claim_outbox(now=1031.0).id == first.id  # lease expired: claimed again
+    store.finish_outbox(first.id, "done", now=1032.0)
+    assert store.claim_outbox(now=1033.0).action.tags == ("y",)
+
+
+def test_outbox_retry_waits_until_not_before(store):
+    store.enqueue(event("A", "a1"))
+    store.process_next_event(lambda ev, st: outcome_for(ev, st))
+    row = store.claim_outbox(now=1000.0)
+    store.finish_outbox(row.id, "pending", error="429", retry_at=1060.0)
+    assert store.claim_outbox(now=1059.0) is None
+    assert store.claim_outbox(now=1060.0).attempts == 2
+
+
+def test_due_timer_is_claimed_once(store):
+    store.enqueue(event("A", "a1"))
+    fire = datetime(2026, 3, 2, 12, tzinfo=timezone.utc)
+    store.process_next_event(lambda ev, st: outcome_for(ev, st, timers=(Timer(kind="due:x", fire_at=fire),)))
+    assert store.claim_due_timer(now=fire.timestamp() - 1) is None
+    timer = store.claim_due_timer(now=fire.timestamp())
+    assert timer.kind == "due:x" and timer.ticket.id == "A"
+    assert store.claim_due_timer(now=fire.timestamp() + 10) is None

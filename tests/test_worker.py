@@ -1,0 +1,106 @@
+"""The worker against a fake vendor on loopback: retries, Retry-After, dead letters, timers."""
+
+import time
+
+import pytest
+
+from slabridge.plugins import Plugins
+from slabridge.worker import Worker
+
+
+class Clock:
+    def __init__(self, start: float):
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def zendesk_fake():
+    with Plugins().connectors["zendesk"].fake_api() as fake:
+        yield fake
+
+
+@pytest.fixture
+def worker_for(store, make_settings, db_url):
+    def build(fake, clock=time.time):
+        settings = make_settings(db_url, {fake.name: fake.url})
+        return Worker(store, Plugins(settings), clock=clock)
+    return build
+
+
+def enqueue_sample(store, signed, plugins_settings, vendor, ticket):
+    from datetime import datetime, timezone
+
+    from slabridge.connectors import WebhookRequest
+
+    headers, body = signed(vendor, ticket)
+    connector = Plugins().connectors[vendor]
+    request = WebhookRequest(headers=headers, body=body, received_at=datetime.now(timezone.utc))
+    assert store.enqueue(connector.parse(request, plugins_settings.vendor(vendor)))
+
+
+def test_429_is_not_resent_before_retry_after(store, zendesk_fake, worker_for, signed, make_settings, db_url):
+    clock = Clock(time.time())
+    worker = worker_for(zendesk_fake, clock)
+    enqueue_sample(store, signed, worker.settings, "zendesk", "7")
+    zendesk_fake.fail_next("PUT", "/api/v2/tickets/7/tags", 429, headers={"Retry-After": "120"})
+    worker.drain()
+    assert [r.status for r in zendesk_fake.writes()] == [429]
+    clock.now += 119
+    worker.drain()
+    assert len(zendesk_fake.writes()) == 1, "sent again before Retry-After expired"
+    clock.now += 1
+    worker.drain()
+    assert [r.status for r in zendesk_fake.writes()] == [429, 200]
+    assert zendesk_fake.tickets["7"]["tags"] == ["sla_unknown_customer"]
+
+
+def test_short_retry_after_is_waited_in_process(store, zendesk_fake, worker_for, signed):
+    worker = worker_for(zendesk_fake)
+    client = worker.client_for("zendesk")
+    client.max_retries, slept = 2, []
+    client.sleep = slept.append
+    enqueue_sample(store, signed, worker.settings, "zendesk", "8")
+    zendesk_fake.fail_next("PUT", "/api/v2/tickets/8/tags", 503, headers={"Retry-After": "2"})
+    worker.drain()
+    assert slept == [2.0]
+    assert [r.status for r in zendesk_fake.writes()] == [503, 200]
+
+
+def test_4xx_goes_to_dead_letters_with_vendor_text(store, zendesk_fake, worker_for, signed):
+    worker = worker_for(zendesk_fake)
+    enqueue_sample(store, signed, worker.settings, "zendesk", "9")
+    zendesk_fake.fail_next("PUT", "/api/v2/tickets/9/tags", 422, body={"error": "RecordInvalid"})
+    worker.drain()
+    row = store.rows("outbox")[0]
+    assert row["status"] == "dead"
+    assert "422" in row["error"] and "RecordInvalid" in row["error"]
+    assert len(zendesk_fake.writes()) == 1
+
+
+def test_server_errors_back_off_then_dead_letter(store, zendesk_fake, worker_for, signed):
+    clock = Clock(time.time())
+    worker = worker_for(zendesk_fake, clock)
+    enqueue_sample(store, signed, worker.settings, "zendesk", "10")
+    for _ in range(10):
+        zendesk_fake.fail_next("PUT", "/api/v2/tickets/10/tags", 500)
+    for _ in range(worker.settings.max_attempts):
+        worker.drain()
+        clock.now += 400
+    assert store.rows("outbox")[0]["status"] == "dead"
+    assert len(zendesk_fake.writes()) == worker.settings.max_attempts
+
+
+def test_unreachable_vendor_is_retried(store, worker_for, signed, make_settings, db_url):
+    from slabridge.fakeapi import FakeAPI
+
+    clock = Clock(time.time())
+    worker = worker_for(FakeAPI("zendesk", []).start(), clock)  # started to get a port...
+    worker.settings.vendors["zendesk"].base_url = "http://127.0.0.1:9"  # ...but nothing listens here
+    worker._clients.clear()
+    enqueue_sample(store, signed, worker.settings, "zendesk", "11")
+    worker.drain()
+    row = store.rows("outbox")[0]
+    assert row["status"] == "pending" and "ConnectError" in row["error"]

@@ -1,0 +1,138 @@
+"""The receiver: every answer it can give, through Flask's test client."""
+
+import json
+
+import pytest
+
+from slabridge.plugins import Plugins
+from slabridge_webhooks import create_app
+
+
+@pytest.fixture
+def client(settings, store):
+    app = create_app(settings, Plugins(settings), store)
+    return app.test_client()
+
+
+def post(client, vendor, headers, body):
+    return client.post(f"/webhooks/{vendor}", headers=headers, data=body)
+
+
+@pytest.mark.parametrize("vendor", ["zendesk", "freshdesk", "jira"])
+def test_signed_webhook_is_accepted_once_then_duplicate(client, store, signed, vendor):
+    headers, body = signed(vendor, "SUP-1" if vendor == "jira" else "1")
+    first = post(client, vendor, headers, body)
+    assert first.status_code == 202, first.json
+    assert first.json["status"] == "accepted"
+    again = post(client, vendor, headers, body)
+    assert again.status_code == 200
+    assert again.json == {"status": "duplicate", "delivery_id": first.json["delivery_id"]}
+    assert len(store.rows("inbox")) == 1
+
+
+@pytest.mark.parametrize("vendor", ["zendesk", "freshdesk", "jira"])
+def test_bad_signature_is_401_with_reason(client, store, signed, vendor):
+    headers, body = signed(vendor, "SUP-1" if vendor == "jira" else "1", secret="wrong-secret")
+    answer = post(client, vendor, headers, body)
+    assert answer.status_code == 401
+    assert answer.json["error"] == "Unauthorized"
+    assert "does not match" in answer.json["message"]
+    assert store.rows("inbox") == []
+
+
+@pytest.mark.parametrize("vendor", ["zendesk", "jira"])
+def test_signature_is_checked_on_the_raw_body(client, signed, vendor):
+    headers, body = signed(vendor, "SUP-1" if vendor == "jira" else "1")
+    reformatted = json.dumps(json.loads(body), indent=2).encode()  # same JSON, other bytes
+    assert post(client, vendor, headers, reformatted).status_code == 401
+
+
+def test_previous_secret_still_valid_during_rotation(client, signed, monkeypatch):
+    monkeypatch.setenv("TEST_JIRA_SECRET", "new-secret")
+    monkeypatch.setenv("TEST_JIRA_SECRET_OLD", "test-secret-one")
+    headers, body = signed("jira", "SUP-9")
+    assert post(client, "jira", headers, body).status_code == 202
+
+
+def test_unknown_vendor_404(client):
+    answer = client.post("/webhooks/acme", json={})
+    assert answer.status_code == 404
+    assert answer.json == {"error": "Not Found", "message": "vendor 'acme' is unknown"}
+
+
+def test_disabled_vendor_404(settings, store, signed):
+    settings.vendors["zendesk"].enabled = False
+    client = create_app(settings, Plugins(settings), store).test_client()
+    headers, body = signed("zendesk", "1")
+    answer = post(client, "zendesk", headers, body)
+    assert answer.status_code == 404
+    assert answer.json["message"] == "vendor 'zendesk' is not enabled"
+
+
+def test_wrong_method_405_json(client):
+    answer = client.get("/webhooks/zendesk")
+    assert answer.status_code == 405
+    assert answer.is_json and "GET" in answer.json["message"]
+
+
+def test_wrong_content_type_415(client):
+    answer = client.post("/webhooks/zendesk", data="a=b", content_type="application/x-www-form-urlencoded")
+    assert answer.status_code == 415
+    assert "application/json" in answer.json["message"]
+
+
+def test_too_large_413(settings, store):
+    settings.max_body_bytes = 1000
+    client = create_app(settings, Plugins(settings), store).test_client()
+    answer = client.post("/webhooks/zendesk", data=b"{" + b" " * 2000 + b"}", content_type="application/json")
+    assert answer.status_code == 413
+    assert answer.json["message"] == "body larger than 1000 bytes"
+
+
+def test_invalid_json_400_says_where(client, monkeypatch):
+    headers = {"Content-Type": "application/json", "X-Slabridge-Secret": "test-secret-one"}
+    answer = post(client, "freshdesk", headers, b'{"ticket": {"id": 1,}}')
+    assert answer.status_code == 400
+    assert "line 1 column" in answer.json["message"]
+
+
+def test_missing_field_422_names_it(client):
+    headers = {"Content-Type": "application/json", "X-Slabridge-Secret": "test-secret-one"}
+    answer = post(client, "freshdesk", headers, b'{"ticket": {"subject": "no id"}}')
+    assert answer.status_code == 422
+    assert answer.json["message"] == "missing required field ticket.id"
+
+
+def test_json_array_422(client):
+    headers = {"Content-Type": "application/json", "X-Slabridge-Secret": "test-secret-one"}
+    answer = post(client, "freshdesk", headers, b"[1, 2]")
+    assert answer.status_code == 422
+
+
+def test_unknown_path_404_json(client):
+    answer = client.get("/nowhere")
+    assert answer.status_code == 404 and answer.is_json
+
+
+def test_health_and_readiness(client):
+    assert client.get("/healthz").json == {"status": "ok"}
+    assert client.get("/readyz").json == {"status": "ready"}
+
+
+def test_readiness_503_when_database_unreachable(settings, store, tmp_path):
+    from slabridge.store import Store
+
+    broken = Store("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    client = create_app(settings, Plugins(settings), broken).test_client()
+    answer = client.get("/readyz")
+    assert answer.status_code == 503
+    assert "database unreachable" in answer.json["message"]
+
+
+def test_store_failure_is_json_500_not_traceback(settings, store, signed, monkeypatch):
+    client = create_app(settings, Plugins(settings), store).test_client()
+    monkeypatch.setattr(store, "enqueue", lambda event: 1 / 0)
+    headers, body = signed("zendesk", "5")
+    answer = post(client, "zendesk", headers, body)
+    assert answer.status_code == 500
+    assert answer.is_json and "Traceback" not in answer.get_data(as_text=True)
