@@ -26,10 +26,10 @@ import re
 from bisect import bisect_left, bisect_right
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
-from typing import Iterable
+from typing import Annotated, Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_SECONDS = 86_400
@@ -75,27 +75,23 @@ class HolidaySpec(Strict):
         return self
 
 
+def _checked(parse):
+    def check(value: str) -> str:
+        parse(value)
+        return value
+    return AfterValidator(check)
+
+
+DayKey = Annotated[str, _checked(lambda v: day_range(v))]
+IntervalText = Annotated[str, _checked(lambda v: parse_interval(v))]
+SpanText = Annotated[str, _checked(lambda v: parse_span(v))]
+
+
 class ScheduleSpec(Strict):
     """Weekly open hours: ``weekly`` per day (or day range) and whole-week ``spans``."""
 
-    weekly: dict[str, tuple[str, ...]] = Field(default_factory=dict)
-    spans: tuple[str, ...] = ()
-
-    @field_validator("weekly")
-    @classmethod
-    def _check_weekly(cls, weekly: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
-        for key, intervals in weekly.items():
-            day_range(key)
-            for text in intervals:
-                parse_interval(text)
-        return weekly
-
-    @field_validator("spans")
-    @classmethod
-    def _check_spans(cls, spans: tuple[str, ...]) -> tuple[str, ...]:
-        for text in spans:
-            parse_span(text)
-        return spans
+    weekly: dict[DayKey, tuple[IntervalText, ...]] = Field(default_factory=dict)
+    spans: tuple[SpanText, ...] = ()
 
 
 class CalendarSpec(ScheduleSpec):

@@ -200,6 +200,11 @@ def demo(keep: bool) -> None:
     sys.exit(run_demo(echo=click.echo, keep=keep))
 
 
+from .calendar_cli import calendar_group  # noqa: E402 - registered after main exists
+
+main.add_command(calendar_group)
+
+
 def _safe_url(url: str) -> str:
     """The database URL without its password."""
     from sqlalchemy.engine import make_url

@@ -1,0 +1,79 @@
+"""YAML files whose validation errors say file, line and key path.
+
+``load(path)`` returns the data and a map from key paths to line numbers;
+``problems(...)`` turns a pydantic ValidationError into lines like
+``contracts/caret.yaml:14: calendars.business.timezone: unknown IANA time zone``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+Lines = dict[tuple, int]
+
+
+class FileProblem(Exception):
+    """A file that cannot be read or parsed at all; the message says where."""
+
+
+def load(path: str | Path) -> tuple[Any, Lines]:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise FileProblem(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FileProblem(f"{path}: cannot read: {exc}") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise FileProblem(f"{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+    lines: Lines = {}
+    if node is not None:
+        _walk(node, (), lines)
+    return data, lines
+
+
+def _walk(node: yaml.Node, path: tuple, lines: Lines) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            child = path + (key.value,)
+            lines[child] = key.start_mark.line + 1
+            _walk(value, child, lines)
+            lines[child] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, path + (index,), lines)
+
+
+def line_of(lines: Lines, loc: tuple) -> int | None:
+    """The line of the deepest known key on ``loc``."""
+    loc = tuple(str(p) if not isinstance(p, int) else p for p in loc)
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
+def key_path(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def problems(path: str | Path, error: ValidationError, lines: Lines, prefix: tuple = ()) -> list[str]:
+    """One ``file:line: key.path: message`` line per validation error."""
+    out = []
+    for err in error.errors():
+        loc = prefix + tuple(p for p in err["loc"] if not (isinstance(p, str) and (
+            p.startswith("function-") or p == "[key]")))
+        line = line_of(lines, loc)
+        message = err["msg"].removeprefix("Value error, ")
+        out.append(f"{path}{f':{line}' if line else ''}: {key_path(loc)}: {message}")
+    return out
