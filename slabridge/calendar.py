@@ -354,15 +354,32 @@ class Calendar(Schedule):
 
     def add(self, start: datetime, duration: timedelta | float, pauses: Iterable[Pause] = ()) -> datetime:
         """The instant ``duration`` of business time after ``start``, skipping ``pauses``."""
-        seconds = duration.total_seconds() if isinstance(duration, timedelta) else float(duration)
-        t = self._epoch(start)
+        seconds = duration.total_seconds() if type(duration) is timedelta else float(duration)
+        t = start.timestamp() if start.tzinfo else self._epoch(start)
         if pauses:
             return self._local(self._add_with_pauses(t, seconds, self._pauses(pauses)))
-        return self._local(self.add_epoch(t, seconds))
+        if seconds <= 0 or not (self.lo <= t < self.hi):
+            return self._local(self.add_epoch(t, seconds))
+        # The hot path of add_epoch, inlined: two bisects and a datetime.
+        i = bisect_right(self.starts, t) - 1
+        target = seconds + (self.cum[i] + (min(t, self.ends[i]) - self.starts[i]) if i >= 0 else 0.0)
+        if target > self.cum_end[-1]:
+            return self._local(self.add_epoch(t, seconds))
+        j = bisect_left(self.cum_end, target)
+        return datetime.fromtimestamp(self.starts[j] + (target - self.cum[j]), self.tz)
 
     def between(self, a: datetime, b: datetime, pauses: Iterable[Pause] = ()) -> timedelta:
         """Business time from ``a`` to ``b`` (0 if ``b`` is not after ``a``), less ``pauses``."""
-        ta, tb = self._epoch(a), self._epoch(b)
+        ta = a.timestamp() if a.tzinfo else self._epoch(a)
+        tb = b.timestamp() if b.tzinfo else self._epoch(b)
+        if not pauses and self.lo <= ta < tb < self.hi:
+            # The hot path of between_epoch, inlined.
+            starts, ends, cum = self.starts, self.ends, self.cum
+            i = bisect_right(starts, ta) - 1
+            j = bisect_right(starts, tb, i if i > 0 else 0) - 1
+            at_a = cum[i] + (min(ta, ends[i]) - starts[i]) if i >= 0 else 0.0
+            at_b = cum[j] + (min(tb, ends[j]) - starts[j]) if j >= 0 else 0.0
+            return timedelta(0, at_b - at_a)
         total = self.between_epoch(ta, tb)
         if not pauses:
             return timedelta(seconds=total)

@@ -1,17 +1,18 @@
 """Property tests: the calendar against a brute-force minute-stepping oracle.
 
-The oracle shares no code with the engine: it asks, minute by minute, whether
-the local schedule (resolved with the same documented DST rule: wall time plus
-offset, first occurrence, gaps move forward) says "open", and counts.
+The oracle (slabridge.calendar_oracle) shares no compilation code with the
+engine: it asks, minute by minute, whether the local schedule (resolved with the
+same documented DST rule: wall time plus offset, first occurrence, gaps move
+forward) says "open", and counts.
 """
 
 import os
-from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta, timezone
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from slabridge.calendar import DAYS, compile_calendar
+from slabridge.calendar_oracle import Oracle
 
 ZONES = ["America/Denver", "America/New_York", "Europe/London", "Australia/Lord_Howe", "Asia/Kolkata", "UTC"]
 # Instants near the 2026 DST changes of those zones, where engines usually go wrong.
@@ -19,7 +20,6 @@ HOTSPOTS = [datetime(2026, 3, 8, tzinfo=timezone.utc), datetime(2026, 3, 29, tzi
             datetime(2026, 4, 5, tzinfo=timezone.utc), datetime(2026, 10, 4, tzinfo=timezone.utc),
             datetime(2026, 10, 25, tzinfo=timezone.utc), datetime(2026, 11, 1, tzinfo=timezone.utc),
             datetime(2026, 6, 15, tzinfo=timezone.utc)]
-MINUTE = timedelta(minutes=1)
 # Boundaries on a 30-minute grid, biased towards the small hours where DST changes happen.
 clock = st.one_of(st.integers(0, 47).map(lambda h: h * 30), st.sampled_from([60, 90, 120, 150, 180]))
 
@@ -51,7 +51,7 @@ def calendars(draw):
         if intervals:
             weekly[day] = intervals
     if sum(len(v) for v in weekly.values()) < 3:
-        weekly["mon-sun"] = ["09:00-12:00"]
+        weekly["daily"] = ["09:00-12:00"]
     spec = {"timezone": draw(st.sampled_from(ZONES)), "weekly": weekly}
     base = draw(st.sampled_from(HOTSPOTS)).date()
     holidays = draw(st.lists(st.integers(-3, 6).map(lambda d: (base + timedelta(days=d)).isoformat()), max_size=2))
@@ -64,64 +64,6 @@ def calendars(draw):
 def instants(draw):
     base = draw(st.sampled_from(HOTSPOTS))
     return base + timedelta(minutes=draw(st.integers(-4 * 1440, 4 * 1440)))
-
-
-# --- the oracle ---------------------------------------------------------------
-
-
-class Oracle:
-    def __init__(self, spec):
-        self.tz = ZoneInfo(spec["timezone"])
-        self.holidays = {date.fromisoformat(d) for d in spec.get("holidays", [])}
-        self.by_day = {i: [] for i in range(7)}
-        for key, intervals in spec["weekly"].items():
-            days = range(7) if key == "mon-sun" else [DAYS.index(key)]
-            for text in intervals:
-                a, b = text.split("-")
-                start, end = _minutes(a), _minutes(b)
-                if end <= start:
-                    end += 24 * 60
-                for d in days:
-                    self.by_day[d].append((start, end))
-
-    def open(self, t: datetime) -> bool:
-        if t.astimezone(self.tz).date() in self.holidays:
-            return False
-        local_day = t.astimezone(self.tz).date()
-        for back in (0, 1):
-            day = local_day - timedelta(days=back)
-            midnight = datetime.combine(day, time(0), tzinfo=self.tz)
-            for start, end in self.by_day[day.weekday()]:
-                if (midnight + timedelta(minutes=start)).timestamp() <= t.timestamp() < (
-                        midnight + timedelta(minutes=end)).timestamp():
-                    return True
-        return False
-
-    def add(self, start: datetime, minutes: int, paused=()) -> datetime:
-        t = start
-        for _ in range(60 * 24 * 40):
-            running = self.open(t) and not any(a <= t < b for a, b in paused)
-            if minutes == 0 and running:
-                return t
-            if running:
-                minutes -= 1
-            t += MINUTE
-            if minutes == 0 and running:  # the last minute was just counted
-                return t
-        raise AssertionError("oracle found no answer within 40 days")
-
-    def between(self, a: datetime, b: datetime, paused=()) -> int:
-        count, t = 0, a
-        while t < b:
-            if self.open(t) and not any(p <= t < q for p, q in paused):
-                count += 1
-            t += MINUTE
-        return count
-
-
-def _minutes(text: str) -> int:
-    h, m = text.split(":")
-    return int(h) * 60 + int(m)
 
 
 # SLABRIDGE_PROPERTY_EXAMPLES=5000 for a long sweep; the default keeps the suite quick.
@@ -174,3 +116,12 @@ def test_between_is_never_negative_and_additive(spec, a, b):
     mid = lo + (hi - lo) / 2
     assert calendar.between(hi, lo) == timedelta(0) or hi == lo
     assert calendar.between(lo, mid) + calendar.between(mid, hi) == calendar.between(lo, hi)
+
+
+def test_oracle_steps_real_minutes_across_a_spring_forward_night():
+    """Guards the oracle itself: local-zone inputs must not count the skipped hour."""
+    from zoneinfo import ZoneInfo
+
+    spec = {"timezone": "America/Denver", "weekly": {"daily": ["22:00-06:00"]}}
+    start = datetime(2026, 3, 7, 22, tzinfo=ZoneInfo("America/Denver"))
+    assert Oracle(spec).add(start, 8 * 60).isoformat() == "2026-03-09T05:00:00+00:00"  # Sun 23:00 MDT
