@@ -90,6 +90,8 @@ SpanText = Annotated[str, _checked(lambda v: parse_span(v))]
 class ScheduleSpec(Strict):
     """Weekly open hours: ``weekly`` per day (or day range) and whole-week ``spans``."""
 
+    source: str | None = Field(default=None, description="the agreement text this encodes")
+    reading: str | None = Field(default=None, description="how an ambiguous term was read")
     weekly: dict[DayKey, tuple[IntervalText, ...]] = Field(default_factory=dict)
     spans: tuple[SpanText, ...] = ()
 

@@ -133,33 +133,40 @@ def plugins(obj: Context, as_json: bool) -> None:
 
 
 @main.command()
+@click.option("--contracts", "contracts_dir", type=click.Path(), default=None,
+              help="Contracts folder (default: contracts_dir from the configuration).")
+@click.option("--customers", "customers_file", type=click.Path(), default=None,
+              help="Customers file (default: customers_file from the configuration).")
 @click.pass_obj
-def check(obj: Context) -> None:
-    """Validate configuration; print every problem with its file and key; exit 1 if any."""
+def check(obj: Context, contracts_dir: str | None, customers_file: str | None) -> None:
+    """Validate configuration, contracts and customers; print every problem; exit 1 if any."""
+    from .directory import load as load_directory
+
     try:
         settings = config_module.load(obj.config_path)
     except ConfigError as exc:
-        problems = exc.problems
+        problems, settings = exc.problems, None
     else:
         problems = config_module.problems(settings, obj.plugins(settings).connectors)
+    contracts_dir = contracts_dir or (settings.contracts_dir if settings else None)
+    customers_file = customers_file or (settings.customers_file if settings else None)
+    directory, found = load_directory(contracts_dir, customers_file)
+    problems += found
     for problem in problems:
         click.echo(f"error: {problem}")
     if problems:
         click.echo(f"{len(problems)} problem(s)")
         sys.exit(1)
-    click.echo("configuration OK")
+    click.echo(f"OK: configuration, {len(directory.contracts)} contract(s), {len(directory.customers)} customer(s)")
 
 
 @main.command()
-@click.argument("what", type=click.Choice(["event", "action", "config"]))
+@click.argument("what", type=click.Choice(["event", "action", "config", "contract", "customers", "calendar"]))
 def schema(what: str) -> None:
-    """Print the JSON Schema of the canonical event, an action, or the configuration."""
-    from pydantic import TypeAdapter
+    """Print the JSON Schema of an event, an action, the configuration, a contract, customers or a calendar."""
+    from .schemas import json_schema
 
-    from .models import Action, TicketEvent
-
-    model = {"event": TypeAdapter(TicketEvent), "action": TypeAdapter(Action), "config": TypeAdapter(Settings)}[what]
-    click.echo(json.dumps(model.json_schema(), indent=2))
+    click.echo(json.dumps(json_schema(what), indent=2))
 
 
 @main.group()

@@ -16,6 +16,19 @@ from pydantic import ValidationError
 Lines = dict[tuple, int]
 
 
+class Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 booleans: only true/false, so ``on:``, ``no`` or a country code NO stay strings."""
+
+
+Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+for _first in "tTfF":
+    Loader.yaml_implicit_resolvers.setdefault(_first, []).insert(0, (
+        "tag:yaml.org,2002:bool", __import__("re").compile(r"^(?:true|True|TRUE|false|False|FALSE)$")))
+
+
 class FileProblem(Exception):
     """A file that cannot be read or parsed at all; the message says where."""
 
@@ -29,8 +42,8 @@ def load(path: str | Path) -> tuple[Any, Lines]:
     except (OSError, UnicodeDecodeError) as exc:
         raise FileProblem(f"{path}: cannot read: {exc}") from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=Loader)
+        data = yaml.load(text, Loader=Loader)  # noqa: S506 - Loader is a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)

@@ -1,0 +1,324 @@
+"""The contract language: one YAML file per support agreement.
+
+Every clause may carry ``source:`` (the agreement text it encodes) and
+``reading:`` (how an ambiguous term was read). This module is the schema;
+:func:`cross_check` finds what the schema alone cannot (a target naming an
+unknown calendar, a vendor value mapped to two levels, ...).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from .calendar import CalendarSpec, parse_duration
+
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Clause(Strict):
+    source: str | None = None
+    reading: str | None = None
+
+
+def _duration(value):
+    if isinstance(value, (int, float)):
+        return timedelta(seconds=value)
+    return parse_duration(value) if isinstance(value, str) else value
+
+
+def _regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from None
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+Regex = Annotated[str, AfterValidator(_regex)]
+Fraction = Annotated[float, Field(gt=0, lt=1)]
+
+
+class Route(Strict):
+    """Where a ticket goes: a group and/or an assignee, per vendor or for all."""
+
+    group: str | dict[str, str] | None = None
+    assignee: str | dict[str, str] | None = None
+
+    def for_vendor(self, vendor: str) -> tuple[str | None, str | None]:
+        pick = lambda v: v.get(vendor) if isinstance(v, dict) else v  # noqa: E731
+        return pick(self.group), pick(self.assignee)
+
+
+# --- severity -----------------------------------------------------------------
+
+
+class Level(Clause):
+    """One severity level; ``priorities`` maps each vendor's values to it (the first is written back)."""
+
+    definition: str
+    priorities: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class Match(Strict):
+    """Conditions on a ticket; every condition given must hold."""
+
+    phrases: list[str] = Field(default_factory=list, description="any of these, case-insensitive, whole words")
+    patterns: list[Regex] = Field(default_factory=list, description="any of these regular expressions")
+    fields: dict[str, list[str]] = Field(default_factory=dict, description="custom field -> accepted values")
+    levels: list[str] = Field(default_factory=list, description="the customer's designated level is one of these")
+    statuses: list[str] = Field(default_factory=list)
+    window: str | None = Field(default=None, description="'calendar.window': the event falls in this window")
+    planned_event: bool | None = Field(default=None, description="the ticket is tagged as a planned event")
+
+
+class ClassificationRule(Clause):
+    """If ``when`` holds and no ``unless`` does, the ticket has ``level`` (and/or ``request_type``)."""
+
+    id: str
+    when: Match
+    unless: list[Match] = Field(default_factory=list)
+    level: str | None = None
+    request_type: str | None = None
+
+
+class RequestType(Clause):
+    """What a kind of request (incident, feature request, service request) gets."""
+
+    kind: Literal["incident", "feature_request", "service_request"]
+    tags: list[str] = Field(default_factory=list)
+    route: Route | None = None
+    reply: str | None = None
+    note: str | None = None
+    close: bool = False
+    billable: bool = False
+    sla: bool = True
+
+
+class Appeal(Clause):
+    phrases: list[str] = Field(default_factory=list)
+    fields: dict[str, list[str]] = Field(default_factory=dict)
+    tag: str
+    route: Route | None = None
+    note: str
+    freeze: bool = True
+
+
+class Reclassification(Clause):
+    """May support change the level the customer designated, and how is the customer told."""
+
+    allowed: bool = True
+    direction: Literal["any", "raise_only", "lower_only"] = "any"
+    tag: str
+    reply: str = Field(description="placeholders: {designated}, {decided}, {reason}")
+    appeal: Appeal | None = None
+
+
+class PhiPolicy(Clause):
+    """Text that looks like PHI: tag and warn internally; the matched text is never repeated."""
+
+    patterns: dict[str, Regex]
+    tag: str
+    note: str
+    redact_in_logs: bool = True
+
+
+# --- entitlement -----------------------------------------------------------------
+
+
+class Plan(Clause):
+    designated_users_cap: int | None = Field(default=None, ge=1)
+    queue_tag: str | None = None
+    standard_queue_tag: str | None = None
+    tam: bool = False
+    tags: list[str] = Field(default_factory=list)
+
+
+class Addon(Clause):
+    """A purchasable add-on, e.g. 24/7 coverage sold in tiers of N users."""
+
+    coverage: str
+    tier_size: int | None = Field(default=None, ge=1)
+    max_users: int | None = Field(default=None, ge=1, description="above this, custom pricing")
+    tag: str | None = None
+
+
+class Check(Clause):
+    check: Literal["within_term", "good_standing", "administrator", "contact_email", "incidents_available"]
+    reply: str | None = Field(default=None, description="public reply to a requester who fails the check")
+
+
+class EntitlementPolicy(Clause):
+    checks: list[Check] = Field(default_factory=list)
+    not_entitled_tag: str = "sla_not_entitled"
+    default_coverage: str = "business_hours"
+
+
+# --- SLA ---------------------------------------------------------------------------
+
+
+class Metric(Clause):
+    """How a metric's clock runs; the kind fixes what starts and stops it."""
+
+    kind: Literal["acknowledgement", "first_response", "next_response", "resolution_estimate",
+                  "critical_notification", "periodic_update", "scheduled_visit", "resolution", "milestone"]
+    human_only: bool = True
+    start_tags: list[str] = Field(default_factory=list, description="start when one of these tags appears")
+    start_field: str | None = Field(default=None, description="start at the instant in this custom field")
+    advance: Duration | None = Field(default=None, description="only if booked at least this long ahead")
+    pause_statuses: list[str] = Field(default_factory=list)
+    stop_statuses: list[str] = Field(default_factory=list)
+    stop_tags: list[str] = Field(default_factory=list, description="e.g. a tag agents add when an ETA was given")
+    field: str | None = Field(default=None, description="name in the vendor's field mapping for the deadline")
+
+
+class Target(Clause):
+    """One commitment: metric x severity (x plan, coverage, arrival window) -> duration on a calendar."""
+
+    metric: str
+    levels: list[str] = Field(default_factory=list, description="empty: every level")
+    plans: list[str] = Field(default_factory=list)
+    coverage: list[str] = Field(default_factory=list)
+    arrival_window: str | None = Field(default=None, description="'calendar.window' the ticket arrived in")
+    request_types: list[str] = Field(default_factory=list)
+    within: Duration
+    calendar: str
+    average: bool = Field(default=False, description="an average commitment, reported as an average")
+    at: Literal["end_of_business_day"] | None = None
+
+
+class Step(Clause):
+    level: str
+    trigger: Literal["warning", "breach"]
+    metrics: list[str] = Field(default_factory=list)
+    levels: list[str] = Field(default_factory=list, description="severity levels it applies to; empty: all")
+    after: Duration = timedelta(0)
+    route: Route | None = None
+    to_tam: bool = Field(default=False, description="assign to the customer's Technical Account Manager")
+    priority: str | None = Field(default=None, description="severity level whose vendor priority is set")
+    note: str
+
+
+class EscalationPolicy(Clause):
+    warning_at: Fraction = 0.75
+    warning_tag: str = "sla_at_risk"
+    breach_tag: str = "sla_breached"
+    ladder: list[Step] = Field(default_factory=list)
+
+
+# --- billing -----------------------------------------------------------------------
+
+
+class AppointmentCharge(Clause):
+    first_minutes: int = Field(ge=1)
+    first_incidents: int = Field(ge=0)
+    then_minutes: int = Field(ge=1)
+    then_incidents: int = Field(ge=0)
+
+
+class Billing(Clause):
+    per_ticket: int = Field(default=1, ge=0)
+    appointment: AppointmentCharge | None = None
+    rollover_cap: int | None = Field(default=None, ge=0)
+    exhausted_reply: str | None = None
+
+
+class Contract(Clause):
+    id: str
+    name: str
+    seed: str | None = None
+    calendars: dict[str, CalendarSpec]
+    levels: dict[str, Level] = Field(description="severity levels, highest first")
+    default_level: str
+    level_tags: dict[str, str] = Field(default_factory=dict, description="level -> tag, e.g. P1 -> sla_p1")
+    classification: list[ClassificationRule] = Field(default_factory=list)
+    request_types: dict[str, RequestType] = Field(default_factory=dict)
+    reclassification: Reclassification | None = None
+    phi: PhiPolicy | None = None
+    plans: dict[str, Plan] = Field(default_factory=lambda: {"standard": Plan()})
+    addons: dict[str, Addon] = Field(default_factory=dict)
+    entitlement: EntitlementPolicy = Field(default_factory=EntitlementPolicy)
+    metrics: dict[str, Metric] = Field(default_factory=dict)
+    targets: list[Target] = Field(default_factory=list)
+    escalation: EscalationPolicy = Field(default_factory=EscalationPolicy)
+    billing: Billing | None = None
+
+
+Problem = tuple[tuple, str]
+
+
+def cross_check(contract: Contract) -> list[Problem]:
+    """Every reference that points nowhere, as (key path, message)."""
+    found: list[Problem] = []
+    levels, calendars = set(contract.levels), contract.calendars
+    windows = {f"{c}.{w}" for c, spec in calendars.items() for w in spec.windows}
+
+    def level(loc, name):
+        if name is not None and name not in levels:
+            found.append((loc, f"unknown severity level {name!r} (levels: {', '.join(contract.levels)})"))
+
+    def window(loc, name):
+        if name is not None and name not in windows:
+            found.append((loc, f"unknown window {name!r} (known: {', '.join(sorted(windows)) or 'none'})"))
+
+    level(("default_level",), contract.default_level)
+    for name in contract.level_tags:
+        level(("level_tags", name), name)
+    seen: dict[tuple[str, str], str] = {}
+    for name, spec in contract.levels.items():
+        for vendor, values in spec.priorities.items():
+            for i, value in enumerate(values):
+                key = (vendor, value.lower())
+                if key in seen and seen[key] != name:
+                    found.append((("levels", name, "priorities", vendor, i),
+                                  f"{vendor} priority {value!r} is already mapped to {seen[key]}"))
+                seen[key] = name
+    for i, rule in enumerate(contract.classification):
+        loc = ("classification", i)
+        level(loc + ("level",), rule.level)
+        if rule.request_type and rule.request_type not in contract.request_types:
+            found.append((loc + ("request_type",), f"unknown request type {rule.request_type!r}"))
+        for j, match in enumerate([rule.when, *rule.unless]):
+            sub = loc + (("when",) if j == 0 else ("unless", j - 1))
+            window(sub + ("window",), match.window)
+            for k, name in enumerate(match.levels):
+                level(sub + ("levels", k), name)
+    for i, target in enumerate(contract.targets):
+        loc = ("targets", i)
+        if target.metric not in contract.metrics:
+            found.append((loc + ("metric",), f"unknown metric {target.metric!r} (defined: "
+                                             f"{', '.join(contract.metrics) or 'none'})"))
+        if target.calendar not in calendars:
+            found.append((loc + ("calendar",), f"unknown calendar {target.calendar!r} (defined: "
+                                               f"{', '.join(calendars)})"))
+        for k, name in enumerate(target.levels):
+            level(loc + ("levels", k), name)
+        for k, plan in enumerate(target.plans):
+            if plan not in contract.plans:
+                found.append((loc + ("plans", k), f"unknown plan {plan!r}"))
+        window(loc + ("arrival_window",), target.arrival_window)
+        for k, kind in enumerate(target.request_types):
+            if kind not in contract.request_types:
+                found.append((loc + ("request_types", k), f"unknown request type {kind!r}"))
+    for i, step in enumerate(contract.escalation.ladder):
+        level(("escalation", "ladder", i, "priority"), step.priority)
+        for k, name in enumerate(step.levels):
+            level(("escalation", "ladder", i, "levels", k), name)
+        for k, metric in enumerate(step.metrics):
+            if metric not in contract.metrics:
+                found.append((("escalation", "ladder", i, "metrics", k), f"unknown metric {metric!r}"))
+    for name, addon in contract.addons.items():
+        if addon.max_users and addon.tier_size and addon.max_users % addon.tier_size:
+            found.append((("addons", name, "max_users"), f"{addon.max_users} is not a multiple of the tier size "
+                                                         f"{addon.tier_size}"))
+    needs_billing = any(c.check == "incidents_available" for c in contract.entitlement.checks)
+    if needs_billing and contract.billing is None:
+        found.append((("entitlement", "checks"), "the incidents_available check needs a billing section"))
+    return found

@@ -1,0 +1,192 @@
+"""Customers and their contracts: the customers file, the contracts folder, look-ups.
+
+:func:`load` reads every ``*.yaml`` in the contracts folder and the customers
+file and returns a :class:`Directory` plus every problem found, each phrased
+``file:line: key.path: message``. A CRM plugin may supply customers instead by
+implementing ``slabridge_resolve_customer``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from pydantic import Field, ValidationError, model_validator
+
+from . import yamlfile
+from .calendar import HolidaySpec
+from .contract import Contract, Route, Strict, cross_check
+
+
+class Term(Strict):
+    start: date
+    end: date | None = None
+
+
+class Region(Strict):
+    country: str
+    subdivision: str | None = None
+
+    @model_validator(mode="after")
+    def _known(self) -> "Region":
+        HolidaySpec(country=self.country, subdivision=self.subdivision)  # raises with the reason
+        return self
+
+
+class AddonPurchase(Strict):
+    users: int | None = Field(default=None, ge=1)
+
+
+class Incidents(Strict):
+    balance: int = Field(ge=0, description="unused incidents at the start of the contract year")
+    year_start: date
+
+
+class Customer(Strict):
+    id: str
+    name: str
+    contract: str
+    plan: str = "standard"
+    addons: dict[str, AddonPurchase] = Field(default_factory=dict)
+    organizations: dict[str, list[str]] = Field(default_factory=dict, description="vendor -> organization ids")
+    domains: list[str] = Field(default_factory=list)
+    designated_users: list[str] = Field(default_factory=list, description="e-mails, in order of designation")
+    administrators: list[str] = Field(default_factory=list, description="licensed administrators / customer contacts")
+    contacts: list[str] = Field(default_factory=list)
+    tam: Route | None = None
+    term: Term
+    good_standing: bool = True
+    region: Region | None = None
+    incidents: Incidents | None = None
+
+    def has(self, email: str | None, people: list[str]) -> bool:
+        return bool(email) and email.lower() in {p.lower() for p in people}
+
+
+class CustomersFile(Strict):
+    customers: list[Customer]
+
+
+class Directory:
+    """Contracts by id and customers with look-ups by vendor organization, e-mail and domain."""
+
+    def __init__(self, contracts: dict[str, Contract], customers: list[Customer]):
+        self.contracts = contracts
+        self.customers = {c.id: c for c in customers}
+        self._by_org = {(v, o): c for c in customers for v, ids in c.organizations.items() for o in ids}
+        self._by_email = {e.lower(): c for c in customers
+                          for e in (*c.designated_users, *c.administrators, *c.contacts)}
+        self._by_domain = {d.lower(): c for c in customers for d in c.domains}
+
+    def find(self, vendor: str, organization: str | None, email: str | None) -> tuple[Customer | None, str]:
+        """The customer and how it was found ('organization', 'e-mail', 'domain' or 'none')."""
+        if organization and (vendor, organization) in self._by_org:
+            return self._by_org[(vendor, organization)], "organization"
+        if email:
+            if email.lower() in self._by_email:
+                return self._by_email[email.lower()], "e-mail"
+            domain = email.rpartition("@")[2].lower()
+            if domain in self._by_domain:
+                return self._by_domain[domain], "domain"
+        return None, "none"
+
+    def contract_for(self, customer: Customer | None) -> Contract | None:
+        return self.contracts.get(customer.contract) if customer else None
+
+
+def load(contracts_dir: str | Path | None, customers_file: str | Path | None) -> tuple[Directory, list[str]]:
+    """Load and check everything; the directory holds what loaded, the list says what did not."""
+    problems: list[str] = []
+    contracts: dict[str, Contract] = {}
+    where: dict[str, Path] = {}
+    for path in sorted(Path(contracts_dir).glob("*.yaml")) if contracts_dir else ():
+        contract = _load_contract(path, problems)
+        if contract is None:
+            continue
+        if contract.id in contracts:
+            problems.append(f"{path}: id: contract {contract.id!r} is also defined in {where[contract.id]}")
+            continue
+        contracts[contract.id], where[contract.id] = contract, path
+    if contracts_dir and not Path(contracts_dir).is_dir():
+        problems.append(f"{contracts_dir}: contracts folder not found")
+    customers = _load_customers(Path(customers_file), contracts, problems) if customers_file else []
+    return Directory(contracts, customers), problems
+
+
+def _load_contract(path: Path, problems: list[str]) -> Contract | None:
+    try:
+        data, lines = yamlfile.load(path)
+        contract = Contract.model_validate(data)
+    except yamlfile.FileProblem as exc:
+        problems.append(str(exc))
+        return None
+    except ValidationError as exc:
+        problems.extend(yamlfile.problems(path, exc, lines))
+        return None
+    found = cross_check(contract)
+    problems.extend(_located(path, lines, loc, message) for loc, message in found)
+    return None if found else contract
+
+
+def _load_customers(path: Path, contracts: dict[str, Contract], problems: list[str]) -> list[Customer]:
+    try:
+        data, lines = yamlfile.load(path)
+        customers = CustomersFile.model_validate(data).customers
+    except yamlfile.FileProblem as exc:
+        problems.append(str(exc))
+        return []
+    except ValidationError as exc:
+        problems.extend(yamlfile.problems(path, exc, lines))
+        return []
+    found: list[tuple[tuple, str]] = []
+    seen_ids: set[str] = set()
+    owners: dict[tuple[str, str], str] = {}
+    for i, customer in enumerate(customers):
+        loc = ("customers", i)
+        if customer.id in seen_ids:
+            found.append((loc + ("id",), f"customer id {customer.id!r} is used twice"))
+        seen_ids.add(customer.id)
+        for vendor, ids in customer.organizations.items():
+            for k, org in enumerate(ids):
+                if (vendor, org) in owners:
+                    found.append((loc + ("organizations", vendor, k),
+                                  f"{vendor} organization {org} also belongs to {owners[(vendor, org)]}"))
+                owners[(vendor, org)] = customer.id
+        contract = contracts.get(customer.contract)
+        if contract is None:
+            found.append((loc + ("contract",), f"unknown contract {customer.contract!r} (loaded: "
+                                               f"{', '.join(sorted(contracts)) or 'none'})"))
+            continue
+        found.extend(_customer_problems(customer, contract, loc))
+    problems.extend(_located(path, lines, loc, message) for loc, message in found)
+    return customers if not found else [c for c in customers if c.contract in contracts]
+
+
+def _customer_problems(customer: Customer, contract: Contract, loc: tuple) -> list[tuple[tuple, str]]:
+    found = []
+    plan = contract.plans.get(customer.plan)
+    if plan is None:
+        found.append((loc + ("plan",), f"contract {contract.id} has no plan {customer.plan!r} "
+                                       f"(plans: {', '.join(contract.plans)})"))
+    elif plan.designated_users_cap and len(customer.designated_users) > plan.designated_users_cap:
+        found.append((loc + ("designated_users",), f"{len(customer.designated_users)} designated users, but plan "
+                                                   f"{customer.plan} allows up to {plan.designated_users_cap}"))
+    for name, purchase in customer.addons.items():
+        addon = contract.addons.get(name)
+        if addon is None:
+            found.append((loc + ("addons", name), f"contract {contract.id} has no add-on {name!r}"))
+        elif addon.tier_size and purchase.users and purchase.users % addon.tier_size:
+            found.append((loc + ("addons", name, "users"), f"{purchase.users} users is not a tier of "
+                                                           f"{addon.tier_size}"))
+    if customer.term.end and customer.term.end < customer.term.start:
+        found.append((loc + ("term", "end"), f"the term ends ({customer.term.end}) before it starts "
+                                             f"({customer.term.start})"))
+    if contract.billing and customer.incidents is None and any(
+            c.check == "incidents_available" for c in contract.entitlement.checks):
+        found.append((loc + ("incidents",), f"contract {contract.id} bills incidents: give a balance and year_start"))
+    return found
+
+
+def _located(path: Path, lines: yamlfile.Lines, loc: tuple, message: str) -> str:
+    line = yamlfile.line_of(lines, loc)
+    return f"{path}{f':{line}' if line else ''}: {yamlfile.key_path(loc)}: {message}"

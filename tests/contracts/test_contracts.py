@@ -1,0 +1,183 @@
+"""The contract language: the five seed contracts load; every kind of mistake gets its message."""
+
+import json
+import shutil
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from slabridge.cli import main
+from slabridge.contract import Contract
+from slabridge.directory import CustomersFile, load
+from slabridge.schemas import json_schema
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+SEEDS = ["caret", "triage-desk", "infraware", "interopion", "poologics"]
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    """A copy of the examples to break."""
+    shutil.copytree(EXAMPLES / "contracts", tmp_path / "contracts")
+    shutil.copy(EXAMPLES / "customers.yaml", tmp_path / "customers.yaml")
+    return tmp_path
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def problems_of(workdir) -> list[str]:
+    return load(workdir / "contracts", workdir / "customers.yaml")[1]
+
+
+def test_every_seed_contract_and_the_customers_load():
+    directory, problems = load(EXAMPLES / "contracts", EXAMPLES / "customers.yaml")
+    assert problems == []
+    assert sorted(directory.contracts) == sorted(SEEDS)
+    assert {c.contract for c in directory.customers.values()} == set(SEEDS)
+
+
+@pytest.mark.parametrize("name", SEEDS)
+def test_every_clause_of_a_seed_contract_names_its_source_or_reading(name):
+    contract = load(EXAMPLES / "contracts", None)[0].contracts[name]
+    assert contract.seed and (ROOT.parent / "shared" / "seeds" / contract.seed).exists()
+    for target in contract.targets:
+        assert contract.metrics[target.metric].source or target.source or target.reading
+
+
+def test_directory_finds_customers_by_organization_email_and_domain():
+    directory = load(EXAMPLES / "contracts", EXAMPLES / "customers.yaml")[0]
+    assert directory.find("zendesk", "8447346622598", None)[0].id == "acme-offices"
+    assert directory.find("jira", None, "Casey@Fabrikam.example") == (directory.customers["fabrikam-health"], "e-mail")
+    assert directory.find("jira", None, "new.person@tailspin.example")[1] == "domain"
+    assert directory.find("jira", "999", "x@nowhere.example") == (None, "none")
+    assert directory.contract_for(directory.customers["tailspin-pools"]).id == "poologics"
+
+
+def test_designated_users_beyond_the_plan_cap(workdir):
+    emails = "\n".join(f"      - user{i}@acme.example" for i in range(11))
+    edit(workdir / "customers.yaml", "      - dana@acme.example\n      - lee@acme.example\n      - sam@acme.example",
+         emails)
+    assert any(p.startswith(f"{workdir / 'customers.yaml'}:13: customers.0.designated_users: 11 designated users, "
+                            "but plan premium allows up to 10") for p in problems_of(workdir))
+
+
+def test_target_naming_an_unknown_calendar(workdir):
+    edit(workdir / "contracts" / "interopion.yaml", "within: 11h\n    calendar: business", "within: 11h\n    calendar: busness")
+    found = [p for p in problems_of(workdir) if "busness" in p]
+    assert len(found) == 1
+    assert "interopion.yaml:" in found[0] and ": targets.2.calendar: unknown calendar 'busness' (defined: business, " \
+                                              "always, operation)" in found[0]
+
+
+def test_vendor_value_mapped_to_two_levels(workdir):
+    edit(workdir / "contracts" / "caret.yaml", "priorities: {zendesk: [high], freshdesk", "priorities: {zendesk: [urgent], freshdesk")
+    assert any("levels.sev2.priorities.zendesk.0: zendesk priority 'urgent' is already mapped to sev1" in p
+               for p in problems_of(workdir))
+
+
+def test_unknown_severity_levels_anywhere(workdir):
+    path = workdir / "contracts" / "poologics.yaml"
+    edit(path, "level_tags: {critical: sla_critical", "level_tags: {crtical: sla_critical")
+    edit(path, "      priority: critical", "      priority: urgent")
+    found = problems_of(workdir)
+    assert any("level_tags.crtical: unknown severity level 'crtical' (levels: critical, standard)" in p for p in found)
+    assert any("escalation.ladder.1.priority: unknown severity level 'urgent'" in p for p in found)
+
+
+def test_term_that_ends_before_it_starts(workdir):
+    edit(workdir / "customers.yaml", "term: {start: 2026-04-01, end: 2027-03-31}", "term: {start: 2026-04-01, end: 2025-03-31}")
+    assert any("customers.1.term.end: the term ends (2025-03-31) before it starts (2026-04-01)" in p
+               for p in problems_of(workdir))
+
+
+def test_customer_naming_unknown_contract_plan_or_addon(workdir):
+    path = workdir / "customers.yaml"
+    edit(path, "contract: poologics", "contract: poologix")
+    edit(path, "plan: premium", "plan: platinum")
+    found = problems_of(workdir)
+    assert any("customers.4.contract: unknown contract 'poologix'" in p for p in found)
+    assert any("customers.0.plan: contract caret has no plan 'platinum' (plans: standard, premium)" in p for p in found)
+
+
+def test_addon_users_must_be_a_tier(workdir):
+    edit(workdir / "customers.yaml", "support_24x7: {users: 10}", "support_24x7: {users: 15}")
+    assert any("customers.0.addons.support_24x7.users: 15 users is not a tier of 10" in p for p in problems_of(workdir))
+
+
+def test_one_organization_for_two_customers(workdir):
+    edit(workdir / "customers.yaml", 'organizations: {zendesk: ["501"], freshdesk: ["501"]}',
+         'organizations: {zendesk: ["8447346622598"], freshdesk: ["501"]}')
+    assert any("customers.1.organizations.zendesk.0: zendesk organization 8447346622598 also belongs to acme-offices"
+               in p for p in problems_of(workdir))
+
+
+def test_schema_errors_have_file_line_and_key(workdir):
+    path = workdir / "contracts" / "interopion.yaml"
+    edit(path, "timezone: America/Denver\n    weekly: {mon-fri", "timezone: America/Denvr\n    weekly: {mon-fri")
+    edit(path, "    medical_record_number: '", "    medical_record_number: '(unclosed")
+    found = problems_of(workdir)
+    assert any(p.startswith(f"{path}:13: calendars.business.timezone: unknown IANA time zone 'America/Denvr'")
+               for p in found)
+    assert any("phi.patterns.medical_record_number: not a valid regular expression" in p for p in found)
+
+
+def test_every_problem_is_reported_not_just_the_first(workdir):
+    edit(workdir / "contracts" / "caret.yaml", "default_level: sev3", "default_level: sev9")
+    edit(workdir / "contracts" / "triage-desk.yaml", "rollover_cap: 15", "rollover_cap: -1")
+    edit(workdir / "customers.yaml", "end: 2026-12-31}", "end: 2025-12-31}")
+    found = problems_of(workdir)
+    assert any("caret.yaml" in p and "default_level" in p for p in found)
+    assert any("triage-desk.yaml" in p and "billing.rollover_cap" in p for p in found)
+
+
+def test_yaml_syntax_error_has_a_line(workdir):
+    (workdir / "contracts" / "broken.yaml").write_text("id: x\nname: [unclosed\n")
+    assert any(p.startswith(f"{workdir / 'contracts' / 'broken.yaml'}:3: not valid YAML") for p in problems_of(workdir))
+
+
+def test_check_command_lists_problems_and_exits_1(workdir):
+    edit(workdir / "contracts" / "interopion.yaml", "within: 11h\n    calendar: business", "within: 11h\n    calendar: nowhere")
+    result = CliRunner().invoke(main, ["check", "--contracts", str(workdir / "contracts"),
+                                       "--customers", str(workdir / "customers.yaml")])
+    assert result.exit_code == 1
+    assert "unknown calendar 'nowhere'" in result.output and "problem(s)" in result.output
+
+
+def test_check_command_ok_on_the_examples():
+    result = CliRunner().invoke(main, ["check", "--contracts", str(EXAMPLES / "contracts"),
+                                       "--customers", str(EXAMPLES / "customers.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "5 contract(s), 5 customer(s)" in result.output
+
+
+@pytest.mark.parametrize("name", SEEDS)
+def test_exported_json_schema_accepts_each_contract_and_round_trips(name):
+    from slabridge.yamlfile import load as load_yaml
+
+    data, _ = load_yaml(EXAMPLES / "contracts" / f"{name}.yaml")
+    jsonschema.validate(json.loads(json.dumps(data, default=str)), json_schema("contract"))
+    contract = Contract.model_validate(data)
+    assert Contract.model_validate(contract.model_dump(by_alias=True)) == contract
+
+
+def test_exported_json_schema_accepts_customers_and_rejects_a_stranger_key():
+    data = yaml.safe_load((EXAMPLES / "customers.yaml").read_text())
+    schema = json_schema("customers")
+    jsonschema.validate(json.loads(json.dumps(data, default=str)), schema)
+    data["customers"][0]["colour"] = "blue"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(json.loads(json.dumps(data, default=str)), schema)
+    assert CustomersFile.model_validate(yaml.safe_load((EXAMPLES / "customers.yaml").read_text()))
+
+
+def test_schema_command_prints_contract_schema():
+    result = CliRunner().invoke(main, ["schema", "contract"])
+    assert json.loads(result.output)["title"] == "Contract"
