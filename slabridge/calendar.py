@@ -396,6 +396,12 @@ class Calendar(Schedule):
         """``when`` itself if open, else the next opening."""
         return self._local(self.next_open_epoch(self._epoch(when)))
 
+    def closing_after(self, when: datetime) -> datetime:
+        """The end of the open interval containing ``when``, or of the next one: "end of business day"."""
+        t = self.next_open_epoch(self._epoch(when))
+        i = bisect_right(self.starts, t) - 1
+        return self._local(self.ends[i])
+
     def window_at(self, when: datetime) -> str | None:
         """The first named window (in declaration order) containing ``when``, or None."""
         t = self._epoch(when)

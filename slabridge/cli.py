@@ -39,6 +39,19 @@ class Context:
 
         return Plugins(settings)
 
+    def directory(self, settings: Settings):
+        """Contracts and customers from the configuration; exit 1 listing every problem."""
+        from .directory import Directory, load
+
+        if not settings.contracts_dir and not settings.customers_file:
+            return Directory.empty()
+        directory, problems = load(settings.contracts_dir, settings.customers_file)
+        for problem in problems:
+            click.echo(f"error: {problem}", err=True)
+        if problems:
+            sys.exit(1)
+        return directory
+
     def store(self, settings: Settings, upgrade: bool = True):
         from .store import Store
 
@@ -75,10 +88,11 @@ def serve(obj: Context, host: str, port: int, workers: int) -> None:
     from .worker import Worker
 
     settings = obj.settings()
-    plugins, store = obj.plugins(settings), obj.store(settings)
+    plugins, store, directory = obj.plugins(settings), obj.store(settings), obj.directory(settings)
     app = create_app(settings, plugins, store)
     stop = threading.Event()
-    threads = [threading.Thread(target=Worker(store, plugins).run, args=(stop,), daemon=True, name=f"worker-{i}")
+    threads = [threading.Thread(target=Worker(store, plugins, directory).run, args=(stop,), daemon=True,
+                                name=f"worker-{i}")
                for i in range(workers)]
     for thread in threads:
         thread.start()
@@ -103,9 +117,9 @@ def worker(obj: Context, threads: int) -> None:
     from .worker import Worker
 
     settings = obj.settings()
-    plugins, store = obj.plugins(settings), obj.store(settings)
+    plugins, store, directory = obj.plugins(settings), obj.store(settings), obj.directory(settings)
     stop = threading.Event()
-    pool = [threading.Thread(target=Worker(store, plugins).run, args=(stop,), name=f"worker-{i}")
+    pool = [threading.Thread(target=Worker(store, plugins, directory).run, args=(stop,), name=f"worker-{i}")
             for i in range(threads)]
     for thread in pool:
         thread.start()

@@ -76,7 +76,7 @@ class Match(Strict):
     levels: list[str] = Field(default_factory=list, description="the customer's designated level is one of these")
     statuses: list[str] = Field(default_factory=list)
     window: str | None = Field(default=None, description="'calendar.window': the event falls in this window")
-    planned_event: bool | None = Field(default=None, description="the ticket is tagged as a planned event")
+    tags: list[str] = Field(default_factory=list, description="the ticket has one of these tags")
 
 
 class ClassificationRule(Clause):
@@ -225,6 +225,8 @@ class AppointmentCharge(Clause):
 
 class Billing(Clause):
     per_ticket: int = Field(default=1, ge=0)
+    appointment_field: str = Field(default="appointment_minutes",
+                                   description="custom field agents set to a concluded appointment's minutes")
     appointment: AppointmentCharge | None = None
     rollover_cap: int | None = Field(default=None, ge=0)
     exhausted_reply: str | None = None

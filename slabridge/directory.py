@@ -77,6 +77,11 @@ class Directory:
         self._by_email = {e.lower(): c for c in customers
                           for e in (*c.designated_users, *c.administrators, *c.contacts)}
         self._by_domain = {d.lower(): c for c in customers for d in c.domains}
+        self.ledger = lambda customer_id: []  # (epoch, delta, reason) rows; the worker binds the store's
+
+    @classmethod
+    def empty(cls) -> "Directory":
+        return cls({}, [])
 
     def find(self, vendor: str, organization: str | None, email: str | None) -> tuple[Customer | None, str]:
         """The customer and how it was found ('organization', 'e-mail', 'domain' or 'none')."""

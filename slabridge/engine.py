@@ -14,11 +14,12 @@ from typing import Any
 
 from pydantic import Field
 
+from .clocks import MetricClock
 from .models import (
     Action, AddTags, Assign, Decision, Frozen, InternalNote, PublicReply, Reason, RemoveTags, SetFields,
-    SetPriority, TicketEvent, TicketRef,
+    SetPriority, SetStatus, TicketEvent, TicketRef,
 )
-from .verdicts import Verdict
+from .verdicts import Charge, Deadline, Verdict
 
 
 class Applied(Frozen):
@@ -30,6 +31,7 @@ class Applied(Frozen):
     messages: tuple[str, ...] = ()
     group: str | None = None
     assignee: str | None = None
+    status: str | None = None
 
 
 class TicketState(Frozen):
@@ -39,6 +41,9 @@ class TicketState(Frozen):
     customer: str | None = None
     applied: Applied = Field(default_factory=Applied)
     last_event: TicketEvent | None = None
+    memory: dict[str, Any] = Field(default_factory=dict)
+    clocks: dict[str, MetricClock] = Field(default_factory=dict)
+    deadlines: dict[str, Any] = Field(default_factory=dict)
 
 
 class Timer(Frozen):
@@ -52,6 +57,7 @@ class Outcome(Frozen):
     decision: Decision
     state: TicketState
     timers: tuple[Timer, ...] = ()
+    charges: tuple[Charge, ...] = ()
 
 
 def decide(event: TicketEvent, state: TicketState | None, plugins: Any, directory: Any, now: datetime) -> Outcome:
@@ -66,19 +72,23 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
 
     customer = plugins.resolve_customer(event, directory)
     contract = directory.contract_for(customer) if customer is not None and directory is not None else None
-    entitlement = plugins.entitlement(event, customer, contract, now)
-    classification = plugins.classify(event, entitlement, contract, now)
-    deadlines = plugins.deadlines(event, entitlement, classification, contract, now) if entitlement.entitled else []
-    escalations = plugins.escalations(event, deadlines, contract, now) if entitlement.entitled else []
+    entitlement = plugins.entitlement(event, customer, contract, now, state, directory)
+    classification = plugins.classify(event, entitlement, contract, now, state)
+    clocked = entitlement.entitled and classification.sla
+    deadlines = plugins.deadlines(event, entitlement, classification, contract, now, state, customer) if clocked else []
+    escalations = plugins.escalations(event, deadlines, customer, contract, now, state) if clocked else []
     verdicts: list[Verdict] = [entitlement, classification, *deadlines, *escalations]
 
     priority = next((e.vendor_priority for e in reversed(escalations) if e.vendor_priority),
                     classification.vendor_priority)
     routed = next((e for e in reversed(escalations) if e.group or e.assignee), None)
-    fields = {d.field: d.due_at.isoformat() if d.due_at else None for d in deadlines if d.field}
-    actions, applied = _diff(event, state.applied, verdicts, priority, fields, routed)
+    group, assignee = (routed.group, routed.assignee) if routed else (classification.group, None)
+    fields = _vendor_fields(plugins, event.vendor, deadlines)
+    status = next((v.status for v in reversed(verdicts) if v.status), None)
+    actions, applied = _diff(event, state.applied, verdicts, priority, fields, group, assignee, status)
 
-    customer_name = getattr(customer, "name", None) or (str(customer) if customer is not None else None)
+    customer_name = entitlement.customer or getattr(customer, "id", None) or (
+        str(customer) if customer is not None else None)
     decision = Decision(
         ticket=event.ticket, delivery_id=event.delivery_id, customer=customer_name,
         entitlement=entitlement.plan if entitlement.entitled else "not entitled",
@@ -86,13 +96,38 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
         reasons=tuple(r for v in verdicts for r in v.reasons),
     )
     decision = plugins.actions(decision)
-    timers = tuple(Timer(kind=f"due:{d.metric}", fire_at=d.due_at) for d in deadlines if d.due_at)
-    new_state = TicketState(ticket=event.ticket, customer=customer_name, applied=applied, last_event=event)
-    return Outcome(decision=decision, state=new_state, timers=timers)
+    wake = {t for v in verdicts for t in v.wake_at if t > now}
+    wake |= {t for d in deadlines for t in (d.warn_at, d.due_at) if t is not None and t > now}
+    timers = tuple(Timer(kind="check", fire_at=t) for t in sorted(wake))
+    memory = {**state.memory}
+    for verdict in verdicts:
+        memory.update(verdict.memory)
+    new_state = TicketState(
+        ticket=event.ticket, customer=customer_name, applied=applied, last_event=event, memory=memory,
+        clocks={**state.clocks, **{d.metric: d.clock for d in deadlines if d.clock}},
+        deadlines={**state.deadlines, **{d.metric: _deadline_summary(d) for d in deadlines}},
+    )
+    charges = tuple(c for v in verdicts for c in v.charges)
+    return Outcome(decision=decision, state=new_state, timers=timers, charges=charges)
+
+
+def _vendor_fields(plugins: Any, vendor: str, deadlines: list[Deadline]) -> dict[str, str | None]:
+    """Deadlines keyed by the vendor's own field ids (``vendors.<name>.fields``); unmapped ones are not written."""
+    settings = getattr(plugins, "settings", None)
+    mapping = settings.vendor(vendor).fields if settings is not None else {}
+    return {mapping[d.field]: d.due_at.isoformat() if d.due_at else None
+            for d in deadlines if d.field and d.field in mapping and d.clock is not None and d.clock.state != "stopped"}
+
+
+def _deadline_summary(deadline: Deadline) -> dict[str, Any]:
+    """What reports need of a deadline, kept in the ticket state."""
+    return {"due_at": deadline.due_at.isoformat() if deadline.due_at else None, "breached": deadline.breached,
+            "target_seconds": deadline.target_seconds, "calendar": deadline.calendar, "average": deadline.average}
 
 
 def _diff(event: TicketEvent, applied: Applied, verdicts: list[Verdict], priority: str | None,
-          fields: dict[str, str | None], routed) -> tuple[list[Action], Applied]:
+          fields: dict[str, str | None], group: str | None, assignee: str | None,
+          status: str | None) -> tuple[list[Action], Applied]:
     """The actions that bring the ticket from what it shows to what it should be."""
     actions: list[Action] = []
     wanted = list(dict.fromkeys(t for v in verdicts for t in v.tags))
@@ -110,8 +145,7 @@ def _diff(event: TicketEvent, applied: Applied, verdicts: list[Verdict], priorit
     if changed:
         actions.append(SetFields(fields=changed))
 
-    group = routed.group if routed else applied.group
-    assignee = routed.assignee if routed else applied.assignee
+    group, assignee = group or applied.group, assignee or applied.assignee
     if (group, assignee) != (applied.group, applied.assignee):
         actions.append(Assign(group=group if group != applied.group else None,
                               assignee=assignee if assignee != applied.assignee else None))
@@ -124,7 +158,10 @@ def _diff(event: TicketEvent, applied: Applied, verdicts: list[Verdict], priorit
                 messages.append(key)
                 actions.append(InternalNote(body=body) if kind == "note" else PublicReply(body=body))
 
+    if status and status != event.status and status != applied.status:
+        actions.append(SetStatus(status=status))
+
     new_applied = Applied(tags=tuple(wanted), priority=priority or applied.priority,
                           fields={**applied.fields, **fields}, messages=tuple(messages),
-                          group=group, assignee=assignee)
+                          group=group, assignee=assignee, status=status or applied.status)
     return actions, new_applied

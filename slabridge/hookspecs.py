@@ -17,6 +17,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from .connectors import Connector
+    from .engine import TicketState
     from .models import Decision, TicketEvent
     from .verdicts import Classification, Deadline, Entitlement, Escalation
 
@@ -52,7 +53,8 @@ def slabridge_resolve_customer(event: TicketEvent, directory: Any) -> Any | None
 
 @hookspec(firstresult=True)
 def slabridge_entitlement(
-    event: TicketEvent, customer: Any | None, contract: Any | None, now: datetime
+    event: TicketEvent, customer: Any | None, contract: Any | None, now: datetime, state: TicketState,
+    directory: Any,
 ) -> Entitlement | None:
     """Decide whether and how the requester is entitled to support.
 
@@ -60,6 +62,8 @@ def slabridge_entitlement(
     :param customer: the resolved customer, or None if unknown.
     :param contract: the customer's contract, or None.
     :param now: the instant of the decision.
+    :param state: what slabridge remembers of the ticket (memory, clocks, applied).
+    :param directory: customers and contracts, with the incident ledger.
     Result: firstresult, an :class:`~slabridge.verdicts.Entitlement`.
     Implemented by: built-in entitlement rules.
     """
@@ -70,7 +74,7 @@ def slabridge_entitlement(
 
 @hookspec(firstresult=True)
 def slabridge_classify(
-    event: TicketEvent, entitlement: Entitlement, contract: Any | None, now: datetime
+    event: TicketEvent, entitlement: Entitlement, contract: Any | None, now: datetime, state: TicketState
 ) -> Classification | None:
     """Decide the ticket's severity and request type (reclassifying if needed).
 
@@ -78,6 +82,7 @@ def slabridge_classify(
     :param entitlement: the entitlement verdict.
     :param contract: the customer's contract, or None.
     :param now: the instant of the decision.
+    :param state: what slabridge remembers of the ticket.
     Result: firstresult, a :class:`~slabridge.verdicts.Classification`.
     Implemented by: built-in severity rules.
     """
@@ -93,6 +98,8 @@ def slabridge_deadlines(
     classification: Classification,
     contract: Any | None,
     now: datetime,
+    state: TicketState,
+    customer: Any | None,
 ) -> list[Deadline] | None:
     """Compute the SLA deadlines that apply, one or more per metric.
 
@@ -101,6 +108,8 @@ def slabridge_deadlines(
     :param classification: the severity verdict.
     :param contract: the customer's contract, or None.
     :param now: the instant of the decision.
+    :param state: what slabridge remembers of the ticket (its metric clocks).
+    :param customer: the resolved customer (its region's holidays apply), or None.
     Result: collected; each plugin returns a list of
     :class:`~slabridge.verdicts.Deadline` (or None).
     Implemented by: built-in SLA rules, one per metric.
@@ -114,15 +123,19 @@ def slabridge_deadlines(
 def slabridge_escalations(
     event: TicketEvent,
     deadlines: list[Deadline],
+    customer: Any | None,
     contract: Any | None,
     now: datetime,
+    state: TicketState,
 ) -> list[Escalation] | None:
-    """Decide escalation steps that are due now.
+    """Decide warnings, breaches and the escalation steps that are due now.
 
     :param event: the ticket event.
     :param deadlines: every deadline computed in phase 3.
+    :param customer: the resolved customer (for its TAM), or None.
     :param contract: the customer's contract, or None.
     :param now: the instant of the decision.
+    :param state: what slabridge remembers of the ticket (steps already taken).
     Result: collected; lists of :class:`~slabridge.verdicts.Escalation`.
     Implemented by: built-in escalation rules.
     """

@@ -137,8 +137,15 @@ class Assign(Frozen):
     assignee: str | None = None
 
 
+class SetStatus(Frozen):
+    """Close (``solved``/``closed``) or reopen a ticket, in slabridge's neutral words."""
+
+    type: Literal["set_status"] = "set_status"
+    status: str
+
+
 Action = Annotated[
-    Union[SetFields, AddTags, RemoveTags, SetPriority, InternalNote, PublicReply, Assign],
+    Union[SetFields, AddTags, RemoveTags, SetPriority, InternalNote, PublicReply, Assign, SetStatus],
     Field(discriminator="type"),
 ]
 ACTIONS: TypeAdapter[Action] = TypeAdapter(Action)

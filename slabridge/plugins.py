@@ -71,19 +71,24 @@ class Plugins:
     def resolve_customer(self, event: TicketEvent, directory: Any) -> Any | None:
         return self.pm.hook.slabridge_resolve_customer(event=event, directory=directory)
 
-    def entitlement(self, event: TicketEvent, customer: Any, contract: Any, now: datetime) -> Entitlement:
-        return self.pm.hook.slabridge_entitlement(event=event, customer=customer, contract=contract, now=now)
+    def entitlement(self, event: TicketEvent, customer: Any, contract: Any, now: datetime, state,
+                    directory: Any = None) -> Entitlement:
+        return self.pm.hook.slabridge_entitlement(event=event, customer=customer, contract=contract, now=now,
+                                                  state=state, directory=directory)
 
-    def classify(self, event: TicketEvent, entitlement: Entitlement, contract: Any, now: datetime) -> Classification:
-        return self.pm.hook.slabridge_classify(event=event, entitlement=entitlement, contract=contract, now=now)
+    def classify(self, event: TicketEvent, entitlement: Entitlement, contract: Any, now: datetime,
+                 state) -> Classification:
+        return self.pm.hook.slabridge_classify(event=event, entitlement=entitlement, contract=contract, now=now,
+                                               state=state)
 
-    def deadlines(self, event, entitlement, classification, contract, now) -> list[Deadline]:
-        results = self.pm.hook.slabridge_deadlines(event=event, entitlement=entitlement,
+    def deadlines(self, event, entitlement, classification, contract, now, state, customer=None) -> list[Deadline]:
+        results = self.pm.hook.slabridge_deadlines(event=event, entitlement=entitlement, state=state, customer=customer,
                                                    classification=classification, contract=contract, now=now)
         return [d for batch in results if batch for d in batch]
 
-    def escalations(self, event, deadlines, contract, now) -> list[Escalation]:
-        results = self.pm.hook.slabridge_escalations(event=event, deadlines=deadlines, contract=contract, now=now)
+    def escalations(self, event, deadlines, customer, contract, now, state) -> list[Escalation]:
+        results = self.pm.hook.slabridge_escalations(event=event, deadlines=deadlines, customer=customer,
+                                                     contract=contract, now=now, state=state)
         return [e for batch in results if batch for e in batch]
 
     def actions(self, decision: Decision) -> Decision:

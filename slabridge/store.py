@@ -97,6 +97,19 @@ audit = sa.Table(
 )
 
 
+ledger = sa.Table(
+    "ledger", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("customer", sa.String(128), nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("delta", sa.Integer, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("vendor", sa.String(64)),
+    sa.Column("ticket_id", sa.String(128)),
+    sa.Index("ledger_customer", "customer", "id"),
+)
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -112,6 +125,7 @@ def _initial_schema(conn: Connection) -> None:
 # explicit DDL (op-style), since ``metadata`` always describes the newest schema.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "inbox, tickets, outbox, timers, audit", _initial_schema),
+    Migration(2, "incident ledger", lambda conn: ledger.create(conn)),
 )
 LATEST = MIGRATIONS[-1].version
 
@@ -250,6 +264,9 @@ class Store:
             for timer in outcome.timers:
                 conn.execute(timers.insert().values(vendor=ticket.vendor, ticket_id=ticket.id, kind=timer.kind,
                                                     fire_at=timer.fire_at.timestamp(), status="pending"))
+        for charge in outcome.charges:
+            conn.execute(ledger.insert().values(customer=charge.customer, at=now, delta=charge.delta,
+                                                reason=charge.reason, vendor=ticket.vendor, ticket_id=ticket.id))
         conn.execute(audit.insert().values(at=now, vendor=ticket.vendor, ticket_id=ticket.id,
                                            delivery_id=outcome.decision.delivery_id, kind="decision",
                                            body=outcome.decision.model_dump(mode="json")))
@@ -302,6 +319,19 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(outbox.update().where(outbox.c.id == row_id).values(**values))
 
+    # --- incident ledger --------------------------------------------------
+
+    def ledger_entries(self, customer: str) -> list[tuple[float, int, str]]:
+        """(epoch, delta, reason) of every movement of a customer's incidents, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(ledger.c.at, ledger.c.delta, ledger.c.reason)
+                                .where(ledger.c.customer == customer).order_by(ledger.c.id)).all()
+        return [tuple(r) for r in rows]
+
+    def add_ledger_entry(self, customer: str, delta: int, reason: str, now: float | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(ledger.insert().values(customer=customer, at=now or time.time(), delta=delta, reason=reason))
+
     # --- reading, for the CLI, tests and the demo --------------------------
 
     def rows(self, table: str, **where: Any) -> list[dict[str, Any]]:
@@ -311,6 +341,10 @@ class Store:
             query = query.where(t.c[column] == value)
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
+
+    def ticket_states(self) -> list[TicketState]:
+        with self.engine.connect() as conn:
+            return [TicketState.model_validate(r) for r in conn.execute(sa.select(tickets.c.state)).scalars()]
 
     def counts(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}

@@ -8,17 +8,38 @@ desired ticket state and writes back only the difference.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import Field
 
+from .clocks import MetricClock
 from .models import Frozen, Reason
 
 
+class Charge(Frozen):
+    """One movement of a customer's prepaid incident balance."""
+
+    customer: str
+    delta: int
+    reason: str
+
+
 class Verdict(Frozen):
+    """What every phase may ask for.
+
+    ``memory`` updates what the rules remember about the ticket between events;
+    ``wake_at`` are instants at which the ticket must be decided again even if
+    no webhook arrives (durable timers); ``status`` closes or reopens it.
+    """
+
     tags: tuple[str, ...] = ()
     note: str | None = Field(default=None, repr=False)
     reply: str | None = Field(default=None, repr=False)
+    status: str | None = None
     reasons: tuple[Reason, ...] = ()
+    memory: dict[str, Any] = Field(default_factory=dict)
+    wake_at: tuple[datetime, ...] = ()
+    charges: tuple[Charge, ...] = ()
 
 
 class Entitlement(Verdict):
@@ -27,22 +48,33 @@ class Entitlement(Verdict):
     entitled: bool
     plan: str | None = None
     coverage: str | None = None
+    customer: str | None = None
 
 
 class Classification(Verdict):
     """The severity the ticket really has, and the vendor priority that expresses it."""
 
     severity: str | None = None
+    designated: str | None = None
     request_type: str | None = None
     vendor_priority: str | None = None
+    sla: bool = True
+    group: str | None = None
 
 
 class Deadline(Verdict):
     """One metric's due instant, and the vendor field it is written to (if any)."""
 
     metric: str
+    severity: str | None = None
     due_at: datetime | None = None
+    warn_at: datetime | None = None
     field: str | None = None
+    clock: MetricClock | None = None
+    target_seconds: float | None = None
+    calendar: str | None = None
+    average: bool = False
+    breached: bool = False
 
 
 class Escalation(Verdict):

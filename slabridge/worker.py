@@ -34,6 +34,8 @@ class Worker:
         self.plugins = plugins
         self.settings = plugins.settings
         self.directory = directory
+        if directory is not None:
+            directory.ledger = store.ledger_entries
         self.clock = clock
         self.http_factory = http_factory
         self._clients: dict[str, VendorClient | None] = {}

@@ -55,7 +55,7 @@ def test_check_ok(tmp_path, monkeypatch):
                       'webhook_secrets_env = ["ZD_SECRET"]\n')
     result = run("--config", str(config), "check")
     assert result.exit_code == 0, result.output
-    assert "configuration OK" in result.output
+    assert "OK: configuration" in result.output
 
 
 def test_bad_config_gives_an_error_not_a_traceback(tmp_path):
@@ -68,5 +68,5 @@ def test_bad_config_gives_an_error_not_a_traceback(tmp_path):
 
 def test_db_upgrade_and_status(tmp_path):
     env = {"SLABRIDGE_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
-    assert "schema at version 1" in run("db", "upgrade", env=env).output
-    assert "schema version 1 (latest 1)" in run("db", "status", env=env).output
+    assert "schema at version 2" in run("db", "upgrade", env=env).output
+    assert "schema version 2 (latest 2)" in run("db", "status", env=env).output

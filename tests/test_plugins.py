@@ -1,6 +1,6 @@
 """The plugin manager: entry points, allow/block lists, trylast built-ins, overrides."""
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -52,7 +52,7 @@ def test_an_installed_plugin_overrides_builtin_rules():
 
         @hookimpl
         def slabridge_deadlines(self, event, classification, now):
-            return [Deadline(metric="first_response", due_at=now, field="360001")]
+            return [Deadline(metric="first_response", due_at=now + timedelta(hours=1), field="360001")]
 
         @hookimpl
         def slabridge_escalations(self, deadlines):
@@ -64,7 +64,7 @@ def test_an_installed_plugin_overrides_builtin_rules():
     assert outcome.decision.customer == "Gold Corp"
     assert outcome.decision.severity == "sev1"
     assert kinds == ["add_tags", "set_priority", "set_fields", "assign", "internal_note"]
-    assert [t.kind for t in outcome.timers] == ["due:first_response"]
+    assert [t.fire_at for t in outcome.timers] == [NOW + timedelta(hours=1)]  # durable timer at the deadline
 
 
 def test_actions_wrapper_can_veto_actions():

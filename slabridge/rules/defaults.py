@@ -23,10 +23,6 @@ class DefaultRules:
         self.unknown_customer_tag = settings.unknown_customer_tag
 
     @hookimpl(trylast=True)
-    def slabridge_resolve_customer(self, event, directory):
-        return None
-
-    @hookimpl(trylast=True)
     def slabridge_entitlement(self, event, customer):
         return Entitlement(
             entitled=True,

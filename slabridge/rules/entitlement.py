@@ -1,0 +1,113 @@
+"""Who is served, on which plan and coverage; who is told to go elsewhere, and why."""
+
+from __future__ import annotations
+
+from slabridge import hookimpl
+from slabridge.models import Reason
+from slabridge.verdicts import Charge, Entitlement
+
+from . import incidents
+
+
+class EntitlementRules:
+    """Built-in entitlement from the contract and the customers file (``trylast``)."""
+
+    name = "entitlement"
+
+    def __init__(self, settings=None):
+        pass
+
+    @hookimpl(trylast=True)
+    def slabridge_resolve_customer(self, event, directory):
+        if directory is None:
+            return None
+        customer, _how = directory.find(event.vendor, event.organization.id, event.requester.email)
+        return customer
+
+    @hookimpl(trylast=True)
+    def slabridge_entitlement(self, event, customer, contract, now, state, directory=None):
+        if contract is None:
+            return None
+        email = event.requester.email
+        inputs = {"customer": customer.id, "requester": email, "plan": customer.plan}
+        for check in contract.entitlement.checks:
+            ok, why = self._check(check.check, customer, contract, email, now, state, directory)
+            if not ok:
+                return Entitlement(
+                    entitled=False, customer=customer.id, tags=(contract.entitlement.not_entitled_tag,),
+                    reply=check.reply,
+                    reasons=(Reason(rule=f"entitlement.{check.check}", text=why, clause=check.source, inputs=inputs),))
+        plan = contract.plans[customer.plan]
+        tags, reasons = list(plan.tags), [Reason(rule="entitlement.checks", inputs=inputs, clause=contract.entitlement.source,
+                                                 text=f"entitled under plan {customer.plan} of contract {contract.id}")]
+        designated = customer.has(email, customer.designated_users[:plan.designated_users_cap or None])
+        if plan.queue_tag or plan.standard_queue_tag:
+            queue = plan.queue_tag if designated else plan.standard_queue_tag
+            tags += [queue] if queue else []
+            reasons.append(Reason(rule="entitlement.queue", clause=plan.source, inputs=inputs,
+                                  text=f"{'designated user' if designated else 'not a designated user'}: {queue}"))
+        coverage = contract.entitlement.default_coverage
+        for name, purchase in customer.addons.items():
+            addon = contract.addons[name]
+            covered = customer.designated_users[:purchase.users] if purchase.users else customer.designated_users
+            if customer.has(email, covered):
+                coverage = addon.coverage
+                tags += [addon.tag] if addon.tag else []
+                reasons.append(Reason(rule="entitlement.addon", clause=addon.source, inputs=inputs,
+                                      text=f"add-on {name} covers this requester ({purchase.users} users): {coverage}"))
+            else:
+                reasons.append(Reason(rule="entitlement.addon", clause=addon.reading or addon.source, inputs=inputs,
+                                      text=f"add-on {name} covers the first {purchase.users} designated users; "
+                                           f"this requester is not among them: {coverage} only"))
+        charges, memory = self._charges(event, customer, contract, state)
+        return Entitlement(entitled=True, plan=customer.plan, coverage=coverage, customer=customer.id,
+                           tags=tuple(tags), reasons=tuple(reasons), charges=charges, memory=memory)
+
+    def _check(self, check, customer, contract, email, now, state, directory) -> tuple[bool, str]:
+        today = now.date()
+        if check == "within_term":
+            term = customer.term
+            ok = term.start <= today and (term.end is None or today <= term.end)
+            return ok, f"contract term {term.start} to {term.end or 'open-ended'}; today is {today}"
+        if check == "good_standing":
+            return customer.good_standing, f"customer good standing: {customer.good_standing}"
+        if check == "administrator":
+            ok = customer.has(email, customer.administrators)
+            return ok, f"requester {'is' if ok else 'is not'} a licensed administrator of {customer.id}"
+        if check == "contact_email":
+            ok = customer.has(email, customer.contacts + customer.administrators)
+            return ok, f"requester e-mail {'matches' if ok else 'matches no'} Customer Contact of {customer.id}"
+        if check == "incidents_available":
+            if state.memory.get("charged"):
+                return True, "this ticket's incident is already paid"
+            left = incident_balance(customer, contract, directory, now)
+            needed = contract.billing.per_ticket
+            return left >= needed, f"{left} prepaid incident(s) left; a ticket needs {needed}"
+        raise ValueError(f"unknown entitlement check {check!r}")
+
+    def _charges(self, event, customer, contract, state):
+        billing = contract.billing
+        if billing is None:
+            return (), {}
+        charges, memory = [], {}
+        if not state.memory.get("charged") and billing.per_ticket:
+            charges.append(Charge(customer=customer.id, delta=-billing.per_ticket,
+                                  reason=f"ticket {event.ticket.key} turned over to the support team"))
+            memory["charged"] = True
+        value = event.custom_fields.get(billing.appointment_field)
+        done = list(state.memory.get("appointments_charged", []))
+        if value not in (None, "") and billing.appointment and str(value) not in done:
+            minutes = int(str(value).rpartition(":")[2])
+            cost = incidents.appointment_cost(minutes, billing.appointment)
+            charges.append(Charge(customer=customer.id, delta=-cost,
+                                  reason=f"appointment of {minutes} min on {event.ticket.key}: {cost} incidents"))
+            memory["appointments_charged"] = done + [str(value)]
+        return tuple(charges), memory
+
+
+def incident_balance(customer, contract, directory, now) -> int:
+    if customer.incidents is None or contract.billing is None:
+        return 0
+    entries = directory.ledger(customer.id) if directory is not None else []
+    return incidents.balance(customer.incidents.balance, customer.incidents.year_start, contract.billing,
+                             entries, now)[0]

@@ -1,0 +1,74 @@
+"""Warnings, breaches and the escalation ladder.
+
+Timers wake the ticket at each warning and breach instant; when they fire the
+ticket is decided again from its current state, so a ticket answered in the
+meantime is not escalated. Steps already taken stay in force (their route and
+priority) and are listed in the ticket's memory.
+"""
+
+from __future__ import annotations
+
+from slabridge import hookimpl
+from slabridge.models import Reason
+from slabridge.verdicts import Escalation
+
+from .matching import vendor_priority
+
+
+class EscalationRules:
+    name = "escalation"
+
+    def __init__(self, settings=None):
+        pass
+
+    @hookimpl(trylast=True)
+    def slabridge_escalations(self, event, deadlines, customer, contract, now, state):
+        if contract is None:
+            return None
+        policy = contract.escalation
+        out, taken = [], list(state.memory.get("escalated", []))
+        at_risk = [d for d in deadlines if d.warn_at and d.clock.state == "running" and now >= d.warn_at
+                   and not d.breached]
+        breached = [d for d in deadlines if d.breached]
+        tags = ([policy.warning_tag] if at_risk else []) + ([policy.breach_tag] if breached else [])
+        reasons = [Reason(rule="escalation.warning", clause=policy.source, text=f"{d.metric} passed "
+                          f"{policy.warning_at:.0%} of its target at {d.warn_at.isoformat()}") for d in at_risk]
+        reasons += [Reason(rule="escalation.breach", clause=policy.source,
+                           text=f"{d.metric} missed its deadline {d.due_at.isoformat() if d.due_at else ''}")
+                    for d in breached]
+        wake = []
+        for step in policy.ladder:
+            for deadline in deadlines:
+                if step.metrics and deadline.metric not in step.metrics:
+                    continue
+                if step.levels and deadline.severity not in step.levels:
+                    continue
+                threshold = deadline.warn_at if step.trigger == "warning" else deadline.due_at
+                if threshold is None:
+                    continue
+                when = threshold + step.after
+                reached = now >= when and (deadline.breached if step.trigger == "breach" else
+                                           deadline.clock.state == "running")
+                if step.level in taken or reached:
+                    if step.level not in taken:
+                        taken.append(step.level)
+                    out.append(self._step(step, event, customer, contract, deadline, when))
+                    break
+                if deadline.clock.state == "running":
+                    wake.append(when)
+        tail = Escalation(level="status", tags=tuple(tags), reasons=tuple(reasons), wake_at=tuple(wake),
+                          memory={"escalated": taken})
+        return out + [tail]
+
+    def _step(self, step, event, customer, contract, deadline, when) -> Escalation:
+        group = assignee = None
+        if step.to_tam and customer is not None and customer.tam is not None:
+            group, assignee = customer.tam.for_vendor(event.vendor)
+        elif step.route:
+            group, assignee = step.route.for_vendor(event.vendor)
+        return Escalation(
+            level=step.level, group=group, assignee=assignee, note=step.note,
+            vendor_priority=vendor_priority(contract, event.vendor, step.priority) if step.priority else None,
+            reasons=(Reason(rule=f"escalation.{step.level}", clause=step.source or contract.escalation.source,
+                            text=f"{step.trigger} of {deadline.metric} at {when.isoformat()}: escalated to "
+                                 f"{step.level}", inputs={"group": group, "assignee": assignee}),))

@@ -1,0 +1,110 @@
+"""Matching contract conditions against a ticket, and calendars per customer.
+
+What a match reports is the contract's own words (the phrase or pattern name
+that matched), never the ticket's text, which may hold PHI.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from slabridge.calendar import Calendar, compile_calendar
+from slabridge.contract import Contract, Match
+from slabridge.models import TicketEvent
+
+
+@lru_cache(maxsize=1024)
+def _phrase(phrase: str) -> re.Pattern:
+    words = r"\s+".join(re.escape(w) for w in phrase.split())
+    return re.compile(rf"(?<!\w){words}(?!\w)", re.IGNORECASE)
+
+
+@lru_cache(maxsize=1024)
+def _pattern(pattern: str) -> re.Pattern:
+    return re.compile(pattern, re.IGNORECASE)
+
+
+def ticket_text(event: TicketEvent) -> str:
+    """Subject, description and the customer's latest comment: what classification reads."""
+    parts = [event.subject, event.description]
+    if event.comment and event.comment.public and not event.comment.author.is_agent:
+        parts.append(event.comment.body)
+    return "\n".join(p for p in parts if p)
+
+
+def first_phrase(phrases: list[str], text: str) -> str | None:
+    return next((p for p in phrases if _phrase(p).search(text)), None)
+
+
+def first_pattern(patterns: list[str], text: str) -> str | None:
+    return next((p for p in patterns if _pattern(p).search(text)), None)
+
+
+def matches(match: Match, event: TicketEvent, text: str, contract: Contract, designated: str | None,
+            calendar_for) -> str | None:
+    """A short description of why ``match`` holds, or None if it does not."""
+    found = []
+    if match.phrases:
+        phrase = first_phrase(match.phrases, text)
+        if phrase is None:
+            return None
+        found.append(f'mentions "{phrase}"')
+    if match.patterns:
+        if first_pattern(match.patterns, text) is None:
+            return None
+        found.append("matches a contract pattern")
+    for name, values in match.fields.items():
+        if str(event.custom_fields.get(name, "")).lower() not in {v.lower() for v in values}:
+            return None
+        found.append(f"field {name}")
+    if match.levels:
+        if designated not in match.levels:
+            return None
+        found.append(f"designated {designated}")
+    if match.statuses:
+        if (event.status or "").lower() not in {s.lower() for s in match.statuses}:
+            return None
+        found.append(f"status {event.status}")
+    if match.tags:
+        tag = next((t for t in match.tags if t in event.tags), None)
+        if tag is None:
+            return None
+        found.append(f"tagged {tag}")
+    if match.window:
+        calendar_name, _, window = match.window.partition(".")
+        when = event.created_at or event.occurred_at
+        if calendar_for(calendar_name).window_at(when) != window:
+            return None
+        found.append(f"during the {window} window")
+    return ", ".join(found) or "always"
+
+
+def calendars_for(contract: Contract, customer) -> "callable":
+    """``calendar_for(name)``: the contract's calendar with the customer's regional holidays."""
+    region = getattr(customer, "region", None)
+
+    def calendar_for(name: str) -> Calendar:
+        spec = contract.calendars[name]
+        if region is not None and spec.holidays.country:
+            spec = spec.for_region(region.country, region.subdivision)
+        return compile_calendar(spec)
+
+    return calendar_for
+
+
+def level_of(contract: Contract, vendor: str, priority: str | None) -> str | None:
+    """The contract level a vendor priority value means, or None."""
+    if priority is None:
+        return None
+    value = priority.lower()
+    for name, level in contract.levels.items():
+        if value in {v.lower() for v in level.priorities.get(vendor, ())}:
+            return name
+    return None
+
+
+def vendor_priority(contract: Contract, vendor: str, level: str) -> str | None:
+    """The vendor value written back for ``level`` (the first listed)."""
+    values = contract.levels[level].priorities.get(vendor) or []
+    return values[0] if values else None

@@ -1,0 +1,138 @@
+"""Which severity a ticket really has, what kind of request it is, and telling the customer.
+
+The customer's designated level is the first vendor priority slabridge saw.
+Classification rules may decide another level; the contract says whether and
+in which direction support may reclassify, what the customer is told, and how
+an appeal freezes further automatic reclassification.
+"""
+
+from __future__ import annotations
+
+from slabridge import hookimpl
+from slabridge.models import Reason
+from slabridge.verdicts import Classification
+
+from .matching import calendars_for, first_pattern, first_phrase, level_of, matches, ticket_text, vendor_priority
+
+
+class SeverityRules:
+    name = "severity"
+
+    def __init__(self, settings=None):
+        pass
+
+    @hookimpl(trylast=True)
+    def slabridge_classify(self, event, entitlement, contract, now, state):
+        if contract is None:
+            return None
+        memory = dict(state.memory)
+        shown = level_of(contract, event.vendor, event.priority)
+        designated = memory.get("designated") or shown or contract.default_level
+        text = ticket_text(event)
+        calendar_for = calendars_for(contract, None)
+        tags, notes, replies, reasons = [], [], [], []
+        group = status = None
+
+        level_rule, type_rule = None, None
+        for rule in contract.classification:
+            if (rule.level and level_rule) or (not rule.level and rule.request_type and type_rule):
+                continue
+            why = matches(rule.when, event, text, contract, designated, calendar_for)
+            if why is None:
+                continue
+            veto = next((v for m in rule.unless if (v := matches(m, event, text, contract, designated, calendar_for))),
+                        None)
+            if veto:
+                reasons.append(Reason(rule=f"classify.{rule.id}", clause=rule.source,
+                                      text=f"rule {rule.id} matched ({why}) but does not apply: {veto}"))
+                continue
+            if rule.level and not level_rule:
+                level_rule = (rule, why)
+            if rule.request_type and not type_rule:
+                type_rule = (rule, why)
+
+        appealed = memory.get("appealed", False)
+        appeal = contract.reclassification.appeal if contract.reclassification else None
+        if appeal and not appealed and self._appeal_signal(appeal, event):
+            appealed = True
+            tags.append(appeal.tag)
+            notes.append(appeal.note)
+            group = appeal.route.for_vendor(event.vendor)[0] if appeal.route else None
+            reasons.append(Reason(rule="classify.appeal", clause=appeal.source,
+                                  text="the customer appealed the reclassification"))
+        if appealed and appeal:
+            tags.append(appeal.tag)
+            group = group or (appeal.route.for_vendor(event.vendor)[0] if appeal.route else None)
+
+        decided = self._decide(contract, designated, level_rule, memory, appealed, shown, reasons)
+        priority = None
+        policy = contract.reclassification
+        if decided != designated and policy and policy.allowed and not appealed:
+            priority = vendor_priority(contract, event.vendor, decided)
+            tags.append(policy.tag)
+            rule, why = level_rule
+            because = f"the request {why}, which matches our {decided} definition ({rule.id})"
+            replies.append(policy.reply.format(designated=designated, decided=decided, reason=because))
+            notes.append(f"slabridge reclassified {designated} -> {decided}: rule {rule.id} ({why}). "
+                         f"Clause: {rule.source or rule.reading or 'n/a'}")
+        if decided in contract.level_tags:
+            tags.append(contract.level_tags[decided])
+
+        request_type, sla = memory.get("request_type"), True
+        if type_rule and not request_type:
+            request_type = type_rule[0].request_type
+            reasons.append(Reason(rule=f"classify.{type_rule[0].id}", clause=type_rule[0].source,
+                                  text=f"request type {request_type}: {type_rule[1]}"))
+        if request_type:
+            kind = contract.request_types[request_type]
+            tags += kind.tags
+            sla = kind.sla
+            if kind.route:
+                group = group or kind.route.for_vendor(event.vendor)[0]
+            replies += [kind.reply] if kind.reply else []
+            notes += [kind.note] if kind.note else []
+            status = "solved" if kind.close else None
+
+        phi_kinds = [name for name, pattern in (contract.phi.patterns.items() if contract.phi else ())
+                     if first_pattern([pattern], text)]
+        if phi_kinds:
+            tags.append(contract.phi.tag)
+            notes.append(contract.phi.note.format(kinds=", ".join(phi_kinds)))
+            reasons.append(Reason(rule="classify.phi", clause=contract.phi.source,
+                                  text=f"text resembles PHI ({', '.join(phi_kinds)}); not repeated anywhere"))
+
+        memory.update(designated=designated, level=decided, appealed=appealed, request_type=request_type)
+        return Classification(
+            severity=decided, designated=designated, request_type=request_type, vendor_priority=priority, sla=sla,
+            group=group, status=status, tags=tuple(tags), note="\n\n".join(notes) or None,
+            reply="\n\n".join(replies) or None, reasons=tuple(reasons), memory=memory)
+
+    def _decide(self, contract, designated, level_rule, memory, appealed, shown, reasons) -> str:
+        if appealed:
+            frozen = memory.get("level") or designated
+            reasons.append(Reason(rule="classify.frozen", text=f"appealed: automatic reclassification frozen at {frozen}"))
+            return frozen
+        if level_rule is None:
+            reasons.append(Reason(rule="classify.designated", text=f"no rule matched: the designated {designated} stands"))
+            return designated
+        rule, why = level_rule
+        order = list(contract.levels)
+        direction = contract.reclassification.direction if contract.reclassification else "any"
+        higher = order.index(rule.level) < order.index(designated)
+        if rule.level == designated or (direction == "raise_only" and not higher) or (
+                direction == "lower_only" and higher):
+            reasons.append(Reason(rule=f"classify.{rule.id}", clause=rule.source,
+                                  text=f"rule {rule.id} ({why}) suggests {rule.level}; {designated} stands "
+                                       f"(direction {direction})"))
+            return designated
+        reasons.append(Reason(rule=f"classify.{rule.id}", clause=rule.source, inputs={"designated": designated},
+                              text=f"rule {rule.id} matched ({why}): {rule.level}"))
+        return rule.level
+
+    def _appeal_signal(self, appeal, event) -> bool:
+        if any(str(event.custom_fields.get(f, "")).lower() in {v.lower() for v in values}
+               for f, values in appeal.fields.items()):
+            return True
+        comment = event.comment
+        return bool(comment and not comment.author.is_agent and comment.author.email in (None, event.requester.email)
+                    and first_phrase(appeal.phrases, comment.body))

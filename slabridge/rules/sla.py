@@ -1,0 +1,139 @@
+"""SLA clocks per metric: started, paused, stopped and reset by ticket events; deadlines from targets.
+
+What moves a clock depends on the metric's kind:
+- acknowledgement, first_response, critical_notification: start at creation, stop at the first
+  public reply by support (by a human, unless ``human_only: false``);
+- next_response: runs while the customer waits; support's public reply stops it, the
+  customer's next public comment starts a new cycle;
+- periodic_update: due at the end of each business day (``at: end_of_business_day``); each
+  public reply by support starts a new cycle;
+- resolution_estimate, milestone, resolution: stop on ``stop_tags`` or ``stop_statuses``;
+  a milestone starts on ``start_tags``;
+- scheduled_visit: starts at the instant in ``start_field`` if it was booked ``advance`` ahead.
+Every clock pauses on ``pause_statuses``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from slabridge import hookimpl
+from slabridge.clocks import MetricClock
+from slabridge.models import EventKind, Reason
+from slabridge.timeparse import parse_instant
+from slabridge.verdicts import Deadline
+
+from .matching import calendars_for
+
+STOP_ON_SUPPORT_REPLY = {"acknowledgement", "first_response", "critical_notification", "next_response"}
+START_AT_CREATION = STOP_ON_SUPPORT_REPLY | {"periodic_update", "resolution_estimate", "resolution"}
+
+
+class SlaRules:
+    name = "sla"
+
+    def __init__(self, settings=None):
+        pass
+
+    @hookimpl(trylast=True)
+    def slabridge_deadlines(self, event, entitlement, classification, contract, now, state, customer=None):
+        if contract is None:
+            return None
+        calendar_for = calendars_for(contract, customer)
+        created = event.created_at or event.occurred_at
+        out = []
+        for name, metric in contract.metrics.items():
+            target = _target(contract, name, classification, entitlement, event, created, calendar_for)
+            if target is None:
+                continue
+            clock = _advance(state.clocks.get(name) or MetricClock(metric=name), metric, event, created)
+            if clock.state == "idle":
+                continue
+            calendar = calendar_for(target.calendar)
+            cycle_start = clock.current.started_at
+            within = target.within
+            if target.at == "end_of_business_day":
+                due_instant = calendar.closing_after(cycle_start)
+                within = calendar.between(cycle_start, due_instant)
+            due = clock.deadline(calendar, within)
+            running = clock.state == "running"
+            warn = clock.at_fraction(calendar, within, contract.escalation.warning_at) if running and within else None
+            out.append(Deadline(
+                metric=name, severity=classification.severity, due_at=due, warn_at=warn, field=metric.field,
+                clock=clock, target_seconds=within.total_seconds(), calendar=target.calendar, average=target.average,
+                breached=clock.breached(calendar, within, now),
+                reasons=(Reason(rule=f"sla.{name}", clause=target.source or metric.source,
+                                text=f"{name}: {_human(within)} on calendar {target.calendar} -> "
+                                     f"{due.isoformat() if due else clock.state}",
+                                inputs={"level": classification.severity, "plan": entitlement.plan,
+                                        "coverage": entitlement.coverage, "clock": clock.state}),),
+            ))
+        return out
+
+
+def _target(contract, name, classification, entitlement, event, created, calendar_for):
+    """The first target for this metric whose conditions all hold."""
+    for target in contract.targets:
+        if target.metric != name:
+            continue
+        if target.levels and classification.severity not in target.levels:
+            continue
+        if target.plans and entitlement.plan not in target.plans:
+            continue
+        if target.coverage and entitlement.coverage not in target.coverage:
+            continue
+        if target.request_types and classification.request_type not in target.request_types:
+            continue
+        if target.arrival_window:
+            calendar_name, _, window = target.arrival_window.partition(".")
+            if calendar_for(calendar_name).window_at(created) != window:
+                continue
+        return target
+    return None
+
+
+def _advance(clock: MetricClock, metric, event, created) -> MetricClock:
+    """Apply one event to a metric's clock."""
+    at = max(event.occurred_at, clock.current.started_at) if clock.current else event.occurred_at
+    if clock.state == "idle":
+        if metric.kind in START_AT_CREATION:
+            clock = clock.start(min(created, at))
+        elif metric.kind == "milestone" and any(t in event.tags for t in metric.start_tags):
+            clock = clock.start(at)
+        elif metric.kind == "scheduled_visit" and metric.start_field:
+            visit = parse_instant(event.custom_fields.get(metric.start_field))
+            if visit and (metric.advance is None or visit - created >= metric.advance):
+                clock = clock.start(visit)
+        if clock.state == "idle":
+            return clock
+    comment = event.comment if event.kind == EventKind.comment else None
+    support_reply = bool(comment and comment.public and _by_support(comment.author, event)
+                         and (not metric.human_only or not comment.author.is_automation))
+    customer_reply = bool(comment and comment.public and not _by_support(comment.author, event))
+    if clock.state in ("running", "paused"):
+        if support_reply and metric.kind in STOP_ON_SUPPORT_REPLY:
+            return clock.stop(at)
+        if support_reply and metric.kind == "periodic_update":
+            return clock.reset(at)
+        if any(t in event.tags for t in metric.stop_tags) or (event.status in metric.stop_statuses):
+            return clock.stop(at)
+        paused = event.status in metric.pause_statuses
+        if paused and clock.state == "running":
+            return clock.pause(at)
+        if not paused and clock.state == "paused":
+            return clock.resume(at)
+    elif clock.state == "stopped" and metric.kind == "next_response" and customer_reply:
+        return clock.start(at)
+    return clock
+
+
+def _by_support(author, event) -> bool:
+    if author.is_agent is not None:
+        return author.is_agent
+    return not (author.email and author.email == event.requester.email) and not (
+        author.id and author.id == event.requester.id)
+
+
+def _human(duration: timedelta) -> str:
+    minutes = int(duration.total_seconds() // 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
