@@ -116,7 +116,7 @@ def _vendor_fields(plugins: Any, vendor: str, deadlines: list[Deadline]) -> dict
     settings = getattr(plugins, "settings", None)
     mapping = settings.vendor(vendor).fields if settings is not None else {}
     return {mapping[d.field]: d.due_at.isoformat() if d.due_at else None
-            for d in deadlines if d.field and d.field in mapping and d.clock is not None and d.clock.state != "stopped"}
+            for d in deadlines if d.field and d.field in mapping and (d.clock is None or d.clock.state != "stopped")}
 
 
 def _deadline_summary(deadline: Deadline) -> dict[str, Any]:

@@ -52,15 +52,17 @@ def test_an_installed_plugin_overrides_builtin_rules():
 
         @hookimpl
         def slabridge_deadlines(self, event, classification, now):
-            return [Deadline(metric="first_response", due_at=now + timedelta(hours=1), field="360001")]
+            return [Deadline(metric="first_response", due_at=now + timedelta(hours=1), field="first_response")]
 
         @hookimpl
         def slabridge_escalations(self, deadlines):
             return [Escalation(level="L2", group="200", note="escalated to L2")]
 
-    plugins = Plugins(Settings(), extra=(Gold(),))
+    settings = Settings(vendors={"zendesk": VendorSettings(fields={"first_response": "360001"})})
+    plugins = Plugins(settings, extra=(Gold(),))
     outcome = decide(EVENT, None, plugins, None, NOW)
     kinds = [a.type for a in outcome.decision.actions]
+    assert outcome.decision.actions[2].fields == {"360001": (NOW + timedelta(hours=1)).isoformat()}
     assert outcome.decision.customer == "Gold Corp"
     assert outcome.decision.severity == "sev1"
     assert kinds == ["add_tags", "set_priority", "set_fields", "assign", "internal_note"]
