@@ -51,6 +51,13 @@ class Simulation:
         shown["tags"] = tuple(tags)
         return outcome
 
+    def human_change(self, ticket_key: str, **change: Any) -> None:
+        """A person changed the ticket in the helpdesk (tags added, priority or status set)."""
+        shown = self.shown.setdefault(ticket_key, {})
+        if "tags" in change:
+            shown["tags"] = tuple(dict.fromkeys([*shown.get("tags", ()), *change.pop("tags")]))
+        shown.update(change)
+
     def timer(self, ticket_key: str, at: datetime) -> Outcome:
         """A durable timer firing at ``at``: the ticket is decided again from its last event."""
         last = self.states[ticket_key].last_event

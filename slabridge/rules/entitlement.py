@@ -49,7 +49,8 @@ class EntitlementRules:
         coverage = contract.entitlement.default_coverage
         for name, purchase in customer.addons.items():
             addon = contract.addons[name]
-            covered = customer.designated_users[:purchase.users] if purchase.users else customer.designated_users
+            listed = customer.designated_users + [c for c in customer.contacts if c not in customer.designated_users]
+            covered = listed[:purchase.users] if purchase.users else listed
             if customer.has(email, covered):
                 coverage = addon.coverage
                 tags += [addon.tag] if addon.tag else []
@@ -57,7 +58,7 @@ class EntitlementRules:
                                       text=f"add-on {name} covers this requester ({purchase.users} users): {coverage}"))
             else:
                 reasons.append(Reason(rule="entitlement.addon", clause=addon.reading or addon.source, inputs=inputs,
-                                      text=f"add-on {name} covers the first {purchase.users} designated users; "
+                                      text=f"add-on {name} covers the first {purchase.users} listed users; "
                                            f"this requester is not among them: {coverage} only"))
         charges, memory = self._charges(event, customer, contract, state)
         return Entitlement(entitled=True, plan=customer.plan, coverage=coverage, customer=customer.id,

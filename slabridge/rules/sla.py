@@ -43,17 +43,20 @@ class SlaRules:
         created = event.created_at or event.occurred_at
         out = []
         for name, metric in contract.metrics.items():
-            target = _target(contract, name, classification, entitlement, event, created, calendar_for)
-            if target is None:
-                continue
             clock = _advance(state.clocks.get(name) or MetricClock(metric=name), metric, event, created)
             if clock.state == "idle":
+                continue
+            arrival = clock.current.started_at  # the window a cycle's request arrived in
+            target = _target(contract, name, classification, entitlement, arrival, calendar_for)
+            if target is None:
                 continue
             calendar = calendar_for(target.calendar)
             cycle_start = clock.current.started_at
             within = target.within
             if target.at == "end_of_business_day":
                 due_instant = calendar.closing_after(cycle_start)
+                if len(clock.cycles) > 1 and calendar.is_open(cycle_start):
+                    due_instant = calendar.closing_after(due_instant)  # today's update given: next is tomorrow's
                 within = calendar.between(cycle_start, due_instant)
             due = clock.deadline(calendar, within)
             running = clock.state == "running"
@@ -71,7 +74,7 @@ class SlaRules:
         return out
 
 
-def _target(contract, name, classification, entitlement, event, created, calendar_for):
+def _target(contract, name, classification, entitlement, arrival, calendar_for):
     """The first target for this metric whose conditions all hold."""
     for target in contract.targets:
         if target.metric != name:
@@ -86,7 +89,7 @@ def _target(contract, name, classification, entitlement, event, created, calenda
             continue
         if target.arrival_window:
             calendar_name, _, window = target.arrival_window.partition(".")
-            if calendar_for(calendar_name).window_at(created) != window:
+            if calendar_for(calendar_name).window_at(arrival) != window:
                 continue
         return target
     return None
