@@ -225,6 +225,12 @@ from .calendar_cli import calendar_group  # noqa: E402 - registered after main e
 
 main.add_command(calendar_group)
 
+from .ops_cli import incidents, replay, report  # noqa: E402
+
+main.add_command(replay)
+main.add_command(report)
+main.add_command(incidents)
+
 
 def _safe_url(url: str) -> str:
     """The database URL without its password."""

@@ -59,6 +59,11 @@ class Connector(ABC):
         """Turn a verified webhook into a TicketEvent; raise WebhookRejected (422) if malformed."""
 
     @abstractmethod
+    def event_from(self, payload: dict, delivery_id: str, received_at: datetime,
+                   settings: VendorSettings) -> TicketEvent:
+        """The TicketEvent of a webhook body already decoded (``parse`` and ``replay`` use it)."""
+
+    @abstractmethod
     def client(self, settings: VendorSettings, http: httpx.Client) -> VendorClient:
         """A write-back client over the given HTTP client."""
 

@@ -9,7 +9,7 @@ webhook changes nothing and cannot loop.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import Field
@@ -20,6 +20,9 @@ from .models import (
     SetPriority, SetStatus, TicketEvent, TicketRef,
 )
 from .verdicts import Charge, Deadline, Verdict
+
+
+BREACH_GRACE = timedelta(seconds=1)
 
 
 class Applied(Frozen):
@@ -97,7 +100,8 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
     )
     decision = plugins.actions(decision)
     wake = {t for v in verdicts for t in v.wake_at if t > now}
-    wake |= {t for d in deadlines for t in (d.warn_at, d.due_at) if t is not None and t > now}
+    # A deadline is missed the moment after it: wake one second past it to see the breach.
+    wake |= {t for d in deadlines for t in (d.warn_at, d.due_at and d.due_at + BREACH_GRACE) if t and t > now}
     timers = tuple(Timer(kind="check", fire_at=t) for t in sorted(wake))
     memory = {**state.memory}
     for verdict in verdicts:

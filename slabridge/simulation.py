@@ -8,6 +8,7 @@ priority, status), so that later events see what a real helpdesk would send.
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
@@ -26,6 +27,15 @@ class Simulation:
         self.shown: dict[str, dict[str, Any]] = {}
         self.entries: dict[str, list[tuple[float, int, str]]] = defaultdict(list)
         self.directory.ledger = lambda customer: self.entries[customer]
+        self.timers: list[tuple[datetime, str]] = []
+
+    def advance(self, until: datetime) -> list[Outcome]:
+        """Fire every durable timer due up to ``until``, in time order, as the worker would."""
+        fired = []
+        while self.timers and self.timers[0][0] <= until:
+            at, key = heapq.heappop(self.timers)
+            fired.append(self.timer(key, at))
+        return fired
 
     def feed(self, event: TicketEvent, now: datetime | None = None) -> Outcome:
         """Decide one event as the worker would, then apply its actions to the simulated ticket."""
@@ -36,6 +46,11 @@ class Simulation:
             event = event.model_copy(update={k: v for k, v in shown.items() if v is not None})
         outcome = decide(event, self.states.get(key), self.plugins, self.directory, now)
         self.states[key] = outcome.state
+        if not outcome.decision.ignored:
+            self.timers = [(at, k) for at, k in self.timers if k != key]  # a decision replaces its timers
+            heapq.heapify(self.timers)
+            for timer in outcome.timers:
+                heapq.heappush(self.timers, (timer.fire_at, key))
         for charge in outcome.charges:
             self.entries[charge.customer].append((now.timestamp(), charge.delta, charge.reason))
         tags = list(event.tags)

@@ -46,7 +46,9 @@ class FreshdeskConnector(Connector):
             raise WebhookRejected(401, f"{header} does not match the configured secret")
 
     def parse(self, request: WebhookRequest, settings: VendorSettings) -> TicketEvent:
-        data = json_object(request)
+        return self.event_from(json_object(request), content_hash(request.body), request.received_at, settings)
+
+    def event_from(self, data: dict, delivery: str, received_at, settings: VendorSettings) -> TicketEvent:
         ticket = require(data, "ticket")
         ticket_id = str(require(data, "ticket.id"))
         try:
@@ -57,7 +59,7 @@ class FreshdeskConnector(Connector):
             tags = ticket.get("tags") or ()
             return TicketEvent(
                 vendor=self.name,
-                delivery_id=content_hash(request.body),
+                delivery_id=delivery,
                 ticket=TicketRef(vendor=self.name, id=ticket_id),
                 kind=_kind(str(data.get("event") or "")),
                 actor=Actor(id=_id(actor.get("id")), email=actor_email, name=actor.get("name"), is_self=is_self,
@@ -75,7 +77,7 @@ class FreshdeskConnector(Connector):
                 if comment_body else None,
                 created_at=parse_instant(ticket.get("created_at")),
                 updated_at=parse_instant(ticket.get("updated_at")),
-                occurred_at=parse_instant(ticket.get("updated_at")) or request.received_at,
+                occurred_at=parse_instant(ticket.get("updated_at")) or received_at,
             )
         except ValidationError as exc:
             first = exc.errors()[0]

@@ -43,6 +43,9 @@ class JiraConnector(Connector):
         delivery = request.header(IDENTIFIER)
         if not delivery:
             raise WebhookRejected(422, f"missing {IDENTIFIER} header")
+        return self.event_from(data, delivery, request.received_at, settings)
+
+    def event_from(self, data: dict, delivery: str, received_at, settings: VendorSettings) -> TicketEvent:
         event_name = str(require(data, "webhookEvent"))
         fields = require(data, "issue.fields")
         key = str(require(data, "issue.key"))
@@ -70,7 +73,7 @@ class JiraConnector(Connector):
                 if isinstance(comment, dict) else None,
                 created_at=parse_instant(fields.get("created")),
                 updated_at=parse_instant(fields.get("updated")),
-                occurred_at=parse_instant(data.get("timestamp")) or request.received_at,
+                occurred_at=parse_instant(data.get("timestamp")) or received_at,
             )
         except ValidationError as exc:
             first = exc.errors()[0]

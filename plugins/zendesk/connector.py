@@ -58,17 +58,20 @@ class ZendeskConnector(Connector):
         delivery = request.header(INVOCATION) or str(data.get("id") or "")
         if not delivery:
             raise WebhookRejected(422, f"missing {INVOCATION} header")
+        return self.event_from(data, delivery, request.received_at, settings)
+
+    def event_from(self, data: dict, delivery: str, received_at, settings: VendorSettings) -> TicketEvent:
         try:
             if str(data.get("type", "")).startswith("zen:event-type:"):
-                return self._from_envelope(data, delivery, request, settings)
-            return self._from_template(data, delivery, request, settings)
+                return self._from_envelope(data, delivery, received_at, settings)
+            return self._from_template(data, delivery, received_at, settings)
         except ValidationError as exc:
             first = exc.errors()[0]
             raise WebhookRejected(422, f"field {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
         except ValueError as exc:
             raise WebhookRejected(422, str(exc)) from None
 
-    def _from_envelope(self, data, delivery, request, settings) -> TicketEvent:
+    def _from_envelope(self, data, delivery, received_at, settings) -> TicketEvent:
         detail = require(data, "detail")
         ticket_id = str(require(data, "detail.id"))
         kind = ENVELOPE_KINDS.get(str(data["type"]).removeprefix("zen:event-type:"), EventKind.updated)
@@ -90,10 +93,10 @@ class ZendeskConnector(Connector):
             comment=_comment(comment, settings) if isinstance(comment, dict) else None,
             created_at=parse_instant(detail.get("created_at")),
             updated_at=parse_instant(detail.get("updated_at")),
-            occurred_at=parse_instant(data.get("time")) or request.received_at,
+            occurred_at=parse_instant(data.get("time")) or received_at,
         )
 
-    def _from_template(self, data, delivery, request, settings) -> TicketEvent:
+    def _from_template(self, data, delivery, received_at, settings) -> TicketEvent:
         ticket = require(data, "ticket")
         ticket_id = str(require(data, "ticket.id"))
         actor = data.get("current_user") or {}
@@ -118,7 +121,7 @@ class ZendeskConnector(Connector):
             comment=_comment(comment, settings) if isinstance(comment, dict) and comment.get("body") else None,
             created_at=parse_instant(ticket.get("created_at")),
             updated_at=parse_instant(ticket.get("updated_at")),
-            occurred_at=parse_instant(ticket.get("updated_at")) or request.received_at,
+            occurred_at=parse_instant(ticket.get("updated_at")) or received_at,
         )
 
     def client(self, settings: VendorSettings, http) -> ZendeskClient:

@@ -9,6 +9,7 @@ priority) and are listed in the ticket's memory.
 from __future__ import annotations
 
 from slabridge import hookimpl
+from slabridge.engine import BREACH_GRACE
 from slabridge.models import Reason
 from slabridge.verdicts import Escalation
 
@@ -55,7 +56,7 @@ class EscalationRules:
                     out.append(self._step(step, event, customer, contract, deadline, when))
                     break
                 if deadline.clock.state == "running":
-                    wake.append(when)
+                    wake.append(when if step.trigger == "warning" else when + BREACH_GRACE)
         tail = Escalation(level="status", tags=tuple(tags), reasons=tuple(reasons), wake_at=tuple(wake),
                           memory={"escalated": taken})
         return out + [tail]

@@ -1,0 +1,159 @@
+"""``slabridge replay``, ``report`` and ``incidents``: what an admin runs to try and audit contracts."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+
+from .models import TicketEvent
+from .report import COLUMNS, compliance
+from .simulation import Simulation, summary_line
+
+
+def _table(rows: list[dict]) -> str:
+    from .cli import render_table
+
+    headers = COLUMNS
+    return render_table([h.replace("_", " ") for h in headers],
+                        [["-" if r.get(h) is None else r.get(h) for h in headers] for r in rows])
+
+
+def _emit(rows: list[dict], as_json: bool, as_csv: bool, out=None) -> None:
+    out = out or sys.stdout
+    if as_json:
+        out.write(json.dumps(rows, indent=2) + "\n")
+    elif as_csv:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=COLUMNS + ["average_met"])
+        writer.writeheader()
+        writer.writerows(rows)
+        out.write(buffer.getvalue())
+    else:
+        out.write((_table(rows) if rows else "no clocks recorded") + "\n")
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--vendor", default=None, help="Lines are this vendor's webhook bodies, not canonical events.")
+@click.option("--contracts", "contracts_dir", default=None, help="Contracts folder (default: configuration).")
+@click.option("--customers", "customers_file", default=None, help="Customers file (default: configuration).")
+@click.pass_obj
+def replay(obj, file: str, vendor: str | None, contracts_dir: str | None, customers_file: str | None) -> None:
+    """Run the full rules on FILE (JSON lines) without writing back: one JSON line per decision.
+
+    Timers fire between events as the worker would fire them. A compliance table
+    follows on standard error. Bad lines are reported with their line number and
+    skipped; the exit status is then 1.
+    """
+    from .directory import load
+    from .plugins import Plugins
+
+    settings = obj.settings()
+    directory, problems = load(contracts_dir or settings.contracts_dir, customers_file or settings.customers_file)
+    for problem in problems:
+        click.echo(f"error: {problem}", err=True)
+    if problems:
+        sys.exit(1)
+    plugins = Plugins(settings)
+    connector = None
+    if vendor:
+        connector = plugins.connectors.get(vendor)
+        if connector is None:
+            raise click.BadParameter(f"no connector {vendor!r} (installed: {', '.join(plugins.connectors)})",
+                                     param_hint="--vendor")
+    simulation = Simulation(plugins, directory)
+    lines = Path(file).read_text().splitlines()
+    errors, decided, last = 0, 0, None
+    with click.progressbar(lines, label="replaying", file=sys.stderr, show_pos=True) as bar:
+        for number, line in enumerate(bar, start=1):
+            if not line.strip():
+                continue
+            try:
+                event = _event(line, number, connector, settings.vendor(vendor) if vendor else None)
+            except ValueError as exc:
+                errors += 1
+                click.echo(f"{file}:{number}: {exc}", err=True)
+                continue
+            for outcome in simulation.advance(event.occurred_at):
+                click.echo(json.dumps(summary_line(outcome)))
+            outcome = simulation.feed(event)
+            decided += 1
+            last = event.occurred_at
+            click.echo(json.dumps(summary_line(outcome)))
+    now = last or datetime.now(timezone.utc)
+    rows = compliance(list(simulation.states.values()), directory, now)
+    click.echo(f"\n{decided} event(s) replayed, {errors} bad line(s); compliance as of {now.isoformat()}:", err=True)
+    _emit(rows, False, False, out=sys.stderr)
+    sys.exit(1 if errors else 0)
+
+
+def _event(line: str, number: int, connector, vendor_settings) -> TicketEvent:
+    try:
+        if connector is None:
+            return TicketEvent.model_validate_json(line)
+        data = json.loads(line)
+        body = data.get("body", data) if isinstance(data, dict) else data
+        if not isinstance(body, dict):
+            raise ValueError("a webhook body must be a JSON object")
+        return connector.event_from(body, f"replay:{number}", datetime.now(timezone.utc), vendor_settings)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ValueError(f"{'.'.join(map(str, first['loc'])) or 'event'}: {first['msg']}") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON: {exc.msg} at column {exc.colno}") from None
+    except Exception as exc:  # noqa: BLE001 - a connector's WebhookRejected and the like
+        raise ValueError(getattr(exc, "message", None) or str(exc)) from None
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--csv", "as_csv", is_flag=True)
+@click.pass_obj
+def report(obj, as_json: bool, as_csv: bool) -> None:
+    """Compliance per customer x severity x metric, from the tickets slabridge has recorded."""
+    settings = obj.settings()
+    directory, store = obj.directory(settings), obj.store(settings)
+    _emit(compliance(store.ticket_states(), directory, datetime.now(timezone.utc)), as_json, as_csv)
+
+
+@click.command()
+@click.argument("customer")
+@click.option("--add", "add", type=int, default=None, help="Record a purchase (or, negative, a correction).")
+@click.option("--reason", default="purchase of a Service & Support Incidents bundle")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def incidents(obj, customer: str, add: int | None, reason: str, as_json: bool) -> None:
+    """Show a customer's prepaid incident balance and its history (or --add a purchase)."""
+    from .rules import incidents as ledger
+
+    settings = obj.settings()
+    directory, store = obj.directory(settings), obj.store(settings)
+    record = directory.customers.get(customer)
+    if record is None:
+        raise click.ClickException(f"unknown customer {customer!r} (known: {', '.join(directory.customers) or 'none'})")
+    contract = directory.contract_for(record)
+    if record.incidents is None or contract is None or contract.billing is None:
+        raise click.ClickException(f"customer {customer} has no prepaid incidents under contract {record.contract}")
+    if add is not None:
+        store.add_ledger_entry(customer, add, reason)
+    balance, history = ledger.balance(record.incidents.balance, record.incidents.year_start, contract.billing,
+                                      store.ledger_entries(customer), datetime.now(timezone.utc))
+    if as_json:
+        click.echo(json.dumps({"customer": customer, "opening": record.incidents.balance,
+                               "year_start": record.incidents.year_start.isoformat(), "balance": balance,
+                               "history": history}, indent=2))
+        return
+    from .cli import render_table
+
+    click.echo(f"{record.name}: {balance} incident(s) left (opening balance {record.incidents.balance} on "
+               f"{record.incidents.year_start}, rollover cap {contract.billing.rollover_cap})")
+    if history:
+        click.echo(render_table(["at", "change", "balance", "reason"],
+                                [[h["at"], f"{h['delta']:+d}", h["balance"], h["reason"]] for h in history]))

@@ -1,0 +1,57 @@
+"""Compliance: met and breached per customer x severity x metric, and averages where promised."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from .engine import TicketState
+from .rules.matching import calendars_for
+
+COLUMNS = ["customer", "severity", "metric", "met", "breached", "open", "met_pct", "average", "commitment", "kind"]
+
+
+def compliance(states: list[TicketState], directory, now: datetime) -> list[dict[str, Any]]:
+    """One row per customer x severity x metric, from each ticket's recorded clocks."""
+    groups: dict[tuple, dict[str, Any]] = defaultdict(lambda: {"met": 0, "breached": 0, "open": 0, "elapsed": []})
+    for state in states:
+        customer = directory.customers.get(state.customer) if state.customer else None
+        contract = directory.contract_for(customer)
+        if contract is None:
+            continue
+        calendar_for = calendars_for(contract, customer)
+        for metric, clock in state.clocks.items():
+            summary = state.deadlines.get(metric) or {}
+            if not summary.get("target_seconds") and summary.get("target_seconds") != 0:
+                continue
+            calendar = calendar_for(summary["calendar"])
+            target = timedelta(seconds=summary["target_seconds"])
+            row = groups[(state.customer, state.memory.get("level"), metric)]
+            row["commitment"], row["average_kind"] = target, summary.get("average", False)
+            for outcome in clock.outcomes(calendar, target, now):
+                if outcome.breached:
+                    row["breached"] += 1
+                elif outcome.stopped_at is None:
+                    row["open"] += 1
+                else:
+                    row["met"] += 1
+                if outcome.stopped_at is not None:
+                    row["elapsed"].append(outcome.elapsed)
+    rows = []
+    for (customer, severity, metric), row in sorted(groups.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
+        closed = row["met"] + row["breached"]
+        average = sum(row["elapsed"], timedelta()) / len(row["elapsed"]) if row["elapsed"] else None
+        rows.append({
+            "customer": customer, "severity": severity, "metric": metric, "met": row["met"],
+            "breached": row["breached"], "open": row["open"],
+            "met_pct": round(100 * row["met"] / closed, 1) if closed else None,
+            "average": _minutes(average), "commitment": _minutes(row["commitment"]),
+            "kind": "average" if row["average_kind"] else "per ticket",
+            "average_met": (average <= row["commitment"]) if average is not None and row["average_kind"] else None,
+        })
+    return rows
+
+
+def _minutes(value: timedelta | None) -> float | None:
+    return None if value is None else round(value.total_seconds() / 60, 1)
