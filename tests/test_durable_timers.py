@@ -1,0 +1,121 @@
+"""Escalation timers are durable: they fire with no webhook, survive restarts, and re-check the ticket."""
+
+import json
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+
+from slabridge.directory import load
+from slabridge.plugins import Plugins
+from slabridge.store import Store
+from slabridge.worker import Worker
+from slabridge_webhooks import create_app
+
+ROOT = Path(__file__).resolve().parents[1]
+T0 = datetime(2026, 3, 10, 14, 0, tzinfo=timezone.utc)  # Tue 10:00 New York: Poologics business hours
+
+
+class Clock:
+    def __init__(self, now: datetime):
+        self.now = now.timestamp()
+
+    def __call__(self):
+        return self.now
+
+    def at(self, when: datetime):
+        self.now = when.timestamp()
+
+
+def jira_webhook(key: str, description: str, event="jira:issue_created", comment=None, user="qm:ray") -> dict:
+    body = {"timestamp": int(T0.timestamp() * 1000), "webhookEvent": event,
+            "user": {"accountId": user, "emailAddress": "ray@tailspin.example"},
+            "issue": {"key": key, "fields": {"summary": "Sync", "description": description,
+                                             "priority": {"name": "Medium"}, "status": {"name": "Open"}, "labels": [],
+                                             "reporter": {"accountId": "qm:ray", "emailAddress": "ray@tailspin.example"},
+                                             "customfield_10002": [{"id": 12, "name": "Tailspin"}],
+                                             "created": T0.isoformat()}}}
+    if comment:
+        body["comment"] = comment
+    return body
+
+
+def send(receiver, body: dict) -> httpx.Response:
+    import hashlib
+    import hmac
+    import uuid
+
+    raw = json.dumps(body).encode()
+    signature = "sha256=" + hmac.new(b"test-secret-one", raw, hashlib.sha256).hexdigest()
+    return httpx.post(f"{receiver.url}/webhooks/jira", content=raw, headers={
+        "Content-Type": "application/json", "X-Hub-Signature": signature,
+        "X-Atlassian-Webhook-Identifier": str(uuid.uuid4())})
+
+
+@pytest.fixture
+def system(db_url, store, make_settings, live_server):
+    fake = Plugins().connectors["jira"].fake_api().start()
+    settings = make_settings(db_url, {"jira": fake.url}).model_copy(update={
+        "contracts_dir": str(ROOT / "examples" / "contracts"),
+        "customers_file": str(ROOT / "examples" / "customers.yaml")})
+    settings.vendors["jira"].options["organization_field"] = "customfield_10002"
+    plugins = Plugins(settings)
+    clock = Clock(T0)
+
+    def worker():
+        directory, problems = load(settings.contracts_dir, settings.customers_file)
+        assert problems == []
+        return Worker(Store(db_url), plugins, directory, clock=clock)
+
+    with live_server(create_app(settings, plugins, store)) as receiver:
+        yield receiver, fake, worker, clock
+    fake.stop()
+
+
+def test_unanswered_ticket_escalates_with_no_webhook_even_after_a_restart(system):
+    receiver, fake, worker, clock = system
+    assert send(receiver, jira_webhook("POOL-7", "Calendar sync stopped.")).status_code == 202
+    worker().drain()
+    assert all(w.path != "/rest/api/3/issue/POOL-7/assignee" for w in fake.writes())
+    clock.at(datetime(2026, 3, 10, 15, 0, 1, tzinfo=timezone.utc))  # past the 50 % warning (1 h of 2 h)
+    fresh = worker()  # a new worker process: nothing in memory, only the database
+    fresh.drain()
+    dead = [r for r in fresh.store.rows("outbox") if r["status"] == "dead"]
+    assert [r["action"]["group"] for r in dead] == ["tier2-technicians"]  # Jira needs options.group_field for groups
+    assert "options.group_field is not configured" in dead[0]["error"]
+    assert any("Level 1 escalation" in (w.body or {}).get("body", "") for w in fake.writes() if w.method == "POST")
+    clock.at(datetime(2026, 3, 10, 16, 0, 2, tzinfo=timezone.utc))  # past the breach
+    worker().drain()
+    labels = fake.tickets["POOL-7"]["tags"]
+    assert "sla_breached" in labels
+    assert fake.tickets["POOL-7"]["fields"]["priority"] == {"name": "Highest"}  # L2 raises the priority
+
+
+def test_a_ticket_answered_meanwhile_is_not_escalated_when_its_timer_fires(system):
+    receiver, fake, worker, clock = system
+    send(receiver, jira_webhook("POOL-8", "Calendar sync stopped."))
+    worker().drain()
+    clock.at(datetime(2026, 3, 10, 14, 30, tzinfo=timezone.utc))
+    reply = {"id": "1", "body": "We are on it.", "jsdPublic": True,
+             "author": {"accountId": "557058:agent", "emailAddress": "alex@poologics.example", "accountType": "atlassian"}}
+    send(receiver, jira_webhook("POOL-8", "Calendar sync stopped.", event="comment_created", comment=reply,
+                                user="557058:agent"))
+    worker().drain()
+    before = len(fake.writes())
+    clock.at(datetime(2026, 3, 10, 17, 0, tzinfo=timezone.utc))
+    worker().drain()
+    after = fake.writes()[before:]
+    assert not any("escalation" in str(w.body) for w in after)
+    assert "sla_breached" not in fake.tickets["POOL-8"]["tags"]
+
+
+def test_ticket_text_never_reaches_the_logs(system, caplog):
+    receiver, fake, worker, clock = system
+    caplog.set_level(logging.DEBUG)
+    secret_text = "Patient MRN 99887766 DOB 01/02/1960 cannot generate an estimate"
+    send(receiver, jira_webhook("POOL-9", secret_text))
+    worker().drain()
+    assert fake.writes()
+    assert "99887766" not in caplog.text and "01/02/1960" not in caplog.text
