@@ -97,7 +97,7 @@ def replay(obj, file: str, vendor: str | None, contracts_dir: str | None, custom
 def _event(line: str, number: int, connector, vendor_settings) -> TicketEvent:
     try:
         if connector is None:
-            return TicketEvent.model_validate_json(line)
+            return TicketEvent.model_validate(json.loads(line))
         data = json.loads(line)
         body = data.get("body", data) if isinstance(data, dict) else data
         if not isinstance(body, dict):

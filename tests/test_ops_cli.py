@@ -1,0 +1,122 @@
+"""replay, report and incidents, as an admin runs them."""
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from slabridge.cli import main
+from slabridge.directory import load
+from slabridge.models import Comment, Actor, EventKind, Organization, Person, TicketEvent, TicketRef
+from slabridge.plugins import Plugins
+from slabridge.config import Settings
+from slabridge.store import Store
+from slabridge.worker import Worker
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTRACTS, CUSTOMERS = str(ROOT / "examples" / "contracts"), str(ROOT / "examples" / "customers.yaml")
+T0 = datetime.fromisoformat("2026-03-07T10:00:00-07:00")
+
+
+def event(n: int, ticket: str, at: datetime, kind="created", priority="urgent", comment=None, **kw) -> TicketEvent:
+    return TicketEvent(vendor="zendesk", delivery_id=f"d{n}", ticket=TicketRef(vendor="zendesk", id=ticket),
+                       kind=kind, requester=Person(email="casey@fabrikam.example"), organization=Organization(id="9100"),
+                       priority=priority, subject="System down", description="The service is inoperable.",
+                       created_at=T0, occurred_at=at, comment=comment, **kw)
+
+
+def run(*args, env=None):
+    return CliRunner().invoke(main, list(args), env=env)
+
+
+def test_replay_prints_one_line_per_decision_and_fires_timers_between_events(tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join([event(1, "1", T0).model_dump_json(),
+                               event(2, "2", T0 + timedelta(hours=5), priority="low").model_dump_json()]) + "\n")
+    result = run("replay", str(path), "--contracts", CONTRACTS, "--customers", CUSTOMERS)
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    first = lines[0]
+    assert first["customer"] == "fabrikam-health" and first["severity"] == {"designated": "P1", "decided": "P1"}
+    assert first["deadlines"]["first_response"] == "2026-03-07T12:00:00-07:00"
+    timers = [line for line in lines if line["delivery_id"].startswith("timer:")]
+    assert any(line["escalation"] == "support_management" for line in timers)  # breach at 12:00, no webhook needed
+    assert lines[-1]["ticket"] == "zendesk:2"
+    assert "2 event(s) replayed, 0 bad line(s)" in result.stderr
+    assert "fabrikam-health" in result.stderr and "first_response" in result.stderr
+
+
+def test_replay_reports_bad_lines_by_number_and_goes_on(tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_text(event(1, "1", T0).model_dump_json() + "\n{not json\n" + '{"vendor": "zendesk"}\n')
+    result = run("replay", str(path), "--contracts", CONTRACTS, "--customers", CUSTOMERS)
+    assert result.exit_code == 1
+    assert f"{path}:2: not valid JSON" in result.stderr
+    assert f"{path}:3: delivery_id: Field required" in result.stderr
+    assert "1 event(s) replayed, 2 bad line(s)" in result.stderr
+
+
+def test_replay_of_vendor_payloads(tmp_path):
+    sample = json.loads((ROOT / "tests" / "samples" / "zendesk" / "ticket_comment_added.json").read_text())
+    path = tmp_path / "zendesk.jsonl"
+    path.write_text(json.dumps(sample) + "\n" + json.dumps({"body": sample}) + "\n")
+    result = run("replay", str(path), "--vendor", "zendesk", "--contracts", CONTRACTS, "--customers", CUSTOMERS)
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert [line["customer"] for line in lines] == ["acme-offices", "acme-offices"]
+    assert lines[0]["delivery_id"] == "replay:1"
+
+
+def test_replay_unknown_vendor_is_a_clear_error(tmp_path):
+    path = tmp_path / "x.jsonl"
+    path.write_text("{}\n")
+    result = run("replay", str(path), "--vendor", "acme", "--contracts", CONTRACTS, "--customers", CUSTOMERS)
+    assert result.exit_code == 2 and "no connector 'acme'" in result.output
+
+
+@pytest.fixture
+def recorded(tmp_path):
+    """A database in which the worker decided a few tickets."""
+    url = f"sqlite:///{tmp_path}/ops.db"
+    store = Store(url)
+    store.upgrade()
+    directory, _ = load(CONTRACTS, CUSTOMERS)
+    agent = Actor(email="alex@support.example", is_agent=True)
+    events = [event(1, "1", T0), event(2, "2", T0),
+              event(3, "1", T0 + timedelta(minutes=30), kind="comment",
+                    comment=Comment(public=True, author=agent, body="On it."))]
+    now = {"t": T0.timestamp()}
+    worker = Worker(store, Plugins(Settings(database_url=url)), directory, clock=lambda: now["t"])
+    for e in events:
+        now["t"] = e.occurred_at.timestamp()
+        store.enqueue(e)
+        worker.drain()
+    now["t"] = (T0 + timedelta(hours=3)).timestamp()
+    worker.drain()  # ticket 2's first response breaches; its timer fires
+    return {"SLABRIDGE_DATABASE_URL": url, "SLABRIDGE_CONTRACTS_DIR": CONTRACTS, "SLABRIDGE_CUSTOMERS_FILE": CUSTOMERS}
+
+
+def test_report_json_and_csv(recorded):
+    rows = json.loads(run("report", "--json", env=recorded).output)
+    first_response = next(r for r in rows if r["metric"] == "first_response")
+    assert first_response["customer"] == "fabrikam-health" and first_response["severity"] == "P1"
+    assert first_response["met"] == 1 and first_response["breached"] == 1
+    assert first_response["met_pct"] == 50.0
+    csv_text = run("report", "--csv", env=recorded).output
+    assert csv_text.splitlines()[0].startswith("customer,severity,metric,met,breached")
+
+
+def test_incidents_balance_purchase_and_history(tmp_path):
+    env = {"SLABRIDGE_DATABASE_URL": f"sqlite:///{tmp_path}/i.db", "SLABRIDGE_CONTRACTS_DIR": CONTRACTS,
+           "SLABRIDGE_CUSTOMERS_FILE": CUSTOMERS}
+    shown = run("incidents", "northwind-clinic", "--add", "5", "--reason", "bundle of 5", "--json", env=env)
+    data = json.loads(shown.output)
+    assert data["balance"] == 25 and data["history"][-1]["reason"] == "bundle of 5"
+    table = run("incidents", "northwind-clinic", env=env).output
+    assert "25 incident(s) left" in table and "+5" in table
+    unknown = run("incidents", "nobody", env=env)
+    assert unknown.exit_code == 1 and "unknown customer 'nobody'" in unknown.output
+    no_bundle = run("incidents", "acme-offices", env=env)
+    assert no_bundle.exit_code == 1 and "has no prepaid incidents" in no_bundle.output
