@@ -124,9 +124,12 @@ class CalendarSpec(ScheduleSpec):
         return self
 
     def for_region(self, country: str, subdivision: str | None = None) -> "CalendarSpec":
-        """This calendar with the holidays of another region (e.g. the customer's)."""
+        """This calendar with the holidays of another region (e.g. the customer's).
+
+        The region is not re-checked here: the customers file validates it on load.
+        """
         holidays = self.holidays.model_copy(update={"country": country, "subdivision": subdivision})
-        return self.model_copy(update={"holidays": HolidaySpec.model_validate(holidays.model_dump(by_alias=True))})
+        return self.model_copy(update={"holidays": holidays})
 
 
 def day_range(key: str) -> list[int]:

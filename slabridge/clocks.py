@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, ConfigDict
 
 from .calendar import Calendar
+from .timeparse import utc
 
 
 class ClockError(ValueError):
@@ -78,8 +79,8 @@ class MetricClock(Frozen):
         if self.state not in states:
             raise ClockError(f"cannot {action} the {self.metric} clock: it is {self.state}")
         cycle = self.current
-        last = max([cycle.started_at, *(p for pair in cycle.pauses for p in pair if p)]) if cycle else None
-        if last and at < last:
+        last = max([cycle.started_at, *(p for pair in cycle.pauses for p in pair if p)], key=utc) if cycle else None
+        if last and utc(at) < utc(last):
             raise ClockError(f"cannot {action} the {self.metric} clock at {at.isoformat()}: "
                              f"earlier than its last change ({last.isoformat()})")
 
@@ -116,7 +117,7 @@ class MetricClock(Frozen):
         cycle = cycle or self.current
         if cycle is None:
             return timedelta(0)
-        end = min(cycle.stopped_at or now, now)
+        end = min(cycle.stopped_at or now, now, key=utc)
         return calendar.between(cycle.started_at, end, pauses=cycle.closed_pauses(now))
 
     def remaining(self, calendar: Calendar, target: timedelta, now: datetime) -> timedelta:
@@ -145,15 +146,15 @@ class MetricClock(Frozen):
         if cycle.paused and cycle.stopped_at is None:
             return self.elapsed(calendar, now) > target
         due = self.deadline(calendar, target)
-        return min(cycle.stopped_at or now, now) > due
+        return min(utc(cycle.stopped_at or now), utc(now)) > utc(due)
 
     def outcomes(self, calendar: Calendar, target: timedelta, now: datetime) -> list[CycleOutcome]:
         """Every cycle with its elapsed time, due time and breach, oldest first."""
         out = []
         for cycle in self.cycles:
             due = self.deadline(calendar, target, cycle)
-            end = min(cycle.stopped_at or now, now)
+            end = min(utc(cycle.stopped_at or now), utc(now))
             elapsed = self.elapsed(calendar, now, cycle)
             out.append(CycleOutcome(started_at=cycle.started_at, stopped_at=cycle.stopped_at, elapsed=elapsed,
-                                    due_at=due, breached=(end > due) if due else elapsed > target))
+                                    due_at=due, breached=(end > utc(due)) if due else elapsed > target))
         return out

@@ -9,7 +9,11 @@ priority, status), so that later events see what a real helpdesk would send.
 from __future__ import annotations
 
 import heapq
+import json
+import multiprocessing
+import zlib
 from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +21,7 @@ from .directory import Directory
 from .engine import Outcome, TicketState, decide
 from .models import AddTags, RemoveTags, SetPriority, SetStatus, TicketEvent
 from .plugins import Plugins
+from .timeparse import utc
 
 
 class Simulation:
@@ -27,14 +32,16 @@ class Simulation:
         self.shown: dict[str, dict[str, Any]] = {}
         self.entries: dict[str, list[tuple[float, int, str]]] = defaultdict(list)
         self.directory.ledger = lambda customer: self.entries[customer]
-        self.timers: list[tuple[datetime, str]] = []
+        self.timers: list[tuple[datetime, str, int]] = []  # (fire at, ticket, generation)
+        self.generation: dict[str, int] = defaultdict(int)
 
     def advance(self, until: datetime) -> list[Outcome]:
         """Fire every durable timer due up to ``until``, in time order, as the worker would."""
         fired = []
         while self.timers and self.timers[0][0] <= until:
-            at, key = heapq.heappop(self.timers)
-            fired.append(self.timer(key, at))
+            at, key, generation = heapq.heappop(self.timers)
+            if generation == self.generation[key]:  # a later decision replaced older timers
+                fired.append(self.timer(key, at))
         return fired
 
     def feed(self, event: TicketEvent, now: datetime | None = None) -> Outcome:
@@ -42,15 +49,15 @@ class Simulation:
         now = now or event.occurred_at
         key = event.ticket.key
         shown = self.shown.setdefault(key, {})
-        if shown:
-            event = event.model_copy(update={k: v for k, v in shown.items() if v is not None})
+        changed = {k: v for k, v in shown.items() if v is not None and getattr(event, k) != v}
+        if changed:
+            event = event.model_copy(update=changed)
         outcome = decide(event, self.states.get(key), self.plugins, self.directory, now)
         self.states[key] = outcome.state
         if not outcome.decision.ignored:
-            self.timers = [(at, k) for at, k in self.timers if k != key]  # a decision replaces its timers
-            heapq.heapify(self.timers)
+            self.generation[key] += 1  # a decision replaces the ticket's timers, as the store does
             for timer in outcome.timers:
-                heapq.heappush(self.timers, (timer.fire_at, key))
+                heapq.heappush(self.timers, (utc(timer.fire_at), key, self.generation[key]))
         for charge in outcome.charges:
             self.entries[charge.customer].append((now.timestamp(), charge.delta, charge.reason))
         tags = list(event.tags)
@@ -98,3 +105,64 @@ def summary_line(outcome: Outcome) -> dict[str, Any]:
         "reasons": [r.model_dump(mode="json", exclude_none=True) for r in decision.reasons],
         "ignored": decision.ignored,
     }
+
+
+def replay(events: list[tuple[int, TicketEvent]], plugins: Plugins, directory: Directory | None,
+           jobs: int = 1) -> tuple[list[str], list[TicketState]]:
+    """Run numbered events, and the timers they set, through the rules up to the last event.
+
+    Returns one JSON line per decision (see :func:`summary_line`) in time order, and the
+    tickets' final states. Customers are independent (their incident ledger, their
+    tickets' timers), so with ``jobs > 1`` events are sharded by customer over processes
+    and merged back by (instant, timer before event, input order): the same result as
+    one process.
+    """
+    directory = directory or Directory.empty()
+    until = max((e.occurred_at for _, e in events), default=None)
+    if jobs <= 1:
+        lines, states = _run_shard(events, until, plugins, directory)
+    else:
+        shards: list[list[tuple[int, TicketEvent]]] = [[] for _ in range(jobs)]
+        for number, event in events:
+            shards[zlib.crc32(_shard_key(event, directory).encode()) % jobs].append((number, event))
+        global _SHARED
+        _SHARED = (shards, until, plugins, directory)  # inherited by the forked workers, not pickled
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+            results = list(pool.map(_run_forked_shard, range(jobs)))
+        _SHARED = None
+        lines = [line for r in results for line in r[0]]
+        states = [state for r in results for state in r[1]]
+    lines.sort(key=lambda item: item[0])
+    return [line for _, line in lines], states
+
+
+_SHARED: tuple | None = None
+
+
+def _shard_key(event: TicketEvent, directory: Directory) -> str:
+    """Tickets are independent, except those sharing a customer's incident ledger."""
+    customer, _ = directory.find(event.vendor, event.organization.id, event.requester.email)
+    contract = directory.contract_for(customer)
+    return customer.id if contract is not None and contract.billing is not None else event.ticket.key
+
+
+def _run_forked_shard(index: int):
+    shards, until, plugins, directory = _SHARED
+    return _run_shard(shards[index], until, plugins, directory)
+
+
+def _run_shard(events, until, plugins, directory):
+    simulation = Simulation(plugins, directory)
+    lines = []
+
+    def record(key, outcome):
+        lines.append((key, json.dumps(summary_line(outcome))))
+
+    for number, event in events:
+        for outcome in simulation.advance(event.occurred_at):
+            record((utc(outcome.state.last_event.occurred_at), 0, outcome.decision.ticket.key), outcome)
+        record((utc(event.occurred_at), 1, number), simulation.feed(event))
+    if until is not None:
+        for outcome in simulation.advance(until):
+            record((utc(outcome.state.last_event.occurred_at), 0, outcome.decision.ticket.key), outcome)
+    return lines, list(simulation.states.values())

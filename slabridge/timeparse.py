@@ -21,3 +21,9 @@ def parse_instant(value: object) -> datetime | None:
         text = text[:-2] + ":" + text[-2:]  # Jira's +0000
     when = datetime.fromisoformat(text)
     return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
+def utc(when: datetime) -> datetime:
+    """The same instant in UTC. Do arithmetic and ordering on these: Python adds and compares
+    datetimes that share a zone in wall-clock time, which is wrong across a DST change."""
+    return when.astimezone(timezone.utc)

@@ -120,3 +120,22 @@ def test_incidents_balance_purchase_and_history(tmp_path):
     assert unknown.exit_code == 1 and "unknown customer 'nobody'" in unknown.output
     no_bundle = run("incidents", "acme-offices", env=env)
     assert no_bundle.exit_code == 1 and "has no prepaid incidents" in no_bundle.output
+
+
+def test_sharded_replay_gives_the_same_output_as_one_process_across_a_dst_change():
+    import importlib.util
+    import random
+
+    from slabridge.simulation import replay
+
+    spec = importlib.util.spec_from_file_location("bench_replay", ROOT / "bench" / "replay.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    start = datetime.fromisoformat("2026-03-07T18:00:00+00:00")  # the events span 2026-03-08, US DST
+    events = list(enumerate(bench.generate(3000, random.Random(5), start), start=1))
+    assert events[0][1].occurred_at.day == 7 and events[-1][1].occurred_at.day >= 8
+    directory, _ = load(CONTRACTS, CUSTOMERS)
+    plugins = Plugins(Settings(vendors={v: bench.VendorSettings(enabled=True) for v in bench.PRIORITIES}))
+    single, states = replay(events, plugins, directory, 1)
+    assert replay(events, plugins, directory, 2)[0] == single
+    assert len(single) > len(events)  # timers fired between events

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from slabridge import hookimpl
 from slabridge.engine import BREACH_GRACE
+from slabridge.timeparse import utc
 from slabridge.models import Reason
 from slabridge.verdicts import Escalation
 
@@ -47,7 +48,7 @@ class EscalationRules:
                 threshold = deadline.warn_at if step.trigger == "warning" else deadline.due_at
                 if threshold is None:
                     continue
-                when = threshold + step.after
+                when = utc(threshold) + step.after  # elapsed time, not wall-clock time
                 reached = now >= when and (deadline.breached if step.trigger == "breach" else
                                            deadline.clock.state == "running")
                 if step.level in taken or reached:

@@ -15,9 +15,13 @@ from slabridge.models import TicketEvent
 
 
 @lru_cache(maxsize=1024)
-def _phrase(phrase: str) -> re.Pattern:
-    words = r"\s+".join(re.escape(w) for w in phrase.split())
-    return re.compile(rf"(?<!\w){words}(?!\w)", re.IGNORECASE)
+def _phrases(phrases: tuple[str, ...]) -> tuple[re.Pattern, dict[str, str]]:
+    """One alternation for a phrase list, and a map from the matched words back to the contract's phrase."""
+    def words(phrase: str) -> str:
+        return r"\s+".join(re.escape(w) for w in phrase.split())
+
+    pattern = re.compile(rf"(?<!\w)(?:{'|'.join(words(p) for p in phrases)})(?!\w)", re.IGNORECASE)
+    return pattern, {" ".join(p.lower().split()): p for p in phrases}
 
 
 @lru_cache(maxsize=1024)
@@ -34,7 +38,12 @@ def ticket_text(event: TicketEvent) -> str:
 
 
 def first_phrase(phrases: list[str], text: str) -> str | None:
-    return next((p for p in phrases if _phrase(p).search(text)), None)
+    """The contract phrase found in ``text`` (case-insensitive, whole words), or None."""
+    if not phrases:
+        return None
+    pattern, original = _phrases(tuple(phrases))
+    found = pattern.search(text)
+    return original.get(" ".join(found.group(0).lower().split()), found.group(0)) if found else None
 
 
 def first_pattern(patterns: list[str], text: str) -> str | None:
@@ -80,15 +89,23 @@ def matches(match: Match, event: TicketEvent, text: str, contract: Contract, des
     return ", ".join(found) or "always"
 
 
+_REGIONAL: dict[tuple, Calendar] = {}
+
+
 def calendars_for(contract: Contract, customer) -> "callable":
     """``calendar_for(name)``: the contract's calendar with the customer's regional holidays."""
     region = getattr(customer, "region", None)
+    region_key = (region.country, region.subdivision) if region is not None else None
 
     def calendar_for(name: str) -> Calendar:
-        spec = contract.calendars[name]
-        if region is not None and spec.holidays.country:
-            spec = spec.for_region(region.country, region.subdivision)
-        return compile_calendar(spec)
+        key = (id(contract), name, region_key)
+        calendar = _REGIONAL.get(key)
+        if calendar is None:
+            spec = contract.calendars[name]
+            if region is not None and spec.holidays.country:
+                spec = spec.for_region(region.country, region.subdivision)
+            calendar = _REGIONAL.setdefault(key, compile_calendar(spec))
+        return calendar
 
     return calendar_for
 

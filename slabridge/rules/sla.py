@@ -20,7 +20,7 @@ from datetime import timedelta
 from slabridge import hookimpl
 from slabridge.clocks import MetricClock
 from slabridge.models import EventKind, Reason
-from slabridge.timeparse import parse_instant
+from slabridge.timeparse import parse_instant, utc
 from slabridge.verdicts import Deadline
 
 from .matching import calendars_for
@@ -61,16 +61,20 @@ class SlaRules:
             due = clock.deadline(calendar, within)
             running = clock.state == "running"
             warn = clock.at_fraction(calendar, within, contract.escalation.warning_at) if running and within else None
-            out.append(Deadline(
+            if due is not None:  # running or stopped: breached if the deadline passed before it stopped
+                breached = min(utc(clock.current.stopped_at or now), utc(now)) > utc(due)
+            else:
+                breached = clock.breached(calendar, within, now)
+            reason = Reason.model_construct(
+                rule=f"sla.{name}", clause=target.source or metric.source,
+                text=f"{name}: {_human(within)} on calendar {target.calendar} -> {due.isoformat() if due else clock.state}",
+                inputs={"level": classification.severity, "plan": entitlement.plan, "coverage": entitlement.coverage,
+                        "clock": clock.state})
+            out.append(Deadline.model_construct(
                 metric=name, severity=classification.severity, due_at=due, warn_at=warn, field=metric.field,
                 clock=clock, target_seconds=within.total_seconds(), calendar=target.calendar, average=target.average,
-                breached=clock.breached(calendar, within, now),
-                reasons=(Reason(rule=f"sla.{name}", clause=target.source or metric.source,
-                                text=f"{name}: {_human(within)} on calendar {target.calendar} -> "
-                                     f"{due.isoformat() if due else clock.state}",
-                                inputs={"level": classification.severity, "plan": entitlement.plan,
-                                        "coverage": entitlement.coverage, "clock": clock.state}),),
-            ))
+                breached=breached, reasons=(reason,), tags=(), note=None, reply=None, status=None, memory={},
+                wake_at=(), charges=()))
         return out
 
 
@@ -97,15 +101,15 @@ def _target(contract, name, classification, entitlement, arrival, calendar_for):
 
 def _advance(clock: MetricClock, metric, event, created) -> MetricClock:
     """Apply one event to a metric's clock."""
-    at = max(event.occurred_at, clock.current.started_at) if clock.current else event.occurred_at
+    at = max(event.occurred_at, clock.current.started_at, key=utc) if clock.current else event.occurred_at
     if clock.state == "idle":
         if metric.kind in START_AT_CREATION:
-            clock = clock.start(min(created, at))
+            clock = clock.start(min(created, at, key=utc))
         elif metric.kind == "milestone" and any(t in event.tags for t in metric.start_tags):
             clock = clock.start(at)
         elif metric.kind == "scheduled_visit" and metric.start_field:
             visit = parse_instant(event.custom_fields.get(metric.start_field))
-            if visit and (metric.advance is None or visit - created >= metric.advance):
+            if visit and (metric.advance is None or utc(visit) - utc(created) >= metric.advance):
                 clock = clock.start(visit)
         if clock.state == "idle":
             return clock

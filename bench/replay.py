@@ -1,0 +1,99 @@
+"""Benchmark: events per second through the full rules in dry run (what `slabridge replay` does).
+
+    python bench/replay.py [--events 100000] [--seed 3]
+
+Generates a realistic mix over the five seed contracts: tickets created by entitled and
+non-entitled requesters in every helpdesk, customer and agent comments (some automated),
+status changes and text that triggers reclassification, feature requests and PHI, spread
+over two months; durable timers fire between events as in a real replay.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# bench/calendar.py (a required name) would hide the standard library's `calendar`.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse  # noqa: E402
+import random  # noqa: E402
+import time  # noqa: E402
+import resource  # noqa: E402
+from datetime import datetime, timedelta, timezone  # noqa: E402
+
+from slabridge.config import Settings, VendorSettings  # noqa: E402
+from slabridge.directory import load  # noqa: E402
+from slabridge.models import Actor, Comment, EventKind, Organization, Person, TicketEvent, TicketRef  # noqa: E402
+from slabridge.plugins import Plugins  # noqa: E402
+from slabridge.simulation import replay  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+REQUESTERS = [  # (vendor, organization, e-mail)
+    ("zendesk", "8447346622598", "dana@acme.example"), ("zendesk", "8447346622598", "hal@acme.example"),
+    ("freshdesk", "501", "pat@northwind.example"), ("freshdesk", "812", "morgan@contoso.example"),
+    ("freshdesk", "812", "temp@contoso.example"), ("zendesk", "9100", "casey@fabrikam.example"),
+    ("jira", "12", "ray@tailspin.example"), ("zendesk", "777", "stranger@unknown.example"),
+]
+PRIORITIES = {"zendesk": ["low", "normal", "high", "urgent"], "freshdesk": ["1", "2", "3", "4"],
+              "jira": ["Low", "Medium", "High", "Highest"]}
+TEXTS = ["The report footer is misaligned.", "The service is inoperable for everyone.",
+         "We are blocked and cannot generate an estimate.", "No user is able to logon since 6am.",
+         "Feature request: please add dark mode.", "Patient MRN 4417720 is missing.",
+         "Exports are very slow today.", "Please run a data import of last year's jobs."]
+
+
+def generate(count: int, rng: random.Random,
+             start: datetime = datetime(2026, 3, 2, 13, tzinfo=timezone.utc)) -> list[TicketEvent]:
+    events, open_tickets, clock = [], [], start
+    for n in range(count):
+        clock += timedelta(seconds=rng.randint(5, 90))
+        if not open_tickets or rng.random() < 0.3:
+            vendor, org, email = rng.choice(REQUESTERS)
+            ticket = {"id": f"T{n}" if vendor != "jira" else f"SUP-{n}", "vendor": vendor, "org": org, "email": email,
+                      "priority": rng.choice(PRIORITIES[vendor]), "text": rng.choice(TEXTS), "created": clock}
+            open_tickets.append(ticket)
+            kind, comment = EventKind.created, None
+        else:
+            ticket = rng.choice(open_tickets[-400:])
+            by = rng.choice(["agent", "customer", "automation"])
+            author = Actor(email=ticket["email"] if by == "customer" else f"{by}@support.example",
+                           is_agent=by != "customer", is_automation=by == "automation")
+            kind, comment = EventKind.comment, Comment(public=True, author=author, body="Update.")
+        vendor = ticket["vendor"]
+        events.append(TicketEvent(
+            vendor=vendor, delivery_id=f"b{n}", ticket=TicketRef(vendor=vendor, id=ticket["id"]), kind=kind,
+            actor=comment.author if comment else Actor(email=ticket["email"]),
+            requester=Person(email=ticket["email"]), organization=Organization(id=ticket["org"]),
+            subject="Ticket", description=ticket["text"], priority=ticket["priority"], status="open",
+            comment=comment, created_at=ticket["created"], occurred_at=clock))
+    return events
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--jobs", type=int, nargs="*", default=[1, 2])
+    args = parser.parse_args()
+    events = list(enumerate(generate(args.events, random.Random(args.seed)), start=1))
+    directory, problems = load(ROOT / "examples" / "contracts", ROOT / "examples" / "customers.yaml")
+    assert not problems, problems
+    plugins = Plugins(Settings(vendors={v: VendorSettings(enabled=True) for v in PRIORITIES}))
+    print("| jobs | events | decisions (incl. timers) | tickets | seconds | events/s | decisions/s | peak RSS |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    reference = None
+    for jobs in args.jobs:
+        started = time.perf_counter()
+        lines, states = replay(events, plugins, directory, jobs)
+        elapsed = time.perf_counter() - started
+        peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+        same = "" if reference is None else (" (same output as 1 job)" if lines == reference else " DIFFERENT")
+        reference = reference or lines
+        print(f"| {jobs} | {len(events):,} | {len(lines):,} | {len(states):,} | {elapsed:.1f} | "
+              f"{len(events) / elapsed:,.0f} | {len(lines) / elapsed:,.0f} | {peak / 2**10:.0f} MiB{same} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
