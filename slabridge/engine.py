@@ -93,12 +93,11 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
 
     customer_name = entitlement.customer or getattr(customer, "id", None) or (
         str(customer) if customer is not None else None)
-    # Built from validated parts: construct without re-validating (the hot path of every event).
-    decision = Decision.model_construct(
+    decision = Decision(
         ticket=event.ticket, delivery_id=event.delivery_id, customer=customer_name,
         entitlement=entitlement.plan if entitlement.entitled else "not entitled",
         severity=classification.severity, actions=tuple(actions),
-        reasons=tuple(r for v in verdicts for r in v.reasons), ignored=False,
+        reasons=tuple(r for v in verdicts for r in v.reasons),
     )
     decision = plugins.actions(decision)
     wake = {utc(t) for v in verdicts for t in v.wake_at if t > now}
@@ -106,17 +105,17 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
     running = [d for d in deadlines if d.clock is None or d.clock.state == "running"]
     wake |= {t for d in running for t in (d.warn_at and utc(d.warn_at), d.due_at and utc(d.due_at) + BREACH_GRACE)
              if t and t > now}
-    timers = tuple(Timer.model_construct(kind="check", fire_at=t) for t in sorted(wake))
+    timers = tuple(Timer(kind="check", fire_at=t) for t in sorted(wake))
     memory = {**state.memory}
     for verdict in verdicts:
         memory.update(verdict.memory)
-    new_state = TicketState.model_construct(
+    new_state = TicketState(
         ticket=event.ticket, customer=customer_name, applied=applied, last_event=event, memory=memory,
         clocks={**state.clocks, **{d.metric: d.clock for d in deadlines if d.clock}},
         deadlines={**state.deadlines, **{d.metric: _deadline_summary(d) for d in deadlines}},
     )
     charges = tuple(c for v in verdicts for c in v.charges)
-    return Outcome.model_construct(decision=decision, state=new_state, timers=timers, charges=charges)
+    return Outcome(decision=decision, state=new_state, timers=timers, charges=charges)
 
 
 def _vendor_fields(plugins: Any, vendor: str, deadlines: list[Deadline]) -> dict[str, str | None]:
@@ -169,7 +168,7 @@ def _diff(event: TicketEvent, applied: Applied, verdicts: list[Verdict], priorit
     if status and status != event.status and status != applied.status:
         actions.append(SetStatus(status=status))
 
-    new_applied = Applied.model_construct(tags=tuple(wanted), priority=priority or applied.priority,
+    new_applied = Applied(tags=tuple(wanted), priority=priority or applied.priority,
                           fields={**applied.fields, **fields}, messages=tuple(messages),
                           group=group, assignee=assignee, status=status or applied.status)
     return actions, new_applied

@@ -65,16 +65,15 @@ class SlaRules:
                 breached = min(utc(clock.current.stopped_at or now), utc(now)) > utc(due)
             else:
                 breached = clock.breached(calendar, within, now)
-            reason = Reason.model_construct(
+            reason = Reason(
                 rule=f"sla.{name}", clause=target.source or metric.source,
                 text=f"{name}: {_human(within)} on calendar {target.calendar} -> {due.isoformat() if due else clock.state}",
                 inputs={"level": classification.severity, "plan": entitlement.plan, "coverage": entitlement.coverage,
                         "clock": clock.state})
-            out.append(Deadline.model_construct(
+            out.append(Deadline(
                 metric=name, severity=classification.severity, due_at=due, warn_at=warn, field=metric.field,
                 clock=clock, target_seconds=within.total_seconds(), calendar=target.calendar, average=target.average,
-                breached=breached, reasons=(reason,), tags=(), note=None, reply=None, status=None, memory={},
-                wake_at=(), charges=()))
+                breached=breached, reasons=(reason,)))
         return out
 
 
