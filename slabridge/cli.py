@@ -232,6 +232,29 @@ main.add_command(report)
 main.add_command(incidents)
 
 
+@main.group()
+def webhooks() -> None:
+    """Set up the helpdesk side."""
+
+
+@webhooks.command("template")
+@click.argument("vendor")
+@click.option("--url", "receiver_url", default="https://slabridge.example.com",
+              help="Public base URL of your slabridge receiver.")
+@click.pass_obj
+def webhooks_template(obj: Context, vendor: str, receiver_url: str) -> None:
+    """Print the webhook / trigger / automation settings to create in VENDOR."""
+    settings = obj.settings()
+    connector = obj.plugins(settings).connectors.get(vendor)
+    if connector is None:
+        raise click.BadParameter(f"no connector {vendor!r}", param_hint="VENDOR")
+    try:
+        template = connector.webhook_template(settings.vendor(vendor), receiver_url.rstrip("/"))
+    except NotImplementedError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(template, indent=2))
+
+
 def _safe_url(url: str) -> str:
     """The database URL without its password."""
     from sqlalchemy.engine import make_url

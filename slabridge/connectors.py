@@ -75,13 +75,20 @@ class Connector(ABC):
         """Headers and raw body of a signed sample webhook, from the package's ``fake`` module."""
         return self._fake_module().sample_webhook(secret, ticket_id, now)
 
+    def webhook_template(self, settings: VendorSettings, receiver_url: str) -> dict:
+        """What an admin pastes into the helpdesk, from the package's ``template`` module."""
+        return self._module("template").webhook_template(settings, receiver_url)
+
     def _fake_module(self):
-        """The connector package's optional ``fake`` module; NotImplementedError if it has none."""
+        return self._module("fake")
+
+    def _module(self, name: str):
+        """The connector package's optional module ``name``; NotImplementedError if it has none."""
         package = type(self).__module__.rpartition(".")[0]
         try:
-            return importlib.import_module(f"{package}.fake")
+            return importlib.import_module(f"{package}.{name}")
         except ModuleNotFoundError:
-            raise NotImplementedError(f"connector {self.name!r} ships no fake API") from None
+            raise NotImplementedError(f"connector {self.name!r} ships no {name} module") from None
 
     def http_client(self, settings: VendorSettings) -> httpx.Client:
         """The httpx client for this vendor: base URL, credentials, timeouts."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import threading
 import uuid
 from datetime import datetime, timezone
@@ -128,3 +129,53 @@ def signed():
         return connectors[vendor].sample_webhook(secret, ticket_id, now or datetime.now(timezone.utc))
 
     return make
+
+
+# --- every request sent to a fake vendor is checked against the vendor's OpenAPI document ---
+
+SPECS = Path(__file__).resolve().parents[2] / "shared" / "vendor-specs"
+TAGS_BODY = {"content": {"application/json": {"schema": {
+    "type": "object", "required": ["tags"], "additionalProperties": False,
+    "properties": {"tags": {"type": "array", "items": {"type": "string"}}, "safe_update": {"type": "boolean"},
+                   "updated_stamp": {"type": "string", "format": "date-time"}}}}}}
+SPEC_SETUP = {
+    "zendesk": (["zendesk-support.yaml"], {
+        # SOURCES.md: custom_fields items point at a field *definition*; tickets take [{id, value}].
+        "/components/schemas/TicketUpdateInput/properties/custom_fields/items": {
+            "type": "object", "required": ["id"], "properties": {"id": {"type": "integer"}, "value": {}}},
+        # SOURCES.md: Add/Remove Tags declare no body; the prose documents {tags, safe_update, updated_stamp}.
+        "/paths/~1api~1v2~1tickets~1{ticket_id}~1tags/put/requestBody": TAGS_BODY,
+        "/paths/~1api~1v2~1tickets~1{ticket_id}~1tags/delete/requestBody": TAGS_BODY,
+    }),
+    "freshdesk": (["freshdesk-community-unofficial.yaml"], {}),
+    "jira": (["jira-platform-v3.json", "jira-servicedesk.json"], {}),
+}
+
+
+@pytest.fixture(scope="session")
+def request_checkers():
+    from slabridge.specs import RequestChecker
+
+    if not SPECS.is_dir():
+        pytest.fail(f"vendor specs not found at {SPECS}: the repository needs ../shared beside it")
+    return {vendor: RequestChecker([SPECS / f for f in files], overrides)
+            for vendor, (files, overrides) in SPEC_SETUP.items()}
+
+
+@pytest.fixture(autouse=True)
+def requests_match_vendor_specs(monkeypatch, request_checkers):
+    """Fails a test if any request a fake vendor API received is rejected by the vendor's document."""
+    from slabridge.fakeapi import FakeAPI
+
+    started: list[FakeAPI] = []
+    original = FakeAPI.start
+
+    def start(self):
+        started.append(self)
+        return original(self)
+
+    monkeypatch.setattr(FakeAPI, "start", start)
+    yield started
+    problems = [f"{fake.name}: {p}" for fake in started if fake.name in request_checkers
+                for r in fake.requests for p in request_checkers[fake.name].problems(r.method, r.path, r.body)]
+    assert not problems, "requests the vendor's OpenAPI document rejects:\n" + "\n".join(problems)

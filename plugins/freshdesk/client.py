@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from slabridge.config import VendorSettings
 from slabridge.models import (
-    Action, AddTags, Assign, InternalNote, PublicReply, RemoveTags, SetFields, SetPriority, TicketRef,
+    Action, AddTags, Assign, InternalNote, PublicReply, RemoveTags, SetFields, SetPriority, SetStatus, TicketRef,
 )
-from slabridge.vendorapi import VendorClient
+from slabridge.vendorapi import BadRequest, VendorClient
 
 TOP_LEVEL_FIELDS = {"due_by", "fr_due_by"}
+STATUS_CODES = {"open": 2, "pending": 3, "resolved": 4, "solved": 4, "closed": 5}
 
 
 class FreshdeskClient(VendorClient):
@@ -39,6 +40,12 @@ class FreshdeskClient(VendorClient):
             case Assign(group=group, assignee=assignee):
                 change = {"group_id": int(group) if group else None, "responder_id": int(assignee) if assignee else None}
                 self.request("PUT", path, json={k: v for k, v in change.items() if v is not None})
+            case SetStatus(status=status):
+                if status not in STATUS_CODES:
+                    raise BadRequest(f"freshdesk has no status {status!r} (known: {', '.join(STATUS_CODES)})")
+                self.request("PUT", path, json={"status": STATUS_CODES[status]})
+            case _:
+                raise BadRequest(f"the freshdesk connector cannot apply {action.type}")
 
     def _tags(self, path: str) -> list[str]:
         return list(self.request("GET", path).json().get("tags") or [])

@@ -2,8 +2,11 @@
 
 Freshdesk does not sign webhooks, so the automation rule sends a shared secret
 in a header (``options.secret_header``), compared in constant time. There is
-no delivery id either: the content hash is the id, which is why the shipped
-template includes the ticket's update time.
+no delivery id either: the id is the content hash within a time window
+(``options.dedupe_window_seconds``, default 600). Freshdesk's retries fall in
+the window and are dropped; the same body later is a real new change (say,
+a priority set back) and is accepted — writes are diffs, so a retry that
+straddles two windows changes nothing.
 """
 
 from __future__ import annotations
@@ -46,7 +49,9 @@ class FreshdeskConnector(Connector):
             raise WebhookRejected(401, f"{header} does not match the configured secret")
 
     def parse(self, request: WebhookRequest, settings: VendorSettings) -> TicketEvent:
-        return self.event_from(json_object(request), content_hash(request.body), request.received_at, settings)
+        window = int(settings.options.get("dedupe_window_seconds", 600))
+        delivery = f"{content_hash(request.body)}@{int(request.received_at.timestamp()) // window}"
+        return self.event_from(json_object(request), delivery, request.received_at, settings)
 
     def event_from(self, data: dict, delivery: str, received_at, settings: VendorSettings) -> TicketEvent:
         ticket = require(data, "ticket")

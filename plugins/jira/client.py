@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slabridge.config import VendorSettings
 from slabridge.models import (
-    Action, AddTags, Assign, InternalNote, PublicReply, RemoveTags, SetFields, SetPriority, TicketRef,
+    Action, AddTags, Assign, InternalNote, PublicReply, RemoveTags, SetFields, SetPriority, SetStatus, TicketRef,
 )
 from slabridge.vendorapi import BadRequest, VendorClient
 
@@ -13,6 +13,7 @@ class JiraClient(VendorClient):
     def __init__(self, http, settings: VendorSettings, **kwargs):
         super().__init__(http, max_retries=settings.max_retries, **kwargs)
         self.group_field = settings.options.get("group_field")
+        self.transitions = settings.options.get("transitions", {})  # e.g. {"solved": "31"}: workflow-specific
 
     def apply(self, ticket: TicketRef, action: Action) -> None:
         issue = f"/rest/api/3/issue/{ticket.id}"
@@ -37,6 +38,12 @@ class JiraClient(VendorClient):
                     if not self.group_field:
                         raise BadRequest("cannot assign a group: options.group_field is not configured for jira")
                     self.request("PUT", issue, json={"fields": {self.group_field: {"name": group}}})
+            case SetStatus(status=status):
+                if status not in self.transitions:
+                    raise BadRequest(f"cannot set status {status!r}: options.transitions has no transition id for it")
+                self.request("POST", f"{issue}/transitions", json={"transition": {"id": str(self.transitions[status])}})
+            case _:
+                raise BadRequest(f"the jira connector cannot apply {action.type}")
 
     def _comment(self, ticket: TicketRef, body: str, public: bool) -> None:
         self.request("POST", f"/rest/servicedeskapi/request/{ticket.id}/comment", json={"body": body, "public": public})

@@ -43,9 +43,15 @@ def _comment(api, m, body):
     return 201, {"id": str(len(api.requests)), "body": (body or {}).get("body"), "public": (body or {}).get("public")}
 
 
+def _transition(api, m, body):
+    _issue(api, m[1])["fields"]["status"] = {"transition": ((body or {}).get("transition") or {}).get("id")}
+    return 204, None
+
+
 def fake_api() -> FakeAPI:
     return FakeAPI("jira", [
         ("GET", ISSUE, _show), ("PUT", ISSUE, _edit), ("PUT", ISSUE + "/assignee", _assignee),
+        ("POST", ISSUE + "/transitions", _transition),
         ("POST", r"/rest/servicedeskapi/request/([A-Za-z][A-Za-z0-9_]*-\d+)/comment", _comment),
     ])
 

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from slabridge.config import VendorSettings
 from slabridge.models import (
-    Action, AddTags, Assign, InternalNote, PublicReply, RemoveTags, SetFields, SetPriority, TicketRef,
+    Action, AddTags, Assign, InternalNote, PublicReply, RemoveTags, SetFields, SetPriority, SetStatus, TicketRef,
 )
-from slabridge.vendorapi import VendorClient
+from slabridge.vendorapi import BadRequest, Conflict, VendorClient
+
+CONFLICT_RETRIES = 3
 
 
 class ZendeskClient(VendorClient):
+    """Ticket writes use ``safe_update`` with the ticket's ``updated_at``: a 409 means someone
+    changed the ticket meanwhile, so the ticket is read again and the write retried."""
+
     def __init__(self, http, settings: VendorSettings, **kwargs):
         super().__init__(http, max_retries=settings.max_retries, **kwargs)
 
@@ -17,9 +22,9 @@ class ZendeskClient(VendorClient):
         path = f"/api/v2/tickets/{ticket.id}"
         match action:
             case AddTags(tags=tags):
-                self.request("PUT", f"{path}/tags", json={"tags": list(tags)})
+                self._safely("PUT", f"{path}/tags", path, lambda stamp: {"tags": list(tags), **stamp})
             case RemoveTags(tags=tags):
-                self.request("DELETE", f"{path}/tags", json={"tags": list(tags)})
+                self._safely("DELETE", f"{path}/tags", path, lambda stamp: {"tags": list(tags), **stamp})
             case SetFields(fields=fields):
                 values = [{"id": _field_id(k), "value": v} for k, v in fields.items()]
                 self._update(path, {"custom_fields": values})
@@ -33,9 +38,24 @@ class ZendeskClient(VendorClient):
                 change = {"group_id": _field_id(group) if group else None,
                           "assignee_id": _field_id(assignee) if assignee else None}
                 self._update(path, {k: v for k, v in change.items() if v is not None})
+            case SetStatus(status=status):
+                self._update(path, {"status": status})
+            case _:
+                raise BadRequest(f"the zendesk connector cannot apply {action.type}")
 
     def _update(self, path: str, ticket: dict) -> None:
-        self.request("PUT", path, json={"ticket": ticket})
+        self._safely("PUT", path, path, lambda stamp: {"ticket": {**ticket, **stamp}})
+
+    def _safely(self, method: str, url: str, ticket_path: str, body) -> None:
+        for attempt in range(CONFLICT_RETRIES):
+            current = self.request("GET", ticket_path).json().get("ticket") or {}
+            stamp = {"safe_update": True, "updated_stamp": current["updated_at"]} if current.get("updated_at") else {}
+            try:
+                self.request(method, url, json=body(stamp))
+                return
+            except Conflict:
+                if attempt == CONFLICT_RETRIES - 1:
+                    raise
 
 
 def _field_id(value: str) -> int | str:

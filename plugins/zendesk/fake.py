@@ -15,12 +15,25 @@ TICKET = r"/api/v2/tickets/(\d+)"
 
 
 def _show(api, m, body):
-    return 200, {"ticket": api.ticket(m[1])}
+    return 200, {"ticket": api.ticket(m[1], updated_at="2026-01-01T00:00:00Z")}
+
+
+def _stale(ticket, body) -> bool:
+    """safe_update with an updated_stamp older than the ticket: Zendesk answers 409."""
+    return bool(body and body.get("safe_update") and body.get("updated_stamp") != ticket.get("updated_at"))
+
+
+def _touch(ticket) -> None:
+    ticket["version"] = ticket.get("version", 0) + 1
+    ticket["updated_at"] = f"2026-01-01T00:00:{ticket['version'] % 60:02d}Z"
 
 
 def _update(api, m, body):
-    ticket = api.ticket(m[1])
+    ticket = api.ticket(m[1], updated_at="2026-01-01T00:00:00Z")
     change = (body or {}).get("ticket") or {}
+    if _stale(ticket, change):
+        return 409, {"error": "UpdateConflict", "description": "the ticket was updated since updated_stamp"}
+    _touch(ticket)
     for key in ("priority", "group_id", "assignee_id", "status"):
         if key in change:
             ticket[key] = change[key]
@@ -32,13 +45,19 @@ def _update(api, m, body):
 
 
 def _add_tags(api, m, body):
-    ticket = api.ticket(m[1])
+    ticket = api.ticket(m[1], updated_at="2026-01-01T00:00:00Z")
+    if _stale(ticket, body):
+        return 409, {"error": "UpdateConflict"}
+    _touch(ticket)
     ticket["tags"] += [t for t in (body or {}).get("tags", []) if t not in ticket["tags"]]
     return 200, {"tags": ticket["tags"]}
 
 
 def _remove_tags(api, m, body):
-    ticket = api.ticket(m[1])
+    ticket = api.ticket(m[1], updated_at="2026-01-01T00:00:00Z")
+    if _stale(ticket, body):
+        return 409, {"error": "UpdateConflict"}
+    _touch(ticket)
     ticket["tags"] = [t for t in ticket["tags"] if t not in (body or {}).get("tags", [])]
     return 200, {"tags": ticket["tags"]}
 

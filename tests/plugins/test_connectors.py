@@ -100,7 +100,11 @@ def test_freshdesk_labels_become_api_codes_and_hash_is_the_delivery(vendor_setti
     event = FreshdeskConnector().parse(request, vendor_settings)
     assert event.priority == "4" and event.kind == EventKind.priority
     assert event.tags == ("import", "billable")
-    assert event.delivery_id == "sha256:" + hashlib.sha256(body).hexdigest()
+    window = int(NOW.timestamp()) // 600
+    assert event.delivery_id == f"sha256:{hashlib.sha256(body).hexdigest()}@{window}"
+    later = FreshdeskConnector().parse(WebhookRequest({"X-Slabridge-Secret": "secret"}, body,
+                                                      NOW + timedelta(hours=1)), vendor_settings)
+    assert later.delivery_id != event.delivery_id  # the same change an hour later is a new event
 
 
 def test_freshdesk_secret_header_is_configurable(vendor_settings):
@@ -115,3 +119,33 @@ def test_no_secret_configured_refuses_everything(monkeypatch):
     settings = VendorSettings(enabled=True, webhook_secrets_env=["S1"])
     with pytest.raises(WebhookRejected, match="no webhook secret"):
         FreshdeskConnector().verify(WebhookRequest({"X-Slabridge-Secret": "x"}, b"{}", NOW), settings)
+
+
+def test_webhook_templates(request_checkers):
+    from click.testing import CliRunner
+
+    from slabridge.cli import main
+
+    for vendor in ("zendesk", "freshdesk", "jira"):
+        result = CliRunner().invoke(main, ["webhooks", "template", vendor, "--url", "https://sla.example.com/"])
+        assert result.exit_code == 0, result.output
+        template = json.loads(result.output)
+        assert template["steps"] and f"https://sla.example.com/webhooks/{vendor}" in result.output
+    zendesk = json.loads(CliRunner().invoke(main, ["webhooks", "template", "zendesk"]).output)
+    for trigger in zendesk["triggers"]:
+        assert request_checkers["zendesk"].problems("POST", "/api/v2/triggers", trigger) == []
+        conditions = trigger["trigger"]["conditions"]["all"]
+        assert {"field": "current_user", "operator": "is_not"}.items() <= conditions[1].items()  # loop safety
+        body = json.loads(trigger["trigger"]["actions"][0]["value"][1])
+        assert body["event"] in ("created", "updated") and body["ticket"]["id"] == "{{ticket.id}}"
+
+
+def test_template_body_is_what_the_zendesk_parser_reads(vendor_settings):
+    from slabridge_zendesk.template import BODY
+
+    filled = json.loads(json.dumps(BODY).replace('"EVENT"', '"created"')
+                        .replace("{{ticket.id}}", "77").replace("{{ticket.tags}}", "vip sla_p1")
+                        .replace("{{ticket.created_at_with_timestamp}}", "2026-03-02T14:10:02Z")
+                        .replace("{{ticket.updated_at_with_timestamp}}", "2026-03-02T14:12:30Z"))
+    event = ZendeskConnector().event_from(filled, "inv-9", NOW, vendor_settings)
+    assert event.ticket.id == "77" and event.tags == ("vip", "sla_p1") and event.kind == EventKind.created

@@ -1,0 +1,50 @@
+"""What a Zendesk admin creates so that slabridge hears about ticket changes."""
+
+from __future__ import annotations
+
+import json
+
+BODY = {
+    "event": "EVENT",
+    "ticket": {
+        "id": "{{ticket.id}}", "subject": "{{ticket.title}}", "description": "{{ticket.description}}",
+        "priority": "{{ticket.priority}}", "status": "{{ticket.status}}", "tags": "{{ticket.tags}}",
+        "requester": {"id": "{{ticket.requester.id}}", "email": "{{ticket.requester.email}}",
+                      "name": "{{ticket.requester.name}}"},
+        "organization": {"id": "{{ticket.organization.id}}", "name": "{{ticket.organization.name}}"},
+        "created_at": "{{ticket.created_at_with_timestamp}}", "updated_at": "{{ticket.updated_at_with_timestamp}}",
+    },
+    "current_user": {"id": "{{current_user.id}}", "email": "{{current_user.email}}"},
+}
+
+
+def webhook_template(settings, receiver_url: str) -> dict:
+    api_user = settings.self_user or "<id of slabridge's API user>"
+
+    def trigger(title: str, event: str, update_type: str) -> dict:
+        body = json.dumps(BODY).replace('"EVENT"', json.dumps(event))
+        return {"trigger": {
+            "title": title, "active": True,
+            "conditions": {"all": [
+                {"field": "update_type", "operator": "is", "value": update_type},
+                # Loop safety: changes made by slabridge's own API user never notify slabridge.
+                {"field": "current_user", "operator": "is_not", "value": str(api_user)},
+            ], "any": []},
+            "actions": [{"field": "notification_webhook", "value": ["<webhook id from step 1>", body]}],
+        }}
+
+    return {
+        "steps": [
+            "1. Create the webhook: POST /api/v2/webhooks with 'webhook' below (or Admin Center > Apps and "
+            "integrations > Webhooks). Copy its signing secret into the environment variable named by "
+            "vendors.zendesk.webhook_secrets_env.",
+            "2. Create both triggers: POST /api/v2/triggers with each body in 'triggers', after putting the "
+            "webhook id into the notification_webhook action.",
+            "3. Create custom ticket fields for the deadlines you want shown and map them in vendors.zendesk.fields.",
+        ],
+        "webhook": {"webhook": {"name": "slabridge", "endpoint": f"{receiver_url}/webhooks/zendesk",
+                                "http_method": "POST", "request_format": "json", "status": "active",
+                                "subscriptions": ["conditional_ticket_events"]}},
+        "triggers": [trigger("slabridge: ticket created", "created", "Create"),
+                     trigger("slabridge: ticket updated", "updated", "Change")],
+    }
