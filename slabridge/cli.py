@@ -214,11 +214,13 @@ def db_status(obj: Context) -> None:
 
 @main.command()
 @click.option("--keep", is_flag=True, help="Keep the demo's database and print its path.")
-def demo(keep: bool) -> None:
+@click.option("--contracts", "contracts_dir", default=None, help="Contracts folder (default: ./examples/contracts).")
+@click.option("--customers", "customers_file", default=None, help="Customers file (default: ./examples/customers.yaml).")
+def demo(keep: bool, contracts_dir: str | None, customers_file: str | None) -> None:
     """Run every connector end to end against fake vendor APIs on loopback."""
     from .demo import run_demo
 
-    sys.exit(run_demo(echo=click.echo, keep=keep))
+    sys.exit(run_demo(echo=click.echo, keep=keep, contracts_dir=contracts_dir, customers_file=customers_file))
 
 
 from .calendar_cli import calendar_group  # noqa: E402 - registered after main exists

@@ -14,13 +14,16 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable
+import json
 from datetime import datetime, timezone
+from pathlib import Path
 
 import httpx
 from werkzeug.serving import make_server
 
 from .cli import render_table
 from .config import Settings, VendorSettings
+from .directory import load as load_directory
 from .plugins import Plugins
 from .store import Store
 from .worker import Worker
@@ -28,8 +31,17 @@ from .worker import Worker
 SAMPLE_TICKETS = {"jira": "SUP-303"}
 
 
-def run_demo(echo: Callable[[str], None] = print, keep: bool = False) -> int:
+EXAMPLES = Path("examples")
+FIELDS = {"zendesk": {"first_response": "360001"}, "freshdesk": {"first_response": "cf_first_response"},
+          "jira": {"first_response": "customfield_10102"}}
+OPTIONS = {"jira": {"organization_field": "customfield_10002"}}
+
+
+def run_demo(echo: Callable[[str], None] = print, keep: bool = False, contracts_dir: str | None = None,
+             customers_file: str | None = None) -> int:
     workdir = tempfile.mkdtemp(prefix="slabridge-demo-")
+    if contracts_dir is None and (EXAMPLES / "contracts").is_dir():
+        contracts_dir, customers_file = str(EXAMPLES / "contracts"), str(EXAMPLES / "customers.yaml")
     fakes, server = {}, None
     try:
         discovered = Plugins(Settings()).connectors
@@ -43,9 +55,15 @@ def run_demo(echo: Callable[[str], None] = print, keep: bool = False) -> int:
             env = f"SLABRIDGE_DEMO_{name.upper()}_SECRET"
             os.environ[env] = secrets.token_hex(16)
             vendors[name] = VendorSettings(enabled=True, base_url=fakes[name].url, webhook_secrets_env=[env],
-                                           self_user="slabridge-bot", max_retries=1)
-        settings = Settings(database_url=f"sqlite:///{workdir}/demo.db", vendors=vendors, source="(demo)")
+                                           self_user="slabridge-bot", max_retries=1, fields=FIELDS.get(name, {}),
+                                           options=OPTIONS.get(name, {}))
+        settings = Settings(database_url=f"sqlite:///{workdir}/demo.db", vendors=vendors, source="(demo)",
+                            contracts_dir=contracts_dir, customers_file=customers_file)
         plugins = Plugins(settings)
+        directory, problems = load_directory(contracts_dir, customers_file)
+        for problem in problems:
+            echo(f"contract problem: {problem}")
+        echo(f"contracts: {', '.join(sorted(directory.contracts)) or 'none (default rules only)'}")
         store = Store(settings.database_url)
         store.upgrade()
         from slabridge_webhooks import create_app
@@ -65,7 +83,7 @@ def run_demo(echo: Callable[[str], None] = print, keep: bool = False) -> int:
                 first = http.post(f"{receiver}/webhooks/{name}", headers=headers, content=body)
                 again = http.post(f"{receiver}/webhooks/{name}", headers=headers, content=body)
                 answers[name] = (ticket, first, again)
-        Worker(store, plugins).drain()
+        Worker(store, plugins, directory).drain()
         return _report(echo, store, fakes, answers)
     finally:
         if server:
@@ -88,7 +106,7 @@ def _report(echo, store: Store, fakes, answers) -> int:
             name, ticket, f"{first.status_code} {first.json().get('status')}",
             f"{again.status_code} {again.json().get('status')}",
             _summary(decision),
-            "\n".join(f"{w.method} {w.path} -> {w.status}" for w in writes) or "-",
+            "\n".join(f"{w.method} {w.path} -> {w.status}  {_gist(w.body)}" for w in writes) or "-",
         ])
         if first.status_code != 202:
             failures.append(f"{name}: webhook answered {first.status_code}: {first.text}")
@@ -110,8 +128,16 @@ def _report(echo, store: Store, fakes, answers) -> int:
 def _summary(decision: dict) -> str:
     if not decision:
         return "-"
-    actions = ", ".join(a["type"] for a in decision.get("actions", ())) or "no action"
-    return f"plan {decision.get('entitlement')}, severity {decision.get('severity')}: {actions}"
+    return f"{decision.get('customer') or 'unknown customer'}: plan {decision.get('entitlement')}, " \
+           f"severity {decision.get('severity')}"
+
+
+def _gist(body) -> str:
+    """A short view of what was written (no ticket text; replies and notes are contract text)."""
+    if not isinstance(body, dict):
+        return ""
+    text = json.dumps(body, separators=(",", ":"))
+    return text if len(text) <= 70 else text[:67] + "..."
 
 
 def _multiline_table(headers, rows) -> str:

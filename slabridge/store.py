@@ -157,7 +157,7 @@ class Store:
     # --- schema -----------------------------------------------------------
 
     def version(self) -> int:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             if not sa.inspect(conn).has_table("schema_migrations"):
                 return 0
             return conn.execute(sa.select(sa.func.max(schema_migrations.c.version))).scalar() or 0
@@ -179,8 +179,12 @@ class Store:
                 applied.append(migration)
         return applied
 
+    def _read(self):
+        """A connection for reads: a deferred transaction on SQLite, ordinary elsewhere."""
+        return self.engine.connect().execution_options(read_only=True)
+
     def ping(self) -> None:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             conn.execute(sa.text("SELECT 1"))
 
     # --- inbox ------------------------------------------------------------
@@ -234,7 +238,7 @@ class Store:
     # --- tickets ----------------------------------------------------------
 
     def ticket_state(self, ticket: TicketRef) -> TicketState | None:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             raw = conn.execute(sa.select(tickets.c.state).where(
                 (tickets.c.vendor == ticket.vendor) & (tickets.c.ticket_id == ticket.id))).scalar()
         return TicketState.model_validate(raw) if raw else None
@@ -285,7 +289,7 @@ class Store:
         return TimerRow(row.id, TicketRef(vendor=row.vendor, id=row.ticket_id), row.kind, row.fire_at)
 
     def pending_timers(self, ticket: TicketRef) -> list[TimerRow]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(sa.select(timers).where(
                 (timers.c.vendor == ticket.vendor) & (timers.c.ticket_id == ticket.id) & (timers.c.status == "pending"))
                 .order_by(timers.c.fire_at)).all()
@@ -323,7 +327,7 @@ class Store:
 
     def ledger_entries(self, customer: str) -> list[tuple[float, int, str]]:
         """(epoch, delta, reason) of every movement of a customer's incidents, oldest first."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(sa.select(ledger.c.at, ledger.c.delta, ledger.c.reason)
                                 .where(ledger.c.customer == customer).order_by(ledger.c.id)).all()
         return [tuple(r) for r in rows]
@@ -339,16 +343,16 @@ class Store:
         query = sa.select(t).order_by(*t.primary_key.columns)
         for column, value in where.items():
             query = query.where(t.c[column] == value)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
     def ticket_states(self) -> list[TicketState]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [TicketState.model_validate(r) for r in conn.execute(sa.select(tickets.c.state)).scalars()]
 
     def counts(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             for t in (inbox, outbox, timers):
                 out[t.name] = dict(conn.execute(sa.select(t.c.status, sa.func.count()).group_by(t.c.status)).all())
         return out
@@ -389,7 +393,9 @@ def _create_engine(url: str, echo: bool) -> Engine:
 
     @sa.event.listens_for(engine, "begin")
     def _sqlite_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers serialise up front; readers take a snapshot and, under WAL, never wait for a writer
+        # (a rule reading the ledger while the worker's own transaction holds the write lock).
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("read_only") else "BEGIN IMMEDIATE")
 
     return engine
 

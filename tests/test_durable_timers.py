@@ -121,3 +121,21 @@ def test_ticket_text_never_reaches_the_logs(system, caplog):
     worker().drain()
     assert fake.writes()
     assert "99887766" not in caplog.text and "01/02/1960" not in caplog.text
+
+
+def test_incident_billing_reads_the_ledger_inside_the_workers_transaction(db_url, store, make_settings):
+    """triage-desk checks the balance while the worker holds its write transaction (SQLite must not wait)."""
+    from slabridge.models import EventKind, Organization, Person, TicketEvent, TicketRef
+
+    directory, _ = load(ROOT / "examples" / "contracts", ROOT / "examples" / "customers.yaml")
+    in_term = datetime(2026, 4, 7, 13, tzinfo=timezone.utc)  # Northwind's term starts on 1 April
+    worker = Worker(store, Plugins(make_settings(db_url)), directory, clock=lambda: in_term.timestamp())
+    for n in range(3):
+        store.enqueue(TicketEvent(vendor="freshdesk", delivery_id=f"d{n}", ticket=TicketRef(vendor="freshdesk", id=str(n)),
+                                  kind=EventKind.created, requester=Person(email="pat@northwind.example"),
+                                  organization=Organization(id="501"), priority="2", occurred_at=in_term))
+    worker.drain()
+    inbox = store.rows("inbox")
+    # With the read blocked by the worker's own write lock, each event fails (database is locked) and waits.
+    assert [(r["status"], r["attempts"], r["error"]) for r in inbox] == [("done", 1, None)] * 3
+    assert [r["delta"] for r in store.rows("ledger")] == [-1, -1, -1]

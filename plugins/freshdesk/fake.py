@@ -46,10 +46,10 @@ def sample_webhook(secret: str, ticket_id: str, now: datetime) -> tuple[dict[str
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     body = json.dumps({
         "event": "Ticket is created",
-        "ticket": {"id": ticket_id, "subject": "Printer queue stuck", "description": "Nothing prints.",
+        "ticket": {"id": ticket_id, "subject": "Site down", "description": "Since 6am no user is able to logon.",
                    "priority": "Medium", "status": "Open", "tags": "",
-                   "requester": {"email": "lee@example.org", "name": "Lee"},
-                   "company": {"id": "501", "name": "Example Org"}, "created_at": stamp, "updated_at": stamp},
-        "actor": {"email": "lee@example.org", "type": "contact"},
+                   "requester": {"email": "pat@northwind.example", "name": "Pat"},
+                   "company": {"id": "501", "name": "Northwind Clinic"}, "created_at": stamp, "updated_at": stamp},
+        "actor": {"email": "pat@northwind.example", "type": "contact"},
     }).encode()
     return {"Content-Type": "application/json", "X-Slabridge-Secret": secret}, body

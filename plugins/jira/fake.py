@@ -63,9 +63,11 @@ def sample_webhook(secret: str, ticket_id: str, now: datetime) -> tuple[dict[str
         "timestamp": int(now.timestamp() * 1000), "webhookEvent": "jira:issue_created",
         "user": {"accountId": "5b10ac8d82e05b22cc7d4ef5", "displayName": "Sam", "accountType": "customer"},
         "issue": {"id": "10001", "key": ticket_id, "fields": {
-            "summary": "VPN drops every hour", "description": "Since the upgrade the VPN disconnects.",
+            "summary": "Estimates blocked", "description": "We are blocked and cannot generate an estimate.",
             "priority": {"name": "Medium"}, "status": {"name": "Waiting for support"}, "labels": [],
-            "reporter": {"accountId": "5b10ac8d82e05b22cc7d4ef5", "displayName": "Sam"},
+            "reporter": {"accountId": "5b10ac8d82e05b22cc7d4ef5", "displayName": "Ray",
+                         "emailAddress": "ray@tailspin.example"},
+            "customfield_10002": [{"id": 12, "name": "Tailspin Pools"}],
             "created": stamp, "updated": stamp}},
     }).encode()
     signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()

@@ -74,12 +74,13 @@ def sample_webhook(secret: str, ticket_id: str, now: datetime) -> tuple[dict[str
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     body = json.dumps({
         "event": "created",
-        "ticket": {"id": ticket_id, "subject": "Cannot export invoices", "description": "Export fails since today.",
-                   "priority": "high", "status": "new", "tags": "",
-                   "requester": {"id": "9001", "email": "dana@example.com", "name": "Dana"},
-                   "organization": {"id": "77", "name": "Example Corp"},
+        "ticket": {"id": ticket_id, "subject": "Invoices corrupted",
+                   "description": "We see data corruption in invoices since the update.",
+                   "priority": "normal", "status": "new", "tags": "",
+                   "requester": {"id": "9001", "email": "dana@acme.example", "name": "Dana"},
+                   "organization": {"id": "8447346622598", "name": "Acme Offices"},
                    "created_at": stamp, "updated_at": stamp},
-        "current_user": {"id": "9001", "email": "dana@example.com", "role": "end-user"},
+        "current_user": {"id": "9001", "email": "dana@acme.example"},
     }).encode()
     signature = base64.b64encode(hmac.new(secret.encode(), stamp.encode() + body, hashlib.sha256).digest()).decode()
     headers = {"Content-Type": "application/json", "X-Zendesk-Webhook-Signature": signature,
