@@ -65,11 +65,15 @@ class HolidaySpec(Strict):
             import holidays
 
             try:
-                holidays.country_holidays(self.country, subdiv=self.subdivision, years=[2026])
+                holidays.country_holidays(self.country, years=[2026])
             except NotImplementedError:
                 raise ValueError(f"the holidays package has no country {self.country!r}") from None
-            except Exception as exc:  # noqa: BLE001 - the package raises several kinds for a bad subdivision
-                raise ValueError(f"unknown subdivision {self.subdivision!r} of {self.country}: {exc}") from None
+            try:
+                holidays.country_holidays(self.country, subdiv=self.subdivision, years=[2026])
+            except Exception:  # noqa: BLE001 - the package raises several kinds for a bad subdivision
+                known = ", ".join(holidays.list_supported_countries().get(self.country, [])[:12])
+                raise ValueError(f"{self.country} has no subdivision {self.subdivision!r} "
+                                 f"(e.g. {known}, ...)") from None
         elif self.subdivision:
             raise ValueError("subdivision given without country")
         return self

@@ -20,8 +20,10 @@ class Loader(yaml.SafeLoader):
     """SafeLoader with YAML 1.2 booleans: only true/false, so ``on:``, ``no`` or a country code NO stay strings."""
 
 
+# Dates stay strings too: pydantic parses them and names the key of a bad one (2026-13-01).
 Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    first: [(tag, regexp) for tag, regexp in resolvers
+            if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 for _first in "tTfF":
@@ -48,6 +50,8 @@ def load(path: str | Path) -> tuple[Any, Lines]:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise FileProblem(f"{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+    except ValueError as exc:  # a value YAML itself could not build
+        raise FileProblem(f"{path}: not valid YAML: {exc}") from None
     lines: Lines = {}
     if node is not None:
         _walk(node, (), lines)

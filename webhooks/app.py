@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
+from http import HTTPStatus
 
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -84,6 +85,4 @@ def create_app(settings: Settings | None = None, plugins: Plugins | None = None,
 
 
 def _error(status: int, message: str):
-    from http import HTTPStatus
-
     return jsonify(error=HTTPStatus(status).phrase, message=message), status

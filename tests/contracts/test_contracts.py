@@ -181,3 +181,17 @@ def test_exported_json_schema_accepts_customers_and_rejects_a_stranger_key():
 def test_schema_command_prints_contract_schema():
     result = CliRunner().invoke(main, ["schema", "contract"])
     assert json.loads(result.output)["title"] == "Contract"
+
+
+def test_an_impossible_date_is_a_located_error_not_a_traceback(workdir):
+    edit(workdir / "customers.yaml", "term: {start: 2026-04-01, end: 2027-03-31}", "term: {start: 2026-13-01, end: 2027-03-31}")
+    line = (workdir / "customers.yaml").read_text().splitlines().index(
+        "    term: {start: 2026-13-01, end: 2027-03-31}") + 1
+    found = problems_of(workdir)
+    assert any(f":{line}: customers.1.term.start: Input should be a valid date" in p for p in found), found
+
+
+def test_unknown_subdivision_is_named_as_such(workdir):
+    edit(workdir / "customers.yaml", "region: {country: US, subdivision: CO}", "region: {country: US, subdivision: ZZ}")
+    assert any("region: US has no subdivision 'ZZ'" in p
+               for p in problems_of(workdir))
