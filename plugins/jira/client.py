@@ -14,6 +14,8 @@ class JiraClient(VendorClient):
         super().__init__(http, max_retries=settings.max_retries, **kwargs)
         self.group_field = settings.options.get("group_field")
         self.transitions = settings.options.get("transitions", {})  # e.g. {"solved": "31"}: workflow-specific
+        self.comment_api = settings.options.get("comment_api", "servicedesk")  # or "platform" (Jira without JSM)
+        self.internal_role = settings.options.get("internal_role", "Administrators")
 
     def apply(self, ticket: TicketRef, action: Action) -> None:
         issue = f"/rest/api/3/issue/{ticket.id}"
@@ -46,4 +48,18 @@ class JiraClient(VendorClient):
                 raise BadRequest(f"the jira connector cannot apply {action.type}")
 
     def _comment(self, ticket: TicketRef, body: str, public: bool) -> None:
-        self.request("POST", f"/rest/servicedeskapi/request/{ticket.id}/comment", json={"body": body, "public": public})
+        if self.comment_api == "servicedesk":
+            self.request("POST", f"/rest/servicedeskapi/request/{ticket.id}/comment",
+                         json={"body": body, "public": public})
+            return
+        comment: dict = {"body": adf(body)}
+        if not public:  # plain Jira has no internal comments: restrict visibility to a role
+            comment["visibility"] = {"type": "role", "value": self.internal_role}
+        self.request("POST", f"/rest/api/3/issue/{ticket.id}/comment", json=comment)
+
+
+def adf(text: str) -> dict:
+    """Plain text as an Atlassian Document Format document: one paragraph per paragraph."""
+    paragraphs = [p for p in text.split("\n\n") if p.strip()] or [""]
+    return {"type": "doc", "version": 1, "content": [
+        {"type": "paragraph", "content": [{"type": "text", "text": p}] if p else []} for p in paragraphs]}

@@ -51,7 +51,7 @@ def _transition(api, m, body):
 def fake_api() -> FakeAPI:
     return FakeAPI("jira", [
         ("GET", ISSUE, _show), ("PUT", ISSUE, _edit), ("PUT", ISSUE + "/assignee", _assignee),
-        ("POST", ISSUE + "/transitions", _transition),
+        ("POST", ISSUE + "/transitions", _transition), ("POST", ISSUE + "/comment", _comment),
         ("POST", r"/rest/servicedeskapi/request/([A-Za-z][A-Za-z0-9_]*-\d+)/comment", _comment),
     ])
 

@@ -90,3 +90,13 @@ def test_slow_vendor_times_out_and_is_retryable(vendor):
     with pytest.raises(Unreachable, match="timed out") as info:
         client.apply(TicketRef(vendor="freshdesk", id="7"), InternalNote(body="x"))
     assert info.value.retryable
+
+
+def test_jira_without_service_management_writes_adf_platform_comments(vendor):
+    fake, client = vendor("jira", comment_api="platform", internal_role="Service Desk Team")
+    client.apply(TicketRef(vendor="jira", id="SUP-5"), InternalNote(body="First paragraph.\n\nSecond."))
+    body = fake.writes()[-1].body
+    assert fake.writes()[-1].path == "/rest/api/3/issue/SUP-5/comment"
+    assert body["visibility"] == {"type": "role", "value": "Service Desk Team"}
+    assert [p["content"][0]["text"] for p in body["body"]["content"]] == ["First paragraph.", "Second."]
+    assert body["body"]["type"] == "doc" and body["body"]["version"] == 1
