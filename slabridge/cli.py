@@ -124,6 +124,9 @@ def worker(obj: Context, threads: int) -> None:
     for thread in pool:
         thread.start()
     click.echo(f"slabridge worker: {threads} thread(s) on {_safe_url(settings.database_url)}")
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())  # finish the unit of work in hand, then exit
     try:
         for thread in pool:
             while thread.is_alive():
@@ -197,6 +200,29 @@ def db_upgrade(obj: Context) -> None:
     for migration in applied:
         click.echo(f"applied {migration.version}: {migration.description}")
     click.echo(f"schema at version {store.version()}")
+
+
+@db.command("dead")
+@click.option("--retry", "retry", type=click.Choice(["event", "write"]), default=None,
+              help="Queue dead letters of this kind again (after fixing the cause).")
+@click.option("--id", "ids", type=int, multiple=True, help="Only these ids (repeatable).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def db_dead(obj: Context, retry: str | None, ids: tuple[int, ...], as_json: bool) -> None:
+    """List events and write-backs that gave up, with the vendor's error; or --retry them."""
+    store = obj.store(obj.settings())
+    if retry:
+        click.echo(f"{store.retry_dead(retry, list(ids))} {retry}(s) queued again")
+        return
+    rows = store.dead_letters()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    elif not rows:
+        click.echo("no dead letters")
+    else:
+        click.echo(render_table(["kind", "id", "vendor", "ticket", "action", "attempts", "error"],
+                                [[r["kind"], r["id"], r["vendor"], r["ticket_id"], r.get("action", ""), r["attempts"],
+                                  (r["error"] or "")[:100]] for r in rows]))
 
 
 @db.command("status")

@@ -323,6 +323,27 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(outbox.update().where(outbox.c.id == row_id).values(**values))
 
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """Inbox events and outbox writes that gave up, with their errors."""
+        with self._read() as conn:
+            events = conn.execute(sa.select(inbox.c.id, inbox.c.vendor, inbox.c.ticket_id, inbox.c.attempts,
+                                            inbox.c.error).where(inbox.c.status == "dead").order_by(inbox.c.id)).all()
+            writes = conn.execute(sa.select(outbox.c.id, outbox.c.vendor, outbox.c.ticket_id, outbox.c.attempts,
+                                            outbox.c.error, outbox.c.action).where(outbox.c.status == "dead")
+                                  .order_by(outbox.c.id)).all()
+        return ([{"kind": "event", **dict(r._mapping)} for r in events]
+                + [{"kind": "write", **{k: v for k, v in r._mapping.items() if k != "action"},
+                    "action": r.action.get("type")} for r in writes])
+
+    def retry_dead(self, kind: str, ids: list[int] | None = None, now: float | None = None) -> int:
+        """Put dead inbox events or outbox writes back in the queue (all, or the given ids)."""
+        table = inbox if kind == "event" else outbox
+        query = table.update().where(table.c.status == "dead")
+        if ids:
+            query = query.where(table.c.id.in_(ids))
+        with self.engine.begin() as conn:
+            return conn.execute(query.values(status="pending", attempts=0, not_before=now or time.time())).rowcount
+
     # --- incident ledger --------------------------------------------------
 
     def ledger_entries(self, customer: str) -> list[tuple[float, int, str]]:

@@ -104,3 +104,23 @@ def test_unreachable_vendor_is_retried(store, worker_for, signed, make_settings,
     worker.drain()
     row = store.rows("outbox")[0]
     assert row["status"] == "pending" and "ConnectError" in row["error"]
+
+
+def test_dead_letters_are_listed_and_can_be_retried(store, zendesk_fake, worker_for, signed, db_url):
+    from click.testing import CliRunner
+
+    from slabridge.cli import main
+
+    worker = worker_for(zendesk_fake)
+    enqueue_sample(store, signed, worker.settings, "zendesk", "12")
+    zendesk_fake.fail_next("PUT", "/api/v2/tickets/12/tags", 403, body={"error": "Forbidden"})
+    worker.drain()
+    env = {"SLABRIDGE_DATABASE_URL": db_url}
+    listed = CliRunner().invoke(main, ["db", "dead", "--json"], env=env)
+    rows = __import__("json").loads(listed.output)
+    assert [(r["kind"], r["action"]) for r in rows] == [("write", "add_tags")] and "403" in rows[0]["error"]
+    retried = CliRunner().invoke(main, ["db", "dead", "--retry", "write"], env=env)
+    assert "1 write(s) queued again" in retried.output
+    worker.drain()  # the cause is gone (no injected fault now): it goes through
+    assert zendesk_fake.tickets["12"]["tags"] == ["sla_unknown_customer"]
+    assert CliRunner().invoke(main, ["db", "dead"], env=env).output.strip() == "no dead letters"
