@@ -16,7 +16,7 @@ from pydantic import Field
 
 from .clocks import MetricClock
 from .models import (
-    Action, AddTags, Assign, Decision, Frozen, InternalNote, PublicReply, Reason, RemoveTags, SetFields,
+    Action, AddTags, Assign, Decision, EventKind, Frozen, InternalNote, PublicReply, Reason, RemoveTags, SetFields,
     SetPriority, SetStatus, TicketEvent, TicketRef,
 )
 from .timeparse import utc
@@ -116,6 +116,13 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
     )
     charges = tuple(c for v in verdicts for c in v.charges)
     return Outcome(decision=decision, state=new_state, timers=timers, charges=charges)
+
+
+def timer_event(last: TicketEvent, fire_at: datetime, delivery_id: str) -> TicketEvent:
+    """The event a durable timer feeds back: the ticket as last seen, re-decided at ``fire_at``."""
+    return last.model_copy(update={
+        "delivery_id": delivery_id, "kind": EventKind.timer, "occurred_at": fire_at, "comment": None,
+        "actor": last.actor.model_copy(update={"is_self": False, "is_automation": True})})
 
 
 def _vendor_fields(plugins: Any, vendor: str, deadlines: list[Deadline]) -> dict[str, str | None]:

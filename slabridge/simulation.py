@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from .directory import Directory
-from .engine import Outcome, TicketState, decide
+from .engine import Outcome, TicketState, decide, timer_event
 from .models import AddTags, RemoveTags, SetPriority, SetStatus, TicketEvent
 from .plugins import Plugins
 from .timeparse import utc
@@ -82,9 +82,7 @@ class Simulation:
 
     def timer(self, ticket_key: str, at: datetime) -> Outcome:
         """A durable timer firing at ``at``: the ticket is decided again from its last event."""
-        last = self.states[ticket_key].last_event
-        event = last.model_copy(update={"delivery_id": f"timer:{at.isoformat()}", "kind": "timer", "comment": None,
-                                        "occurred_at": at})
+        event = timer_event(self.states[ticket_key].last_event, at, f"timer:{at.isoformat()}")
         return self.feed(event, at)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from .engine import Outcome, TicketState
+from .engine import Outcome, TicketState, timer_event
 from .models import ACTIONS, Action, TicketEvent, TicketRef
 
 metadata = sa.MetaData()
@@ -277,8 +278,8 @@ class Store:
 
     # --- timers -----------------------------------------------------------
 
-    def claim_due_timer(self, now: float | None = None) -> TimerRow | None:
-        """Mark the earliest due timer fired and return it (the caller re-evaluates the ticket)."""
+    def fire_due_timer(self, now: float | None = None) -> TimerRow | None:
+        """Fire the earliest due timer: mark it and enqueue its ticket's re-decision, in one transaction."""
         now = now or time.time()
         with self.engine.begin() as conn:
             row = conn.execute(sa.select(timers).where((timers.c.status == "pending") & (timers.c.fire_at <= now))
@@ -286,7 +287,17 @@ class Store:
             if row is None:
                 return None
             conn.execute(timers.update().where(timers.c.id == row.id).values(status="fired"))
-        return TimerRow(row.id, TicketRef(vendor=row.vendor, id=row.ticket_id), row.kind, row.fire_at)
+            ticket = TicketRef(vendor=row.vendor, id=row.ticket_id)
+            state = conn.execute(sa.select(tickets.c.state).where(
+                (tickets.c.vendor == row.vendor) & (tickets.c.ticket_id == row.ticket_id))).scalar()
+            last = TicketState.model_validate(state).last_event if state else None
+            if last is not None:
+                event = timer_event(last, datetime.fromtimestamp(row.fire_at, timezone.utc), f"timer:{row.id}")
+                conn.execute(inbox.insert().values(
+                    vendor=event.vendor, delivery_id=event.delivery_id, ticket_id=event.ticket.id,
+                    event=event.model_dump(mode="json"), received_at=now, status="pending", attempts=0,
+                    not_before=0.0))
+        return TimerRow(row.id, ticket, row.kind, row.fire_at)
 
     def pending_timers(self, ticket: TicketRef) -> list[TimerRow]:
         with self._read() as conn:

@@ -142,7 +142,3 @@ class VendorClient:
         if isinstance(exc, VendorError) and exc.retry_after is not None:
             return exc.retry_after
         return self._backoff(state)
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)

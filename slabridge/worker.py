@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 
 from . import engine
-from .models import EventKind, TicketEvent
 from .plugins import Plugins
 from .store import EventFailed, Store
 from .vendorapi import VendorClient, VendorError
@@ -57,18 +56,7 @@ class Worker:
 
     def fire_timer(self) -> bool:
         """Turn the next due timer into an inbox event for its ticket; False if none was due."""
-        timer = self.store.claim_due_timer(now=self.clock())
-        if timer is None:
-            return False
-        state = self.store.ticket_state(timer.ticket)
-        if state is None or state.last_event is None:
-            return True
-        event: TicketEvent = state.last_event.model_copy(update={
-            "delivery_id": f"timer:{timer.id}", "kind": EventKind.timer,
-            "occurred_at": datetime.fromtimestamp(timer.fire_at, timezone.utc), "comment": None,
-            "actor": state.last_event.actor.model_copy(update={"is_self": False, "is_automation": True})})
-        self.store.enqueue(event, now=self.clock())
-        return True
+        return self.store.fire_due_timer(now=self.clock()) is not None
 
     def send_one(self) -> bool:
         """Send the next due outbox action; False if none was due."""

@@ -1,7 +1,6 @@
 """Signed webhook over real HTTP -> receiver -> worker -> fake vendor API on loopback."""
 
 import json
-from datetime import datetime, timezone
 
 import httpx
 import pytest

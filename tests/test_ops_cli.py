@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from slabridge.cli import main
 from slabridge.directory import load
-from slabridge.models import Comment, Actor, EventKind, Organization, Person, TicketEvent, TicketRef
+from slabridge.models import Actor, Comment, Organization, Person, TicketEvent, TicketRef
 from slabridge.plugins import Plugins
 from slabridge.config import Settings
 from slabridge.store import Store

@@ -121,11 +121,14 @@ def test_outbox_retry_waits_until_not_before(store):
     assert store.claim_outbox(now=1060.0).attempts == 2
 
 
-def test_due_timer_is_claimed_once(store):
+def test_a_due_timer_fires_once_and_enqueues_its_ticket_atomically(store):
     store.enqueue(event("A", "a1"))
     fire = datetime(2026, 3, 2, 12, tzinfo=timezone.utc)
     store.process_next_event(lambda ev, st: outcome_for(ev, st, timers=(Timer(kind="due:x", fire_at=fire),)))
-    assert store.claim_due_timer(now=fire.timestamp() - 1) is None
-    timer = store.claim_due_timer(now=fire.timestamp())
+    assert store.fire_due_timer(now=fire.timestamp() - 1) is None
+    timer = store.fire_due_timer(now=fire.timestamp())
     assert timer.kind == "due:x" and timer.ticket.id == "A"
-    assert store.claim_due_timer(now=fire.timestamp() + 10) is None
+    assert store.fire_due_timer(now=fire.timestamp() + 10) is None
+    queued = store.rows("inbox")[-1]
+    assert queued["delivery_id"] == f"timer:{timer.id}" and queued["event"]["kind"] == "timer"
+    assert queued["status"] == "pending"
