@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import email.utils
 import time
-from datetime import datetime, timezone
+from datetime import timezone
 from typing import Any
 
 import httpx
