@@ -85,7 +85,8 @@ def main() -> int:
     reference = None
     for jobs in args.jobs:
         started = time.perf_counter()
-        lines, states = replay(events, plugins, directory, jobs)
+        lines: list[str] = []
+        states = replay(events, plugins, directory, jobs, emit=lines.append)
         elapsed = time.perf_counter() - started
         peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
         same = "" if reference is None else (" (same output as 1 job)" if lines == reference else " DIFFERENT")

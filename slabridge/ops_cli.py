@@ -82,9 +82,7 @@ def replay(obj, file: str, vendor: str | None, contracts_dir: str | None, custom
             except ValueError as exc:
                 errors += 1
                 click.echo(f"{file}:{number}: {exc}", err=True)
-    lines, states = run_replay(events, plugins, directory, jobs)
-    for line in lines:
-        click.echo(line)
+    states = run_replay(events, plugins, directory, jobs, emit=click.echo)
     now = max((e.occurred_at for _, e in events), default=datetime.now(timezone.utc))
     rows = compliance(states, directory, now)
     click.echo(f"\n{len(events)} event(s) replayed, {errors} bad line(s); compliance as of {now.isoformat()}:", err=True)

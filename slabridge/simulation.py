@@ -14,6 +14,7 @@ import multiprocessing
 import zlib
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -106,32 +107,33 @@ def summary_line(outcome: Outcome) -> dict[str, Any]:
 
 
 def replay(events: list[tuple[int, TicketEvent]], plugins: Plugins, directory: Directory | None,
-           jobs: int = 1) -> tuple[list[str], list[TicketState]]:
+           jobs: int = 1, emit: Callable[[str], None] = print) -> list[TicketState]:
     """Run numbered events, and the timers they set, through the rules up to the last event.
 
-    Returns one JSON line per decision (see :func:`summary_line`) in time order, and the
-    tickets' final states. Customers are independent (their incident ledger, their
-    tickets' timers), so with ``jobs > 1`` events are sharded by customer over processes
-    and merged back by (instant, timer before event, input order): the same result as
-    one process.
+    Events are taken in time order (input order among equals), so an unsorted export
+    replays as it happened. ``emit`` receives one JSON line per decision (see
+    :func:`summary_line`), in time order; the tickets' final states are returned. With
+    one job, lines stream as they are decided. Customers are independent (their
+    incident ledger, their tickets' timers), so with ``jobs > 1`` events are sharded
+    by customer over processes and the shards' lines merged by (instant, timer before
+    event, input order): the same output as one process.
     """
     directory = directory or Directory.empty()
-    until = max((e.occurred_at for _, e in events), default=None)
+    events = sorted(events, key=lambda item: (utc(item[1].occurred_at), item[0]))
+    until = events[-1][1].occurred_at if events else None
     if jobs <= 1:
-        lines, states = _run_shard(events, until, plugins, directory)
-    else:
-        shards: list[list[tuple[int, TicketEvent]]] = [[] for _ in range(jobs)]
-        for number, event in events:
-            shards[zlib.crc32(_shard_key(event, directory).encode()) % jobs].append((number, event))
-        global _SHARED
-        _SHARED = (shards, until, plugins, directory)  # inherited by the forked workers, not pickled
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-            results = list(pool.map(_run_forked_shard, range(jobs)))
-        _SHARED = None
-        lines = [line for r in results for line in r[0]]
-        states = [state for r in results for state in r[1]]
-    lines.sort(key=lambda item: item[0])
-    return [line for _, line in lines], states
+        return _run_shard(events, until, plugins, directory, lambda key, line: emit(line))
+    shards: list[list[tuple[int, TicketEvent]]] = [[] for _ in range(jobs)]
+    for number, event in events:
+        shards[zlib.crc32(_shard_key(event, directory).encode()) % jobs].append((number, event))
+    global _SHARED
+    _SHARED = (shards, until, plugins, directory)  # inherited by the forked workers, not pickled
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        results = list(pool.map(_run_forked_shard, range(jobs)))
+    _SHARED = None
+    for _, line in heapq.merge(*(r[0] for r in results), key=lambda item: item[0]):
+        emit(line)
+    return [state for r in results for state in r[1]]
 
 
 _SHARED: tuple | None = None
@@ -146,15 +148,16 @@ def _shard_key(event: TicketEvent, directory: Directory) -> str:
 
 def _run_forked_shard(index: int):
     shards, until, plugins, directory = _SHARED
-    return _run_shard(shards[index], until, plugins, directory)
+    lines: list[tuple[tuple, str]] = []
+    states = _run_shard(shards[index], until, plugins, directory, lambda key, line: lines.append((key, line)))
+    return lines, states
 
 
-def _run_shard(events, until, plugins, directory):
+def _run_shard(events, until, plugins, directory, sink) -> list[TicketState]:
     simulation = Simulation(plugins, directory)
-    lines = []
 
     def record(key, outcome):
-        lines.append((key, json.dumps(summary_line(outcome))))
+        sink(key, json.dumps(summary_line(outcome)))
 
     for number, event in events:
         for outcome in simulation.advance(event.occurred_at):
@@ -163,4 +166,4 @@ def _run_shard(events, until, plugins, directory):
     if until is not None:
         for outcome in simulation.advance(until):
             record((utc(outcome.state.last_event.occurred_at), 0, outcome.decision.ticket.key), outcome)
-    return lines, list(simulation.states.values())
+    return list(simulation.states.values())

@@ -136,6 +136,13 @@ def test_sharded_replay_gives_the_same_output_as_one_process_across_a_dst_change
     assert events[0][1].occurred_at.day == 7 and events[-1][1].occurred_at.day >= 8
     directory, _ = load(CONTRACTS, CUSTOMERS)
     plugins = Plugins(Settings(vendors={v: bench.VendorSettings(enabled=True) for v in bench.PRIORITIES}))
-    single, states = replay(events, plugins, directory, 1)
-    assert replay(events, plugins, directory, 2)[0] == single
+    single, sharded = [], []
+    replay(events, plugins, directory, 1, emit=single.append)
+    replay(events, plugins, directory, 2, emit=sharded.append)
+    assert sharded == single
     assert len(single) > len(events)  # timers fired between events
+    shuffled = events[:]
+    random.Random(1).shuffle(shuffled)  # an unsorted export replays as it happened
+    unsorted = []
+    replay(shuffled, plugins, directory, 1, emit=unsorted.append)
+    assert unsorted == single
