@@ -65,12 +65,14 @@ class MetricClock(Frozen):
     @property
     def state(self) -> str:
         """``idle`` (never started), ``running``, ``paused`` or ``stopped``."""
-        cycle = self.current
-        if cycle is None:
+        cycles = self.cycles  # inlined: this is read on every decision, for every metric
+        if not cycles:
             return "idle"
+        cycle = cycles[-1]
         if cycle.stopped_at is not None:
             return "stopped"
-        return "paused" if cycle.paused else "running"
+        pauses = cycle.pauses
+        return "paused" if pauses and pauses[-1][1] is None else "running"
 
     def _replace_current(self, cycle: Cycle) -> "MetricClock":
         return self.model_copy(update={"cycles": self.cycles[:-1] + (cycle,)})

@@ -102,7 +102,7 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
     decision = plugins.actions(decision)
     wake = {utc(t) for v in verdicts for t in v.wake_at if t > now}
     # A deadline is missed the moment after it: wake one second past it to see the breach.
-    running = [d for d in deadlines if d.clock is None or d.clock.state == "running"]
+    running = [d for d in deadlines if d.running]
     wake |= {t for d in running for t in (d.warn_at and utc(d.warn_at), d.due_at and utc(d.due_at) + BREACH_GRACE)
              if t and t > now}
     timers = tuple(Timer(kind="check", fire_at=t) for t in sorted(wake))

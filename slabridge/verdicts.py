@@ -67,6 +67,7 @@ class Deadline(Verdict):
 
     metric: str
     severity: str | None = None
+    running: bool = True
     due_at: datetime | None = None
     warn_at: datetime | None = None
     field: str | None = None

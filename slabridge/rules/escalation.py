@@ -29,7 +29,7 @@ class EscalationRules:
             return None
         policy = contract.escalation
         out, taken = [], list(state.memory.get("escalated", []))
-        at_risk = [d for d in deadlines if d.warn_at and d.clock.state == "running" and now >= d.warn_at
+        at_risk = [d for d in deadlines if d.warn_at and d.running and now >= d.warn_at
                    and not d.breached]
         breached = [d for d in deadlines if d.breached]
         tags = ([policy.warning_tag] if at_risk else []) + ([policy.breach_tag] if breached else [])
@@ -50,13 +50,13 @@ class EscalationRules:
                     continue
                 when = utc(threshold) + step.after  # elapsed time, not wall-clock time
                 reached = now >= when and (deadline.breached if step.trigger == "breach" else
-                                           deadline.clock.state == "running")
+                                           deadline.running)
                 if step.level in taken or reached:
                     if step.level not in taken:
                         taken.append(step.level)
                     out.append(self._step(step, event, customer, contract, deadline, when))
                     break
-                if deadline.clock.state == "running":
+                if deadline.running:
                     wake.append(when if step.trigger == "warning" else when + BREACH_GRACE)
         tail = Escalation(level="status", tags=tuple(tags), reasons=tuple(reasons), wake_at=tuple(wake),
                           memory={"escalated": taken})

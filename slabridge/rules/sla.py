@@ -44,7 +44,8 @@ class SlaRules:
         out = []
         for name, metric in contract.metrics.items():
             clock = _advance(state.clocks.get(name) or MetricClock(metric=name), metric, event, created)
-            if clock.state == "idle":
+            clock_state = clock.state
+            if clock_state == "idle":
                 continue
             arrival = clock.current.started_at  # the window a cycle's request arrived in
             target = _target(contract, name, classification, entitlement, arrival, calendar_for)
@@ -59,7 +60,7 @@ class SlaRules:
                     due_instant = calendar.closing_after(due_instant)  # today's update given: next is tomorrow's
                 within = calendar.between(cycle_start, due_instant)
             due = clock.deadline(calendar, within)
-            running = clock.state == "running"
+            running = clock_state == "running"
             warn = clock.at_fraction(calendar, within, contract.escalation.warning_at) if running and within else None
             if due is not None:  # running or stopped: breached if the deadline passed before it stopped
                 breached = min(utc(clock.current.stopped_at or now), utc(now)) > utc(due)
@@ -67,11 +68,12 @@ class SlaRules:
                 breached = clock.breached(calendar, within, now)
             reason = Reason(
                 rule=f"sla.{name}", clause=target.source or metric.source,
-                text=f"{name}: {_human(within)} on calendar {target.calendar} -> {due.isoformat() if due else clock.state}",
+                text=f"{name}: {_human(within)} on calendar {target.calendar} -> {due.isoformat() if due else clock_state}",
                 inputs={"level": classification.severity, "plan": entitlement.plan, "coverage": entitlement.coverage,
-                        "clock": clock.state})
+                        "clock": clock_state})
             out.append(Deadline(
-                metric=name, severity=classification.severity, due_at=due, warn_at=warn, field=metric.field,
+                metric=name, severity=classification.severity, running=running, due_at=due, warn_at=warn,
+                field=metric.field,
                 clock=clock, target_seconds=within.total_seconds(), calendar=target.calendar, average=target.average,
                 breached=breached, reasons=(reason,)))
         return out
@@ -101,7 +103,8 @@ def _target(contract, name, classification, entitlement, arrival, calendar_for):
 def _advance(clock: MetricClock, metric, event, created) -> MetricClock:
     """Apply one event to a metric's clock."""
     at = max(event.occurred_at, clock.current.started_at, key=utc) if clock.current else event.occurred_at
-    if clock.state == "idle":
+    clock_state = clock.state
+    if clock_state == "idle":
         if metric.kind in START_AT_CREATION:
             clock = clock.start(min(created, at, key=utc))
         elif metric.kind == "milestone" and any(t in event.tags for t in metric.start_tags):
@@ -110,13 +113,14 @@ def _advance(clock: MetricClock, metric, event, created) -> MetricClock:
             visit = parse_instant(event.custom_fields.get(metric.start_field))
             if visit and (metric.advance is None or utc(visit) - utc(created) >= metric.advance):
                 clock = clock.start(visit)
-        if clock.state == "idle":
+        clock_state = clock.state
+        if clock_state == "idle":
             return clock
     comment = event.comment if event.kind == EventKind.comment else None
     support_reply = bool(comment and comment.public and _by_support(comment.author, event)
                          and (not metric.human_only or not comment.author.is_automation))
     customer_reply = bool(comment and comment.public and not _by_support(comment.author, event))
-    if clock.state in ("running", "paused"):
+    if clock_state in ("running", "paused"):
         if support_reply and metric.kind in STOP_ON_SUPPORT_REPLY:
             return clock.stop(at)
         if support_reply and metric.kind == "periodic_update":
@@ -124,11 +128,11 @@ def _advance(clock: MetricClock, metric, event, created) -> MetricClock:
         if any(t in event.tags for t in metric.stop_tags) or (event.status in metric.stop_statuses):
             return clock.stop(at)
         paused = event.status in metric.pause_statuses
-        if paused and clock.state == "running":
+        if paused and clock_state == "running":
             return clock.pause(at)
-        if not paused and clock.state == "paused":
+        if not paused and clock_state == "paused":
             return clock.resume(at)
-    elif clock.state == "stopped" and metric.kind == "next_response" and customer_reply:
+    elif clock_state == "stopped" and metric.kind == "next_response" and customer_reply:
         return clock.start(at)
     return clock
 
