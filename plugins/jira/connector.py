@@ -96,11 +96,15 @@ def _kind(event_name: str, changelog) -> EventKind:
     return EventKind.updated
 
 
+ACCOUNT_IS_AGENT = {"atlassian": True, "app": True, "customer": False}  # JSM portal customers are "customer"
+
+
 def _actor(user: dict, settings: VendorSettings) -> Actor:
     account = user.get("accountId") or user.get("name")
     is_self = settings.self_user is not None and settings.self_user == account
+    kind = user.get("accountType")
     return Actor(id=account, email=user.get("emailAddress"), name=user.get("displayName"), is_self=is_self,
-                 is_automation=user.get("accountType") == "app" and not is_self)
+                 is_automation=kind == "app" and not is_self, is_agent=ACCOUNT_IS_AGENT.get(kind))
 
 
 def _organization(fields: dict, settings: VendorSettings) -> Organization:

@@ -82,6 +82,11 @@ def test_jira_comment_actor_is_the_comment_author(vendor_settings):
     body = sample("jira", "comment_created.json")
     event = JiraConnector().parse(WebhookRequest({"X-Atlassian-Webhook-Identifier": "w-2"}, body, NOW), vendor_settings)
     assert event.kind == EventKind.comment and event.actor.id == "qm:1234"
+    assert event.comment.author.is_agent is False  # a JSM portal customer, whoever it is, is not support
+    data = json.loads(body)
+    data["comment"]["author"] = {"accountId": "557058:alex", "accountType": "atlassian"}
+    staff = JiraConnector().event_from(data, "w-3", NOW, vendor_settings)
+    assert staff.comment.author.is_agent is True
     assert event.comment.public and event.comment.body == "Still failing on our side."
 
 
