@@ -67,6 +67,7 @@ class Outcome(Frozen):
 def decide(event: TicketEvent, state: TicketState | None, plugins: Any, directory: Any, now: datetime) -> Outcome:
     """Run every rule phase for ``event`` and return the decision and the new state."""
     state = state or TicketState(ticket=event.ticket)
+    event = _carry_forward(event, state.last_event)
     if event.actor.is_self:
         reason = Reason(rule="engine.loop_guard", text="event caused by slabridge's own API user; nothing to do",
                         inputs={"actor": event.actor.id})
@@ -116,6 +117,23 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
     )
     charges = tuple(c for v in verdicts for c in v.charges)
     return Outcome(decision=decision, state=new_state, timers=timers, charges=charges)
+
+
+def _carry_forward(event: TicketEvent, last: TicketEvent | None) -> TicketEvent:
+    """Fill what an event leaves out (an id-only envelope has no e-mail) from the ticket's last event."""
+    if last is None:
+        return event
+    update: dict[str, Any] = {}
+    requester, before = event.requester, last.requester
+    if requester.id in (None, before.id) and (requester.email is None or requester.name is None):
+        update["requester"] = requester.model_copy(update={
+            "id": requester.id or before.id, "email": requester.email or before.email,
+            "name": requester.name or before.name})
+    if event.organization.id in (None, last.organization.id) and event.organization.name is None:
+        update["organization"] = last.organization
+    if event.created_at is None and last.created_at is not None:
+        update["created_at"] = last.created_at
+    return event.model_copy(update=update) if update else event
 
 
 def timer_event(last: TicketEvent, fire_at: datetime, delivery_id: str) -> TicketEvent:

@@ -107,3 +107,27 @@ def test_defaults_use_the_configured_unknown_customer_tag():
     plugins = Plugins(Settings(unknown_customer_tag="who_is_this"))
     outcome = decide(EVENT, None, plugins, None, NOW)
     assert outcome.decision.actions[0].tags == ("who_is_this",)
+
+
+def test_an_id_only_event_inherits_the_requesters_email_from_the_tickets_last_event():
+    from slabridge.engine import decide as run
+    from slabridge.models import Comment, Actor
+
+    class Recorder:
+        seen = []
+
+        @hookimpl
+        def slabridge_entitlement(self, event):
+            self.seen.append(event.requester.email)
+            return None
+
+    recorder = Recorder()
+    plugins = Plugins(Settings(), extra=(recorder,))
+    first = EVENT.model_copy(update={"requester": Person(id="42", email="a@example.com")})
+    state = run(first, None, plugins, None, NOW).state
+    envelope = EVENT.model_copy(update={"delivery_id": "d2", "kind": EventKind.comment, "requester": Person(id="42"),
+                                        "comment": Comment(author=Actor(id="7", is_agent=True), body="hi")})
+    run(envelope, state, plugins, None, NOW)
+    other = envelope.model_copy(update={"delivery_id": "d3", "requester": Person(id="99")})
+    run(other, state, plugins, None, NOW)
+    assert recorder.seen == ["a@example.com", "a@example.com", None]  # a different requester is not guessed

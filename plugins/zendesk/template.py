@@ -33,18 +33,25 @@ def webhook_template(settings, receiver_url: str) -> dict:
             "actions": [{"field": "notification_webhook", "value": ["<webhook id from step 1>", body]}],
         }}
 
+    endpoint = f"{receiver_url}/webhooks/zendesk"
     return {
         "steps": [
-            "1. Create the webhook: POST /api/v2/webhooks with 'webhook' below (or Admin Center > Apps and "
-            "integrations > Webhooks). Copy its signing secret into the environment variable named by "
-            "vendors.zendesk.webhook_secrets_env.",
+            "1. Create both webhooks: POST /api/v2/webhooks with each body in 'webhooks' (or Admin Center > "
+            "Apps and integrations > Webhooks). The first serves the triggers; the second subscribes to "
+            "comment events, which say whether a comment is public and whether its author is staff — what "
+            "first-response and next-response clocks need. Put both signing secrets in the environment "
+            "variables listed in vendors.zendesk.webhook_secrets_env.",
             "2. Create both triggers: POST /api/v2/triggers with each body in 'triggers', after putting the "
-            "webhook id into the notification_webhook action.",
+            "first webhook's id into the notification_webhook action.",
             "3. Create custom ticket fields for the deadlines you want shown and map them in vendors.zendesk.fields.",
         ],
-        "webhook": {"webhook": {"name": "slabridge", "endpoint": f"{receiver_url}/webhooks/zendesk",
-                                "http_method": "POST", "request_format": "json", "status": "active",
-                                "subscriptions": ["conditional_ticket_events"]}},
+        "webhooks": [
+            {"webhook": {"name": "slabridge (triggers)", "endpoint": endpoint, "http_method": "POST",
+                         "request_format": "json", "status": "active", "subscriptions": ["conditional_ticket_events"]}},
+            {"webhook": {"name": "slabridge (comments)", "endpoint": endpoint, "http_method": "POST",
+                         "request_format": "json", "status": "active",
+                         "subscriptions": ["zen:event-type:ticket.comment_added"]}},
+        ],
         "triggers": [trigger("slabridge: ticket created", "created", "Create"),
                      trigger("slabridge: ticket updated", "updated", "Change")],
     }

@@ -137,6 +137,8 @@ def test_webhook_templates(request_checkers):
         template = json.loads(result.output)
         assert template["steps"] and f"https://sla.example.com/webhooks/{vendor}" in result.output
     zendesk = json.loads(CliRunner().invoke(main, ["webhooks", "template", "zendesk"]).output)
+    assert [w["webhook"]["subscriptions"] for w in zendesk["webhooks"]] == [
+        ["conditional_ticket_events"], ["zen:event-type:ticket.comment_added"]]
     for trigger in zendesk["triggers"]:
         assert request_checkers["zendesk"].problems("POST", "/api/v2/triggers", trigger) == []
         conditions = trigger["trigger"]["conditions"]["all"]
