@@ -45,7 +45,10 @@ def _pauses(values: tuple[str, ...]) -> list[tuple[datetime, datetime]]:
         start, sep, end = value.partition("/")
         if not sep:
             raise click.BadParameter(f"{value!r}: expected START/END", param_hint="--pause")
-        out.append((_instant(start, "--pause"), _instant(end, "--pause")))
+        began, ended = _instant(start, "--pause"), _instant(end, "--pause")
+        if ended < began:
+            raise click.BadParameter(f"{value!r}: the pause ends before it starts", param_hint="--pause")
+        out.append((began, ended))
     return out
 
 

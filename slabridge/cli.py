@@ -53,11 +53,23 @@ class Context:
         return directory
 
     def store(self, settings: Settings, upgrade: bool = True):
+        """The database, migrated; exit 1 saying which database and why if it cannot be used."""
+        from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+
         from .store import Store
 
-        store = Store(settings.database_url)
-        if upgrade:
-            store.upgrade()
+        where = _safe_url(settings.database_url) if "://" in settings.database_url else settings.database_url
+        try:
+            store = Store(settings.database_url)
+            if upgrade:
+                store.upgrade()
+            else:
+                store.ping()
+        except (ArgumentError, NoSuchModuleError) as exc:
+            raise click.ClickException(f"database_url {where!r} is not a database URL: {exc}") from None
+        except DBAPIError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else exc.__class__.__name__
+            raise click.ClickException(f"cannot use the database {where}: {reason}") from None
         return store
 
 

@@ -153,3 +153,13 @@ def dig(data: object, path: str, default: object = None) -> object:
             return default
         data = data[part]
     return data
+
+
+def instant(value: object, where: str):
+    """A webhook timestamp as aware UTC, or WebhookRejected(422) naming the field."""
+    from .timeparse import parse_instant
+
+    try:
+        return parse_instant(value)
+    except (TypeError, ValueError, OverflowError):
+        raise WebhookRejected(422, f"field {where}: {value!r} is not an ISO-8601 timestamp") from None

@@ -236,8 +236,8 @@ class Contract(Clause):
     id: str
     name: str
     seed: str | None = None
-    calendars: dict[str, CalendarSpec]
-    levels: dict[str, Level] = Field(description="severity levels, highest first")
+    calendars: dict[str, CalendarSpec] = Field(min_length=1)
+    levels: dict[str, Level] = Field(min_length=1, description="severity levels, highest first")
     default_level: str
     level_tags: dict[str, str] = Field(default_factory=dict, description="level -> tag, e.g. P1 -> sla_p1")
     classification: list[ClassificationRule] = Field(default_factory=list)

@@ -70,3 +70,19 @@ def test_db_upgrade_and_status(tmp_path):
     env = {"SLABRIDGE_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
     assert "schema at version 2" in run("db", "upgrade", env=env).output
     assert "schema version 2 (latest 2)" in run("db", "status", env=env).output
+
+
+def test_an_unusable_database_is_a_clear_error(tmp_path):
+    down = run("db", "status", env={"SLABRIDGE_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
+    assert down.exit_code == 1 and "cannot use the database postgresql://nobody@127.0.0.1:1/none" in down.output
+    assert "Traceback" not in down.output
+    nonsense = run("report", env={"SLABRIDGE_DATABASE_URL": "notaurl"})
+    assert nonsense.exit_code == 1 and "database_url 'notaurl' is not a database URL" in nonsense.output
+
+
+def test_a_pause_that_ends_before_it_starts_is_refused(tmp_path):
+    calendar = tmp_path / "c.yaml"
+    calendar.write_text("timezone: UTC\nweekly: {mon-fri: ['09:00-17:00']}\n")
+    result = run("calendar", "add", "--calendar", str(calendar), "--start", "2026-03-02T10:00Z", "--duration", "1h",
+                 "--pause", "2026-03-02T12:00Z/2026-03-02T11:00Z")
+    assert result.exit_code == 2 and "the pause ends before it starts" in result.output

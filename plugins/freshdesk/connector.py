@@ -17,10 +17,9 @@ from pydantic import ValidationError
 
 from slabridge.config import VendorSettings
 from slabridge.connectors import (
-    Connector, WebhookRejected, WebhookRequest, content_hash, dig, json_object, require,
+    Connector, WebhookRejected, WebhookRequest, instant, content_hash, dig, json_object, require,
 )
 from slabridge.models import Actor, Comment, EventKind, Organization, Person, TicketEvent, TicketRef
-from slabridge.timeparse import parse_instant
 
 from .client import FreshdeskClient
 
@@ -80,9 +79,9 @@ class FreshdeskConnector(Connector):
                 custom_fields=dict(ticket.get("custom_fields") or {}),
                 comment=Comment(body=str(comment_body), author=Actor(email=actor_email, is_self=is_self))
                 if comment_body else None,
-                created_at=parse_instant(ticket.get("created_at")),
-                updated_at=parse_instant(ticket.get("updated_at")),
-                occurred_at=parse_instant(ticket.get("updated_at")) or received_at,
+                created_at=instant(ticket.get("created_at"), "ticket.created_at"),
+                updated_at=instant(ticket.get("updated_at"), "ticket.updated_at"),
+                occurred_at=instant(ticket.get("updated_at"), "ticket.updated_at") or received_at,
             )
         except ValidationError as exc:
             first = exc.errors()[0]

@@ -11,10 +11,9 @@ from pydantic import ValidationError
 
 from slabridge.config import VendorSettings
 from slabridge.connectors import (
-    Connector, WebhookRejected, WebhookRequest, dig, hmac_matches, json_object, require,
+    Connector, WebhookRejected, WebhookRequest, instant, dig, hmac_matches, json_object, require,
 )
 from slabridge.models import Actor, Comment, EventKind, Organization, Person, TicketEvent, TicketRef
-from slabridge.timeparse import parse_instant
 
 from .client import JiraClient
 
@@ -71,9 +70,9 @@ class JiraConnector(Connector):
                 comment=Comment(public=bool(comment.get("jsdPublic", True)), author=_actor(comment.get("author") or {}, settings),
                                 body=comment.get("body") if isinstance(comment.get("body"), str) else "")
                 if isinstance(comment, dict) else None,
-                created_at=parse_instant(fields.get("created")),
-                updated_at=parse_instant(fields.get("updated")),
-                occurred_at=parse_instant(data.get("timestamp")) or received_at,
+                created_at=instant(fields.get("created"), "issue.fields.created"),
+                updated_at=instant(fields.get("updated"), "issue.fields.updated"),
+                occurred_at=instant(data.get("timestamp"), "timestamp") or received_at,
             )
         except ValidationError as exc:
             first = exc.errors()[0]

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from slabridge.config import VendorSettings
 from slabridge.connectors import (
-    Connector, WebhookRejected, WebhookRequest, dig, hmac_matches, json_object, require,
+    Connector, WebhookRejected, WebhookRequest, instant, dig, hmac_matches, json_object, require,
 )
 from slabridge.models import Actor, Comment, EventKind, Organization, Person, TicketEvent, TicketRef
 from slabridge.timeparse import parse_instant
@@ -91,9 +91,9 @@ class ZendeskConnector(Connector):
             status=(detail.get("status") or "").lower() or None,
             tags=tuple(detail.get("tags") or ()),
             comment=_comment(comment, settings) if isinstance(comment, dict) else None,
-            created_at=parse_instant(detail.get("created_at")),
-            updated_at=parse_instant(detail.get("updated_at")),
-            occurred_at=parse_instant(data.get("time")) or received_at,
+            created_at=instant(detail.get("created_at"), "detail.created_at"),
+            updated_at=instant(detail.get("updated_at"), "detail.updated_at"),
+            occurred_at=instant(data.get("time"), "time") or received_at,
         )
 
     def _from_template(self, data, delivery, received_at, settings) -> TicketEvent:
@@ -106,7 +106,7 @@ class ZendeskConnector(Connector):
             vendor=self.name,
             delivery_id=delivery,
             ticket=TicketRef(vendor=self.name, id=ticket_id),
-            kind=EventKind(data.get("event") or "updated"),
+            kind=_template_kind(data.get("event")),
             actor=_actor(_id(actor.get("id")), actor.get("email"), settings,
                          automation=str(actor.get("role", "")).lower() == "automation"),
             requester=Person(id=_id(dig(ticket, "requester.id")), email=dig(ticket, "requester.email"),
@@ -119,13 +119,21 @@ class ZendeskConnector(Connector):
             tags=tuple(tags.split() if isinstance(tags, str) else tags),
             custom_fields={str(k): v for k, v in (ticket.get("custom_fields") or {}).items()},
             comment=_comment(comment, settings) if isinstance(comment, dict) and comment.get("body") else None,
-            created_at=parse_instant(ticket.get("created_at")),
-            updated_at=parse_instant(ticket.get("updated_at")),
-            occurred_at=parse_instant(ticket.get("updated_at")) or received_at,
+            created_at=instant(ticket.get("created_at"), "ticket.created_at"),
+            updated_at=instant(ticket.get("updated_at"), "ticket.updated_at"),
+            occurred_at=instant(ticket.get("updated_at"), "ticket.updated_at") or received_at,
         )
 
     def client(self, settings: VendorSettings, http) -> ZendeskClient:
         return ZendeskClient(http, settings)
+
+
+def _template_kind(value) -> EventKind:
+    try:
+        return EventKind(value or "updated")
+    except ValueError:
+        raise WebhookRejected(422, f"field event: {value!r} is not one of "
+                                   f"{', '.join(k.value for k in EventKind)}") from None
 
 
 def _id(value) -> str | None:

@@ -195,3 +195,10 @@ def test_unknown_subdivision_is_named_as_such(workdir):
     edit(workdir / "customers.yaml", "region: {country: US, subdivision: CO}", "region: {country: US, subdivision: ZZ}")
     assert any("region: US has no subdivision 'ZZ'" in p
                for p in problems_of(workdir))
+
+
+def test_a_contract_without_calendars_or_levels_says_so(tmp_path):
+    (tmp_path / "empty.yaml").write_text("id: x\nname: y\ncalendars: {}\nlevels: {}\ndefault_level: p1\n")
+    found = load(tmp_path, None)[1]
+    assert any("calendars: Dictionary should have at least 1 item" in p for p in found)
+    assert any("levels: Dictionary should have at least 1 item" in p for p in found)

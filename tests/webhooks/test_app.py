@@ -136,3 +136,20 @@ def test_store_failure_is_json_500_not_traceback(settings, store, signed, monkey
     answer = post(client, "zendesk", headers, body)
     assert answer.status_code == 500
     assert answer.is_json and "Traceback" not in answer.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("body, message", [
+    (b'{"event": "exploded", "ticket": {"id": "5"}}', "field event: 'exploded' is not one of created, updated"),
+    (b'{"ticket": {"id": "5", "created_at": "soon"}}', "field ticket.created_at: 'soon' is not an ISO-8601 timestamp"),
+])
+def test_a_bad_field_is_named(client, signed, body, message):
+    import base64
+    import hashlib
+    import hmac
+
+    headers, _ = signed("zendesk", "5")
+    stamp = headers["X-Zendesk-Webhook-Signature-Timestamp"]
+    headers["X-Zendesk-Webhook-Signature"] = base64.b64encode(
+        hmac.new(b"test-secret-one", stamp.encode() + body, hashlib.sha256).digest()).decode()
+    answer = post(client, "zendesk", headers, body)
+    assert answer.status_code == 422 and message in answer.json["message"]
