@@ -75,6 +75,10 @@ class Connector(ABC):
         """Headers and raw body of a signed sample webhook, from the package's ``fake`` module."""
         return self._fake_module().sample_webhook(secret, ticket_id, now)
 
+    def signed_headers(self, secret: str, body: bytes, now: datetime) -> dict[str, str]:
+        """Headers that make ``body`` an authentic webhook, from the package's ``fake`` module."""
+        return self._fake_module().signed_headers(secret, body, now)
+
     def webhook_template(self, settings: VendorSettings, receiver_url: str) -> dict:
         """What an admin pastes into the helpdesk, from the package's ``template`` module."""
         return self._module("template").webhook_template(settings, receiver_url)

@@ -131,6 +131,17 @@ def signed():
     return make
 
 
+@pytest.fixture
+def sign():
+    """``sign(vendor, body, secret=SECRET, now=None)`` -> headers making ``body`` an authentic webhook."""
+    connectors = Plugins(Settings()).connectors
+
+    def make(vendor: str, body: bytes, secret: str = SECRET, now: datetime | None = None) -> dict[str, str]:
+        return connectors[vendor].signed_headers(secret, body, now or datetime.now(timezone.utc))
+
+    return make
+
+
 # --- every request sent to a fake vendor is checked against the vendor's OpenAPI document ---
 
 SPECS = Path(__file__).resolve().parents[2] / "shared" / "vendor-specs"

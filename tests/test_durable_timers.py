@@ -43,15 +43,9 @@ def jira_webhook(key: str, description: str, event="jira:issue_created", comment
 
 
 def send(receiver, body: dict) -> httpx.Response:
-    import hashlib
-    import hmac
-    import uuid
-
     raw = json.dumps(body).encode()
-    signature = "sha256=" + hmac.new(b"test-secret-one", raw, hashlib.sha256).hexdigest()
-    return httpx.post(f"{receiver.url}/webhooks/jira", content=raw, headers={
-        "Content-Type": "application/json", "X-Hub-Signature": signature,
-        "X-Atlassian-Webhook-Identifier": str(uuid.uuid4())})
+    headers = Plugins().connectors["jira"].signed_headers("test-secret-one", raw, T0)
+    return httpx.post(f"{receiver.url}/webhooks/jira", content=raw, headers=headers)
 
 
 @pytest.fixture

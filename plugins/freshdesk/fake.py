@@ -41,6 +41,11 @@ def fake_api() -> FakeAPI:
     ])
 
 
+def signed_headers(secret: str, body: bytes, now: datetime) -> dict[str, str]:
+    """The headers the shipped automation rule sends: the shared secret (Freshdesk does not sign)."""
+    return {"Content-Type": "application/json", "X-Slabridge-Secret": secret}
+
+
 def sample_webhook(secret: str, ticket_id: str, now: datetime) -> tuple[dict[str, str], bytes]:
     """A webhook as the shipped automation rule sends it, for a new ticket."""
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -52,4 +57,4 @@ def sample_webhook(secret: str, ticket_id: str, now: datetime) -> tuple[dict[str
                    "company": {"id": "501", "name": "Northwind Clinic"}, "created_at": stamp, "updated_at": stamp},
         "actor": {"email": "pat@northwind.example", "type": "contact"},
     }).encode()
-    return {"Content-Type": "application/json", "X-Slabridge-Secret": secret}, body
+    return signed_headers(secret, body, now), body

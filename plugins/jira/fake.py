@@ -56,6 +56,13 @@ def fake_api() -> FakeAPI:
     ])
 
 
+def signed_headers(secret: str, body: bytes, now: datetime) -> dict[str, str]:
+    """The headers a Jira admin webhook with a secret sends with ``body``."""
+    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {"Content-Type": "application/json", "X-Hub-Signature": signature,
+            "X-Atlassian-Webhook-Identifier": str(uuid.uuid4())}
+
+
 def sample_webhook(secret: str, ticket_id: str, now: datetime) -> tuple[dict[str, str], bytes]:
     """A signed ``jira:issue_created`` admin webhook."""
     stamp = now.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
@@ -70,6 +77,4 @@ def sample_webhook(secret: str, ticket_id: str, now: datetime) -> tuple[dict[str
             "customfield_10002": [{"id": 12, "name": "Tailspin Pools"}],
             "created": stamp, "updated": stamp}},
     }).encode()
-    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return {"Content-Type": "application/json", "X-Hub-Signature": signature,
-            "X-Atlassian-Webhook-Identifier": str(uuid.uuid4())}, body
+    return signed_headers(secret, body, now), body

@@ -69,6 +69,14 @@ def fake_api() -> FakeAPI:
     ])
 
 
+def signed_headers(secret: str, body: bytes, now: datetime) -> dict[str, str]:
+    """The headers Zendesk sends with ``body``: signature over timestamp + body, a fresh invocation id."""
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    signature = base64.b64encode(hmac.new(secret.encode(), stamp.encode() + body, hashlib.sha256).digest()).decode()
+    return {"Content-Type": "application/json", "X-Zendesk-Webhook-Signature": signature,
+            "X-Zendesk-Webhook-Signature-Timestamp": stamp, "X-Zendesk-Webhook-Invocation-Id": str(uuid.uuid4())}
+
+
 def sample_webhook(secret: str, ticket_id: str, now: datetime) -> tuple[dict[str, str], bytes]:
     """A signed webhook as the shipped trigger template sends it, for a new ticket."""
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -82,7 +90,4 @@ def sample_webhook(secret: str, ticket_id: str, now: datetime) -> tuple[dict[str
                    "created_at": stamp, "updated_at": stamp},
         "current_user": {"id": "9001", "email": "dana@acme.example"},
     }).encode()
-    signature = base64.b64encode(hmac.new(secret.encode(), stamp.encode() + body, hashlib.sha256).digest()).decode()
-    headers = {"Content-Type": "application/json", "X-Zendesk-Webhook-Signature": signature,
-               "X-Zendesk-Webhook-Signature-Timestamp": stamp, "X-Zendesk-Webhook-Invocation-Id": str(uuid.uuid4())}
-    return headers, body
+    return signed_headers(secret, body, now), body
