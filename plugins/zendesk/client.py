@@ -17,6 +17,7 @@ class ZendeskClient(VendorClient):
 
     def __init__(self, http, settings: VendorSettings, **kwargs):
         super().__init__(http, max_retries=settings.max_retries, **kwargs)
+        self._stamps: dict[str, str] = {}  # ticket path -> updated_at returned by our last ticket write
 
     def apply(self, ticket: TicketRef, action: Action) -> None:
         path = f"/api/v2/tickets/{ticket.id}"
@@ -48,14 +49,21 @@ class ZendeskClient(VendorClient):
 
     def _safely(self, method: str, url: str, ticket_path: str, body) -> None:
         for attempt in range(CONFLICT_RETRIES):
-            current = self.request("GET", ticket_path).json().get("ticket") or {}
-            stamp = {"safe_update": True, "updated_stamp": current["updated_at"]} if current.get("updated_at") else {}
+            updated_at = self._stamps.pop(ticket_path, None) or self._read_stamp(ticket_path)
+            stamp = {"safe_update": True, "updated_stamp": updated_at} if updated_at else {}
             try:
-                self.request(method, url, json=body(stamp))
-                return
-            except Conflict:
+                response = self.request(method, url, json=body(stamp))
+            except Conflict:  # changed meanwhile: the next attempt reads the ticket again
                 if attempt == CONFLICT_RETRIES - 1:
                     raise
+                continue
+            written = (response.json() or {}).get("ticket") if response.content else None
+            if isinstance(written, dict) and written.get("updated_at"):
+                self._stamps[ticket_path] = written["updated_at"]  # tag writes return no stamp: read next time
+            return
+
+    def _read_stamp(self, ticket_path: str) -> str | None:
+        return (self.request("GET", ticket_path).json().get("ticket") or {}).get("updated_at")
 
 
 def _field_id(value: str) -> int | str:

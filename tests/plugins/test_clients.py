@@ -100,3 +100,14 @@ def test_jira_without_service_management_writes_adf_platform_comments(vendor):
     assert body["visibility"] == {"type": "role", "value": "Service Desk Team"}
     assert [p["content"][0]["text"] for p in body["body"]["content"]] == ["First paragraph.", "Second."]
     assert body["body"]["type"] == "doc" and body["body"]["version"] == 1
+
+
+def test_zendesk_reuses_the_stamp_its_own_ticket_write_returned(vendor):
+    fake, client = vendor("zendesk")
+    ticket = TicketRef(vendor="zendesk", id="9")
+    client.apply(ticket, SetPriority(priority="high"))
+    client.apply(ticket, InternalNote(body="why"))
+    assert [r.method for r in fake.requests] == ["GET", "PUT", "PUT"]  # one read for two writes
+    second = fake.requests[2]
+    assert second.body["ticket"]["updated_stamp"] == "2026-01-01T00:00:01Z"  # as returned by the first PUT
+    assert second.status == 200  # the fake answers 409 to a stale stamp
