@@ -11,15 +11,7 @@ import click
 
 from . import config as config_module
 from .config import ConfigError, Settings
-
-
-def render_table(headers: list[str], rows: list[list[object]]) -> str:
-    """A plain aligned text table."""
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
-    widths = [max(len(line.split("\n")[0]) for line in column) for column in zip(*cells)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+from .tables import render_table
 
 
 class Context:

@@ -21,11 +21,11 @@ from pathlib import Path
 import httpx
 from werkzeug.serving import make_server
 
-from .cli import render_table
 from .config import Settings, VendorSettings
 from .directory import load as load_directory
 from .plugins import Plugins
 from .store import Store
+from .tables import render_table
 from .worker import Worker
 
 SAMPLE_TICKETS = {"jira": "SUP-303"}
@@ -116,7 +116,7 @@ def _report(echo, store: Store, fakes, answers) -> int:
             failures.append(f"{name}: expected 1 decision, found {len(decisions)}")
         if not writes or any(not 200 <= w.status < 300 for w in writes):
             failures.append(f"{name}: write-back missing or failed")
-    echo(_multiline_table(["vendor", "ticket", "webhook", "repeat", "decision", "write-back received by the vendor"],
+    echo(render_table(["vendor", "ticket", "webhook", "repeat", "decision", "write-back received by the vendor"],
                           rows))
     for failure in failures:
         echo(f"FAILED {failure}")
@@ -138,13 +138,3 @@ def _gist(body) -> str:
         return ""
     text = json.dumps(body, separators=(",", ":"))
     return text if len(text) <= 70 else text[:67] + "..."
-
-
-def _multiline_table(headers, rows) -> str:
-    """Rows whose cells hold several lines are spread over several table lines."""
-    flat = []
-    for row in rows:
-        parts = [str(c).split("\n") for c in row]
-        for i in range(max(len(p) for p in parts)):
-            flat.append([p[i] if i < len(p) else "" for p in parts])
-    return render_table(headers, flat)

@@ -15,11 +15,10 @@ from pydantic import ValidationError
 from .models import TicketEvent
 from .report import COLUMNS, compliance
 from .simulation import replay as run_replay
+from .tables import render_table
 
 
 def _table(rows: list[dict]) -> str:
-    from .cli import render_table
-
     headers = COLUMNS
     return render_table([h.replace("_", " ") for h in headers],
                         [["-" if r.get(h) is None else r.get(h) for h in headers] for r in rows])
@@ -146,8 +145,6 @@ def incidents(obj, customer: str, add: int | None, reason: str, as_json: bool) -
                                "year_start": record.incidents.year_start.isoformat(), "balance": balance,
                                "history": history}, indent=2))
         return
-    from .cli import render_table
-
     click.echo(f"{record.name}: {balance} incident(s) left (opening balance {record.incidents.balance} on "
                f"{record.incidents.year_start}, rollover cap {contract.billing.rollover_cap})")
     if history:

@@ -20,8 +20,8 @@ scenarios:
 
 A step may change the ticket (``priority``, ``status``, ``tags``, ``fields``) or carry a
 ``comment: {by: agent | customer | automation, public: true, body: ...}``. Expectations:
-``entitled``, ``plan``, ``coverage``-free checks of ``severity``, ``designated``,
-``request_type``, ``actions`` (each must appear; ``contains`` tests a reply or note),
+``entitled``, ``plan``, ``severity``, ``designated``, ``request_type``,
+``actions`` (each must appear; ``contains`` tests a reply or note),
 ``no_actions`` (types that must not appear), ``deadlines``, ``tags`` (present on the
 ticket afterwards), ``escalation``, ``balance`` (the customer's incidents).
 """

@@ -67,7 +67,6 @@ class Deadline(Verdict):
 
     metric: str
     severity: str | None = None
-    running: bool = True
     due_at: datetime | None = None
     warn_at: datetime | None = None
     field: str | None = None
@@ -76,6 +75,11 @@ class Deadline(Verdict):
     calendar: str | None = None
     average: bool = False
     breached: bool = False
+
+    @property
+    def running(self) -> bool:
+        """The clock is running (a deadline without a clock, from a plugin, counts as running)."""
+        return self.clock is None or self.clock.state == "running"
 
 
 class Escalation(Verdict):

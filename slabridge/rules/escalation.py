@@ -58,9 +58,11 @@ class EscalationRules:
                     break
                 if deadline.running:
                     wake.append(when if step.trigger == "warning" else when + BREACH_GRACE)
-        tail = Escalation(level="status", tags=tuple(tags), reasons=tuple(reasons), wake_at=tuple(wake),
-                          memory={"escalated": taken})
-        return out + [tail]
+        # Not a ladder step: the warning/breach tags, the instants the next steps fall due (durable
+        # timers) and the steps taken so far. It routes nowhere, so the engine's routing ignores it.
+        status = Escalation(level="status", tags=tuple(tags), reasons=tuple(reasons), wake_at=tuple(wake),
+                            memory={"escalated": taken})
+        return out + [status]
 
     def _step(self, step, event, customer, contract, deadline, when) -> Escalation:
         group = assignee = None

@@ -89,7 +89,9 @@ def matches(match: Match, event: TicketEvent, text: str, contract: Contract, des
     return ", ".join(found) or "always"
 
 
-_REGIONAL: dict[tuple, Calendar] = {}
+# (id of a calendar spec, region) -> (that spec, its compiled calendar). The entry keeps the spec
+# alive, so its id cannot be reused by another spec while the entry exists.
+_REGIONAL: dict[tuple, tuple[object, Calendar]] = {}
 
 
 def calendars_for(contract: Contract, customer) -> "callable":
@@ -98,14 +100,14 @@ def calendars_for(contract: Contract, customer) -> "callable":
     region_key = (region.country, region.subdivision) if region is not None else None
 
     def calendar_for(name: str) -> Calendar:
-        key = (id(contract), name, region_key)
-        calendar = _REGIONAL.get(key)
-        if calendar is None:
-            spec = contract.calendars[name]
-            if region is not None and spec.holidays.country:
-                spec = spec.for_region(region.country, region.subdivision)
-            calendar = _REGIONAL.setdefault(key, compile_calendar(spec))
-        return calendar
+        spec = contract.calendars[name]
+        key = (id(spec), region_key)
+        entry = _REGIONAL.get(key)
+        if entry is None or entry[0] is not spec:
+            regional = spec.for_region(region.country, region.subdivision) \
+                if region is not None and spec.holidays.country else spec
+            entry = _REGIONAL[key] = (spec, compile_calendar(regional))
+        return entry[1]
 
     return calendar_for
 

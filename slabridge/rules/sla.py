@@ -72,8 +72,7 @@ class SlaRules:
                 inputs={"level": classification.severity, "plan": entitlement.plan, "coverage": entitlement.coverage,
                         "clock": clock_state})
             out.append(Deadline(
-                metric=name, severity=classification.severity, running=running, due_at=due, warn_at=warn,
-                field=metric.field,
+                metric=name, severity=classification.severity, due_at=due, warn_at=warn, field=metric.field,
                 clock=clock, target_seconds=within.total_seconds(), calendar=target.calendar, average=target.average,
                 breached=breached, reasons=(reason,)))
         return out
