@@ -106,7 +106,8 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
     running = [d for d in deadlines if d.running]
     wake |= {t for d in running for t in (d.warn_at and utc(d.warn_at), d.due_at and utc(d.due_at) + BREACH_GRACE)
              if t and t > now}
-    timers = tuple(Timer(kind="check", fire_at=t) for t in sorted(wake))
+    # Only the earliest: each decision replaces the ticket's timers, and the one it fires recomputes the rest.
+    timers = (Timer(kind="check", fire_at=min(wake)),) if wake else ()
     memory = {**state.memory}
     for verdict in verdicts:
         memory.update(verdict.memory)
@@ -125,11 +126,15 @@ def _carry_forward(event: TicketEvent, last: TicketEvent | None) -> TicketEvent:
         return event
     update: dict[str, Any] = {}
     requester, before = event.requester, last.requester
-    if requester.id in (None, before.id) and (requester.email is None or requester.name is None):
-        update["requester"] = requester.model_copy(update={
-            "id": requester.id or before.id, "email": requester.email or before.email,
-            "name": requester.name or before.name})
-    if event.organization.id in (None, last.organization.id) and event.organization.name is None:
+    if requester.id in (None, before.id):
+        filled = {k: before_value for k, before_value in (("id", before.id), ("email", before.email),
+                                                          ("name", before.name))
+                  if getattr(requester, k) is None and before_value is not None}
+        if filled:
+            update["requester"] = requester.model_copy(update=filled)
+    organization = event.organization
+    if (organization.id in (None, last.organization.id) and organization.name is None
+            and last.organization != organization):
         update["organization"] = last.organization
     if event.created_at is None and last.created_at is not None:
         update["created_at"] = last.created_at

@@ -156,7 +156,7 @@ class Reason(Frozen):
 
     rule: str
     text: str
-    clause: str | None = None
+    clause: str | None = Field(default=None, exclude_if=lambda clause: clause is None)
     inputs: dict[str, Any] = Field(default_factory=dict)
 
 

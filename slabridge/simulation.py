@@ -9,7 +9,6 @@ priority, status), so that later events see what a real helpdesk would send.
 from __future__ import annotations
 
 import heapq
-import json
 import multiprocessing
 import zlib
 from collections import defaultdict
@@ -17,6 +16,8 @@ from concurrent.futures import ProcessPoolExecutor
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+
+from pydantic_core import to_json
 
 from .directory import Directory
 from .engine import Outcome, TicketState, decide, timer_event
@@ -88,7 +89,10 @@ class Simulation:
 
 
 def summary_line(outcome: Outcome) -> dict[str, Any]:
-    """One JSON-able line per event for ``replay``: ticket, customer, entitlement, severity, deadlines, actions."""
+    """One line per event for ``replay``: ticket, customer, entitlement, severity, deadlines, actions.
+
+    Actions and reasons stay models: :func:`pydantic_core.to_json` serializes the line in one call.
+    """
     decision, state = outcome.decision, outcome.state
     memory = state.memory
     return {
@@ -100,8 +104,8 @@ def summary_line(outcome: Outcome) -> dict[str, Any]:
         "request_type": memory.get("request_type"),
         "deadlines": {m: d.get("due_at") for m, d in state.deadlines.items()},
         "escalation": (memory.get("escalated") or [None])[-1],
-        "actions": [a.model_dump(mode="json") for a in decision.actions],
-        "reasons": [r.model_dump(mode="json", exclude_none=True) for r in decision.reasons],
+        "actions": decision.actions,
+        "reasons": decision.reasons,
         "ignored": decision.ignored,
     }
 
@@ -157,7 +161,7 @@ def _run_shard(events, until, plugins, directory, sink) -> list[TicketState]:
     simulation = Simulation(plugins, directory)
 
     def record(key, outcome):
-        sink(key, json.dumps(summary_line(outcome)))
+        sink(key, to_json(summary_line(outcome)).decode())
 
     for number, event in events:
         for outcome in simulation.advance(event.occurred_at):
