@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,7 +13,12 @@ COLUMNS = ["customer", "severity", "metric", "met", "breached", "open", "met_pct
 
 def compliance(states: list[TicketState], directory, now: datetime) -> list[dict[str, Any]]:
     """One row per customer x severity x metric, from each ticket's recorded clocks."""
-    groups: dict[tuple, dict[str, Any]] = defaultdict(lambda: {"met": 0, "breached": 0, "open": 0, "elapsed": []})
+    return rows(tally(states, directory, now))
+
+
+def tally(states: list[TicketState], directory, now: datetime) -> dict[tuple, dict[str, Any]]:
+    """Counts and elapsed times per (customer, severity, metric); tallies of disjoint tickets merge."""
+    groups: dict[tuple, dict[str, Any]] = {}
     for state in states:
         customer = directory.customers.get(state.customer) if state.customer else None
         contract = directory.contract_for(customer)
@@ -27,7 +31,8 @@ def compliance(states: list[TicketState], directory, now: datetime) -> list[dict
                 continue
             calendar = calendar_for(summary["calendar"])
             target = timedelta(seconds=summary["target_seconds"])
-            row = groups[(state.customer, state.memory.get("level"), metric)]
+            row = groups.setdefault((state.customer, state.memory.get("level"), metric),
+                                    {"met": 0, "breached": 0, "open": 0, "elapsed": []})
             row["commitment"], row["average_kind"] = target, summary.get("average", False)
             for outcome in clock.outcomes(calendar, target, now):
                 if outcome.breached:
@@ -38,11 +43,29 @@ def compliance(states: list[TicketState], directory, now: datetime) -> list[dict
                     row["met"] += 1
                 if outcome.stopped_at is not None:
                     row["elapsed"].append(outcome.elapsed)
-    rows = []
+    return groups
+
+
+def merge(tallies: list[dict[tuple, dict[str, Any]]]) -> dict[tuple, dict[str, Any]]:
+    """One tally from several (e.g. replay shards)."""
+    merged: dict[tuple, dict[str, Any]] = {}
+    for groups in tallies:
+        for key, row in groups.items():
+            into = merged.setdefault(key, {"met": 0, "breached": 0, "open": 0, "elapsed": []})
+            for count in ("met", "breached", "open"):
+                into[count] += row[count]
+            into["elapsed"] += row["elapsed"]
+            into["commitment"], into["average_kind"] = row["commitment"], row["average_kind"]
+    return merged
+
+
+def rows(groups: dict[tuple, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The report's rows from a tally, sorted by customer, severity, metric."""
+    out = []
     for (customer, severity, metric), row in sorted(groups.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
         closed = row["met"] + row["breached"]
         average = sum(row["elapsed"], timedelta()) / len(row["elapsed"]) if row["elapsed"] else None
-        rows.append({
+        out.append({
             "customer": customer, "severity": severity, "metric": metric, "met": row["met"],
             "breached": row["breached"], "open": row["open"],
             "met_pct": round(100 * row["met"] / closed, 1) if closed else None,
@@ -50,7 +73,7 @@ def compliance(states: list[TicketState], directory, now: datetime) -> list[dict
             "kind": "average" if row["average_kind"] else "per ticket",
             "average_met": (average <= row["commitment"]) if average is not None and row["average_kind"] else None,
         })
-    return rows
+    return out
 
 
 def _minutes(value: timedelta | None) -> float | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import heapq
 import multiprocessing
-import zlib
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from typing import Any
 
 from pydantic_core import to_json
 
+from . import report
 from .directory import Directory
 from .engine import Outcome, TicketState, decide, timer_event
 from .models import AddTags, RemoveTags, SetPriority, SetStatus, TicketEvent
@@ -111,36 +111,48 @@ def summary_line(outcome: Outcome) -> dict[str, Any]:
 
 
 def replay(events: list[tuple[int, TicketEvent]], plugins: Plugins, directory: Directory | None,
-           jobs: int = 1, emit: Callable[[str], None] = print) -> list[TicketState]:
+           jobs: int = 1, emit: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Run numbered events, and the timers they set, through the rules up to the last event.
 
     Events are taken in time order (input order among equals), so an unsorted export
     replays as it happened. ``emit`` receives one JSON line per decision (see
-    :func:`summary_line`), in time order; the tickets' final states are returned. With
-    one job, lines stream as they are decided. Customers are independent (their
-    incident ledger, their tickets' timers), so with ``jobs > 1`` events are sharded
-    by customer over processes and the shards' lines merged by (instant, timer before
-    event, input order): the same output as one process.
+    :func:`summary_line`), in time order; the compliance report's rows as of the last
+    event are returned. With one job, lines stream as they are decided. Customers are
+    independent (their incident ledger, their tickets' timers), so with ``jobs > 1``
+    events are sharded by customer over processes, each tallies its own tickets, and
+    the shards' lines are merged by (instant, timer before event, input order): the
+    same output as one process.
     """
     directory = directory or Directory.empty()
     events = sorted(events, key=lambda item: (utc(item[1].occurred_at), item[0]))
     until = events[-1][1].occurred_at if events else None
     if jobs <= 1:
-        return _run_shard(events, until, plugins, directory, lambda key, line: emit(line))
-    shards: list[list[tuple[int, TicketEvent]]] = [[] for _ in range(jobs)]
-    for number, event in events:
-        shards[zlib.crc32(_shard_key(event, directory).encode()) % jobs].append((number, event))
+        return report.rows(_run_shard(events, until, plugins, directory, lambda key, line: emit(line)))
     global _SHARED
-    _SHARED = (shards, until, plugins, directory)  # inherited by the forked workers, not pickled
+    _SHARED = (_partition(events, jobs, directory), until, plugins, directory)  # inherited by fork, not pickled
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
         results = list(pool.map(_run_forked_shard, range(jobs)))
     _SHARED = None
     for _, line in heapq.merge(*(r[0] for r in results), key=lambda item: item[0]):
         emit(line)
-    return [state for r in results for state in r[1]]
+    return report.rows(report.merge([r[1] for r in results]))
 
 
 _SHARED: tuple | None = None
+
+
+def _partition(events: list[tuple[int, TicketEvent]], jobs: int,
+               directory: Directory) -> list[list[tuple[int, TicketEvent]]]:
+    """Shards of about equal size: the largest groups first, each to the smallest shard so far."""
+    groups: dict[str, list[tuple[int, TicketEvent]]] = defaultdict(list)
+    for item in events:
+        groups[_shard_key(item[1], directory)].append(item)
+    shards: list[list[tuple[int, TicketEvent]]] = [[] for _ in range(jobs)]
+    for key in sorted(groups, key=lambda k: (-len(groups[k]), k)):
+        min(shards, key=len).extend(groups[key])
+    for shard in shards:
+        shard.sort(key=lambda item: (utc(item[1].occurred_at), item[0]))
+    return shards
 
 
 def _shard_key(event: TicketEvent, directory: Directory) -> str:
@@ -153,11 +165,12 @@ def _shard_key(event: TicketEvent, directory: Directory) -> str:
 def _run_forked_shard(index: int):
     shards, until, plugins, directory = _SHARED
     lines: list[tuple[tuple, str]] = []
-    states = _run_shard(shards[index], until, plugins, directory, lambda key, line: lines.append((key, line)))
-    return lines, states
+    tally = _run_shard(shards[index], until, plugins, directory, lambda key, line: lines.append((key, line)))
+    return lines, tally
 
 
-def _run_shard(events, until, plugins, directory, sink) -> list[TicketState]:
+def _run_shard(events, until, plugins, directory, sink) -> dict:
+    """Decide a shard's events and timers, sink each line, and return the compliance tally of its tickets."""
     simulation = Simulation(plugins, directory)
 
     def record(key, outcome):
@@ -167,7 +180,8 @@ def _run_shard(events, until, plugins, directory, sink) -> list[TicketState]:
         for outcome in simulation.advance(event.occurred_at):
             record((utc(outcome.state.last_event.occurred_at), 0, outcome.decision.ticket.key), outcome)
         record((utc(event.occurred_at), 1, number), simulation.feed(event))
-    if until is not None:
-        for outcome in simulation.advance(until):
-            record((utc(outcome.state.last_event.occurred_at), 0, outcome.decision.ticket.key), outcome)
-    return list(simulation.states.values())
+    if until is None:
+        return {}
+    for outcome in simulation.advance(until):
+        record((utc(outcome.state.last_event.occurred_at), 0, outcome.decision.ticket.key), outcome)
+    return report.tally(list(simulation.states.values()), directory, until)

@@ -122,7 +122,7 @@ def test_incidents_balance_purchase_and_history(tmp_path):
     assert no_bundle.exit_code == 1 and "has no prepaid incidents" in no_bundle.output
 
 
-def test_sharded_replay_gives_the_same_output_as_one_process_across_a_dst_change():
+def test_sharded_replay_gives_the_same_lines_and_report_as_one_process_across_a_dst_change():
     import importlib.util
     import random
 
@@ -137,9 +137,10 @@ def test_sharded_replay_gives_the_same_output_as_one_process_across_a_dst_change
     directory, _ = load(CONTRACTS, CUSTOMERS)
     plugins = Plugins(Settings(vendors={v: bench.VendorSettings(enabled=True) for v in bench.PRIORITIES}))
     single, sharded = [], []
-    replay(events, plugins, directory, 1, emit=single.append)
-    replay(events, plugins, directory, 2, emit=sharded.append)
+    report = replay(events, plugins, directory, 1, emit=single.append)
+    sharded_report = replay(events, plugins, directory, 2, emit=sharded.append)
     assert sharded == single
+    assert sharded_report == report and sum(row["met"] + row["breached"] + row["open"] for row in report) > 100
     assert len(single) > len(events)  # timers fired between events
     shuffled = events[:]
     random.Random(1).shuffle(shuffled)  # an unsorted export replays as it happened
