@@ -6,6 +6,10 @@ Generates a realistic mix over the five seed contracts: tickets created by entit
 non-entitled requesters in every helpdesk, customer and agent comments (some automated),
 status changes and text that triggers reclassification, feature requests and PHI, spread
 over two months; durable timers fire between events as in a real replay.
+
+A second table runs the same events with every rule phase answering a constant
+verdict (one reason each, one deadline): what the engine, pluggy, the models and
+the JSON lines cost per decision before any contract logic.
 """
 
 from __future__ import annotations
@@ -22,11 +26,14 @@ import time  # noqa: E402
 import resource  # noqa: E402
 from datetime import datetime, timedelta, timezone  # noqa: E402
 
+from slabridge import hookimpl  # noqa: E402
 from slabridge.config import Settings, VendorSettings  # noqa: E402
 from slabridge.directory import load  # noqa: E402
+from slabridge.models import Reason  # noqa: E402
 from slabridge.models import Actor, Comment, EventKind, Organization, Person, TicketEvent, TicketRef  # noqa: E402
 from slabridge.plugins import Plugins  # noqa: E402
 from slabridge.simulation import replay  # noqa: E402
+from slabridge.verdicts import Classification, Deadline, Entitlement, Escalation  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUESTERS = [  # (vendor, organization, e-mail)
@@ -70,6 +77,32 @@ def generate(count: int, rng: random.Random,
     return events
 
 
+class ConstantRules:
+    """Every phase answers at once with a fixed verdict: the framework's own cost per decision."""
+
+    @hookimpl(tryfirst=True)
+    def slabridge_resolve_customer(self):
+        return None
+
+    @hookimpl(tryfirst=True)
+    def slabridge_entitlement(self):
+        return Entitlement(entitled=True, plan="standard", reasons=(Reason(rule="constant", text="entitled"),))
+
+    @hookimpl(tryfirst=True)
+    def slabridge_classify(self):
+        return Classification(severity="P3", reasons=(Reason(rule="constant", text="P3"),))
+
+    @hookimpl(tryfirst=True)
+    def slabridge_deadlines(self, event):
+        due = event.created_at + timedelta(hours=8)
+        return [Deadline(metric="response", due_at=due, warn_at=due - timedelta(hours=2),
+                         reasons=(Reason(rule="constant", text="8h"),))]
+
+    @hookimpl(tryfirst=True)
+    def slabridge_escalations(self):
+        return [Escalation(level="status", reasons=(Reason(rule="constant", text="none"),))]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
@@ -79,20 +112,26 @@ def main() -> int:
     events = list(enumerate(generate(args.events, random.Random(args.seed)), start=1))
     directory, problems = load(ROOT / "examples" / "contracts", ROOT / "examples" / "customers.yaml")
     assert not problems, problems
-    plugins = Plugins(Settings(vendors={v: VendorSettings(enabled=True) for v in PRIORITIES}))
-    print("| jobs | events | decisions (incl. timers) | seconds | events/s | decisions/s | peak RSS |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    reference = None
-    for jobs in args.jobs:
-        started = time.perf_counter()
-        lines: list[str] = []
-        replay(events, plugins, directory, jobs, emit=lines.append)
-        elapsed = time.perf_counter() - started
-        peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-        same = "" if reference is None else (" (same output as 1 job)" if lines == reference else " DIFFERENT")
-        reference = reference or lines
-        print(f"| {jobs} | {len(events):,} | {len(lines):,} | {elapsed:.1f} | "
-              f"{len(events) / elapsed:,.0f} | {len(lines) / elapsed:,.0f} | {peak / 2**10:.0f} MiB{same} |")
+    settings = Settings(vendors={v: VendorSettings(enabled=True) for v in PRIORITIES})
+    constant = Plugins(settings, extra=(ConstantRules(),))
+    for name in ("entitlement", "severity", "sla", "escalation"):
+        constant.pm.unregister(name=f"builtin.{name}")
+    print("| rules | jobs | events | decisions (incl. timers) | seconds | events/s | µs per decision | peak RSS |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for label, plugins, jobs_list in (("contracts", Plugins(settings), args.jobs), ("constant", constant, [1])):
+        reference = None
+        for jobs in jobs_list:
+            started = time.perf_counter()
+            lines: list[str] = []
+            replay(events, plugins, directory, jobs, emit=lines.append)
+            elapsed = time.perf_counter() - started
+            peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                       resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+            same = "" if reference is None else (" (same output as 1 job)" if lines == reference else " DIFFERENT")
+            reference = reference or lines
+            print(f"| {label} | {jobs} | {len(events):,} | {len(lines):,} | {elapsed:.1f} | "
+                  f"{len(events) / elapsed:,.0f} | {elapsed / len(lines) * 1e6 * jobs:,.0f} | "
+                  f"{peak / 2**10:.0f} MiB{same} |", flush=True)
     return 0
 
 

@@ -9,6 +9,7 @@ webhook changes nothing and cannot loop.
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -190,7 +191,7 @@ def _diff(event: TicketEvent, applied: Applied, verdicts: list[Verdict], priorit
     messages = list(applied.messages)
     for verdict in verdicts:
         for kind, body in (("note", verdict.note), ("reply", verdict.reply)):
-            key = f"{kind}:{hashlib.sha256(body.encode()).hexdigest()[:16]}" if body else None
+            key = _message_key(kind, body) if body else None
             if key and key not in messages:
                 messages.append(key)
                 actions.append(InternalNote(body=body) if kind == "note" else PublicReply(body=body))
@@ -198,7 +199,13 @@ def _diff(event: TicketEvent, applied: Applied, verdicts: list[Verdict], priorit
     if status and status != event.status and status != applied.status:
         actions.append(SetStatus(status=status))
 
-    new_applied = Applied(tags=tuple(wanted), priority=priority or applied.priority,
-                          fields={**applied.fields, **fields}, messages=tuple(messages),
-                          group=group, assignee=assignee, status=status or applied.status)
-    return actions, new_applied
+    update = {"tags": tuple(wanted), "priority": priority or applied.priority, "fields": {**applied.fields, **fields},
+              "messages": tuple(messages), "group": group, "assignee": assignee, "status": status or applied.status}
+    unchanged = all(getattr(applied, name) == value for name, value in update.items())
+    return actions, applied if unchanged else Applied(**update)
+
+
+@lru_cache(maxsize=4096)
+def _message_key(kind: str, body: str) -> str:
+    """What ``Applied.messages`` remembers of a note or reply already posted: a digest, not the text."""
+    return f"{kind}:{hashlib.sha256(body.encode()).hexdigest()[:16]}"

@@ -26,4 +26,4 @@ def parse_instant(value: object) -> datetime | None:
 def utc(when: datetime) -> datetime:
     """The same instant in UTC. Do arithmetic and ordering on these: Python adds and compares
     datetimes that share a zone in wall-clock time, which is wrong across a DST change."""
-    return when.astimezone(timezone.utc)
+    return when if when.tzinfo is timezone.utc else when.astimezone(timezone.utc)
