@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from slabridge.directory import load
+from slabridge.models import TicketRef
 from slabridge.plugins import Plugins
 from slabridge.store import Store
 from slabridge.worker import Worker
@@ -71,11 +72,17 @@ def system(db_url, store, make_settings, live_server):
 def test_unanswered_ticket_escalates_with_no_webhook_even_after_a_restart(system):
     receiver, fake, worker, clock = system
     assert send(receiver, jira_webhook("POOL-7", "Calendar sync stopped.")).status_code == 202
-    worker().drain()
+    first = worker()
+    first.drain()
     assert all(w.path != "/rest/api/3/issue/POOL-7/assignee" for w in fake.writes())
+    ticket = TicketRef(vendor="jira", id="POOL-7")
+    (pending,) = first.store.pending_timers(ticket)  # only the next instant: the 20-minute acknowledgement's warning
+    assert T0.timestamp() < pending.fire_at <= T0.timestamp() + 20 * 60
     clock.at(datetime(2026, 3, 10, 15, 0, 1, tzinfo=timezone.utc))  # past the 50 % warning (1 h of 2 h)
     fresh = worker()  # a new worker process: nothing in memory, only the database
     fresh.drain()
+    (pending,) = fresh.store.pending_timers(ticket)  # each fired timer's decision set the next one
+    assert pending.fire_at > clock.now
     dead = [r for r in fresh.store.rows("outbox") if r["status"] == "dead"]
     # The ladder covers every metric: by now the 20-minute acknowledgement has breached too (L2).
     # Jira needs options.group_field to route to groups; without it the write is a dead letter saying so.
