@@ -8,9 +8,10 @@ priority, status), so that later events see what a real helpdesk would send.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import multiprocessing
-from collections import defaultdict
+from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from collections.abc import Callable
 from datetime import datetime
@@ -130,9 +131,13 @@ def replay(events: list[tuple[int, TicketEvent]], plugins: Plugins, directory: D
         return report.rows(_run_shard(events, until, plugins, directory, lambda key, line: emit(line)))
     global _SHARED
     _SHARED = (_partition(events, jobs, directory), until, plugins, directory)  # inherited by fork, not pickled
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-        results = list(pool.map(_run_forked_shard, range(jobs)))
-    _SHARED = None
+    gc.freeze()  # the shards' collectors leave inherited objects alone: no copy-on-write of the whole heap
+    try:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+            results = list(pool.map(_run_forked_shard, range(jobs)))
+    finally:
+        gc.unfreeze()
+        _SHARED = None
     for _, line in heapq.merge(*(r[0] for r in results), key=lambda item: item[0]):
         emit(line)
     return report.rows(report.merge([r[1] for r in results]))
@@ -143,15 +148,16 @@ _SHARED: tuple | None = None
 
 def _partition(events: list[tuple[int, TicketEvent]], jobs: int,
                directory: Directory) -> list[list[tuple[int, TicketEvent]]]:
-    """Shards of about equal size: the largest groups first, each to the smallest shard so far."""
-    groups: dict[str, list[tuple[int, TicketEvent]]] = defaultdict(list)
-    for item in events:
-        groups[_shard_key(item[1], directory)].append(item)
+    """Shards of about equal size, each in time order: the largest groups go first, each to the smallest shard."""
+    keys = [_shard_key(event, directory) for _, event in events]
+    sizes = Counter(keys)
+    load, shard_of = [0] * jobs, {}
+    for key, size in sorted(sizes.items(), key=lambda item: (-item[1], item[0])):
+        shard_of[key] = load.index(min(load))
+        load[shard_of[key]] += size
     shards: list[list[tuple[int, TicketEvent]]] = [[] for _ in range(jobs)]
-    for key in sorted(groups, key=lambda k: (-len(groups[k]), k)):
-        min(shards, key=len).extend(groups[key])
-    for shard in shards:
-        shard.sort(key=lambda item: (utc(item[1].occurred_at), item[0]))
+    for key, item in zip(keys, events):
+        shards[shard_of[key]].append(item)
     return shards
 
 
