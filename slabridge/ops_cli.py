@@ -81,7 +81,9 @@ def replay(obj, file: str, vendor: str | None, contracts_dir: str | None, custom
             except ValueError as exc:
                 errors += 1
                 click.echo(f"{file}:{number}: {exc}", err=True)
-    rows = run_replay(events, plugins, directory, jobs, emit=click.echo)
+    with click.progressbar(length=len(events), label="replaying", file=sys.stderr, show_pos=True,
+                           update_min_steps=max(1, len(events) // 100)) as bar:
+        rows = run_replay(events, plugins, directory, jobs, emit=click.echo, progress=bar.update)
     now = max((e.occurred_at for _, e in events), default=datetime.now(timezone.utc))
     click.echo(f"\n{len(events)} event(s) replayed, {errors} bad line(s); compliance as of {now.isoformat()}:", err=True)
     _emit(rows, False, False, out=sys.stderr)

@@ -12,7 +12,7 @@ import gc
 import heapq
 import multiprocessing
 from collections import Counter, defaultdict
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -112,7 +112,8 @@ def summary_line(outcome: Outcome) -> dict[str, Any]:
 
 
 def replay(events: list[tuple[int, TicketEvent]], plugins: Plugins, directory: Directory | None,
-           jobs: int = 1, emit: Callable[[str], None] = print) -> list[dict[str, Any]]:
+           jobs: int = 1, emit: Callable[[str], None] = print,
+           progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
     """Run numbered events, and the timers they set, through the rules up to the last event.
 
     Events are taken in time order (input order among equals), so an unsorted export
@@ -122,19 +123,24 @@ def replay(events: list[tuple[int, TicketEvent]], plugins: Plugins, directory: D
     independent (their incident ledger, their tickets' timers), so with ``jobs > 1``
     events are sharded by customer over processes, each tallies its own tickets, and
     the shards' lines are merged by (instant, timer before event, input order): the
-    same output as one process.
+    same output as one process. ``progress`` is told how many more events were decided.
     """
     directory = directory or Directory.empty()
     events = sorted(events, key=lambda item: (utc(item[1].occurred_at), item[0]))
     until = events[-1][1].occurred_at if events else None
     if jobs <= 1:
-        return report.rows(_run_shard(events, until, plugins, directory, lambda key, line: emit(line)))
+        return report.rows(_run_shard(events, until, plugins, directory, lambda key, line: emit(line), progress))
     global _SHARED
-    _SHARED = (_partition(events, jobs, directory), until, plugins, directory)  # inherited by fork, not pickled
+    shards = _partition(events, jobs, directory)
+    _SHARED = (shards, until, plugins, directory)  # inherited by the forked shards, not pickled
     gc.freeze()  # the shards' collectors leave inherited objects alone: no copy-on-write of the whole heap
     try:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-            results = list(pool.map(_run_forked_shard, range(jobs)))
+            futures = {pool.submit(_run_forked_shard, index): index for index in range(jobs)}
+            for done in as_completed(futures):
+                if progress:
+                    progress(len(shards[futures[done]]))
+            results = [future.result() for future in futures]
     finally:
         gc.unfreeze()
         _SHARED = None
@@ -175,7 +181,7 @@ def _run_forked_shard(index: int):
     return lines, tally
 
 
-def _run_shard(events, until, plugins, directory, sink) -> dict:
+def _run_shard(events, until, plugins, directory, sink, progress=None) -> dict:
     """Decide a shard's events and timers, sink each line, and return the compliance tally of its tickets."""
     simulation = Simulation(plugins, directory)
 
@@ -186,6 +192,8 @@ def _run_shard(events, until, plugins, directory, sink) -> dict:
         for outcome in simulation.advance(event.occurred_at):
             record((utc(outcome.state.last_event.occurred_at), 0, outcome.decision.ticket.key), outcome)
         record((utc(event.occurred_at), 1, number), simulation.feed(event))
+        if progress:
+            progress(1)
     if until is None:
         return {}
     for outcome in simulation.advance(until):

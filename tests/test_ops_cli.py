@@ -137,9 +137,11 @@ def test_sharded_replay_gives_the_same_lines_and_report_as_one_process_across_a_
     directory, _ = load(CONTRACTS, CUSTOMERS)
     plugins = Plugins(Settings(vendors={v: bench.VendorSettings(enabled=True) for v in bench.PRIORITIES}))
     single, sharded = [], []
-    report = replay(events, plugins, directory, 1, emit=single.append)
-    sharded_report = replay(events, plugins, directory, 2, emit=sharded.append)
+    told, told_sharded = [], []
+    report = replay(events, plugins, directory, 1, emit=single.append, progress=told.append)
+    sharded_report = replay(events, plugins, directory, 2, emit=sharded.append, progress=told_sharded.append)
     assert sharded == single
+    assert sum(told) == sum(told_sharded) == len(events) and len(told_sharded) == 2  # progress: events decided
     assert sharded_report == report and sum(row["met"] + row["breached"] + row["open"] for row in report) > 100
     assert len(single) > len(events)  # timers fired between events
     shuffled = events[:]
