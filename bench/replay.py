@@ -110,6 +110,8 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, nargs="*", default=[1, 2])
     parser.add_argument("--repeat", type=int, default=1, help="rounds; the fastest of each configuration is shown")
     args = parser.parse_args()
+    if args.repeat < 1 or args.events < 1 or any(jobs < 1 for jobs in args.jobs) or not args.jobs:
+        parser.error("--events, --repeat and each of --jobs must be at least 1")
     events = list(enumerate(generate(args.events, random.Random(args.seed)), start=1))
     directory, problems = load(ROOT / "examples" / "contracts", ROOT / "examples" / "customers.yaml")
     assert not problems, problems
