@@ -154,11 +154,19 @@ _SHARED: tuple | None = None
 
 def _partition(events: list[tuple[int, TicketEvent]], jobs: int,
                directory: Directory) -> list[list[tuple[int, TicketEvent]]]:
-    """Shards of about equal size, each in time order: the largest groups go first, each to the smallest shard."""
-    keys = [_shard_key(event, directory) for _, event in events]
-    sizes = Counter(keys)
+    """Shards of about equal size, each in time order: the largest groups go first, each to the smallest shard.
+
+    Tickets are independent, except those sharing a customer's incident ledger: those
+    stay together, a ticket's customer being found by any of its events (an id-only
+    event names none).
+    """
+    ledger_of: dict[str, str] = {}
+    for _, event in events:
+        if event.ticket.key not in ledger_of and (customer := _billed_customer(event, directory)):
+            ledger_of[event.ticket.key] = customer
+    keys = [ledger_of.get(event.ticket.key, event.ticket.key) for _, event in events]
     load, shard_of = [0] * jobs, {}
-    for key, size in sorted(sizes.items(), key=lambda item: (-item[1], item[0])):
+    for key, size in sorted(Counter(keys).items(), key=lambda item: (-item[1], item[0])):
         shard_of[key] = load.index(min(load))
         load[shard_of[key]] += size
     shards: list[list[tuple[int, TicketEvent]]] = [[] for _ in range(jobs)]
@@ -167,11 +175,11 @@ def _partition(events: list[tuple[int, TicketEvent]], jobs: int,
     return shards
 
 
-def _shard_key(event: TicketEvent, directory: Directory) -> str:
-    """Tickets are independent, except those sharing a customer's incident ledger."""
+def _billed_customer(event: TicketEvent, directory: Directory) -> str | None:
+    """The customer the event names, if its contract bills incidents (a ledger shared by its tickets)."""
     customer, _ = directory.find(event.vendor, event.organization.id, event.requester.email)
     contract = directory.contract_for(customer)
-    return customer.id if contract is not None and contract.billing is not None else event.ticket.key
+    return customer.id if contract is not None and contract.billing is not None else None
 
 
 def _run_forked_shard(index: int):

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from slabridge.cli import main
 from slabridge.directory import load
-from slabridge.models import Actor, Comment, Organization, Person, TicketEvent, TicketRef
+from slabridge.models import Actor, Comment, EventKind, Organization, Person, TicketEvent, TicketRef
 from slabridge.plugins import Plugins
 from slabridge.config import Settings
 from slabridge.store import Store
@@ -149,3 +149,29 @@ def test_sharded_replay_gives_the_same_lines_and_report_as_one_process_across_a_
     unsorted = []
     replay(shuffled, plugins, directory, 1, emit=unsorted.append)
     assert unsorted == single
+
+
+def test_sharded_replay_keeps_a_billed_customers_id_only_events_with_their_ticket():
+    from slabridge.simulation import replay
+
+    directory, _ = load(CONTRACTS, CUSTOMERS)
+    plugins = Plugins(Settings())
+    start = datetime.fromisoformat("2026-03-10T14:00:00+00:00")
+
+    def event(n, ticket, minutes, **fields):
+        return (n, TicketEvent(vendor="freshdesk", delivery_id=f"d{n}", ticket=TicketRef(vendor="freshdesk", id=ticket),
+                               occurred_at=start + timedelta(minutes=minutes), **fields))
+
+    billed = dict(kind=EventKind.created, requester=Person(email="pat@northwind.example"),
+                  organization=Organization(id="501"), priority="2", status="open", description="Exports fail.")
+    other = dict(kind=EventKind.created, requester=Person(email="morgan@contoso.example"),
+                 organization=Organization(id="812"), priority="2", status="open", description="Slow.")
+    id_only = dict(kind=EventKind.comment, comment=Comment(public=True, body="Any news?",
+                                                           author=Actor(id="c1", is_agent=False)))
+    events = [event(1, "N1", 0, **billed), event(2, "N2", 1, **billed), event(3, "C1", 2, **other),
+              event(4, "C2", 3, **other), event(5, "C3", 4, **other), event(6, "N1", 30, **id_only)]
+    single, sharded = [], []
+    replay(events, plugins, directory, 1, emit=single.append)
+    replay(events, plugins, directory, 2, emit=sharded.append)
+    assert sharded == single
+    assert json.loads(single[-1])["customer"] == "northwind-clinic"  # the id-only comment kept its ticket's customer
