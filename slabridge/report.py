@@ -31,8 +31,7 @@ def tally(states: list[TicketState], directory, now: datetime) -> dict[tuple, di
                 continue
             calendar = calendar_for(summary["calendar"])
             target = timedelta(seconds=summary["target_seconds"])
-            row = groups.setdefault((state.customer, state.memory.get("level"), metric),
-                                    {"met": 0, "breached": 0, "open": 0, "elapsed": []})
+            row = groups.setdefault((state.customer, state.memory.get("level"), metric), _empty_row())
             row["commitment"], row["average_kind"] = target, summary.get("average", False)
             for outcome in clock.outcomes(calendar, target, now):
                 if outcome.breached:
@@ -51,7 +50,7 @@ def merge(tallies: list[dict[tuple, dict[str, Any]]]) -> dict[tuple, dict[str, A
     merged: dict[tuple, dict[str, Any]] = {}
     for groups in tallies:
         for key, row in groups.items():
-            into = merged.setdefault(key, {"met": 0, "breached": 0, "open": 0, "elapsed": []})
+            into = merged.setdefault(key, _empty_row())
             for count in ("met", "breached", "open"):
                 into[count] += row[count]
             into["elapsed"] += row["elapsed"]
@@ -74,6 +73,10 @@ def rows(groups: dict[tuple, dict[str, Any]]) -> list[dict[str, Any]]:
             "average_met": (average <= row["commitment"]) if average is not None and row["average_kind"] else None,
         })
     return out
+
+
+def _empty_row() -> dict[str, Any]:
+    return {"met": 0, "breached": 0, "open": 0, "elapsed": []}
 
 
 def _minutes(value: timedelta | None) -> float | None:

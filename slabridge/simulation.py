@@ -196,14 +196,16 @@ def _run_shard(events, until, plugins, directory, sink, progress=None) -> dict:
     def record(key, outcome):
         sink(key, to_json(summary_line(outcome)).decode())
 
-    for number, event in events:
-        for outcome in simulation.advance(event.occurred_at):
+    def fire_timers(until):  # a timer sorts before an event of the same instant
+        for outcome in simulation.advance(until):
             record((utc(outcome.state.last_event.occurred_at), 0, outcome.decision.ticket.key), outcome)
+
+    for number, event in events:
+        fire_timers(event.occurred_at)
         record((utc(event.occurred_at), 1, number), simulation.feed(event))
         if progress:
             progress(1)
     if until is None:
         return {}
-    for outcome in simulation.advance(until):
-        record((utc(outcome.state.last_event.occurred_at), 0, outcome.decision.ticket.key), outcome)
+    fire_timers(until)
     return report.tally(list(simulation.states.values()), directory, until)
