@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 import threading
 import uuid
@@ -17,6 +18,34 @@ from slabridge.plugins import Plugins
 from slabridge.store import Store, metadata
 
 PG_URL = os.environ.get("SLABRIDGE_TEST_POSTGRES_URL")
+REPO = Path(__file__).resolve().parents[1]
+OUTSIDE_READS: list[str] = []
+
+
+def _outside_repository(event: str, args: tuple) -> None:
+    """Records every file a test opens beside the repository (a user's clone has nothing there)."""
+    if event == "open" and isinstance(args[0], (str, Path)):
+        path = Path(os.path.abspath(args[0]))
+        if path.is_relative_to(REPO.parent) and not path.is_relative_to(REPO):
+            OUTSIDE_READS.append(str(path))
+
+
+sys.addaudithook(_outside_repository)
+
+
+@pytest.fixture
+def outside_reads() -> list[str]:
+    """The files opened beside the repository so far (the guard's record)."""
+    return OUTSIDE_READS
+
+
+@pytest.fixture(autouse=True)
+def reads_stay_inside_the_repository():
+    """Fails a test that opened a file outside the repository, next to it (``../shared`` and the like)."""
+    start = len(OUTSIDE_READS)
+    yield
+    opened = OUTSIDE_READS[start:]
+    assert not opened, f"the test read outside the repository: {opened}"
 VENDORS = ("zendesk", "freshdesk", "jira")
 SECRET = "test-secret-one"
 
@@ -144,7 +173,7 @@ def sign():
 
 # --- every request sent to a fake vendor is checked against the vendor's OpenAPI document ---
 
-SPECS = Path(__file__).resolve().parents[2] / "shared" / "vendor-specs"
+SPECS = Path(__file__).resolve().parent / "vendor-specs"  # copied in; provenance in its SOURCES.md
 TAGS_BODY = {"content": {"application/json": {"schema": {
     "type": "object", "required": ["tags"], "additionalProperties": False,
     "properties": {"tags": {"type": "array", "items": {"type": "string"}}, "safe_update": {"type": "boolean"},
@@ -168,7 +197,7 @@ def request_checkers():
     from slabridge.specs import RequestChecker
 
     if not SPECS.is_dir():
-        pytest.fail(f"vendor specs not found at {SPECS}: the repository needs ../shared beside it")
+        pytest.fail(f"vendor specs not found at {SPECS}")
     return {vendor: RequestChecker([SPECS / f for f in files], overrides)
             for vendor, (files, overrides) in SPEC_SETUP.items()}
 

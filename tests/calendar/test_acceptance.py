@@ -1,4 +1,4 @@
-"""Every case in ../shared/acceptance/calendar-cases.yaml, read from that file."""
+"""Every case in tests/acceptance/calendar-cases.yaml (the external cases, copied in), read from that file."""
 
 import re
 from datetime import datetime, timedelta
@@ -10,7 +10,7 @@ import yaml
 from slabridge.calendar import compile_calendar, parse_duration
 
 ROOT = Path(__file__).resolve().parents[2]
-CASES_FILE = ROOT.parent / "shared" / "acceptance" / "calendar-cases.yaml"
+CASES_FILE = ROOT / "tests" / "acceptance" / "calendar-cases.yaml"
 DATA = yaml.safe_load(CASES_FILE.read_text())
 
 

@@ -47,7 +47,7 @@ def test_every_seed_contract_and_the_customers_load():
 @pytest.mark.parametrize("name", SEEDS)
 def test_every_clause_of_a_seed_contract_names_its_source_or_reading(name):
     contract = load(EXAMPLES / "contracts", None)[0].contracts[name]
-    assert contract.seed and (ROOT.parent / "shared" / "seeds" / contract.seed).exists()
+    assert contract.seed and (EXAMPLES / "agreements" / contract.seed).exists()
     for target in contract.targets:
         assert contract.metrics[target.metric].source or target.source or target.reading
 

@@ -1,0 +1,31 @@
+"""The repository carries everything its tests need: nothing is read from beside it."""
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_opening_a_file_beside_the_repository_is_caught(outside_reads):
+    beside = REPO.parent / "shared" / "acceptance" / "calendar-cases.yaml"
+    start = len(outside_reads)
+    try:
+        beside.open().close()
+    except OSError:
+        pass  # the guard sees the attempt whether or not the file exists
+    assert outside_reads[start:] == [str(beside)]
+    del outside_reads[start:]  # this test's own read is the one allowed
+
+
+def test_opening_files_in_the_repository_and_elsewhere_is_not_flagged(tmp_path, outside_reads):
+    start = len(outside_reads)
+    (REPO / "pyproject.toml").read_text()
+    (tmp_path / "x").write_text("x")
+    assert outside_reads[start:] == []
+
+
+@pytest.mark.parametrize("path", ["tests/acceptance/calendar-cases.yaml", "tests/vendor-specs/SOURCES.md",
+                                  "examples/agreements/README.md"])
+def test_external_material_is_carried_inside(path):
+    assert (REPO / path).is_file()
