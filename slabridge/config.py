@@ -78,6 +78,7 @@ class Settings(Strict):
     unknown_customer_tag: str = "sla_unknown_customer"
     worker_poll_seconds: float = Field(default=0.5, gt=0)
     max_attempts: int = Field(default=5, ge=1)
+    lookup_ttl_seconds: float = Field(default=900.0, gt=0, description="how long a vendor look-up is reused")
     vendors: dict[str, VendorSettings] = Field(default_factory=dict)
     source: str = "(defaults)"
 

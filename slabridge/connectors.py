@@ -67,6 +67,12 @@ class Connector(ABC):
     def client(self, settings: VendorSettings, http: httpx.Client) -> VendorClient:
         """A write-back client over the given HTTP client."""
 
+    def enrich(self, event: TicketEvent, lookups, settings: VendorSettings) -> TicketEvent:
+        """Fill what the rules need and the webhook left out, from ``lookups`` (a
+        :class:`slabridge.lookups.Lookups`); raise its ``LookupNeeded`` on a miss. Pure:
+        the worker makes the look-up with the client's ``look_up`` and calls again."""
+        return event
+
     def fake_api(self):
         """A :class:`slabridge.fakeapi.FakeAPI` imitating this vendor, from the package's ``fake`` module."""
         return self._fake_module().fake_api()
@@ -148,6 +154,20 @@ def require(data: dict, path: str) -> object:
             raise WebhookRejected(422, f"missing required field {'.'.join(walked)}")
         value = value[part]
     return value
+
+
+def has(data: object, path: str) -> bool:
+    """True if the dotted path is present (even as null): a missing key means *unchanged*, not empty."""
+    for part in path.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return False
+        data = data[part]
+    return True
+
+
+def absent_fields(data: dict, paths: Mapping[str, str]) -> tuple[str, ...]:
+    """The TicketEvent fields (keys of ``paths``) whose vendor key (values) ``data`` does not carry."""
+    return tuple(name for name, path in paths.items() if not has(data, path))
 
 
 def dig(data: object, path: str, default: object = None) -> object:

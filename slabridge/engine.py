@@ -20,7 +20,7 @@ from .models import (
     Action, AddTags, Assign, Decision, EventKind, Frozen, InternalNote, PublicReply, Reason, RemoveTags, SetFields,
     SetPriority, SetStatus, TicketEvent, TicketRef,
 )
-from .timeparse import utc
+from .timeparse import parse_instant, utc
 from .verdicts import Charge, Deadline, Verdict
 
 
@@ -65,10 +65,17 @@ class Outcome(Frozen):
     charges: tuple[Charge, ...] = ()
 
 
-def decide(event: TicketEvent, state: TicketState | None, plugins: Any, directory: Any, now: datetime) -> Outcome:
-    """Run every rule phase for ``event`` and return the decision and the new state."""
+def decide(event: TicketEvent, state: TicketState | None, plugins: Any, directory: Any, now: datetime,
+           lookups: Any = None) -> Outcome:
+    """Run every rule phase for ``event`` and return the decision and the new state.
+
+    With ``lookups`` (the worker's cache), the connector first fills what the webhook
+    left out; a miss raises ``LookupNeeded`` before anything is decided.
+    """
     state = state or TicketState(ticket=event.ticket)
     event = _carry_forward(event, state.last_event)
+    if lookups is not None and not event.actor.is_self:
+        event = plugins.enrich(event, lookups)
     if event.actor.is_self:
         reason = Reason(rule="engine.loop_guard", text="event caused by slabridge's own API user; nothing to do",
                         inputs={"actor": event.actor.id})
@@ -122,19 +129,25 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
 
 
 def _carry_forward(event: TicketEvent, last: TicketEvent | None) -> TicketEvent:
-    """Fill what an event leaves out (an id-only envelope has no e-mail) from the ticket's last event."""
+    """Fill what an event leaves out from the ticket's last event: absent means unchanged.
+
+    Fields the connector marks ``absent`` are copied whole; an id-only requester or
+    organization (the same id as before) keeps the e-mail and name seen before.
+    """
     if last is None:
         return event
-    update: dict[str, Any] = {}
-    requester, before = event.requester, last.requester
+    update: dict[str, Any] = {name: getattr(last, name) for name in event.absent}
+    if event.absent:
+        update["absent"] = ()
+    requester, before = update.get("requester", event.requester), last.requester
     if requester.id in (None, before.id):
         filled = {k: before_value for k, before_value in (("id", before.id), ("email", before.email),
                                                           ("name", before.name))
                   if getattr(requester, k) is None and before_value is not None}
         if filled:
             update["requester"] = requester.model_copy(update=filled)
-    organization = event.organization
-    if (organization.id in (None, last.organization.id) and organization.name is None
+    organization = update.get("organization", event.organization)
+    if (organization.id in (None, last.organization.id) and organization.name in (None, last.organization.name)
             and last.organization != organization):
         update["organization"] = last.organization
     if event.created_at is None and last.created_at is not None:
@@ -170,16 +183,19 @@ def _diff(event: TicketEvent, applied: Applied, verdicts: list[Verdict], priorit
     actions: list[Action] = []
     wanted = list(dict.fromkeys(t for v in verdicts for t in v.tags))
     shown = set(event.tags)
-    if add := [t for t in wanted if t not in shown]:
+    # Tags slabridge added are slabridge's: added once (a person who removes one is not overruled on every
+    # event), removed when no longer wanted whatever a stale event (a timer's, a partial one's) shows.
+    if add := [t for t in wanted if t not in shown and t not in applied.tags]:
         actions.append(AddTags(tags=tuple(add)))
-    if remove := [t for t in applied.tags if t not in wanted and t in shown]:
+    if remove := [t for t in applied.tags if t not in wanted]:
         actions.append(RemoveTags(tags=tuple(remove)))
 
     current_priority = event.priority if event.priority is not None else applied.priority
     if priority and priority != current_priority:
         actions.append(SetPriority(priority=priority))
 
-    changed = {k: v for k, v in fields.items() if v != event.custom_fields.get(k, applied.fields.get(k))}
+    changed = {k: v for k, v in fields.items()
+               if not _same_value(v, event.custom_fields.get(k, applied.fields.get(k)))}
     if changed:
         actions.append(SetFields(fields=changed))
 
@@ -203,6 +219,19 @@ def _diff(event: TicketEvent, applied: Applied, verdicts: list[Verdict], priorit
               "messages": tuple(messages), "group": group, "assignee": assignee, "status": status or applied.status}
     unchanged = all(getattr(applied, name) == value for name, value in update.items())
     return actions, applied if unchanged else Applied(**update)
+
+
+def _same_value(wanted: str | None, shown: Any) -> bool:
+    """True if the field already holds ``wanted``: the same text, or the same instant however rendered
+    (Jira shows ``2026-03-07T12:00:00.000-0700`` for our ``2026-03-07T12:00:00-07:00``)."""
+    if wanted == shown:
+        return True
+    if wanted is None or shown is None:
+        return False
+    try:
+        return parse_instant(wanted) == parse_instant(shown)
+    except (TypeError, ValueError, OverflowError):
+        return False
 
 
 @lru_cache(maxsize=4096)

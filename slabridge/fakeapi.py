@@ -20,7 +20,7 @@ from typing import Any
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-Handler = Callable[["FakeAPI", re.Match, Any], tuple[int, Any]]
+Handler = Callable[..., tuple[int, Any]]  # (api, match, body) or (api, match, body, query) -> (status, payload)
 
 
 @dataclass
@@ -49,6 +49,7 @@ class FakeAPI:
         self.name = name
         self.routes = [(m, re.compile(p + r"\Z"), h) for m, p, h in routes]
         self.tickets: dict[str, dict[str, Any]] = {}
+        self.records: dict[tuple[str, str], Any] = {}  # (kind, id) -> what a look-up route answers
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
         self.lock = threading.Lock()
@@ -92,6 +93,10 @@ class FakeAPI:
         """The stored ticket, created with ``defaults`` if new."""
         return self.tickets.setdefault(str(ticket_id), {"id": ticket_id, "tags": [], "comments": [], **defaults})
 
+    def record(self, kind: str, key: str) -> Any:
+        """A stored user, organization or the like for look-up routes; None (404) if unknown."""
+        return self.records.get((kind, str(key)))
+
     # --- serving ----------------------------------------------------------
 
     def _wsgi(self, environ, start_response):
@@ -111,16 +116,17 @@ class FakeAPI:
             time.sleep(fault.delay)
             status, payload, headers = fault.status, fault.body or {"error": f"injected {fault.status}"}, fault.headers
         else:
-            status, payload, headers = self._handle(request.method, request.path, body)
+            status, payload, headers = self._handle(request.method, request.path, body, dict(request.args))
         recorded.status = status
         text = "" if payload is None else json.dumps(payload)
         return Response(text, status=status, headers=headers, mimetype="application/json")(environ, start_response)
 
-    def _handle(self, method: str, path: str, body: Any) -> tuple[int, Any, dict]:
+    def _handle(self, method: str, path: str, body: Any, query: dict[str, str]) -> tuple[int, Any, dict]:
         for route_method, pattern, handler in self.routes:
             match = pattern.match(path)
             if match and route_method == method:
+                takes_query = handler.__code__.co_argcount >= 4
                 with self.lock:
-                    status, payload = handler(self, match, body)
+                    status, payload = handler(self, match, body, query) if takes_query else handler(self, match, body)
                 return status, payload, {}
         return 404, {"error": f"no route {method} {path} in the fake {self.name} API"}, {}

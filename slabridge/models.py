@@ -72,8 +72,18 @@ class Comment(Frozen):
     body: str = Field(default="", repr=False)
 
 
+ABSENT_FIELDS = ("subject", "description", "priority", "status", "tags", "custom_fields", "requester",
+                 "organization", "created_at")
+
+
 class TicketEvent(Frozen):
-    """One change of one ticket, as every rule sees it, whatever the vendor."""
+    """One change of one ticket, as every rule sees it, whatever the vendor.
+
+    ``absent`` names the fields this delivery does not carry (a Jira comment event
+    has no description or labels; a Zendesk envelope no custom fields): absent
+    means *unchanged*, never *empty*, and the engine fills them from the ticket's
+    last event before any rule runs.
+    """
 
     vendor: str
     delivery_id: str
@@ -92,6 +102,7 @@ class TicketEvent(Frozen):
     created_at: datetime | None = None
     updated_at: datetime | None = None
     occurred_at: datetime
+    absent: tuple[Literal[ABSENT_FIELDS], ...] = ()  # type: ignore[valid-type]
 
 
 # --- Actions: what a decision asks a connector to write back ---------------

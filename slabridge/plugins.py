@@ -66,6 +66,11 @@ class Plugins:
         connector = self.connectors.get(vendor)
         return connector if connector and self.settings.vendor(vendor).enabled else None
 
+    def enrich(self, event: TicketEvent, lookups: Any) -> TicketEvent:
+        """The event with what its connector looks up filled in (see ``Connector.enrich``)."""
+        connector = self.connectors.get(event.vendor)
+        return connector.enrich(event, lookups, self.settings.vendor(event.vendor)) if connector else event
+
     # --- rule phases ------------------------------------------------------
 
     def resolve_customer(self, event: TicketEvent, directory: Any) -> Any | None:

@@ -220,7 +220,7 @@ class Store:
             try:
                 outcome = decide(event, state)
             except Exception as exc:  # noqa: BLE001 - any rule failure must not lose the event
-                raise EventFailed(row.id, exc) from exc  # rolls back; the row stays pending
+                raise EventFailed(row.id, exc, row.attempts) from exc  # rolls back; the row stays pending
             self._save_outcome(conn, outcome, state, now)
             conn.execute(inbox.update().where(inbox.c.id == row.id).values(status="done", processed_at=now,
                                                                              attempts=row.attempts + 1))
@@ -391,10 +391,11 @@ class Store:
 
 
 class EventFailed(Exception):
-    def __init__(self, inbox_id: int, cause: BaseException):
+    def __init__(self, inbox_id: int, cause: BaseException, attempts: int = 0):
         super().__init__(f"inbox row {inbox_id}: {cause.__class__.__name__}: {cause}")
         self.inbox_id = inbox_id
         self.cause = cause
+        self.attempts = attempts  # failed attempts before this one
 
 
 def _claimable(table: sa.Table, ready, blocking: tuple[str, ...]):

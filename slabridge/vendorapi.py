@@ -108,6 +108,11 @@ class VendorClient:
         """Write one action back to the vendor. Connectors implement it."""
         raise NotImplementedError
 
+    def look_up(self, kind: str, key: str) -> dict[str, Any] | None:
+        """What the vendor knows of ``kind`` ``key`` (a user, an organization, a ticket), for the
+        connector's ``enrich``; None if the vendor does not know it. Connectors implement it."""
+        raise BadRequest(f"this connector makes no {kind} look-ups")
+
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """Send with retries; return the successful response or raise a VendorError."""
         retrying = Retrying(

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from . import engine
+from .lookups import LookupNeeded, Lookups
 from .plugins import Plugins
 from .store import EventFailed, Store
 from .vendorapi import VendorClient, VendorError
@@ -37,6 +38,7 @@ class Worker:
             directory.ledger = store.ledger_entries
         self.clock = clock
         self.http_factory = http_factory
+        self.lookups = Lookups(ttl_seconds=self.settings.lookup_ttl_seconds)
         self._clients: dict[str, VendorClient | None] = {}
 
     # --- one unit of work each --------------------------------------------
@@ -47,12 +49,42 @@ class Worker:
         when = datetime.fromtimestamp(now, timezone.utc)
         try:
             return self.store.process_next_event(
-                lambda event, state: engine.decide(event, state, self.plugins, self.directory, when), now=now)
+                lambda event, state: engine.decide(event, state, self.plugins, self.directory, when, self.lookups),
+                now=now)
         except EventFailed as failed:
+            if isinstance(failed.cause, LookupNeeded):
+                self._look_up(failed.cause, failed)
+                return True
             status = self.store.fail_event(failed.inbox_id, str(failed.cause), self.settings.max_attempts,
                                            retry_in=5.0, now=now)
             log.error("event %s failed (%s): %s", failed.inbox_id, status, failed.cause.__class__.__name__)
             return True
+
+    def _look_up(self, needed: LookupNeeded, failed: EventFailed) -> None:
+        """Make the look-up a decision asked for, outside any transaction; the event is decided again next.
+
+        A transient failure makes the event wait (retried later, like any failed attempt); one that
+        persists to its last attempt, or a vendor that refuses, leaves the value unknown, never a refusal.
+        """
+        client = self.client_for(needed.vendor)
+        try:
+            self.lookups.fetch(needed, client.look_up if client else lambda kind, key: None)
+            log.info("looked up %s %s %s", needed.vendor, needed.kind, needed.key)
+            return
+        except VendorError as exc:
+            if exc.retryable and failed.attempts + 1 < self.settings.max_attempts:
+                status = self.store.fail_event(failed.inbox_id, f"look-up of {needed.vendor} {needed.kind} "
+                                               f"{needed.key}: {exc}", self.settings.max_attempts, retry_in=5.0,
+                                               now=self.clock())
+                log.warning("event %s waits (%s): look-up of %s %s failed: %s %s", failed.inbox_id, status,
+                            needed.vendor, needed.kind, exc.__class__.__name__, exc.status or "")
+                return
+            cause = f"{exc.__class__.__name__} {exc.status or ''}".strip()
+        except Exception as exc:  # noqa: BLE001 - a broken look-up must not hold the event back forever
+            cause = exc.__class__.__name__
+        self.lookups.put(needed.vendor, needed.kind, needed.key, None)
+        log.warning("look-up of %s %s %s failed (%s): deciding with it unknown", needed.vendor, needed.kind,
+                    needed.key, cause)
 
     def fire_timer(self) -> bool:
         """Turn the next due timer into an inbox event for its ticket; False if none was due."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from slabridge.config import VendorSettings
 from slabridge.models import (
     Action, AddTags, Assign, InternalNote, PublicReply, RemoveTags, SetFields, SetPriority, SetStatus, TicketRef,
 )
-from slabridge.vendorapi import BadRequest, VendorClient
+from slabridge.vendorapi import BadRequest, NotFound, VendorClient
 
 TOP_LEVEL_FIELDS = {"due_by", "fr_due_by"}
 STATUS_CODES = {"open": 2, "pending": 3, "resolved": 4, "solved": 4, "closed": 5}
@@ -46,6 +48,18 @@ class FreshdeskClient(VendorClient):
                 self.request("PUT", path, json={"status": STATUS_CODES[status]})
             case _:
                 raise BadRequest(f"the freshdesk connector cannot apply {action.type}")
+
+    def look_up(self, kind: str, key: str) -> dict | None:
+        paths = {"ticket": "/api/v2/tickets/{}", "contact": "/api/v2/contacts/{}"}
+        if kind not in paths:
+            return super().look_up(kind, key)
+        try:
+            found = self.request("GET", paths[kind].format(quote(key, safe=""))).json() or {}
+        except NotFound:
+            return None
+        if kind == "ticket":
+            return {"company_id": found.get("company_id"), "requester_id": found.get("requester_id")}
+        return {"email": found.get("email"), "name": found.get("name"), "company_id": found.get("company_id")}
 
     def _tags(self, path: str) -> list[str]:
         return list(self.request("GET", path).json().get("tags") or [])

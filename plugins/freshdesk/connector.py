@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from slabridge.config import VendorSettings
 from slabridge.connectors import (
-    Connector, WebhookRejected, WebhookRequest, instant, content_hash, dig, json_object, require,
+    Connector, WebhookRejected, WebhookRequest, absent_fields, instant, content_hash, dig, json_object, require,
 )
 from slabridge.models import Actor, Comment, EventKind, Organization, Person, TicketEvent, TicketRef
 
@@ -27,6 +27,23 @@ DEFAULT_SECRET_HEADER = "X-Slabridge-Secret"
 PRIORITY_CODES = {"low": "1", "medium": "2", "high": "3", "urgent": "4"}
 TRIGGERS = {"created": EventKind.created, "reply": EventKind.comment, "note": EventKind.comment,
             "status": EventKind.status, "priority": EventKind.priority}
+
+
+# Where each TicketEvent field sits in the ticket; a key the body does not carry means "unchanged".
+TICKET_FIELDS = {"subject": "subject", "description": "description", "priority": "priority", "status": "status",
+                 "tags": "tags", "custom_fields": "custom_fields", "requester": "requester",
+                 "organization": "company", "created_at": "created_at"}
+# Freshdesk's own "Simple" webhook content: {"freshdesk_webhook": {<placeholder name>: value}}, where each
+# placeholder {{ticket.x.y}} is named ticket_x_y. Mapped onto the shape of the shipped template.
+SIMPLE_JSON = {"ticket_id": "ticket.id", "ticket_subject": "ticket.subject",
+               "ticket_description": "ticket.description", "ticket_priority": "ticket.priority",
+               "ticket_status": "ticket.status", "ticket_tags": "ticket.tags",
+               "ticket_requester_email": "ticket.requester.email", "ticket_requester_name": "ticket.requester.name",
+               "ticket_requester_id": "ticket.requester.id", "ticket_company_name": "ticket.company.name",
+               "ticket_company_id": "ticket.company.id",
+               "ticket_latest_public_comment": "ticket.latest_public_comment",
+               "ticket_created_at": "ticket.created_at", "ticket_updated_at": "ticket.updated_at",
+               "triggered_event": "event", "triggered_by_email": "actor.email"}
 
 
 class FreshdeskConnector(Connector):
@@ -53,6 +70,8 @@ class FreshdeskConnector(Connector):
         return self.event_from(json_object(request), delivery, request.received_at, settings)
 
     def event_from(self, data: dict, delivery: str, received_at, settings: VendorSettings) -> TicketEvent:
+        if isinstance(data.get("freshdesk_webhook"), dict):
+            data = _from_simple_json(data["freshdesk_webhook"])
         ticket = require(data, "ticket")
         ticket_id = str(require(data, "ticket.id"))
         try:
@@ -82,6 +101,7 @@ class FreshdeskConnector(Connector):
                 created_at=instant(ticket.get("created_at"), "ticket.created_at"),
                 updated_at=instant(ticket.get("updated_at"), "ticket.updated_at"),
                 occurred_at=instant(ticket.get("updated_at"), "ticket.updated_at") or received_at,
+                absent=absent_fields(ticket, TICKET_FIELDS),
             )
         except ValidationError as exc:
             first = exc.errors()[0]
@@ -89,8 +109,42 @@ class FreshdeskConnector(Connector):
         except ValueError as exc:
             raise WebhookRejected(422, str(exc)) from None
 
+    def enrich(self, event: TicketEvent, lookups, settings: VendorSettings) -> TicketEvent:
+        """Automation placeholders give the company's *name*, while customers are matched by company id;
+        ``GET /api/v2/tickets/{id}`` gives the id (and the requester's id), ``GET /api/v2/contacts/{id}``
+        the requester's e-mail when the body lacks it."""
+        requester, organization, update = event.requester, event.organization, {}
+        if organization.id is None or (requester.email is None and requester.id is None):
+            ticket = lookups.get(self.name, "ticket", event.ticket.id)
+            if ticket and ticket.get("company_id") and organization.id is None:
+                organization = update["organization"] = organization.model_copy(
+                    update={"id": str(ticket["company_id"])})
+            if ticket and ticket.get("requester_id") and requester.id is None:
+                requester = update["requester"] = requester.model_copy(update={"id": str(ticket["requester_id"])})
+        if requester.email is None and requester.id:
+            contact = lookups.get(self.name, "contact", requester.id)
+            if contact and contact.get("email"):
+                update["requester"] = requester.model_copy(update={"email": contact["email"],
+                                                                   "name": requester.name or contact.get("name")})
+        return event.model_copy(update=update) if update else event
+
     def client(self, settings: VendorSettings, http) -> FreshdeskClient:
         return FreshdeskClient(http, settings)
+
+
+def _from_simple_json(flat: dict) -> dict:
+    """Freshdesk's default "Simple" body, in the shape of the shipped template (what it lacks stays absent)."""
+    nested: dict = {"ticket": {}}
+    for key, value in flat.items():
+        path = SIMPLE_JSON.get(key)
+        if path is None:
+            continue
+        *parents, last = path.split(".")
+        node = nested
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return nested
 
 
 def _id(value) -> str | None:

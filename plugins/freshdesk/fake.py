@@ -34,8 +34,14 @@ def _reply(api, m, body):
     return 201, {"id": len(api.requests), **(body or {})}
 
 
+def _contact(api, m, body):
+    contact = api.record("contact", m[1])
+    return (200, contact) if contact else (404, {"code": "invalid_value", "message": "contact not found"})
+
+
 def fake_api() -> FakeAPI:
     return FakeAPI("freshdesk", [
+        ("GET", r"/api/v2/contacts/(\d+)", _contact),
         ("GET", TICKET, _show), ("PUT", TICKET, _update),
         ("POST", TICKET + "/notes", _note), ("POST", TICKET + "/reply", _reply),
     ])

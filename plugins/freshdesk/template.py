@@ -8,6 +8,8 @@ BODY = {
         "id": "{{ticket.id}}", "subject": "{{ticket.subject}}", "description": "{{ticket.description_text}}",
         "priority": "{{ticket.priority}}", "status": "{{ticket.status}}", "tags": "{{ticket.tags}}",
         "requester": {"email": "{{ticket.requester.email}}", "name": "{{ticket.requester.name}}"},
+        # Customers are matched by company *id*; placeholders give the name only, so the parser never
+        # takes it for an id and slabridge looks the id up (GET /api/v2/tickets/{id}: company_id).
         "company": {"name": "{{ticket.company.name}}"},
         "latest_public_comment": "{{ticket.latest_public_comment}}",
     },

@@ -6,7 +6,7 @@ from slabridge.config import VendorSettings
 from slabridge.models import (
     Action, AddTags, Assign, InternalNote, PublicReply, RemoveTags, SetFields, SetPriority, SetStatus, TicketRef,
 )
-from slabridge.vendorapi import BadRequest, VendorClient
+from slabridge.vendorapi import BadRequest, NotFound, VendorClient
 
 
 class JiraClient(VendorClient):
@@ -46,6 +46,20 @@ class JiraClient(VendorClient):
                 self.request("POST", f"{issue}/transitions", json={"transition": {"id": str(self.transitions[status])}})
             case _:
                 raise BadRequest(f"the jira connector cannot apply {action.type}")
+
+    def look_up(self, kind: str, key: str) -> dict | None:
+        try:
+            if kind == "user":
+                user = self.request("GET", "/rest/api/3/user", params={"accountId": key}).json() or {}
+                return {"email": user.get("emailAddress"), "name": user.get("displayName"),
+                        "account_type": user.get("accountType")}
+            if kind == "organization":
+                found = self.request("GET", "/rest/servicedeskapi/organization", params={"accountId": key}).json()
+                first = next(iter((found or {}).get("values") or ()), None)
+                return {"id": str(first["id"]), "name": first.get("name")} if first else None
+        except NotFound:
+            return None
+        return super().look_up(kind, key)
 
     def _comment(self, ticket: TicketRef, body: str, public: bool) -> None:
         if self.comment_api == "servicedesk":

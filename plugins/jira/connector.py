@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from slabridge.config import VendorSettings
 from slabridge.connectors import (
-    Connector, WebhookRejected, WebhookRequest, instant, dig, hmac_matches, json_object, require,
+    Connector, WebhookRejected, WebhookRequest, absent_fields, instant, dig, hmac_matches, json_object, require,
 )
 from slabridge.models import Actor, Comment, EventKind, Organization, Person, TicketEvent, TicketRef
 
@@ -20,6 +20,10 @@ from .client import JiraClient
 SIGNATURE = "X-Hub-Signature"
 IDENTIFIER = "X-Atlassian-Webhook-Identifier"
 CHANGED = {"priority": EventKind.priority, "status": EventKind.status}
+# Where each TicketEvent field sits in ``issue.fields``. Comment events carry a partial issue (summary,
+# issuetype, project, assignee, priority, status): what they leave out is unchanged, not empty.
+ISSUE_FIELDS = {"subject": "summary", "description": "description", "priority": "priority", "status": "status",
+                "tags": "labels", "requester": "reporter", "created_at": "created"}
 
 
 class JiraConnector(Connector):
@@ -73,12 +77,32 @@ class JiraConnector(Connector):
                 created_at=instant(fields.get("created"), "issue.fields.created"),
                 updated_at=instant(fields.get("updated"), "issue.fields.updated"),
                 occurred_at=instant(data.get("timestamp"), "timestamp") or received_at,
+                absent=_absent(fields, settings),
             )
         except ValidationError as exc:
             first = exc.errors()[0]
             raise WebhookRejected(422, f"field {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
         except ValueError as exc:
             raise WebhookRejected(422, str(exc)) from None
+
+    def enrich(self, event: TicketEvent, lookups, settings: VendorSettings) -> TicketEvent:
+        """Jira often hides ``reporter.emailAddress``: ``GET /rest/api/3/user?accountId=`` may give it; a
+        JSM customer's organization, when no ``options.organization_field`` carries it, comes from
+        ``GET /rest/servicedeskapi/organization?accountId=``."""
+        requester, update = event.requester, {}
+        if requester.id and not requester.email:
+            user = lookups.get(self.name, "user", requester.id)
+            if user and user.get("email"):
+                update["requester"] = requester.model_copy(update={"email": user["email"],
+                                                                   "name": requester.name or user.get("name")})
+        field = settings.options.get("organization_field")
+        service_desk = settings.options.get("comment_api", "servicedesk") == "servicedesk"
+        if (requester.id and event.organization.id is None and service_desk
+                and (not field or "organization" in event.absent)):
+            organization = lookups.get(self.name, "organization", requester.id)
+            if organization:
+                update["organization"] = Organization(id=organization.get("id"), name=organization.get("name"))
+        return event.model_copy(update=update) if update else event
 
     def client(self, settings: VendorSettings, http) -> JiraClient:
         return JiraClient(http, settings)
@@ -104,6 +128,16 @@ def _actor(user: dict, settings: VendorSettings) -> Actor:
     kind = user.get("accountType")
     return Actor(id=account, email=user.get("emailAddress"), name=user.get("displayName"), is_self=is_self,
                  is_automation=kind == "app" and not is_self, is_agent=ACCOUNT_IS_AGENT.get(kind))
+
+
+def _absent(fields: dict, settings: VendorSettings) -> tuple[str, ...]:
+    paths = dict(ISSUE_FIELDS)
+    if settings.options.get("organization_field"):
+        paths["organization"] = settings.options["organization_field"]
+    absent = absent_fields(fields, paths)
+    if not any(name.startswith("customfield_") for name in fields):
+        absent += ("custom_fields",)
+    return absent
 
 
 def _organization(fields: dict, settings: VendorSettings) -> Organization:

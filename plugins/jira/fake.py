@@ -48,8 +48,19 @@ def _transition(api, m, body):
     return 204, None
 
 
+def _user(api, m, body, query):
+    user = api.record("user", query.get("accountId", ""))
+    return (200, user) if user else (404, {"errorMessages": ["user not found"]})
+
+
+def _organizations(api, m, body, query):
+    found = api.record("organizations", query.get("accountId", "")) or []
+    return 200, {"size": len(found), "start": 0, "limit": 50, "isLastPage": True, "values": found}
+
+
 def fake_api() -> FakeAPI:
     return FakeAPI("jira", [
+        ("GET", r"/rest/api/3/user", _user), ("GET", r"/rest/servicedeskapi/organization", _organizations),
         ("GET", ISSUE, _show), ("PUT", ISSUE, _edit), ("PUT", ISSUE + "/assignee", _assignee),
         ("POST", ISSUE + "/transitions", _transition), ("POST", ISSUE + "/comment", _comment),
         ("POST", r"/rest/servicedeskapi/request/([A-Za-z][A-Za-z0-9_]*-\d+)/comment", _comment),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from slabridge.config import VendorSettings
 from slabridge.models import (
     Action, AddTags, Assign, InternalNote, PublicReply, RemoveTags, SetFields, SetPriority, SetStatus, TicketRef,
 )
-from slabridge.vendorapi import BadRequest, Conflict, VendorClient
+from slabridge.vendorapi import BadRequest, Conflict, NotFound, VendorClient
 
 CONFLICT_RETRIES = 3
 
@@ -43,6 +45,16 @@ class ZendeskClient(VendorClient):
                 self._update(path, {"status": status})
             case _:
                 raise BadRequest(f"the zendesk connector cannot apply {action.type}")
+
+    def look_up(self, kind: str, key: str) -> dict | None:
+        if kind != "user":
+            return super().look_up(kind, key)
+        try:
+            user = self.request("GET", f"/api/v2/users/{quote(key, safe='')}").json().get("user") or {}
+        except NotFound:
+            return None
+        return {"email": user.get("email"), "name": user.get("name"), "organization_id": user.get("organization_id"),
+                "role": user.get("role")}
 
     def _update(self, path: str, ticket: dict) -> None:
         self._safely("PUT", path, path, lambda stamp: {"ticket": {**ticket, **stamp}})

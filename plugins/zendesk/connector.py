@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from slabridge.config import VendorSettings
 from slabridge.connectors import (
-    Connector, WebhookRejected, WebhookRequest, instant, dig, hmac_matches, json_object, require,
+    Connector, WebhookRejected, WebhookRequest, absent_fields, instant, dig, hmac_matches, json_object, require,
 )
 from slabridge.models import Actor, Comment, EventKind, Organization, Person, TicketEvent, TicketRef
 from slabridge.timeparse import parse_instant
@@ -24,6 +24,10 @@ from .client import ZendeskClient
 SIGNATURE = "X-Zendesk-Webhook-Signature"
 TIMESTAMP = "X-Zendesk-Webhook-Signature-Timestamp"
 INVOCATION = "X-Zendesk-Webhook-Invocation-Id"
+# Where each TicketEvent field sits in a body; a key the body does not carry means "unchanged".
+ENVELOPE_FIELDS = {"subject": "subject", "description": "description", "priority": "priority", "status": "status",
+                   "tags": "tags", "custom_fields": "custom_fields", "created_at": "created_at"}
+TEMPLATE_FIELDS = {**ENVELOPE_FIELDS, "requester": "requester", "organization": "organization"}
 ENVELOPE_KINDS = {
     "ticket.created": EventKind.created,
     "ticket.comment_added": EventKind.comment,
@@ -94,6 +98,7 @@ class ZendeskConnector(Connector):
             created_at=instant(detail.get("created_at"), "detail.created_at"),
             updated_at=instant(detail.get("updated_at"), "detail.updated_at"),
             occurred_at=instant(data.get("time"), "time") or received_at,
+            absent=absent_fields(detail, ENVELOPE_FIELDS),
         )
 
     def _from_template(self, data, delivery, received_at, settings) -> TicketEvent:
@@ -122,7 +127,23 @@ class ZendeskConnector(Connector):
             created_at=instant(ticket.get("created_at"), "ticket.created_at"),
             updated_at=instant(ticket.get("updated_at"), "ticket.updated_at"),
             occurred_at=instant(ticket.get("updated_at"), "ticket.updated_at") or received_at,
+            absent=absent_fields(ticket, TEMPLATE_FIELDS),
         )
+
+    def enrich(self, event: TicketEvent, lookups, settings: VendorSettings) -> TicketEvent:
+        """An envelope names the requester by id only: their e-mail (and organization) come from
+        ``GET /api/v2/users/{id}``, so designated-contact checks never fail for want of it."""
+        requester = event.requester
+        if not requester.id or requester.email:
+            return event
+        user = lookups.get(self.name, "user", requester.id)
+        if not user:
+            return event
+        update = {"requester": requester.model_copy(update={"email": user.get("email"),
+                                                           "name": requester.name or user.get("name")})}
+        if event.organization.id is None and user.get("organization_id"):
+            update["organization"] = Organization(id=str(user["organization_id"]))
+        return event.model_copy(update=update)
 
     def client(self, settings: VendorSettings, http) -> ZendeskClient:
         return ZendeskClient(http, settings)

@@ -62,8 +62,14 @@ def _remove_tags(api, m, body):
     return 200, {"tags": ticket["tags"]}
 
 
+def _user(api, m, body):
+    user = api.record("user", m[1])
+    return (200, {"user": user}) if user else (404, {"error": "RecordNotFound", "description": "Not found"})
+
+
 def fake_api() -> FakeAPI:
     return FakeAPI("zendesk", [
+        ("GET", r"/api/v2/users/(\d+)", _user),
         ("GET", TICKET, _show), ("PUT", TICKET, _update),
         ("PUT", TICKET + "/tags", _add_tags), ("DELETE", TICKET + "/tags", _remove_tags),
     ])
