@@ -119,6 +119,10 @@ class Reclassification(Clause):
     tag: str
     reply: str = Field(description="placeholders: {designated}, {decided}, {reason}")
     appeal: Appeal | None = None
+    agent_changes: Literal["follow", "raise_only"] = Field(default="follow", description=(
+        "an agent's own priority change: 'follow' takes it as the ticket's level (recorded, never undone); "
+        "'raise_only' follows a raise, restores a lowering once with an internal note, and follows it if "
+        "the agent lowers again"))
 
 
 class PhiPolicy(Clause):

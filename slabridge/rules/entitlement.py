@@ -9,6 +9,9 @@ from slabridge.verdicts import Charge, Entitlement
 from . import incidents
 
 
+E_MAIL_CHECKS = ("administrator", "contact_email")
+
+
 class EntitlementRules:
     """Built-in entitlement from the contract and the customers file (``trylast``)."""
 
@@ -40,6 +43,9 @@ class EntitlementRules:
         plan = contract.plans[customer.plan]
         tags, reasons = list(plan.tags), [Reason(rule="entitlement.checks", inputs=inputs, clause=contract.entitlement.source,
                                                  text=f"entitled under plan {customer.plan} of contract {contract.id}")]
+        reasons += [Reason(rule=f"entitlement.{c.check}", clause=c.source, inputs=inputs,
+                           text=self._check(c.check, customer, contract, email, now, state, directory)[1])
+                    for c in contract.entitlement.checks if c.check in E_MAIL_CHECKS and not email]
         designated = customer.has(email, customer.designated_users[:plan.designated_users_cap or None])
         if plan.queue_tag or plan.standard_queue_tag:
             queue = plan.queue_tag if designated else plan.standard_queue_tag
@@ -72,7 +78,7 @@ class EntitlementRules:
             return ok, f"contract term {term.start} to {term.end or 'open-ended'}; today is {today}"
         if check == "good_standing":
             return customer.good_standing, f"customer good standing: {customer.good_standing}"
-        if check in ("administrator", "contact_email") and not email:
+        if check in E_MAIL_CHECKS and not email:
             # Never refuse on missing data: the helpdesk sent no e-mail and no look-up found one.
             return True, (f"requester e-mail unknown (not in the webhook, not found by look-up): the {check} "
                           f"check cannot be made and does not refuse")

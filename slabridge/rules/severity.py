@@ -8,6 +8,8 @@ an appeal freezes further automatic reclassification.
 
 from __future__ import annotations
 
+import hashlib
+
 from slabridge import hookimpl
 from slabridge.models import Reason
 from slabridge.verdicts import Classification
@@ -64,12 +66,28 @@ class SeverityRules:
             tags.append(appeal.tag)
             group = group or (appeal.route.for_vendor(event.vendor)[0] if appeal.route else None)
 
-        decided = self._decide(contract, designated, level_rule, memory, appealed, shown, reasons)
-        priority = None
         policy = contract.reclassification
-        if decided != designated and policy and policy.allowed and not appealed:
-            priority = vendor_priority(contract, event.vendor, decided)
+        basis = _basis(event, shown)
+        agent = self._agent_change(event, state, contract, shown, memory, designated, reasons, notes)
+        priority = None
+        if agent is not None:
+            decided, priority = agent
+        elif memory.get("agent_level"):
+            decided = memory["agent_level"]
+            reasons.append(Reason(rule="classify.agent", text=f"an agent set {decided}: slabridge follows"))
+        elif memory.get("basis") == basis and memory.get("level") and not _customer_words(event) and not appealed:
+            decided = memory["level"]  # nothing the level was decided from has changed: no flip
+            reasons.append(Reason(rule="classify.unchanged", text=f"text and priority unchanged: {decided} stands"))
+            if decided != designated and policy and policy.allowed:
+                priority = vendor_priority(contract, event.vendor, decided)
+        else:
+            decided = self._decide(contract, designated, level_rule, memory, appealed, shown, reasons)
+        reclassified = (agent is None and not memory.get("agent_level") and decided != designated and policy
+                        and policy.allowed and not appealed)
+        if reclassified:
             tags.append(policy.tag)
+        if reclassified and level_rule and priority is None:
+            priority = vendor_priority(contract, event.vendor, decided)
             rule, why = level_rule
             because = f"the request {why}, which matches our {decided} definition ({rule.id})"
             replies.append(policy.reply.format(designated=designated, decided=decided, reason=because))
@@ -101,11 +119,45 @@ class SeverityRules:
             reasons.append(Reason(rule="classify.phi", clause=contract.phi.source,
                                   text=f"text resembles PHI ({', '.join(phi_kinds)}); not repeated anywhere"))
 
-        memory.update(designated=designated, level=decided, appealed=appealed, request_type=request_type)
+        memory.update(designated=designated, level=decided, appealed=appealed, request_type=request_type, basis=basis)
         return Classification(
             severity=decided, designated=designated, request_type=request_type, vendor_priority=priority, sla=sla,
             group=group, status=status, tags=tuple(tags), note="\n\n".join(notes) or None,
             reply="\n\n".join(replies) or None, reasons=tuple(reasons), memory=memory)
+
+    def _agent_change(self, event, state, contract, shown, memory, designated, reasons, notes):
+        """(level, vendor priority to write) when a support agent changed the priority themselves, else None.
+
+        The contract's ``reclassification.agent_changes`` says whether slabridge follows (the default) or
+        restores a lowering once, with a note; either way the change is recorded with its reason.
+        """
+        last = state.last_event
+        actor = event.actor
+        by_agent = actor.is_agent is True or (actor.is_agent is None and not actor.is_automation and not actor.is_self
+                                              and actor.id not in (None, event.requester.id)
+                                              and (actor.email or "") != (event.requester.email or ""))
+        if (last is None or shown is None or not by_agent or event.priority in (last.priority, state.applied.priority)
+                or "priority" in event.absent):
+            return None
+        previous = memory.get("level") or designated
+        order = list(contract.levels)
+        policy = contract.reclassification
+        rule = policy.agent_changes if policy else "follow"
+        clause = policy.source if policy else None
+        who = actor.name or actor.email or actor.id or "an agent"
+        if rule == "raise_only" and order.index(shown) > order.index(previous) and not memory.get("agent_restored"):
+            memory["agent_restored"] = True
+            reasons.append(Reason(rule="classify.agent", clause=clause, inputs={"agent": who, "set": shown},
+                                  text=f"{who} lowered {previous} to {shown}; agents may only raise: restored once"))
+            notes.append(f"slabridge restored {previous}: {who} lowered the priority to {shown}, and this contract "
+                         f"lets agents only raise a decided level. Set it again to insist; slabridge will follow.")
+            return previous, vendor_priority(contract, event.vendor, previous)
+        memory["agent_level"] = shown
+        reasons.append(Reason(rule="classify.agent", clause=clause, inputs={"agent": who, "set": shown},
+                              text=f"{who} set the priority to {shown} (was {previous}): slabridge follows"))
+        notes.append(f"slabridge follows {who}'s priority change to {shown} (was {previous}) and will not change "
+                     f"the level of this ticket automatically any more.")
+        return shown, None
 
     def _decide(self, contract, designated, level_rule, memory, appealed, shown, reasons) -> str:
         if appealed:
@@ -136,3 +188,14 @@ class SeverityRules:
         comment = event.comment
         return bool(comment and not comment.author.is_agent and comment.author.email in (None, event.requester.email)
                     and first_phrase(appeal.phrases, comment.body))
+
+
+def _basis(event, shown) -> str:
+    """What a level is decided from, as a digest: the ticket's text and its priority."""
+    return hashlib.sha256(f"{shown}\0{event.subject}\0{event.description}".encode()).hexdigest()[:16]
+
+
+def _customer_words(event) -> bool:
+    """The event brings new words from the customer (a public comment not by support)."""
+    comment = event.comment
+    return bool(comment and comment.public and not comment.author.is_agent and comment.body)

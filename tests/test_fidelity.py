@@ -1,0 +1,208 @@
+"""Vendor fidelity, end to end: the vendors' documented webhook shapes through the real receiver,
+the worker and a fake vendor API on loopback; every write checked against the OpenAPI documents."""
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from slabridge.directory import load
+from slabridge.plugins import Plugins
+from slabridge.worker import Worker
+from slabridge_webhooks import create_app
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "tests" / "samples"
+CUSTOMERS = """
+customers:
+  - id: fabrikam-health
+    name: Fabrikam Health
+    contract: interopion
+    plan: standard
+    organizations: {zendesk: ["9100"], freshdesk: ["9100"], jira: ["7"]}
+    contacts: [casey@fabrikam.example]
+    term: {start: 2026-02-01, end: 2099-01-31}
+    region: {country: US, subdivision: CO}
+"""
+
+
+class System:
+    def __init__(self, receiver, fakes, worker, store):
+        self.receiver, self.fakes, self.worker, self.store = receiver, fakes, worker, store
+
+    def send(self, vendor: str, body: dict | bytes) -> httpx.Response:
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        headers = Plugins().connectors[vendor].signed_headers("test-secret-one", raw, _now())
+        answer = httpx.post(f"{self.receiver.url}/webhooks/{vendor}", content=raw, headers=headers)
+        assert answer.status_code == 202, answer.text
+        self.worker.drain()
+        return answer
+
+    def decisions(self, vendor: str) -> list[dict]:
+        return [r["body"] for r in self.store.rows("audit", vendor=vendor, kind="decision")]
+
+    def reads(self, vendor: str, path_start: str) -> list:
+        return [r for r in self.fakes[vendor].requests if r.method == "GET" and r.path.startswith(path_start)]
+
+    def public_replies(self, vendor: str) -> list[str]:
+        bodies = []
+        for r in self.fakes[vendor].writes():
+            body = r.body or {}
+            comment = (body.get("ticket") or {}).get("comment") if isinstance(body, dict) else None
+            if comment and comment.get("public"):
+                bodies.append(comment["body"])
+            elif r.path.endswith("/reply") or (r.path.endswith("/comment") and body.get("public")):
+                bodies.append(body.get("body"))
+        return bodies
+
+
+def _now():
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc)
+
+
+@pytest.fixture
+def system(db_url, store, make_settings, live_server, tmp_path):
+    (tmp_path / "customers.yaml").write_text(CUSTOMERS)
+    connectors = Plugins().connectors
+    fakes = {v: connectors[v].fake_api().start() for v in ("zendesk", "freshdesk", "jira")}
+    settings = make_settings(db_url, {v: f.url for v, f in fakes.items()}).model_copy(update={
+        "contracts_dir": str(ROOT / "examples" / "contracts"), "customers_file": str(tmp_path / "customers.yaml")})
+    settings.vendors["jira"].options["organization_field"] = "customfield_10002"
+    plugins = Plugins(settings)
+    directory, problems = load(settings.contracts_dir, settings.customers_file)
+    assert problems == []
+    with live_server(create_app(settings, plugins, store)) as receiver:
+        yield System(receiver, fakes, Worker(store, plugins, directory), store)
+    for fake in fakes.values():
+        fake.stop()
+
+
+def sample(vendor: str, name: str) -> dict:
+    return json.loads((SAMPLES / vendor / name).read_text())
+
+
+def test_zendesk_id_only_envelope_is_entitled_after_one_user_look_up(system):
+    system.fakes["zendesk"].records[("user", "8447388090494")] = {
+        "id": 8447388090494, "email": "casey@fabrikam.example", "name": "Casey", "organization_id": 9100,
+        "role": "end-user"}
+    system.send("zendesk", sample("zendesk", "ticket_created.json"))
+    [decision] = system.decisions("zendesk")
+    assert decision["customer"] == "fabrikam-health" and decision["entitlement"] == "standard"
+    assert len(system.reads("zendesk", "/api/v2/users/")) == 1
+    assert not any("Customer Contact" in r for r in system.public_replies("zendesk"))
+    # The next event of the ticket needs no look-up: the e-mail is carried forward.
+    later = sample("zendesk", "ticket_comment_added.json")
+    later["detail"].update(id="5160", organization_id="9100", requester_id="8447388090494")
+    later["id"] = "second-envelope"
+    system.send("zendesk", later)
+    assert [d["entitlement"] for d in system.decisions("zendesk")] == ["standard", "standard"]
+    assert len(system.reads("zendesk", "/api/v2/users/")) == 1
+
+
+def test_jira_reporter_without_e_mail_and_jsm_organization_are_looked_up(system):
+    fake = system.fakes["jira"]
+    fake.records[("user", "qm:1234")] = {"accountId": "qm:1234", "emailAddress": "casey@fabrikam.example",
+                                         "displayName": "Casey", "accountType": "customer"}
+    fake.records[("organizations", "qm:1234")] = [{"id": "7", "name": "Fabrikam Health"}]
+    system.send("jira", sample("jira", "issue_created.json"))
+    [decision] = system.decisions("jira")
+    assert decision["customer"] == "fabrikam-health" and decision["entitlement"] == "standard"
+    assert len(system.reads("jira", "/rest/api/3/user")) == 1
+    assert len(system.reads("jira", "/rest/servicedeskapi/organization")) == 1
+
+
+def test_freshdesk_simple_json_is_accepted_and_the_company_id_looked_up(system):
+    system.fakes["freshdesk"].ticket("9102", company_id=9100, requester_id=4402)
+    system.send("freshdesk", sample("freshdesk", "simple_json.json"))
+    [decision] = system.decisions("freshdesk")
+    assert decision["customer"] == "fabrikam-health" and decision["entitlement"] == "standard"
+    assert system.worker.lookups.made == 1  # the ticket, for its company_id (later reads are tag writes')
+    assert system.reads("freshdesk", "/api/v2/tickets/9102")[0].at < system.fakes["freshdesk"].writes()[0].at
+    assert not system.reads("freshdesk", "/api/v2/contacts/")  # the body had the e-mail
+
+
+def test_a_failed_look_up_makes_the_event_wait_then_decides_it_unknown_never_refused(system):
+    fake = system.fakes["zendesk"]
+    for _ in range(10):
+        fake.fail_next("GET", "/api/v2/users/8447388090494", 503)
+    body = sample("zendesk", "ticket_created.json")
+    raw = json.dumps(body).encode()
+    headers = Plugins().connectors["zendesk"].signed_headers("test-secret-one", raw, _now())
+    assert httpx.post(f"{system.receiver.url}/webhooks/zendesk", content=raw, headers=headers).status_code == 202
+    system.worker.drain()
+    assert system.decisions("zendesk") == []  # waiting: retried later, not decided without the e-mail
+    [row] = system.store.rows("inbox", vendor="zendesk")
+    assert row["status"] == "pending" and "look-up of zendesk user" in row["error"]
+    for _ in range(10):  # every further attempt fails too: at the last one it is decided with the e-mail unknown
+        system.store.retry_dead("event")
+        with system.store.engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE inbox SET not_before = 0")
+        system.worker.drain()
+    [decision] = system.decisions("zendesk")
+    assert decision["entitlement"] == "standard"
+    assert any("e-mail unknown" in r["text"] for r in decision["reasons"])
+    assert not system.public_replies("zendesk")
+
+
+def _jira_people(fake):
+    fake.records[("user", "qm:1234")] = {"accountId": "qm:1234", "emailAddress": "casey@fabrikam.example",
+                                         "displayName": "Casey", "accountType": "customer"}
+    fake.records[("organizations", "qm:1234")] = [{"id": "7", "name": "Fabrikam Health"}]
+
+
+def test_a_jira_comment_with_a_partial_issue_changes_nothing_it_does_not_carry(system):
+    """Comment events lack description and labels: absent means unchanged, so no flip, no re-added label."""
+    fake = system.fakes["jira"]
+    _jira_people(fake)
+    system.worker.settings.vendors["jira"].fields["first_response"] = "customfield_10060"
+    created = sample("jira", "issue_created.json")
+    created["issue"]["fields"]["description"] = "The reporting module is inoperable for every user."
+    system.send("jira", created)
+    first_writes = len(fake.writes())
+    issue = fake.tickets["SUP-17"]
+    assert issue["fields"]["priority"] == {"name": "Highest"} and "sla_p1" in issue["tags"]
+
+    comment = sample("jira", "comment_created.json")
+    comment["comment"]["body"] = "Any news? We are waiting."
+    system.send("jira", comment)
+    later = dict(created, webhookEvent="jira:issue_updated")  # a full event again: no flip back either
+    later["issue"] = {**created["issue"], "fields": {**created["issue"]["fields"], "labels": list(issue["tags"]),
+                                                     "priority": {"name": "Highest"}, **issue["fields"]}}
+    system.send("jira", later)
+
+    assert [d["severity"] for d in system.decisions("jira")] == ["P1", "P1", "P1"]
+    after = fake.writes()[first_writes:]
+    assert not [w for w in after if "priority" in ((w.body or {}).get("fields") or {})]
+    assert not [w for w in after if (w.body or {}).get("update", {}).get("labels")]  # no label written twice
+    assert not [w for w in after if "customfield_10060" in ((w.body or {}).get("fields") or {})]
+    notes = [w for w in fake.writes() if w.path.endswith("/comment") and "reclassified" in str(w.body)]
+    assert len(notes) == 2  # one public reply and one internal note, once
+
+
+def test_tags_slabridge_added_are_removed_whatever_a_stale_event_shows():
+    from datetime import datetime, timezone
+
+    from slabridge.engine import Applied, _diff
+    from slabridge.models import RemoveTags, TicketEvent, TicketRef
+    from slabridge.verdicts import Verdict
+
+    stale = TicketEvent(vendor="jira", delivery_id="timer:1", ticket=TicketRef(vendor="jira", id="SUP-1"),
+                        kind="timer", tags=("sla_p1",), occurred_at=datetime(2026, 3, 2, tzinfo=timezone.utc))
+    applied = Applied(tags=("sla_p1", "sla_at_risk"))
+    actions, now_applied = _diff(stale, applied, [Verdict(tags=("sla_p1", "sla_breached"))], None, {}, None, None,
+                                 None)
+    assert RemoveTags(tags=("sla_at_risk",)) in actions
+    assert now_applied.tags == ("sla_p1", "sla_breached")
+    again, _ = _diff(stale, now_applied, [Verdict(tags=("sla_p1", "sla_breached"))], None, {}, None, None, None)
+    assert again == []  # the breach tag is not added a second time from a stale view
+
+
+def test_a_deadline_shown_in_the_vendors_own_format_is_not_written_again():
+    from slabridge.engine import _same_value
+
+    assert _same_value("2026-03-07T12:00:00-07:00", "2026-03-07T19:00:00.000+0000")
+    assert not _same_value("2026-03-07T12:00:00-07:00", "2026-03-07T12:00:00.000+0000")
+    assert not _same_value("2026-03-07T12:00:00-07:00", "soon")
