@@ -161,7 +161,7 @@ def plugins(obj: Context, as_json: bool) -> None:
 @click.pass_obj
 def check(obj: Context, contracts_dir: str | None, customers_file: str | None) -> None:
     """Validate configuration, contracts and customers; print every problem; exit 1 if any."""
-    from .directory import load as load_directory
+    from .directory import load as load_directory, route_group_problems
 
     try:
         settings = config_module.load(obj.config_path)
@@ -173,12 +173,29 @@ def check(obj: Context, contracts_dir: str | None, customers_file: str | None) -
     customers_file = customers_file or (settings.customers_file if settings else None)
     directory, found = load_directory(contracts_dir, customers_file)
     problems += found
+    if settings is not None:
+        problems += route_group_problems(contracts_dir, customers_file,
+                                         _group_resolver(settings, obj.plugins(settings).connectors))
     for problem in problems:
         click.echo(f"error: {problem}")
     if problems:
         click.echo(f"{len(problems)} problem(s)")
         sys.exit(1)
     click.echo(f"OK: configuration, {len(directory.contracts)} contract(s), {len(directory.customers)} customer(s)")
+
+
+def _group_resolver(settings, connectors):
+    """``resolve(name, vendor)``: why no enabled vendor that routes by id can route to group ``name``, or None."""
+    by_id = {v: s for v, s in settings.vendors.items() if s.enabled and v in connectors and connectors[v].group_ids}
+
+    def resolve(name: str, vendor: str | None) -> str | None:
+        for v, vendor_settings in by_id.items():
+            if vendor in (None, v) and not vendor_settings.group(name).isdigit():
+                return (f"group {name!r} has no {v} id: map it in {settings.source}: vendors.{v}.groups "
+                        f"(e.g. {name} = 360001)")
+        return None
+
+    return resolve
 
 
 @main.command()

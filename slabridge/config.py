@@ -45,6 +45,8 @@ class VendorSettings(Strict):
     webhook_secrets_env: list[str] = Field(default_factory=list)
     self_user: str | None = None
     fields: dict[str, str] = Field(default_factory=dict)
+    groups: dict[str, str] = Field(default_factory=dict, description=(
+        "contract group name -> this vendor's group id (Zendesk, Freshdesk) or name (Jira)"))
     timeout_seconds: float = 10.0
     max_retries: int = 4
     options: dict[str, Any] = Field(default_factory=dict)
@@ -60,6 +62,15 @@ class VendorSettings(Strict):
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("groups", mode="before")
+    @classmethod
+    def _ids_as_text(cls, value: Any) -> Any:
+        return {k: str(v) for k, v in value.items()} if isinstance(value, dict) else value
+
+    def group(self, name: str) -> str:
+        """The vendor's id (or name) for a contract's group name; the name itself where none is mapped."""
+        return self.groups.get(name, name)
 
     def webhook_secrets(self) -> list[bytes]:
         """The secrets currently valid (two during a rotation), from the environment."""

@@ -49,6 +49,7 @@ class Connector(ABC):
 
     name: ClassVar[str]
     version: ClassVar[str] = "0"
+    group_ids: ClassVar[bool] = False  # True: the vendor routes to numeric group ids, mapped from contract names
 
     @abstractmethod
     def verify(self, request: WebhookRequest, settings: VendorSettings) -> None:

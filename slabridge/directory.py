@@ -8,6 +8,7 @@ implementing ``slabridge_resolve_customer``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -116,6 +117,40 @@ def load(contracts_dir: str | Path | None, customers_file: str | Path | None) ->
         problems.append(f"{contracts_dir}: contracts folder not found")
     customers = _load_customers(Path(customers_file), contracts, problems) if customers_file else []
     return Directory(contracts, customers), problems
+
+
+def route_group_problems(contracts_dir: str | Path | None, customers_file: str | Path | None,
+                         resolve: Callable[[str, str | None], str | None]) -> list[str]:
+    """Every ``route.group`` (contracts) and ``tam.group`` (customers) that ``resolve(name, vendor)`` cannot
+    map to a vendor's id, as ``file:line: key.path: message``; ``vendor`` is None for a name used by all."""
+    files = sorted(Path(contracts_dir).glob("*.yaml")) if contracts_dir and Path(contracts_dir).is_dir() else []
+    if customers_file and Path(customers_file).is_file():
+        files.append(Path(customers_file))
+    found = []
+    for path in files:
+        try:
+            data, lines = yamlfile.load(path)
+        except yamlfile.FileProblem:
+            continue  # reported by load()
+        for loc, group in _route_groups(data, ()):
+            per_vendor = group.items() if isinstance(group, dict) else [(None, group)]
+            for vendor, name in per_vendor:
+                message = resolve(str(name), vendor) if name is not None else None
+                if message:
+                    found.append(_located(path, lines, loc + ((vendor,) if vendor else ()), message))
+    return found
+
+
+def _route_groups(node, loc: tuple):
+    """(location of ``group``, its value) for every route-like mapping (``route``, ``tam``) in ``node``."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("route", "tam") and isinstance(value, dict) and value.get("group") is not None:
+                yield loc + (key, "group"), value["group"]
+            yield from _route_groups(value, loc + (key,))
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from _route_groups(item, loc + (i,))
 
 
 def _load_contract(path: Path, problems: list[str]) -> Contract | None:

@@ -119,6 +119,8 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
     memory = {**state.memory}
     for verdict in verdicts:
         memory.update(verdict.memory)
+    # The priority the ticket has once this decision is written: a later event showing another was set by a person.
+    memory["priority_after"] = next((a.priority for a in actions if isinstance(a, SetPriority)), event.priority)
     new_state = TicketState(
         ticket=event.ticket, customer=customer_name, applied=applied, last_event=event, memory=memory,
         clocks={**state.clocks, **{d.metric: d.clock for d in deadlines if d.clock}},

@@ -94,6 +94,13 @@ def error_for(response: httpx.Response) -> VendorError:
     return kind(text, status=status, retry_after=retry_after)
 
 
+def numeric_id(value: str, vendor: str, what: str, fix: str) -> int:
+    """A vendor id for an action; BadRequest (a dead letter that says how to fix it) when there is none."""
+    if str(value).isdigit():
+        return int(value)
+    raise BadRequest(f"{what} {value!r} is not a {vendor} id: {fix}")
+
+
 class VendorClient:
     """Base for connector clients: an injected ``httpx.Client`` plus the retry policy."""
 

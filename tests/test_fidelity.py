@@ -206,3 +206,94 @@ def test_a_deadline_shown_in_the_vendors_own_format_is_not_written_again():
     assert _same_value("2026-03-07T12:00:00-07:00", "2026-03-07T19:00:00.000+0000")
     assert not _same_value("2026-03-07T12:00:00-07:00", "2026-03-07T12:00:00.000+0000")
     assert not _same_value("2026-03-07T12:00:00-07:00", "soon")
+
+
+# --- contracts speak group names; connectors write ids ---------------------------------------
+
+def _check(tmp_path, monkeypatch, groups: str):
+    from click.testing import CliRunner
+
+    from slabridge.cli import main
+
+    monkeypatch.setenv("ZD_SECRET", "x")
+    config = tmp_path / "c.toml"
+    config.write_text(f'contracts_dir = "{ROOT / "examples" / "contracts"}"\n'
+                      f'customers_file = "{ROOT / "examples" / "customers.yaml"}"\n'
+                      '[vendors.zendesk]\nenabled = true\nbase_url = "https://a.zendesk.com"\n'
+                      f'webhook_secrets_env = ["ZD_SECRET"]\n{groups}')
+    return CliRunner().invoke(main, ["--config", str(config), "check"])
+
+
+def test_check_reports_a_contract_group_an_enabled_vendor_cannot_resolve(tmp_path, monkeypatch):
+    result = _check(tmp_path, monkeypatch, "")
+    assert result.exit_code == 1
+    infraware = ROOT / "examples" / "contracts" / "infraware.yaml"
+    line = next(i for i, text in enumerate(infraware.read_text().splitlines(), 1) if "route: {group: development}" in text)
+    assert (f"error: {infraware}:{line}: request_types.feature_suggestion.route.group: group 'development' has no "
+            f"zendesk id: map it in") in result.output
+    mapped = ("[vendors.zendesk.groups]\nsales = 1\ndevelopment = 2\nsupport-management = 3\n"
+              "tier2-technicians = 4\ncustomer-success-supervisors = 5\nproduct-team = 6\nsupport-leads = 7\n")
+    ok = _check(tmp_path, monkeypatch, mapped)
+    assert ok.exit_code == 0, ok.output
+
+
+@pytest.mark.parametrize("vendor, ticket, group_key", [("zendesk", "70", "group_id"), ("freshdesk", "71", "group_id")])
+def test_a_group_name_is_written_as_the_vendors_id(system, vendor, ticket, group_key):
+    from slabridge.models import Assign, TicketRef
+
+    client = system.worker.client_for(vendor)
+    system.worker.settings.vendors[vendor].groups["development"] = "360001"
+    client.apply(TicketRef(vendor=vendor, id=ticket), Assign(group="development"))
+    [write] = system.fakes[vendor].writes()
+    body = write.body.get("ticket", write.body)
+    assert body[group_key] == 360001
+    from slabridge.vendorapi import BadRequest
+
+    with pytest.raises(BadRequest, match="group 'nowhere' is not a .* id: map the contract's group name"):
+        client.apply(TicketRef(vendor=vendor, id=ticket), Assign(group="nowhere"))
+    assert len(system.fakes[vendor].writes()) == 1  # nothing invalid was sent
+
+
+# --- an agent's own priority change ---------------------------------------------------------
+
+def _zendesk_update(ticket: str, priority: str, actor: dict, description: str) -> dict:
+    return {"event": "updated", "ticket": {
+        "id": ticket, "subject": "Portal", "description": description, "priority": priority, "status": "open",
+        "tags": "", "requester": {"id": "8447388090494", "email": "casey@fabrikam.example", "name": "Casey"},
+        "organization": {"id": "9100", "name": "Fabrikam Health"},
+        "created_at": "2026-03-02T14:10:02Z", "updated_at": "2026-03-02T14:20:00Z"}, "current_user": actor}
+
+
+CUSTOMER = {"id": "8447388090494", "email": "casey@fabrikam.example"}
+AGENT = {"id": "3900001", "email": "alex@support.example", "role": "agent"}
+
+
+@pytest.mark.parametrize("policy", ["follow", "raise_only"])
+def test_an_agents_priority_change_is_recorded_never_silently_undone_in_a_loop(system, policy, monkeypatch):
+    contract = system.worker.directory.contracts["interopion"]
+    object.__setattr__(contract.reclassification, "agent_changes", policy)  # this test's own loaded copy
+    inoperable = "The reporting module is inoperable for every user."
+    body = _zendesk_update("80", "normal", CUSTOMER, inoperable)
+    body["event"] = "created"
+    system.send("zendesk", body)
+    fake = system.fakes["zendesk"]
+    assert fake.tickets["80"]["priority"] == "urgent"  # reclassified P3 -> P1
+    lowered = _zendesk_update("80", "high", AGENT, inoperable)
+    fake.tickets["80"]["priority"] = "high"  # the agent's change, made in Zendesk
+    system.send("zendesk", lowered)
+    decision = system.decisions("zendesk")[-1]
+    assert any(r["rule"] == "classify.agent" for r in decision["reasons"])
+    if policy == "follow":
+        assert decision["severity"] == "P2" and fake.tickets["80"]["priority"] == "high"
+    else:  # restored once, with a note saying why
+        assert decision["severity"] == "P1" and fake.tickets["80"]["priority"] == "urgent"
+        assert any("agents may only raise" in r["text"] for r in decision["reasons"])
+        lowered["ticket"]["updated_at"] = "2026-03-02T14:30:00Z"
+        fake.tickets["80"]["priority"] = "high"
+        system.send("zendesk", lowered)  # the agent insists: followed
+        assert system.decisions("zendesk")[-1]["severity"] == "P2" and fake.tickets["80"]["priority"] == "high"
+    writes = len(fake.writes())
+    again = _zendesk_update("80", "high", CUSTOMER, inoperable)
+    again["ticket"]["updated_at"] = "2026-03-02T15:00:00Z"
+    system.send("zendesk", again)
+    assert fake.tickets["80"]["priority"] == "high" and len(fake.writes()) == writes  # no fight afterwards

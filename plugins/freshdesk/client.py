@@ -8,15 +8,19 @@ from slabridge.config import VendorSettings
 from slabridge.models import (
     Action, AddTags, Assign, InternalNote, PublicReply, RemoveTags, SetFields, SetPriority, SetStatus, TicketRef,
 )
-from slabridge.vendorapi import BadRequest, NotFound, VendorClient
+from slabridge.vendorapi import BadRequest, NotFound, VendorClient, numeric_id
 
 TOP_LEVEL_FIELDS = {"due_by", "fr_due_by"}
 STATUS_CODES = {"open": 2, "pending": 3, "resolved": 4, "solved": 4, "closed": 5}
+
+GROUP_FIX = "map the contract's group name to its id in vendors.freshdesk.groups"
+ASSIGNEE_FIX = "give the agent's freshdesk user id (customers file: tam.assignee.freshdesk)"
 
 
 class FreshdeskClient(VendorClient):
     def __init__(self, http, settings: VendorSettings, **kwargs):
         super().__init__(http, max_retries=settings.max_retries, **kwargs)
+        self.settings = settings
 
     def apply(self, ticket: TicketRef, action: Action) -> None:
         path = f"/api/v2/tickets/{ticket.id}"
@@ -40,7 +44,9 @@ class FreshdeskClient(VendorClient):
             case PublicReply(body=body):
                 self.request("POST", f"{path}/reply", json={"body": body})
             case Assign(group=group, assignee=assignee):
-                change = {"group_id": int(group) if group else None, "responder_id": int(assignee) if assignee else None}
+                change = {"group_id": numeric_id(self.settings.group(group), "freshdesk", "group", GROUP_FIX)
+                          if group else None,
+                          "responder_id": numeric_id(assignee, "freshdesk", "assignee", ASSIGNEE_FIX) if assignee else None}
                 self.request("PUT", path, json={k: v for k, v in change.items() if v is not None})
             case SetStatus(status=status):
                 if status not in STATUS_CODES:

@@ -49,6 +49,7 @@ SIMPLE_JSON = {"ticket_id": "ticket.id", "ticket_subject": "ticket.subject",
 class FreshdeskConnector(Connector):
     name = "freshdesk"
     version = "0.1.0"
+    group_ids = True
 
     def verify(self, request: WebhookRequest, settings: VendorSettings) -> None:
         header = settings.options.get("secret_header", DEFAULT_SECRET_HEADER)

@@ -12,6 +12,7 @@ from slabridge.vendorapi import BadRequest, NotFound, VendorClient
 class JiraClient(VendorClient):
     def __init__(self, http, settings: VendorSettings, **kwargs):
         super().__init__(http, max_retries=settings.max_retries, **kwargs)
+        self.settings = settings
         self.group_field = settings.options.get("group_field")
         self.transitions = settings.options.get("transitions", {})  # e.g. {"solved": "31"}: workflow-specific
         self.comment_api = settings.options.get("comment_api", "servicedesk")  # or "platform" (Jira without JSM)
@@ -39,7 +40,7 @@ class JiraClient(VendorClient):
                 if group:
                     if not self.group_field:
                         raise BadRequest("cannot assign a group: options.group_field is not configured for jira")
-                    self.request("PUT", issue, json={"fields": {self.group_field: {"name": group}}})
+                    self.request("PUT", issue, json={"fields": {self.group_field: {"name": self.settings.group(group)}}})
             case SetStatus(status=status):
                 if status not in self.transitions:
                     raise BadRequest(f"cannot set status {status!r}: options.transitions has no transition id for it")

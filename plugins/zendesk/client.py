@@ -8,9 +8,12 @@ from slabridge.config import VendorSettings
 from slabridge.models import (
     Action, AddTags, Assign, InternalNote, PublicReply, RemoveTags, SetFields, SetPriority, SetStatus, TicketRef,
 )
-from slabridge.vendorapi import BadRequest, Conflict, NotFound, VendorClient
+from slabridge.vendorapi import BadRequest, Conflict, NotFound, VendorClient, numeric_id
 
 CONFLICT_RETRIES = 3
+
+GROUP_FIX = "map the contract's group name to its id in vendors.zendesk.groups"
+ASSIGNEE_FIX = "give the agent's zendesk user id (customers file: tam.assignee.zendesk)"
 
 
 class ZendeskClient(VendorClient):
@@ -19,6 +22,7 @@ class ZendeskClient(VendorClient):
 
     def __init__(self, http, settings: VendorSettings, **kwargs):
         super().__init__(http, max_retries=settings.max_retries, **kwargs)
+        self.settings = settings
         self._stamps: dict[str, str] = {}  # ticket path -> updated_at returned by our last ticket write
 
     def apply(self, ticket: TicketRef, action: Action) -> None:
@@ -38,8 +42,9 @@ class ZendeskClient(VendorClient):
             case PublicReply(body=body):
                 self._update(path, {"comment": {"body": body, "public": True}})
             case Assign(group=group, assignee=assignee):
-                change = {"group_id": _field_id(group) if group else None,
-                          "assignee_id": _field_id(assignee) if assignee else None}
+                change = {"group_id": numeric_id(self.settings.group(group), "zendesk", "group", GROUP_FIX)
+                          if group else None,
+                          "assignee_id": numeric_id(assignee, "zendesk", "assignee", ASSIGNEE_FIX) if assignee else None}
                 self._update(path, {k: v for k, v in change.items() if v is not None})
             case SetStatus(status=status):
                 self._update(path, {"status": status})

@@ -39,6 +39,7 @@ ENVELOPE_KINDS = {
 class ZendeskConnector(Connector):
     name = "zendesk"
     version = "0.1.0"
+    group_ids = True
 
     def verify(self, request: WebhookRequest, settings: VendorSettings) -> None:
         signature, stamp = request.header(SIGNATURE), request.header(TIMESTAMP)

@@ -136,8 +136,8 @@ class SeverityRules:
         by_agent = actor.is_agent is True or (actor.is_agent is None and not actor.is_automation and not actor.is_self
                                               and actor.id not in (None, event.requester.id)
                                               and (actor.email or "") != (event.requester.email or ""))
-        if (last is None or shown is None or not by_agent or event.priority in (last.priority, state.applied.priority)
-                or "priority" in event.absent):
+        before = memory.get("priority_after", last.priority if last else None)
+        if last is None or shown is None or not by_agent or event.priority == before or "priority" in event.absent:
             return None
         previous = memory.get("level") or designated
         order = list(contract.levels)
