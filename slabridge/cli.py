@@ -185,14 +185,14 @@ def check(obj: Context, contracts_dir: str | None, customers_file: str | None) -
 
 
 def _group_resolver(settings, connectors):
-    """``resolve(name, vendor)``: why no enabled vendor that routes by id can route to group ``name``, or None."""
-    by_id = {v: s for v, s in settings.vendors.items() if s.enabled and v in connectors and connectors[v].group_ids}
+    """``resolve(name, vendor)``: why an enabled vendor cannot route to contract group ``name``, or None."""
+    enabled = {v: s for v, s in settings.vendors.items() if s.enabled and v in connectors}
 
     def resolve(name: str, vendor: str | None) -> str | None:
-        for v, vendor_settings in by_id.items():
-            if vendor in (None, v) and not vendor_settings.group(name).isdigit():
-                return (f"group {name!r} has no {v} id: map it in {settings.source}: vendors.{v}.groups "
-                        f"(e.g. {name} = 360001)")
+        for v, vendor_settings in enabled.items():
+            problem = connectors[v].group_problem(vendor_settings, name) if vendor in (None, v) else None
+            if problem:
+                return f"{problem} ({settings.source})"
         return None
 
     return resolve

@@ -49,7 +49,6 @@ class Connector(ABC):
 
     name: ClassVar[str]
     version: ClassVar[str] = "0"
-    group_ids: ClassVar[bool] = False  # True: the vendor routes to numeric group ids, mapped from contract names
 
     @abstractmethod
     def verify(self, request: WebhookRequest, settings: VendorSettings) -> None:
@@ -67,6 +66,10 @@ class Connector(ABC):
     @abstractmethod
     def client(self, settings: VendorSettings, http: httpx.Client) -> VendorClient:
         """A write-back client over the given HTTP client."""
+
+    def group_problem(self, settings: VendorSettings, group: str) -> str | None:
+        """Why a contract's group name cannot be routed to on this vendor (``slabridge check``), or None."""
+        return None
 
     def enrich(self, event: TicketEvent, lookups, settings: VendorSettings) -> TicketEvent:
         """Fill what the rules need and the webhook left out, from ``lookups`` (a

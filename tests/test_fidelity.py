@@ -2,6 +2,7 @@
 the worker and a fake vendor API on loopback; every write checked against the OpenAPI documents."""
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
@@ -58,8 +59,6 @@ class System:
 
 
 def _now():
-    from datetime import datetime, timezone
-
     return datetime.now(timezone.utc)
 
 
@@ -70,7 +69,7 @@ def system(db_url, store, make_settings, live_server, tmp_path):
     fakes = {v: connectors[v].fake_api().start() for v in ("zendesk", "freshdesk", "jira")}
     settings = make_settings(db_url, {v: f.url for v, f in fakes.items()}).model_copy(update={
         "contracts_dir": str(ROOT / "examples" / "contracts"), "customers_file": str(tmp_path / "customers.yaml")})
-    settings.vendors["jira"].options["organization_field"] = "customfield_10002"
+    settings.vendors["jira"].options.update(organization_field="customfield_10002", group_field="customfield_10050")
     plugins = Plugins(settings)
     directory, problems = load(settings.contracts_dir, settings.customers_file)
     assert problems == []
@@ -297,3 +296,85 @@ def test_an_agents_priority_change_is_recorded_never_silently_undone_in_a_loop(s
     again["ticket"]["updated_at"] = "2026-03-02T15:00:00Z"
     system.send("zendesk", again)
     assert fake.tickets["80"]["priority"] == "high" and len(fake.writes()) == writes  # no fight afterwards
+
+
+# --- one logical ticket history through each vendor's own shapes: the same decisions --------
+
+def _history(vendor: str, created: str) -> list[dict]:
+    """Created by the customer as P3 (text that is P1), a customer comment, an agent's public reply."""
+    text = "The reporting module is inoperable for every user."
+    if vendor == "zendesk":
+        ticket = {"id": "90", "subject": "Reports", "description": text, "priority": "normal", "status": "new",
+                  "tags": "", "requester": {"id": "8447388090494", "email": "casey@fabrikam.example", "name": "Casey"},
+                  "organization": {"id": "9100", "name": "Fabrikam Health"},
+                  "created_at": created, "updated_at": created}
+        comment = sample("zendesk", "ticket_comment_added.json")
+        comment["detail"].update(id="90", organization_id="9100", requester_id="8447388090494", priority="URGENT",
+                                 created_at=created, subject="Reports", description=text, tags=[])
+        comment["time"] = _now().strftime("%Y-%m-%dT%H:%M:%SZ")
+        customer = json.loads(json.dumps(comment))
+        customer["id"] = "c-1"
+        customer["event"]["comment"].update(body="Any news?", author={"id": "8447388090494", "is_staff": False})
+        agent = json.loads(json.dumps(comment))
+        agent["id"] = "c-2"
+        agent["event"]["comment"].update(body="Looking into it.", author={"id": "3900001", "is_staff": True})
+        return [{"event": "created", "ticket": ticket, "current_user": {"id": "8447388090494"}}, customer, agent]
+    if vendor == "jira":
+        issue = sample("jira", "issue_created.json")
+        issue["issue"]["fields"].update(description=text, created=created, updated=created,
+                                        customfield_10002=[{"id": 7, "name": "Fabrikam Health"}])
+        issue["issue"]["fields"]["reporter"]["emailAddress"] = "casey@fabrikam.example"
+        issue["timestamp"] = int(datetime.fromisoformat(created.replace(".000+0000", "+00:00")).timestamp() * 1000)
+        customer = sample("jira", "comment_created.json")
+        customer["timestamp"] = int(_now().timestamp() * 1000)
+        customer["comment"]["body"] = "Any news?"
+        agent = json.loads(json.dumps(customer))
+        agent["comment"].update(body="Looking into it.", author={"accountId": "557058:alex", "accountType": "atlassian"})
+        return [issue, customer, agent]
+    ticket = {"id": "91", "subject": "Reports", "description": text, "priority": "Medium", "status": "Open",
+              "tags": "", "requester": {"email": "casey@fabrikam.example", "name": "Casey"},
+              "company": {"name": "Fabrikam Health"}}
+    customer = {"event": "Customer replied", "ticket": {**ticket, "latest_public_comment": "Any news?"},
+                "actor": {"email": "casey@fabrikam.example", "type": "contact"}}
+    agent = {"event": "Reply sent", "ticket": {**ticket, "latest_public_comment": "Looking into it."},
+             "actor": {"email": "alex@support.example", "type": "agent"}}
+    return [{"event": "Ticket is created", "ticket": ticket, "actor": {"email": "casey@fabrikam.example"}},
+            customer, agent]
+
+
+def test_the_same_history_through_each_vendors_shapes_gets_the_same_decisions(system):
+    from datetime import timedelta
+
+    created = (_now() - timedelta(minutes=30)).replace(microsecond=0)
+    stamps = {"zendesk": created.strftime("%Y-%m-%dT%H:%M:%SZ"), "jira": created.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
+              "freshdesk": created.isoformat()}
+    system.fakes["freshdesk"].ticket("91", company_id=9100, requester_id=4402, created_at=stamps["freshdesk"])
+    tickets = {"zendesk": "90", "jira": "SUP-17", "freshdesk": "91"}
+    outcome = {}
+    for vendor, ticket in tickets.items():
+        for body in _history(vendor, stamps[vendor]):
+            system.send(vendor, body)
+        decisions = system.decisions(vendor)
+        state = system.store.ticket_state(__import__("slabridge.models", fromlist=["TicketRef"]).TicketRef(
+            vendor=vendor, id=ticket))
+        outcome[vendor] = {
+            "decisions": [(d["customer"], d["entitlement"], d["severity"]) for d in decisions],
+            "deadlines": {m: (d["due_at"], d["breached"]) for m, d in state.deadlines.items()},
+            "clocks": {m: c.state for m, c in state.clocks.items()}}
+    assert outcome["zendesk"]["decisions"] == [("fabrikam-health", "standard", "P1")] * 3
+    assert outcome["zendesk"] == outcome["jira"] == outcome["freshdesk"]
+    assert outcome["zendesk"]["clocks"]["first_response"] == "stopped"  # the agent's reply, on every vendor
+
+
+def test_each_connector_says_what_routing_to_a_group_needs():
+    from slabridge.config import VendorSettings
+    from slabridge_freshdesk.connector import FreshdeskConnector
+    from slabridge_jira.connector import JiraConnector
+    from slabridge_zendesk.connector import ZendeskConnector
+
+    assert "options.group_field" in JiraConnector().group_problem(VendorSettings(), "sales")
+    assert JiraConnector().group_problem(VendorSettings(options={"group_field": "customfield_1"}), "sales") is None
+    for connector in (ZendeskConnector(), FreshdeskConnector()):
+        assert "groups" in connector.group_problem(VendorSettings(), "sales")
+        assert connector.group_problem(VendorSettings(groups={"sales": 42}), "sales") is None
+        assert connector.group_problem(VendorSettings(), "360001") is None  # an id already

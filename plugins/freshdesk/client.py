@@ -64,7 +64,8 @@ class FreshdeskClient(VendorClient):
         except NotFound:
             return None
         if kind == "ticket":
-            return {"company_id": found.get("company_id"), "requester_id": found.get("requester_id")}
+            return {"company_id": found.get("company_id"), "requester_id": found.get("requester_id"),
+                    "created_at": found.get("created_at")}
         return {"email": found.get("email"), "name": found.get("name"), "company_id": found.get("company_id")}
 
     def _tags(self, path: str) -> list[str]:

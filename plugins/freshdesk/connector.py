@@ -20,6 +20,7 @@ from slabridge.connectors import (
     Connector, WebhookRejected, WebhookRequest, absent_fields, instant, content_hash, dig, json_object, require,
 )
 from slabridge.models import Actor, Comment, EventKind, Organization, Person, TicketEvent, TicketRef
+from slabridge.timeparse import parse_instant
 
 from .client import FreshdeskClient
 
@@ -49,7 +50,11 @@ SIMPLE_JSON = {"ticket_id": "ticket.id", "ticket_subject": "ticket.subject",
 class FreshdeskConnector(Connector):
     name = "freshdesk"
     version = "0.1.0"
-    group_ids = True
+
+    def group_problem(self, settings: VendorSettings, group: str) -> str | None:
+        if settings.group(group).isdigit():
+            return None
+        return f"group {group!r} has no {self.name} id: map it in vendors.{self.name}.groups (e.g. {group} = 360001)"
 
     def verify(self, request: WebhookRequest, settings: VendorSettings) -> None:
         header = settings.options.get("secret_header", DEFAULT_SECRET_HEADER)
@@ -112,11 +117,17 @@ class FreshdeskConnector(Connector):
 
     def enrich(self, event: TicketEvent, lookups, settings: VendorSettings) -> TicketEvent:
         """Automation placeholders give the company's *name*, while customers are matched by company id;
-        ``GET /api/v2/tickets/{id}`` gives the id (and the requester's id), ``GET /api/v2/contacts/{id}``
-        the requester's e-mail when the body lacks it."""
+        ``GET /api/v2/tickets/{id}`` gives the id (and the requester's id and the creation time, which clocks
+        start from), ``GET /api/v2/contacts/{id}`` the requester's e-mail when the body lacks it."""
         requester, organization, update = event.requester, event.organization, {}
-        if organization.id is None or (requester.email is None and requester.id is None):
+        needs_created = event.created_at is None and "created_at" in event.absent
+        if organization.id is None or (requester.email is None and requester.id is None) or needs_created:
             ticket = lookups.get(self.name, "ticket", event.ticket.id)
+            if ticket and needs_created:
+                try:
+                    update["created_at"] = parse_instant(ticket.get("created_at"))
+                except (TypeError, ValueError, OverflowError):
+                    pass  # an unreadable answer leaves the creation time unknown, as before the look-up
             if ticket and ticket.get("company_id") and organization.id is None:
                 organization = update["organization"] = organization.model_copy(
                     update={"id": str(ticket["company_id"])})

@@ -41,6 +41,11 @@ class JiraConnector(Connector):
         if not hmac_matches(secrets, request.body, hex_digest, "sha256", lambda d: d.hex().encode()):
             raise WebhookRejected(401, f"{SIGNATURE} does not match the body")
 
+    def group_problem(self, settings: VendorSettings, group: str) -> str | None:
+        if settings.options.get("group_field"):
+            return None
+        return f"routing to group {group!r} needs vendors.jira.options.group_field (the issue's group field)"
+
     def parse(self, request: WebhookRequest, settings: VendorSettings) -> TicketEvent:
         data = json_object(request)
         delivery = request.header(IDENTIFIER)

@@ -39,7 +39,11 @@ ENVELOPE_KINDS = {
 class ZendeskConnector(Connector):
     name = "zendesk"
     version = "0.1.0"
-    group_ids = True
+
+    def group_problem(self, settings: VendorSettings, group: str) -> str | None:
+        if settings.group(group).isdigit():
+            return None
+        return f"group {group!r} has no {self.name} id: map it in vendors.{self.name}.groups (e.g. {group} = 360001)"
 
     def verify(self, request: WebhookRequest, settings: VendorSettings) -> None:
         signature, stamp = request.header(SIGNATURE), request.header(TIMESTAMP)

@@ -152,3 +152,54 @@ def test_template_body_is_what_the_zendesk_parser_reads(vendor_settings):
                         .replace("{{ticket.updated_at_with_timestamp}}", "2026-03-02T14:12:30Z"))
     event = ZendeskConnector().event_from(filled, "inv-9", NOW, vendor_settings)
     assert event.ticket.id == "77" and event.tags == ("vip", "sla_p1") and event.kind == EventKind.created
+
+
+def render(template: dict, values: dict[str, str]) -> dict:
+    """A template body as the helpdesk renders it: every {{placeholder}} replaced by its value."""
+    import re
+
+    text = json.dumps(template)
+    return json.loads(re.sub(r"\{\{([a-z_.]+)\}\}", lambda m: json.dumps(values[m[1]])[1:-1], text))
+
+
+FRESHDESK_RENDERED = {
+    "triggered_event": "{ticket_action:created}", "ticket.id": "9102", "ticket.subject": "Portal down",
+    "ticket.description_text": "No user can log on.", "ticket.priority": "High", "ticket.status": "Open",
+    "ticket.tags": "vip, portal", "ticket.requester.email": "casey@fabrikam.example",
+    "ticket.requester.name": "Casey", "ticket.company.name": "Fabrikam Health",
+    "ticket.latest_public_comment": "", "triggered_by.email": "casey@fabrikam.example"}
+
+
+def test_the_freshdesk_template_as_rendered_is_what_the_parser_reads_and_the_company_id_is_looked_up(
+        vendor_settings):
+    from slabridge.lookups import LookupNeeded, Lookups
+    from slabridge_freshdesk.template import BODY
+
+    event = FreshdeskConnector().event_from(render(BODY, FRESHDESK_RENDERED), "d-1", NOW, vendor_settings)
+    assert event.kind == EventKind.created and event.ticket.id == "9102" and event.priority == "3"
+    assert event.tags == ("vip", "portal") and event.requester.email == "casey@fabrikam.example"
+    # The template sends the company's name; customers are matched by id, so the name is never taken for one.
+    assert event.organization.name == "Fabrikam Health" and event.organization.id is None
+    lookups = Lookups()
+    with pytest.raises(LookupNeeded) as needed:
+        FreshdeskConnector().enrich(event, lookups, vendor_settings)
+    assert (needed.value.kind, needed.value.key) == ("ticket", "9102")
+    lookups.put("freshdesk", "ticket", "9102", {"company_id": 9100, "requester_id": 4402})
+    enriched = FreshdeskConnector().enrich(event, lookups, vendor_settings)
+    assert enriched.organization.id == "9100" and enriched.organization.name == "Fabrikam Health"
+
+
+def test_freshdesk_simple_json_parses_with_what_it_lacks_marked_absent(vendor_settings):
+    event = FreshdeskConnector().parse(
+        WebhookRequest({"X-Slabridge-Secret": "secret"}, sample("freshdesk", "simple_json.json"), NOW), vendor_settings)
+    assert event.ticket.id == "9102" and event.kind == EventKind.created and event.priority == "3"
+    assert event.requester.email == "casey@fabrikam.example" and event.organization.name == "Fabrikam Health"
+    assert set(event.absent) == {"custom_fields", "created_at"}
+
+
+def test_absent_is_what_each_vendor_leaves_out(vendor_settings):
+    jira = JiraConnector().event_from(json.loads(sample("jira", "comment_created.json")), "w", NOW, vendor_settings)
+    assert set(jira.absent) == {"description", "tags", "requester", "created_at", "custom_fields"}
+    zendesk = ZendeskConnector().event_from(json.loads(sample("zendesk", "ticket_created.json")), "i", NOW,
+                                            vendor_settings)
+    assert zendesk.absent == ("custom_fields",) and zendesk.requester.email is None
