@@ -378,3 +378,16 @@ def test_each_connector_says_what_routing_to_a_group_needs():
         assert "groups" in connector.group_problem(VendorSettings(), "sales")
         assert connector.group_problem(VendorSettings(groups={"sales": 42}), "sales") is None
         assert connector.group_problem(VendorSettings(), "360001") is None  # an id already
+
+
+def test_a_jira_comment_as_the_first_event_of_a_ticket_is_completed_by_an_issue_look_up(system):
+    fake = system.fakes["jira"]
+    _jira_people(fake)
+    created = sample("jira", "issue_created.json")["issue"]["fields"]
+    fake.ticket("SUP-17", fields={**created, "description": {"type": "doc", "version": 1, "content": [
+        {"type": "paragraph", "content": [{"type": "text", "text": "The reporting module is inoperable."}]}]}})
+    system.send("jira", sample("jira", "comment_created.json"))
+    [decision] = system.decisions("jira")
+    assert decision["customer"] == "fabrikam-health" and decision["entitlement"] == "standard"
+    assert decision["severity"] == "P1"  # from the description the look-up gave (ADF read as text)
+    assert len(system.reads("jira", "/rest/api/3/issue/SUP-17")) == 1

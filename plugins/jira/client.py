@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from slabridge.config import VendorSettings
 from slabridge.models import (
     Action, AddTags, Assign, InternalNote, PublicReply, RemoveTags, SetFields, SetPriority, SetStatus, TicketRef,
@@ -54,6 +56,8 @@ class JiraClient(VendorClient):
                 user = self.request("GET", "/rest/api/3/user", params={"accountId": key}).json() or {}
                 return {"email": user.get("emailAddress"), "name": user.get("displayName"),
                         "account_type": user.get("accountType")}
+            if kind == "issue":  # what a partial issue left out, when there is no earlier event to carry
+                return self.request("GET", f"/rest/api/3/issue/{quote(key, safe='')}").json() or None
             if kind == "organization":
                 found = self.request("GET", "/rest/servicedeskapi/organization", params={"accountId": key}).json()
                 first = next(iter((found or {}).get("values") or ()), None)

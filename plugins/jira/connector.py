@@ -14,6 +14,7 @@ from slabridge.connectors import (
     Connector, WebhookRejected, WebhookRequest, absent_fields, instant, dig, hmac_matches, json_object, require,
 )
 from slabridge.models import Actor, Comment, EventKind, Organization, Person, TicketEvent, TicketRef
+from slabridge.timeparse import parse_instant
 
 from .client import JiraClient
 
@@ -94,7 +95,13 @@ class JiraConnector(Connector):
         """Jira often hides ``reporter.emailAddress``: ``GET /rest/api/3/user?accountId=`` may give it; a
         JSM customer's organization, when no ``options.organization_field`` carries it, comes from
         ``GET /rest/servicedeskapi/organization?accountId=``."""
-        requester, update = event.requester, {}
+        update: dict = {}
+        if "requester" in event.absent:  # a partial issue (a comment event) and no earlier event of the ticket
+            issue = lookups.get(self.name, "issue", event.ticket.id)
+            if issue:
+                update = _fill_from_issue(event, issue, settings)
+                event = event.model_copy(update=update)
+        requester = event.requester
         if requester.id and not requester.email:
             user = lookups.get(self.name, "user", requester.id)
             if user and user.get("email"):
@@ -133,6 +140,55 @@ def _actor(user: dict, settings: VendorSettings) -> Actor:
     kind = user.get("accountType")
     return Actor(id=account, email=user.get("emailAddress"), name=user.get("displayName"), is_self=is_self,
                  is_automation=kind == "app" and not is_self, is_agent=ACCOUNT_IS_AGENT.get(kind))
+
+
+def _fill_from_issue(event: TicketEvent, issue: dict, settings: VendorSettings) -> dict:
+    """What a looked-up issue gives for the fields the event left out."""
+    fields = issue.get("fields") or {}
+    present = set(_absent(fields, settings))
+    filled: dict = {"absent": tuple(name for name in event.absent if name in present)}
+    for name in event.absent:
+        if name in present:
+            continue
+        if name == "requester":
+            filled[name] = Person(id=dig(fields, "reporter.accountId"), email=dig(fields, "reporter.emailAddress"),
+                                  name=dig(fields, "reporter.displayName"))
+        elif name == "organization":
+            filled[name] = _organization(fields, settings)
+        elif name == "tags":
+            filled[name] = tuple(fields.get("labels") or ())
+        elif name == "description":
+            filled[name] = _plain_text(fields.get("description"))
+        elif name == "created_at":
+            try:
+                filled[name] = parse_instant(fields.get("created"))
+            except (TypeError, ValueError, OverflowError):
+                filled["absent"] += (name,)  # unreadable: still unknown
+        elif name == "custom_fields":
+            filled[name] = {k: v for k, v in fields.items() if k.startswith("customfield_") and v is not None
+                            and isinstance(v, (str, int, float))}
+    return filled
+
+
+def _plain_text(value) -> str:
+    """A description as plain text: REST v2 sends a string, v3 an Atlassian Document Format tree."""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, dict):
+        return ""
+    parts: list[str] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("type") == "text" and isinstance(node.get("text"), str):
+                parts.append(node["text"])
+            for child in node.get("content") or ():
+                walk(child)
+            if node.get("type") in ("paragraph", "heading", "listItem"):
+                parts.append("\n")
+
+    walk(value)
+    return "".join(parts).strip()
 
 
 def _absent(fields: dict, settings: VendorSettings) -> tuple[str, ...]:
