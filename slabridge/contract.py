@@ -204,6 +204,8 @@ class Step(Clause):
     metrics: list[str] = Field(default_factory=list)
     levels: list[str] = Field(default_factory=list, description="severity levels it applies to; empty: all")
     after: Duration = timedelta(0)
+    calendar: str | None = Field(default=None, description=(
+        "measure 'after' in this calendar's open time (say business hours); none: elapsed time"))
     route: Route | None = None
     to_tam: bool = Field(default=False, description="assign to the customer's Technical Account Manager")
     priority: str | None = Field(default=None, description="severity level whose vendor priority is set")
@@ -320,6 +322,9 @@ def cross_check(contract: Contract) -> list[Problem]:
         for k, metric in enumerate(step.metrics):
             if metric not in contract.metrics:
                 found.append((("escalation", "ladder", i, "metrics", k), f"unknown metric {metric!r}"))
+        if step.calendar is not None and step.calendar not in calendars:
+            found.append((("escalation", "ladder", i, "calendar"), f"unknown calendar {step.calendar!r} "
+                                                                   f"(defined: {', '.join(calendars)})"))
     for name, addon in contract.addons.items():
         if addon.max_users and addon.tier_size and addon.max_users % addon.tier_size:
             found.append((("addons", name, "max_users"), f"{addon.max_users} is not a multiple of the tier size "

@@ -14,7 +14,7 @@ from slabridge.timeparse import utc
 from slabridge.models import Reason
 from slabridge.verdicts import Escalation
 
-from .matching import vendor_priority
+from .matching import calendars_for, vendor_priority
 
 
 class EscalationRules:
@@ -48,7 +48,7 @@ class EscalationRules:
                 threshold = deadline.warn_at if step.trigger == "warning" else deadline.due_at
                 if threshold is None:
                     continue
-                when = utc(threshold) + step.after  # elapsed time, not wall-clock time
+                when = self._after(step, threshold, contract, customer)
                 reached = now >= when and (deadline.breached if step.trigger == "breach" else
                                            deadline.running)
                 if step.level in taken or reached:
@@ -63,6 +63,13 @@ class EscalationRules:
         status = Escalation(level="status", tags=tuple(tags), reasons=tuple(reasons), wake_at=tuple(wake),
                             memory={"escalated": taken})
         return out + [status]
+
+    @staticmethod
+    def _after(step, threshold, contract, customer):
+        """The instant ``step.after`` past the trigger: in the step's calendar's open time, else elapsed."""
+        if step.calendar is None or not step.after:
+            return utc(threshold) + step.after  # elapsed time, not wall-clock time
+        return utc(calendars_for(contract, customer)(step.calendar).add(utc(threshold), step.after))
 
     def _step(self, step, event, customer, contract, deadline, when) -> Escalation:
         group = assignee = None
