@@ -44,6 +44,8 @@ class VendorSettings(Strict):
     token_env: str | None = None
     webhook_secrets_env: list[str] = Field(default_factory=list)
     self_user: str | None = None
+    automation_users: list[str] = Field(default_factory=list, description=(
+        "ids or e-mails of bots and integrations: their comments never count as a human reply"))
     fields: dict[str, str] = Field(default_factory=dict)
     groups: dict[str, str] = Field(default_factory=dict, description=(
         "contract group name -> this vendor's group id (Zendesk, Freshdesk) or name (Jira)"))

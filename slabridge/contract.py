@@ -41,7 +41,18 @@ def _regex(value: str) -> str:
     return value
 
 
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
+MAX_DURATION = timedelta(days=3650)
+
+
+def _bounded(value: timedelta) -> timedelta:
+    if value < timedelta(0):
+        raise ValueError("a duration cannot be negative")
+    if value > MAX_DURATION:
+        raise ValueError(f"a duration of more than {MAX_DURATION.days} days is not a service commitment")
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration), AfterValidator(_bounded)]
 Regex = Annotated[str, AfterValidator(_regex)]
 Fraction = Annotated[float, Field(gt=0, lt=1)]
 

@@ -215,6 +215,10 @@ def _customer_problems(customer: Customer, contract: Contract, loc: tuple) -> li
         addon = contract.addons.get(name)
         if addon is None:
             found.append((loc + ("addons", name), f"contract {contract.id} has no add-on {name!r}"))
+        elif addon.max_users and purchase.users and purchase.users > addon.max_users:
+            found.append((loc + ("addons", name, "users"), f"{purchase.users} users is above the {addon.max_users} "
+                                                           f"that add-on {name} is sold for (custom pricing: define "
+                                                           f"an add-on of its own in contract {contract.id})"))
         elif addon.tier_size and purchase.users and purchase.users % addon.tier_size:
             found.append((loc + ("addons", name, "users"), f"{purchase.users} users is not a tier of "
                                                            f"{addon.tier_size}"))

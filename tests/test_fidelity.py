@@ -391,3 +391,24 @@ def test_a_jira_comment_as_the_first_event_of_a_ticket_is_completed_by_an_issue_
     assert decision["customer"] == "fabrikam-health" and decision["entitlement"] == "standard"
     assert decision["severity"] == "P1"  # from the description the look-up gave (ADF read as text)
     assert len(system.reads("jira", "/rest/api/3/issue/SUP-17")) == 1
+
+
+# --- automated comments are not human replies ---------------------------------------------------
+
+@pytest.mark.parametrize("vendor, created, automated", [
+    ("zendesk", ("zendesk", "ticket_created.json"), ("zendesk", "comment_added_by_trigger.json")),
+    ("jira", ("jira", "issue_created.json"), ("jira", "comment_created_by_automation.json")),
+    ("freshdesk", ("freshdesk", "simple_json.json"), ("freshdesk", "reply_by_automation.json")),
+])
+def test_a_comment_by_automation_does_not_stop_a_human_only_response_clock(system, vendor, created, automated):
+    from slabridge.models import TicketRef
+
+    system.fakes["zendesk"].records[("user", "8447388090494")] = {"email": "casey@fabrikam.example"}
+    _jira_people(system.fakes["jira"])
+    system.fakes["freshdesk"].ticket("9102", company_id=9100, requester_id=4402)
+    system.send(vendor, sample(*created))
+    system.send(vendor, sample(*automated))
+    ticket = {"zendesk": "5160", "jira": "SUP-17", "freshdesk": "9102"}[vendor]
+    state = system.store.ticket_state(TicketRef(vendor=vendor, id=ticket))
+    assert state.last_event.comment.author.is_automation
+    assert state.clocks["first_response"].state == "running"  # interopion: only a human reply stops it

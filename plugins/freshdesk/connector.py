@@ -25,6 +25,7 @@ from slabridge.timeparse import parse_instant
 from .client import FreshdeskClient
 
 DEFAULT_SECRET_HEADER = "X-Slabridge-Secret"
+AUTOMATION_TYPES = {"automation", "system"}
 PRIORITY_CODES = {"low": "1", "medium": "2", "high": "3", "urgent": "4"}
 TRIGGERS = {"created": EventKind.created, "reply": EventKind.comment, "note": EventKind.comment,
             "status": EventKind.status, "priority": EventKind.priority}
@@ -84,6 +85,9 @@ class FreshdeskConnector(Connector):
             actor = data.get("actor") or {}
             actor_email = actor.get("email")
             is_self = settings.self_user is not None and settings.self_user in (str(actor.get("id")), actor_email)
+            # "Performed by" System / an automation rule, or a configured bot or integration user
+            automated = (str(actor.get("type", "")).lower() in AUTOMATION_TYPES
+                         or bool({str(actor.get("id")), actor_email} & set(settings.automation_users))) and not is_self
             comment_body = ticket.get("latest_public_comment")
             tags = ticket.get("tags") or ()
             return TicketEvent(
@@ -92,7 +96,7 @@ class FreshdeskConnector(Connector):
                 ticket=TicketRef(vendor=self.name, id=ticket_id),
                 kind=_kind(str(data.get("event") or "")),
                 actor=Actor(id=_id(actor.get("id")), email=actor_email, name=actor.get("name"), is_self=is_self,
-                            is_automation=str(actor.get("type", "")).lower() == "automation" and not is_self),
+                            is_automation=automated),
                 requester=Person(email=dig(ticket, "requester.email"), name=dig(ticket, "requester.name"),
                                  id=_id(dig(ticket, "requester.id"))),
                 organization=Organization(id=_id(dig(ticket, "company.id")), name=dig(ticket, "company.name")),
@@ -102,7 +106,8 @@ class FreshdeskConnector(Connector):
                 status=(str(ticket.get("status") or "").lower() or None),
                 tags=tuple(t.strip() for t in tags.split(",") if t.strip()) if isinstance(tags, str) else tuple(tags),
                 custom_fields=dict(ticket.get("custom_fields") or {}),
-                comment=Comment(body=str(comment_body), author=Actor(email=actor_email, is_self=is_self))
+                comment=Comment(body=str(comment_body), author=Actor(id=_id(actor.get("id")), email=actor_email,
+                                                                     is_self=is_self, is_automation=automated))
                 if comment_body else None,
                 created_at=instant(ticket.get("created_at"), "ticket.created_at"),
                 updated_at=instant(ticket.get("updated_at"), "ticket.updated_at"),

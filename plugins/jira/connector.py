@@ -138,8 +138,9 @@ def _actor(user: dict, settings: VendorSettings) -> Actor:
     account = user.get("accountId") or user.get("name")
     is_self = settings.self_user is not None and settings.self_user == account
     kind = user.get("accountType")
+    automation = kind == "app" or bool({account, user.get("emailAddress")} & set(settings.automation_users))
     return Actor(id=account, email=user.get("emailAddress"), name=user.get("displayName"), is_self=is_self,
-                 is_automation=kind == "app" and not is_self, is_agent=ACCOUNT_IS_AGENT.get(kind))
+                 is_automation=automation and not is_self, is_agent=ACCOUNT_IS_AGENT.get(kind))
 
 
 def _fill_from_issue(event: TicketEvent, issue: dict, settings: VendorSettings) -> dict:

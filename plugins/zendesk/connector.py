@@ -166,16 +166,21 @@ def _id(value) -> str | None:
     return None if value in (None, "", 0, "0") else str(value)
 
 
+SYSTEM_USER = "-1"  # Zendesk's own user: comments made by triggers, automations and the system
+
+
 def _actor(actor_id, email, settings: VendorSettings, automation: bool) -> Actor:
     is_self = settings.self_user is not None and settings.self_user in (actor_id, email)
+    automation = automation or actor_id == SYSTEM_USER or bool({actor_id, email} & set(settings.automation_users))
     return Actor(id=actor_id, email=email, is_self=is_self, is_automation=automation and not is_self)
 
 
 def _comment(comment: dict, settings: VendorSettings) -> Comment:
     author = comment.get("author") or {}
+    author_id = str(author["id"]) if author.get("id") not in (None, "") else None
     return Comment(
         public=bool(comment.get("is_public", comment.get("public", True))),
-        author=_actor(_id(author.get("id")), author.get("email"), settings, automation=False).model_copy(
+        author=_actor(author_id, author.get("email"), settings, automation=False).model_copy(
             update={"is_agent": author.get("is_staff")}),
         body=str(comment.get("body") or ""),
     )

@@ -32,7 +32,8 @@ def _pattern(pattern: str) -> re.Pattern:
 def ticket_text(event: TicketEvent) -> str:
     """Subject, description and the customer's latest comment: what classification reads."""
     parts = [event.subject, event.description]
-    if event.comment and event.comment.public and not event.comment.author.is_agent:
+    author = event.comment.author if event.comment else None
+    if event.comment and event.comment.public and not author.is_agent and not author.is_automation:
         parts.append(event.comment.body)
     return "\n".join(p for p in parts if p)
 

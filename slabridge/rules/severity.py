@@ -186,7 +186,8 @@ class SeverityRules:
                for f, values in appeal.fields.items()):
             return True
         comment = event.comment
-        return bool(comment and not comment.author.is_agent and comment.author.email in (None, event.requester.email)
+        return bool(comment and not comment.author.is_agent and not comment.author.is_automation
+                    and comment.author.email in (None, event.requester.email)
                     and first_phrase(appeal.phrases, comment.body))
 
 
@@ -198,4 +199,5 @@ def _basis(event, shown) -> str:
 def _customer_words(event) -> bool:
     """The event brings new words from the customer (a public comment not by support)."""
     comment = event.comment
-    return bool(comment and comment.public and not comment.author.is_agent and comment.body)
+    return bool(comment and comment.public and not comment.author.is_agent and not comment.author.is_automation
+                and comment.body)

@@ -116,9 +116,11 @@ def _advance(clock: MetricClock, metric, event, created) -> MetricClock:
         if clock_state == "idle":
             return clock
     comment = event.comment if event.kind == EventKind.comment else None
-    support_reply = bool(comment and comment.public and _by_support(comment.author, event)
-                         and (not metric.human_only or not comment.author.is_automation))
-    customer_reply = bool(comment and comment.public and not _by_support(comment.author, event))
+    # A bot's or trigger's comment is on support's side, and a reply only where the metric is not human-only.
+    automated = bool(comment and comment.author.is_automation)
+    support_reply = bool(comment and comment.public and (automated or _by_support(comment.author, event))
+                         and (not metric.human_only or not automated))
+    customer_reply = bool(comment and comment.public and not automated and not _by_support(comment.author, event))
     if clock_state in ("running", "paused"):
         if support_reply and metric.kind in STOP_ON_SUPPORT_REPLY:
             return clock.stop(at)

@@ -107,6 +107,20 @@ def test_customer_naming_unknown_contract_plan_or_addon(workdir):
     assert any("customers.0.plan: contract caret has no plan 'platinum' (plans: standard, premium)" in p for p in found)
 
 
+def test_addon_users_above_the_custom_pricing_limit_are_refused_with_file_line_and_key(workdir):
+    edit(workdir / "customers.yaml", "support_24x7: {users: 10}", "support_24x7: {users: 110}")
+    lines = (workdir / "customers.yaml").read_text().splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if "users: 110" in text)
+    assert (f"{workdir / 'customers.yaml'}:{line}: customers.0.addons.support_24x7.users: 110 users is above the 90 "
+            f"that add-on support_24x7 is sold for") in "\n".join(problems_of(workdir))
+
+
+@pytest.mark.parametrize("bad, message", [("-5", "cannot be negative"), ("1000000h", "more than 3650 days")])
+def test_durations_are_bounded(workdir, bad, message):
+    edit(workdir / "contracts" / "caret.yaml", "within: 30m", f"within: {bad}")
+    assert any(message in p for p in problems_of(workdir))
+
+
 def test_addon_users_must_be_a_tier(workdir):
     edit(workdir / "customers.yaml", "support_24x7: {users: 10}", "support_24x7: {users: 15}")
     assert any("customers.0.addons.support_24x7.users: 15 users is not a tier of 10" in p for p in problems_of(workdir))
