@@ -81,7 +81,8 @@ class Level(Clause):
 class Match(Strict):
     """Conditions on a ticket; every condition given must hold."""
 
-    phrases: list[str] = Field(default_factory=list, description="any of these, case-insensitive, whole words")
+    phrases: list[Phrase] = Field(default_factory=list, description=(
+        "any of these, on word stems (case and punctuation ignored); '...' allows up to 6 words between parts"))
     patterns: list[Regex] = Field(default_factory=list, description="any of these regular expressions")
     fields: dict[str, list[str]] = Field(default_factory=dict, description="custom field -> accepted values")
     levels: list[str] = Field(default_factory=list, description="the customer's designated level is one of these")
@@ -114,7 +115,7 @@ class RequestType(Clause):
 
 
 class Appeal(Clause):
-    phrases: list[str] = Field(default_factory=list)
+    phrases: list[Phrase] = Field(default_factory=list)
     fields: dict[str, list[str]] = Field(default_factory=dict)
     tag: str
     route: Route | None = None
@@ -249,10 +250,32 @@ class Billing(Clause):
     exhausted_reply: str | None = None
 
 
+def _language(value: str) -> str:
+    from .phrases import LANGUAGES
+
+    if value not in LANGUAGES:
+        raise ValueError(f"no stemmer for {value!r} (known: {', '.join(sorted(LANGUAGES))})")
+    return value
+
+
+def _phrase(value: str) -> str:
+    from .phrases import GAP, phrase_parts
+
+    parts = phrase_parts(value)
+    if not any(parts) or (GAP in value and not all(parts)):
+        raise ValueError(f"phrase {value!r} has no words to match (or an empty part around '{GAP}')")
+    return value
+
+
+Phrase = Annotated[str, AfterValidator(_phrase)]
+
+
 class Contract(Clause):
     id: str
     name: str
     seed: str | None = None
+    language: Annotated[str, AfterValidator(_language)] = Field(
+        default="english", description="the language of the contract's phrases and its tickets (word stems)")
     calendars: dict[str, CalendarSpec] = Field(min_length=1)
     levels: dict[str, Level] = Field(min_length=1, description="severity levels, highest first")
     default_level: str

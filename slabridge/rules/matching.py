@@ -12,16 +12,7 @@ from functools import lru_cache
 from slabridge.calendar import Calendar, compile_calendar
 from slabridge.contract import Contract, Match
 from slabridge.models import TicketEvent
-
-
-@lru_cache(maxsize=1024)
-def _phrases(phrases: tuple[str, ...]) -> tuple[re.Pattern, dict[str, str]]:
-    """One alternation for a phrase list, and a map from the matched words back to the contract's phrase."""
-    def words(phrase: str) -> str:
-        return r"\s+".join(re.escape(w) for w in phrase.split())
-
-    pattern = re.compile(rf"(?<!\w)(?:{'|'.join(words(p) for p in phrases)})(?!\w)", re.IGNORECASE)
-    return pattern, {" ".join(p.lower().split()): p for p in phrases}
+from slabridge.phrases import first_phrase
 
 
 @lru_cache(maxsize=1024)
@@ -38,15 +29,6 @@ def ticket_text(event: TicketEvent) -> str:
     return "\n".join(p for p in parts if p)
 
 
-def first_phrase(phrases: list[str], text: str) -> str | None:
-    """The contract phrase found in ``text`` (case-insensitive, whole words), or None."""
-    if not phrases:
-        return None
-    pattern, original = _phrases(tuple(phrases))
-    found = pattern.search(text)
-    return original.get(" ".join(found.group(0).lower().split()), found.group(0)) if found else None
-
-
 def first_pattern(patterns: list[str], text: str) -> str | None:
     return next((p for p in patterns if _pattern(p).search(text)), None)
 
@@ -56,7 +38,7 @@ def matches(match: Match, event: TicketEvent, text: str, contract: Contract, des
     """A short description of why ``match`` holds, or None if it does not."""
     found = []
     if match.phrases:
-        phrase = first_phrase(match.phrases, text)
+        phrase = first_phrase(match.phrases, text, contract.language)
         if phrase is None:
             return None
         found.append(f'mentions "{phrase}"')

@@ -14,7 +14,9 @@ from slabridge import hookimpl
 from slabridge.models import Reason
 from slabridge.verdicts import Classification
 
-from .matching import calendars_for, first_pattern, first_phrase, level_of, matches, ticket_text, vendor_priority
+from slabridge.phrases import first_phrase
+
+from .matching import calendars_for, first_pattern, level_of, matches, ticket_text, vendor_priority
 
 
 class SeverityRules:
@@ -55,7 +57,7 @@ class SeverityRules:
 
         appealed = memory.get("appealed", False)
         appeal = contract.reclassification.appeal if contract.reclassification else None
-        if appeal and not appealed and self._appeal_signal(appeal, event):
+        if appeal and not appealed and self._appeal_signal(appeal, event, contract):
             appealed = True
             tags.append(appeal.tag)
             notes.append(appeal.note)
@@ -181,14 +183,14 @@ class SeverityRules:
                               text=f"rule {rule.id} matched ({why}): {rule.level}"))
         return rule.level
 
-    def _appeal_signal(self, appeal, event) -> bool:
+    def _appeal_signal(self, appeal, event, contract) -> bool:
         if any(str(event.custom_fields.get(f, "")).lower() in {v.lower() for v in values}
                for f, values in appeal.fields.items()):
             return True
         comment = event.comment
         return bool(comment and not comment.author.is_agent and not comment.author.is_automation
                     and comment.author.email in (None, event.requester.email)
-                    and first_phrase(appeal.phrases, comment.body))
+                    and first_phrase(appeal.phrases, comment.body, contract.language))
 
 
 def _basis(event, shown) -> str:
