@@ -158,8 +158,12 @@ def plugins(obj: Context, as_json: bool) -> None:
               help="Contracts folder (default: contracts_dir from the configuration).")
 @click.option("--customers", "customers_file", type=click.Path(), default=None,
               help="Customers file (default: customers_file from the configuration).")
+@click.option("--explain", "explain_text", default=None, metavar="TEXT",
+              help="Show which classification rules of each contract match TEXT, and why.")
+@click.option("--contract", "contract_id", default=None, help="With --explain: only this contract.")
 @click.pass_obj
-def check(obj: Context, contracts_dir: str | None, customers_file: str | None) -> None:
+def check(obj: Context, contracts_dir: str | None, customers_file: str | None, explain_text: str | None,
+          contract_id: str | None) -> None:
     """Validate configuration, contracts and customers; print every problem; exit 1 if any."""
     from .directory import load as load_directory, route_group_problems
 
@@ -182,6 +186,16 @@ def check(obj: Context, contracts_dir: str | None, customers_file: str | None) -
         click.echo(f"{len(problems)} problem(s)")
         sys.exit(1)
     click.echo(f"OK: configuration, {len(directory.contracts)} contract(s), {len(directory.customers)} customer(s)")
+    if explain_text is not None:
+        from .rules.matching import explain
+
+        contracts = [c for c in directory.contracts.values() if contract_id in (None, c.id)]
+        if not contracts:
+            raise click.UsageError(f"--contract {contract_id!r}: no such contract (loaded: "
+                                   f"{', '.join(sorted(directory.contracts)) or 'none'})")
+        for contract in contracts:
+            for line in explain(contract, explain_text):
+                click.echo(f"{contract.id}: {line}")
 
 
 def _group_resolver(settings, connectors):

@@ -110,3 +110,25 @@ def vendor_priority(contract: Contract, vendor: str, level: str) -> str | None:
     """The vendor value written back for ``level`` (the first listed)."""
     values = contract.levels[level].priorities.get(vendor) or []
     return values[0] if values else None
+
+
+def explain(contract: Contract, text: str) -> list[str]:
+    """For ``slabridge check --explain``: each classification rule and whether ``text`` satisfies it, and why."""
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc)
+    event = TicketEvent(vendor="(any)", delivery_id="explain", ticket={"vendor": "(any)", "id": "explain"},
+                        kind="created", description=text, occurred_at=now, created_at=now)
+    calendar_for = calendars_for(contract, None)
+    lines = []
+    for rule in contract.classification:
+        outcome = rule.level or rule.request_type
+        why = matches(rule.when, event, text, contract, contract.default_level, calendar_for)
+        if why is None:
+            lines.append(f"rule {rule.id} ({outcome}): no match")
+            continue
+        veto = next((v for m in rule.unless if (v := matches(m, event, text, contract, contract.default_level,
+                                                              calendar_for))), None)
+        lines.append(f"rule {rule.id} ({outcome}): " + (f"matched ({why}) but does not apply: {veto}" if veto
+                                                         else f"MATCHES: {why}"))
+    return lines or ["no classification rules"]

@@ -1,0 +1,88 @@
+"""Each level of each seed contract, recognised from texts written the way customers write,
+not copied from the phrase lists (other word forms, other word order, punctuation, case)."""
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from slabridge.directory import load
+from slabridge.engine import TicketState
+from slabridge.models import TicketEvent, TicketRef
+from slabridge.phrases import first_phrase
+from slabridge.plugins import Plugins
+from slabridge.verdicts import Entitlement
+
+ROOT = Path(__file__).resolve().parents[2]
+DIRECTORY = load(ROOT / "examples" / "contracts", None)[0]
+NOW = datetime(2026, 3, 11, 15, 0, tzinfo=timezone.utc)  # a Wednesday, business hours everywhere
+LOWEST = {"caret": "low", "interopion": "low", "poologics": "low", "triage-desk": "low", "infraware": "low"}
+
+CASES = [
+    # contract, text, expected level (None: no rule, the designated level stands), expected request type
+    ("caret", "Since last night's patch our invoices are corrupted and some records appear to be LOST.", "sev1", None),
+    ("caret", "The CARET application went down for the whole office at 9am.", "sev1", None),
+    ("caret", "Payroll failed to run; everything else in the app still works.", "sev2", None),
+    ("caret", "We're unable to submit timesheets, which disrupts our operations badly.", "sev2", None),
+    ("caret", "The export button label is misspelled.", None, None),
+    ("interopion", "Since the update the reports produce totally incorrect totals.", "P1", None),
+    ("interopion", "Our whole system is down - nobody can use it.", "P1", None),
+    ("interopion", "Search is EXTREMELY slow, every query takes minutes.", "P2", None),
+    ("interopion", "The login page keeps timing out for the billing team.", "P2", None),
+    ("interopion", "A small cosmetic glitch: the logo is blurry. We can work around it.", "P3", None),
+    ("interopion", "We'd like the ability to export to PDF - a new feature for our team.", None, "feature_request"),
+    ("poologics", "We are blocked: estimates can't be generated for any client.", "critical", None),
+    ("poologics", "Since this morning it's impossible to send a proposal to customers.", "critical", None),
+    ("poologics", "Proposal generation keeps failing with an error.", "critical", None),
+    ("poologics", "The estimate totals are rounded differently from last month.", None, None),
+    ("triage-desk", "Our site is completely down, no users are able to log on.", "emergency", None),
+    ("triage-desk", "HELP - everyone is locked out since 6am!", "emergency", None),
+    ("triage-desk", "After we replaced the server hardware last night nobody can log in.", None, None),
+    ("triage-desk", "One of our nurses forgot her password.", None, None),
+    ("infraware", "Could you customize the intake form for us? We are happy to pay for it.", None, "feature_paid"),
+    ("infraware", "How much would it cost to build a custom billing report?", None, "feature_paid"),
+    ("infraware", "A suggestion for everyone: dark mode would be nice.", None, "feature_suggestion"),
+    ("infraware", "Please import our data from the old system.", None, "service_request"),
+    ("infraware", "Our customer visit is scheduled for Friday at the Riverside clinic.", None, "scheduled_visit"),
+]
+
+
+@pytest.mark.parametrize("contract_id, text, level, request_type", CASES, ids=[f"{c}-{i}" for i, (c, *_)
+                                                                               in enumerate(CASES)])
+def test_each_level_is_recognised_from_ordinary_wording(contract_id, text, level, request_type):
+    contract = DIRECTORY.contracts[contract_id]
+    event = TicketEvent(vendor="zendesk", delivery_id="d", ticket=TicketRef(vendor="zendesk", id="1"),
+                        kind="created", subject="Support request", description=text, priority=LOWEST[contract_id],
+                        occurred_at=NOW, created_at=NOW)
+    classification = Plugins(load_entry_points=False).classify(
+        event, Entitlement(entitled=True, plan="standard", customer="x"), contract, NOW,
+        TicketState(ticket=event.ticket))
+    designated = classification.designated
+    assert classification.severity == (level or designated), classification.reasons
+    assert classification.request_type == request_type
+
+
+@pytest.mark.parametrize("phrase, text, hit", [
+    ("block", "we are blocking everyone", True), ("generate", "estimate generation is down", True),
+    ("site ... down", "the site is DOWN", True), ("site ... down", "site. It went", False),
+    ("log on", "can't log-on", True), ("customiz*", "a customer visit", False),
+    ("customiz*", "customized forms", True), ("data loss", "we LOST data", False),
+])
+def test_phrases_match_word_stems_not_letters(phrase, text, hit):
+    assert (first_phrase([phrase], text) == phrase) is hit
+
+
+def test_check_explain_shows_which_rule_matches_a_text_and_why():
+    from click.testing import CliRunner
+
+    from slabridge.cli import main
+
+    args = ["check", "--contracts", str(ROOT / "examples" / "contracts"), "--customers",
+            str(ROOT / "examples" / "customers.yaml")]
+    result = CliRunner().invoke(main, args + ["--explain", "Site DOWN since we upgraded the OS", "--contract",
+                                              "triage-desk"])
+    assert result.exit_code == 0, result.output
+    assert ('triage-desk: rule site-down (emergency): matched (mentions "site ... down") but does not apply: '
+            'mentions "upgrad* ... os"') in result.output
+    unknown = CliRunner().invoke(main, args + ["--explain", "x", "--contract", "nope"])
+    assert unknown.exit_code == 2 and "no such contract" in unknown.output
