@@ -288,11 +288,13 @@ from .calendar_cli import calendar_group  # noqa: E402 - registered after main e
 
 main.add_command(calendar_group)
 
+from .events_cli import events  # noqa: E402
 from .ops_cli import incidents, replay, report  # noqa: E402
 
 main.add_command(replay)
 main.add_command(report)
 main.add_command(incidents)
+main.add_command(events)
 
 
 @main.group()

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 ENV_PREFIX = "SLABRIDGE_"
-NOT_KEYS = {"SLABRIDGE_CONFIG", "SLABRIDGE_PLUGINS_ALLOW", "SLABRIDGE_PLUGINS_BLOCK"}
+NOT_KEYS = {"SLABRIDGE_CONFIG", "SLABRIDGE_PLUGINS_ALLOW", "SLABRIDGE_PLUGINS_BLOCK", "SLABRIDGE_ADMIN_TOKEN"}
 
 
 class ConfigError(Exception):
@@ -91,6 +91,8 @@ class Settings(Strict):
     unknown_customer_tag: str = "sla_unknown_customer"
     worker_poll_seconds: float = Field(default=0.5, gt=0)
     max_attempts: int = Field(default=5, ge=1)
+    admin_token_env: str = Field(default="SLABRIDGE_ADMIN_TOKEN", description=(
+        "environment variable holding the admin API's bearer token; the admin API is off while it is unset"))
     lookup_ttl_seconds: float = Field(default=900.0, gt=0, description="how long a vendor look-up is reused")
     vendors: dict[str, VendorSettings] = Field(default_factory=dict)
     source: str = "(defaults)"

@@ -89,6 +89,8 @@ class Match(Strict):
     statuses: list[str] = Field(default_factory=list)
     window: str | None = Field(default=None, description="'calendar.window': the event falls in this window")
     tags: list[str] = Field(default_factory=list, description="the ticket has one of these tags")
+    planned_events: list[str] = Field(default_factory=list, description=(
+        "a planned event of one of these kinds ('*': any) is active for the customer when the ticket arrived"))
 
 
 class ClassificationRule(Clause):

@@ -9,10 +9,10 @@ implementing ``slabridge_resolve_customer``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from . import yamlfile
 from .calendar import HolidaySpec
@@ -38,6 +38,28 @@ class AddonPurchase(Strict):
     users: int | None = Field(default=None, ge=1)
 
 
+class PlannedEvent(Strict):
+    """A window the customer planned (a new server, a hardware replacement, an upgrade)."""
+
+    kind: str = Field(min_length=1, description="e.g. new_server, hardware_replacement, software_upgrade, os_upgrade")
+    starts: datetime = Field(alias="from")
+    ends: datetime = Field(alias="to")
+    note: str | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "PlannedEvent":
+        if self.starts.tzinfo is None or self.ends.tzinfo is None:
+            raise ValueError("from and to need a UTC offset (e.g. 2026-03-10T22:00:00-05:00)")
+        if self.ends <= self.starts:
+            raise ValueError(f"the planned event ends ({self.ends.isoformat()}) before it starts")
+        return self
+
+    def active(self, when: datetime) -> bool:
+        return self.starts <= when < self.ends
+
+
 class Incidents(Strict):
     balance: int = Field(ge=0, description="unused incidents at the start of the contract year")
     year_start: date
@@ -59,6 +81,7 @@ class Customer(Strict):
     good_standing: bool = True
     region: Region | None = None
     incidents: Incidents | None = None
+    planned_events: list[PlannedEvent] = Field(default_factory=list)
 
     def has(self, email: str | None, people: list[str]) -> bool:
         return bool(email) and email.lower() in {p.lower() for p in people}
@@ -79,6 +102,7 @@ class Directory:
                           for e in (*c.designated_users, *c.administrators, *c.contacts)}
         self._by_domain = {d.lower(): c for c in customers for d in c.domains}
         self.ledger = lambda customer_id: []  # (epoch, delta, reason) rows; the worker binds the store's
+        self.stored_events = lambda customer_id: []  # planned events added at run time; the worker binds the store's
 
     @classmethod
     def empty(cls) -> "Directory":
@@ -95,6 +119,11 @@ class Directory:
             if domain in self._by_domain:
                 return self._by_domain[domain], "domain"
         return None, "none"
+
+    def planned_kinds(self, customer: Customer, when: datetime) -> tuple[str, ...]:
+        """The kinds of the customer's planned events active at ``when`` (customers file and database)."""
+        events = [*customer.planned_events, *self.stored_events(customer.id)]
+        return tuple(sorted({e.kind for e in events if e.active(when)}))
 
     def contract_for(self, customer: Customer | None) -> Contract | None:
         return self.contracts.get(customer.contract) if customer else None

@@ -111,6 +111,19 @@ ledger = sa.Table(
 )
 
 
+planned_events = sa.Table(
+    "planned_events", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("customer", sa.String(128), nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("starts", sa.Float, nullable=False),
+    sa.Column("ends", sa.Float, nullable=False),
+    sa.Column("note", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index("planned_events_customer", "customer", "ends"),
+)
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -127,6 +140,7 @@ def _initial_schema(conn: Connection) -> None:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "inbox, tickets, outbox, timers, audit", _initial_schema),
     Migration(2, "incident ledger", lambda conn: ledger.create(conn)),
+    Migration(3, "customers' planned events", lambda conn: planned_events.create(conn)),
 )
 LATEST = MIGRATIONS[-1].version
 
@@ -367,6 +381,30 @@ class Store:
     def add_ledger_entry(self, customer: str, delta: int, reason: str, now: float | None = None) -> None:
         with self.engine.begin() as conn:
             conn.execute(ledger.insert().values(customer=customer, at=now or time.time(), delta=delta, reason=reason))
+
+    # --- planned events -----------------------------------------------------
+
+    def add_planned_event(self, customer: str, kind: str, starts: datetime, ends: datetime,
+                          note: str | None = None, now: float | None = None) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(planned_events.insert().values(
+                customer=customer, kind=kind, starts=starts.timestamp(), ends=ends.timestamp(), note=note,
+                created_at=now or time.time())).inserted_primary_key[0]
+
+    def planned_events(self, customer: str | None = None) -> list[dict[str, Any]]:
+        """Planned events added at run time (oldest first), as ``id, customer, kind, from, to, note``."""
+        query = sa.select(planned_events).order_by(planned_events.c.starts, planned_events.c.id)
+        if customer is not None:
+            query = query.where(planned_events.c.customer == customer)
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return [{"id": r.id, "customer": r.customer, "kind": r.kind, "note": r.note,
+                 "from": datetime.fromtimestamp(r.starts, timezone.utc), "to": datetime.fromtimestamp(r.ends, timezone.utc)}
+                for r in rows]
+
+    def remove_planned_event(self, event_id: int) -> bool:
+        with self.engine.begin() as conn:
+            return conn.execute(planned_events.delete().where(planned_events.c.id == event_id)).rowcount > 0
 
     # --- reading, for the CLI, tests and the demo --------------------------
 

@@ -49,6 +49,7 @@ class Entitlement(Verdict):
     plan: str | None = None
     coverage: str | None = None
     customer: str | None = None
+    planned_events: tuple[str, ...] = ()  # kinds of the customer's planned events active when the ticket arrived
 
 
 class Classification(Verdict):

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from . import engine
+from .directory import PlannedEvent
 from .lookups import LookupNeeded, Lookups
 from .plugins import Plugins
 from .store import EventFailed, Store
@@ -36,6 +37,9 @@ class Worker:
         self.directory = directory
         if directory is not None:
             directory.ledger = store.ledger_entries
+            directory.stored_events = lambda customer: [
+                PlannedEvent(kind=e["kind"], starts=e["from"], ends=e["to"], note=e["note"])
+                for e in store.planned_events(customer)]
         self.clock = clock
         self.http_factory = http_factory
         self.lookups = Lookups(ttl_seconds=self.settings.lookup_ttl_seconds)

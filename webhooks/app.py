@@ -18,6 +18,8 @@ from slabridge.connectors import WebhookRejected, WebhookRequest
 from slabridge.plugins import Plugins
 from slabridge.store import Store
 
+from .admin import admin_api
+
 log = logging.getLogger("slabridge.receiver")
 
 
@@ -57,6 +59,8 @@ def create_app(settings: Settings | None = None, plugins: Plugins | None = None,
             return jsonify(status="duplicate", delivery_id=event.delivery_id), 200
         log.info("accepted %s %s for %s", vendor, event.kind, event.ticket.key)
         return jsonify(status="accepted", delivery_id=event.delivery_id, ticket=event.ticket.key), 202
+
+    app.register_blueprint(admin_api(settings, store))
 
     @app.get("/healthz")
     def healthz():

@@ -67,8 +67,13 @@ class EntitlementRules:
                                       text=f"add-on {name} covers the first {purchase.users} listed users; "
                                            f"this requester is not among them: {coverage} only"))
         charges, memory = self._charges(event, customer, contract, state)
+        planned = directory.planned_kinds(customer, event.created_at or event.occurred_at) if directory else ()
+        if planned:
+            reasons.append(Reason(rule="entitlement.planned_events", inputs=inputs,
+                                  text=f"planned event(s) active when the ticket arrived: {', '.join(planned)}"))
         return Entitlement(entitled=True, plan=customer.plan, coverage=coverage, customer=customer.id,
-                           tags=tuple(tags), reasons=tuple(reasons), charges=charges, memory=memory)
+                           tags=tuple(tags), reasons=tuple(reasons), charges=charges, memory=memory,
+                           planned_events=planned)
 
     def _check(self, check, customer, contract, email, now, state, directory) -> tuple[bool, str]:
         today = now.date()

@@ -34,7 +34,7 @@ def first_pattern(patterns: list[str], text: str) -> str | None:
 
 
 def matches(match: Match, event: TicketEvent, text: str, contract: Contract, designated: str | None,
-            calendar_for) -> str | None:
+            calendar_for, planned: tuple[str, ...] = ()) -> str | None:
     """A short description of why ``match`` holds, or None if it does not."""
     found = []
     if match.phrases:
@@ -63,6 +63,11 @@ def matches(match: Match, event: TicketEvent, text: str, contract: Contract, des
         if tag is None:
             return None
         found.append(f"tagged {tag}")
+    if match.planned_events:
+        kind = next((k for k in planned if "*" in match.planned_events or k in match.planned_events), None)
+        if kind is None:
+            return None
+        found.append(f"a planned {kind} is under way")
     if match.window:
         calendar_name, _, window = match.window.partition(".")
         when = event.created_at or event.occurred_at

@@ -34,6 +34,7 @@ class SeverityRules:
         designated = memory.get("designated") or shown or contract.default_level
         text = ticket_text(event)
         calendar_for = calendars_for(contract, None)
+        planned = entitlement.planned_events if entitlement is not None else ()
         tags, notes, replies, reasons = [], [], [], []
         group = status = None
 
@@ -41,11 +42,11 @@ class SeverityRules:
         for rule in contract.classification:
             if (rule.level and level_rule) or (not rule.level and rule.request_type and type_rule):
                 continue
-            why = matches(rule.when, event, text, contract, designated, calendar_for)
+            why = matches(rule.when, event, text, contract, designated, calendar_for, planned)
             if why is None:
                 continue
-            veto = next((v for m in rule.unless if (v := matches(m, event, text, contract, designated, calendar_for))),
-                        None)
+            veto = next((v for m in rule.unless
+                         if (v := matches(m, event, text, contract, designated, calendar_for, planned))), None)
             if veto:
                 reasons.append(Reason(rule=f"classify.{rule.id}", clause=rule.source,
                                       text=f"rule {rule.id} matched ({why}) but does not apply: {veto}"))
@@ -69,7 +70,7 @@ class SeverityRules:
             group = group or (appeal.route.for_vendor(event.vendor)[0] if appeal.route else None)
 
         policy = contract.reclassification
-        basis = _basis(event, shown)
+        basis = _basis(event, shown, contract, planned)
         agent = self._agent_change(event, state, contract, shown, memory, designated, reasons, notes)
         priority = None
         if agent is not None:
@@ -193,9 +194,13 @@ class SeverityRules:
                     and first_phrase(appeal.phrases, comment.body, contract.language))
 
 
-def _basis(event, shown) -> str:
-    """What a level is decided from, as a digest: the ticket's text and its priority."""
-    return hashlib.sha256(f"{shown}\0{event.subject}\0{event.description}".encode()).hexdigest()[:16]
+def _basis(event, shown, contract, planned) -> str:
+    """What a level is decided from, as a digest: the ticket's text, its priority, the tags classification
+    looks at (an agent's ``planned_event`` tag added later counts) and the planned events under way."""
+    watched = {t for rule in contract.classification for m in (rule.when, *rule.unless) for t in m.tags}
+    tags = ",".join(sorted(t for t in event.tags if t in watched))
+    facts = f"{shown}\0{event.subject}\0{event.description}\0{tags}\0{','.join(planned)}"
+    return hashlib.sha256(facts.encode()).hexdigest()[:16]
 
 
 def _customer_words(event) -> bool:
