@@ -83,11 +83,42 @@ def replay(obj, file: str, vendor: str | None, contracts_dir: str | None, custom
                 click.echo(f"{file}:{number}: {exc}", err=True)
     with click.progressbar(length=len(events), label="replaying", file=sys.stderr, show_pos=True,
                            update_min_steps=max(1, len(events) // 100)) as bar:
-        rows = run_replay(events, plugins, directory, jobs, emit=click.echo, progress=bar.update)
+        movements: dict[str, list[tuple[float, int, str]]] = {}
+        rows = run_replay(events, plugins, directory, jobs, emit=lambda line: _echo_line(line, movements),
+                          progress=bar.update)
     now = max((e.occurred_at for _, e in events), default=datetime.now(timezone.utc))
     click.echo(f"\n{len(events)} event(s) replayed, {errors} bad line(s); compliance as of {now.isoformat()}:", err=True)
     _emit(rows, False, False, out=sys.stderr)
+    if movements:
+        click.echo(f"\nprepaid incidents as of {now.isoformat()}:", err=True)
+        click.echo(_incident_table(movements, directory, now), err=True)
     sys.exit(1 if errors else 0)
+
+
+def _echo_line(line: str, movements: dict[str, list[tuple[float, int, str]]]) -> None:
+    """Print a replay line; keep the incident charges it carries for the summary."""
+    click.echo(line)
+    if '"incidents":' in line:
+        incidents = json.loads(line)["incidents"]
+        movements.setdefault(incidents["customer"], []).extend(
+            (datetime.fromisoformat(c["at"]).timestamp(), c["delta"], c["reason"]) for c in incidents["charges"])
+
+
+def _incident_table(movements: dict[str, list[tuple[float, int, str]]], directory, now: datetime) -> str:
+    """Per billed customer: opening balance, incidents charged, forfeited at rollovers, balance now."""
+    from .rules import incidents as ledger
+
+    rows = []
+    for customer_id, entries in sorted(movements.items()):
+        customer = directory.customers[customer_id]
+        billing = directory.contract_for(customer).billing
+        left, history = ledger.balance(customer.incidents.balance, customer.incidents.year_start, billing,
+                                       entries, now)
+        rollovers = [h for h in history if h["reason"].startswith("contract year rollover")]
+        rows.append([customer_id, customer.incidents.balance, -sum(d for _, d, _ in entries if d < 0),
+                     sum(d for _, d, _ in entries if d > 0), len(rollovers), -sum(h["delta"] for h in rollovers),
+                     left])
+    return render_table(["customer", "opening", "charged", "added", "rollovers", "forfeited", "balance"], rows)
 
 
 def _event(line: str, number: int, connector, vendor_settings) -> TicketEvent:

@@ -74,9 +74,9 @@ def _run_scenario(simulation: Simulation, scenario: dict, vendor: str, directory
         if step.get("event", "created") == "timer":
             outcome = simulation.timer(key, at)
         else:
+            # What people change (priority, status, tags, fields) is in the event, as in a recorded history;
+            # the simulation merges it with what slabridge applied, exactly as `slabridge replay` does.
             ticket.update({k: step[k] for k in ("priority", "status", "tags", "fields") if k in step})
-            if key in simulation.shown:
-                simulation.human_change(key, **{k: step[k] for k in ("priority", "status", "tags") if k in step})
             outcome = simulation.feed(_event(vendor, ticket, step, at, index), at)
         result = StepResult(scenario["name"], index)
         _compare(step.get("expect", {}), outcome, simulation, key, directory, at, result)

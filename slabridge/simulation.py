@@ -24,6 +24,7 @@ from .directory import Directory
 from .engine import Outcome, TicketState, decide, timer_event
 from .models import AddTags, RemoveTags, SetPriority, SetStatus, TicketEvent
 from .plugins import Plugins
+from .rules import incidents as ledger
 from .timeparse import utc
 
 
@@ -35,6 +36,7 @@ class Simulation:
         self.shown: dict[str, dict[str, Any]] = {}
         self.entries: dict[str, list[tuple[float, int, str]]] = defaultdict(list)
         self.directory.ledger = lambda customer: self.entries[customer]
+        self.recorded: dict[str, TicketEvent] = {}  # each ticket's previous input event, as recorded
         self.timers: list[tuple[datetime, str, int]] = []  # (fire at, ticket, generation)
         self.generation: dict[str, int] = defaultdict(int)
 
@@ -47,14 +49,23 @@ class Simulation:
                 fired.append(self.timer(key, at))
         return fired
 
-    def feed(self, event: TicketEvent, now: datetime | None = None) -> Outcome:
-        """Decide one event as the worker would, then apply its actions to the simulated ticket."""
+    def feed(self, event: TicketEvent, now: datetime | None = None, recorded: bool = True) -> Outcome:
+        """Decide one event as the worker would, then apply its actions to the simulated ticket.
+
+        A recorded event (from the input) is merged with the simulated ticket: what slabridge applied,
+        plus what people changed since the previous recorded event (a tag an agent added, a priority
+        set by hand). A timer's event shows the simulated ticket as it is.
+        """
         now = now or event.occurred_at
         key = event.ticket.key
         shown = self.shown.setdefault(key, {})
-        changed = {k: v for k, v in shown.items() if v is not None and getattr(event, k) != v}
-        if changed:
-            event = event.model_copy(update=changed)
+        if recorded:
+            before, self.recorded[key] = self.recorded.get(key), event
+            event = _merged(event, before, shown)
+        else:
+            changed = {k: v for k, v in shown.items() if v is not None and getattr(event, k) != v}
+            if changed:
+                event = event.model_copy(update=changed)
         outcome = decide(event, self.states.get(key), self.plugins, self.directory, now)
         self.states[key] = outcome.state
         if not outcome.decision.ignored:
@@ -76,27 +87,41 @@ class Simulation:
         shown["tags"] = tuple(tags)
         return outcome
 
-    def human_change(self, ticket_key: str, **change: Any) -> None:
-        """A person changed the ticket in the helpdesk (tags added, priority or status set)."""
-        shown = self.shown.setdefault(ticket_key, {})
-        if "tags" in change:
-            shown["tags"] = tuple(dict.fromkeys([*shown.get("tags", ()), *change.pop("tags")]))
-        shown.update(change)
-
     def timer(self, ticket_key: str, at: datetime) -> Outcome:
         """A durable timer firing at ``at``: the ticket is decided again from its last event."""
         event = timer_event(self.states[ticket_key].last_event, at, f"timer:{at.isoformat()}")
-        return self.feed(event, at)
+        return self.feed(event, at, recorded=False)
 
 
-def summary_line(outcome: Outcome) -> dict[str, Any]:
-    """One line per event for ``replay``: ticket, customer, entitlement, severity, deadlines, actions.
+def _merged(event: TicketEvent, before: TicketEvent | None, shown: dict[str, Any]) -> TicketEvent:
+    """A recorded event as the helpdesk would send it now: the simulated ticket's tags, priority and status,
+    changed by what people changed between ``before`` and ``event`` (the two recorded events)."""
+    if before is None or not shown:
+        return event
+    update: dict[str, Any] = {}
+    if "tags" in shown and "tags" not in event.absent:
+        added = [t for t in event.tags if t not in before.tags]
+        removed = set(before.tags) - set(event.tags)
+        tags = tuple(t for t in dict.fromkeys([*shown["tags"], *added]) if t not in removed)
+        if tags != event.tags:
+            update["tags"] = tags
+    for name in ("priority", "status"):
+        ours = shown.get(name)
+        if (ours is not None and name not in event.absent and getattr(event, name) == getattr(before, name)
+                and getattr(event, name) != ours):
+            update[name] = ours  # nobody changed it since: the ticket still shows what slabridge set
+    return event.model_copy(update=update) if update else event
+
+
+def summary_line(outcome: Outcome, incidents: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One line per event for ``replay``: ticket, customer, entitlement, severity, deadlines, actions,
+    and for a customer with prepaid incidents the decision's charges and the balance after it.
 
     Actions and reasons stay models: :func:`pydantic_core.to_json` serializes the line in one call.
     """
     decision, state = outcome.decision, outcome.state
     memory = state.memory
-    return {
+    line = {
         "ticket": decision.ticket.key,
         "delivery_id": decision.delivery_id,
         "customer": decision.customer,
@@ -109,6 +134,23 @@ def summary_line(outcome: Outcome) -> dict[str, Any]:
         "reasons": decision.reasons,
         "ignored": decision.ignored,
     }
+    if incidents is not None:
+        line["incidents"] = incidents
+    return line
+
+
+def incident_movements(outcome: Outcome, simulation: "Simulation", directory: Directory) -> dict[str, Any] | None:
+    """The charges a decision made and the customer's balance after it; None where no incidents are billed."""
+    customer = directory.customers.get(outcome.decision.customer or "")
+    contract = directory.contract_for(customer)
+    if customer is None or customer.incidents is None or contract is None or contract.billing is None:
+        return None
+    at = outcome.state.last_event.occurred_at if outcome.state.last_event else None
+    left = ledger.balance(customer.incidents.balance, customer.incidents.year_start, contract.billing,
+                          simulation.entries[customer.id], at)[0] if at else None
+    return {"customer": customer.id, "balance": left,
+            "charges": [{"at": at.isoformat() if at else None, "delta": c.delta, "reason": c.reason}
+                        for c in outcome.charges]}
 
 
 def replay(events: list[tuple[int, TicketEvent]], plugins: Plugins, directory: Directory | None,
@@ -194,7 +236,7 @@ def _run_shard(events, until, plugins, directory, sink, progress=None) -> dict:
     simulation = Simulation(plugins, directory)
 
     def record(key, outcome):
-        sink(key, to_json(summary_line(outcome)).decode())
+        sink(key, to_json(summary_line(outcome, incident_movements(outcome, simulation, directory))).decode())
 
     def fire_timers(until):  # a timer sorts before an event of the same instant
         for outcome in simulation.advance(until):

@@ -175,3 +175,32 @@ def test_sharded_replay_keeps_a_billed_customers_id_only_events_with_their_ticke
     replay(events, plugins, directory, 2, emit=sharded.append)
     assert sharded == single
     assert json.loads(single[-1])["customer"] == "northwind-clinic"  # the id-only comment kept its ticket's customer
+
+
+def test_replay_shows_the_incident_ledger_balance_per_decision_and_charges_and_rollovers_in_the_summary(tmp_path):
+    """A triage-desk customer opens with 25 incidents on 2026-04-01; the rollover cap of 15 applies at 2027-04-01."""
+    start = datetime.fromisoformat("2027-03-30T10:00:00-04:00")
+    customers = tmp_path / "customers.yaml"
+    customers.write_text("customers:\n  - {id: northwind-clinic, name: Northwind, contract: triage-desk, plan: maintenance,"
+                         " organizations: {freshdesk: ['501']}, term: {start: 2026-04-01},"
+                         " incidents: {balance: 25, year_start: 2026-04-01}}\n")
+
+    def northwind(n: int, at: datetime, **fields) -> str:
+        return TicketEvent(vendor="freshdesk", delivery_id=f"n{n}", ticket=TicketRef(vendor="freshdesk", id=str(n)),
+                           kind="created", requester=Person(email="pat@northwind.example"),
+                           organization=Organization(id="501"), priority="2", subject="Printer",
+                           description="The label printer prints blank pages.", created_at=at, occurred_at=at,
+                           custom_fields=fields).model_dump_json()
+
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join([northwind(1, start), northwind(2, start + timedelta(hours=1), appointment_minutes="90"),
+                               northwind(3, start + timedelta(days=3))]) + "\n")
+    result = run("replay", str(path), "--contracts", CONTRACTS, "--customers", str(customers))
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    decided = [line for line in lines if not line["delivery_id"].startswith("timer:")]
+    assert [line["incidents"]["balance"] for line in decided] == [24, 20, 14]  # -1; -1 -3 (90 min); cap 15, -1
+    assert [c["delta"] for c in decided[1]["incidents"]["charges"]] == [-1, -3]
+    summary = result.stderr[result.stderr.index("prepaid incidents"):]
+    row = next(r.split() for r in summary.splitlines() if r.startswith("northwind-clinic"))
+    assert row == ["northwind-clinic", "25", "6", "0", "1", "5", "14"]

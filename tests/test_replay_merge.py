@@ -1,0 +1,51 @@
+"""Replay keeps people's changes: a recorded event is merged with what slabridge applied in the
+simulation, never replaced by it."""
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from slabridge.config import Settings, VendorSettings
+from slabridge.directory import load
+from slabridge.models import Person, Organization, TicketEvent, TicketRef
+from slabridge.plugins import Plugins
+from slabridge.simulation import Simulation
+
+ROOT = Path(__file__).resolve().parents[1]
+T0 = datetime(2026, 3, 10, 14, 0, tzinfo=timezone.utc)  # Tue 10:00 New York
+
+
+def simulation() -> Simulation:
+    directory = load(ROOT / "examples" / "contracts", ROOT / "examples" / "customers.yaml")[0]
+    return Simulation(Plugins(Settings(vendors={"jira": VendorSettings(enabled=True)}), load_entry_points=False),
+                      directory)
+
+
+def recorded(minutes: int, tags=(), priority="Medium", status="Open") -> TicketEvent:
+    """The ticket as an export from before slabridge shows it: only what people did."""
+    return TicketEvent(vendor="jira", delivery_id=f"d{minutes}", ticket=TicketRef(vendor="jira", id="POOL-9"),
+                       kind="created" if minutes == 0 else "updated", subject="Totals",
+                       description="Monthly totals differ.", priority=priority, status=status, tags=tuple(tags),
+                       requester=Person(email="ray@tailspin.example"), organization=Organization(id="12"),
+                       created_at=T0, occurred_at=T0 + timedelta(minutes=minutes))
+
+
+def test_a_tag_an_agent_adds_later_is_kept_and_stops_its_clock():
+    sim = simulation()
+    sim.feed(recorded(0))
+    assert "sla_standard" in sim.shown["jira:POOL-9"]["tags"]
+    sim.feed(recorded(180, tags=["eta_given"]))
+    tags = sim.shown["jira:POOL-9"]["tags"]
+    assert "eta_given" in tags and "sla_standard" in tags  # people's and slabridge's tags, both
+    assert sim.states["jira:POOL-9"].clocks["eta"].state == "stopped"
+
+
+def test_a_tag_a_person_removes_stays_removed_and_what_nobody_touched_stays_as_slabridge_set_it():
+    sim = simulation()
+    sim.feed(recorded(0, tags=["vip"]))
+    sim.feed(recorded(60, tags=[]))  # someone removed "vip"
+    assert "vip" not in sim.shown["jira:POOL-9"]["tags"]
+    sim.shown["jira:POOL-9"]["priority"] = "Highest"  # as if slabridge had raised it
+    merged = sim.feed(recorded(90)).state.last_event
+    assert merged.priority == "Highest"  # the export still shows Medium: nobody changed it since
+    by_hand = sim.feed(recorded(120, priority="Low")).state.last_event
+    assert by_hand.priority == "Low"  # a person set it: theirs wins
