@@ -245,6 +245,9 @@ class AppointmentCharge(Clause):
 
 class Billing(Clause):
     per_ticket: int = Field(default=1, ge=0)
+    charge_on: Literal["first_decision", "first_support_reply"] = Field(default="first_decision", description=(
+        "when a ticket's incident is charged: when triage first decides it is a support request, or when "
+        "support first replies to it in public"))
     appointment_field: str = Field(default="appointment_minutes",
                                    description="custom field agents set to a concluded appointment's minutes")
     appointment: AppointmentCharge | None = None

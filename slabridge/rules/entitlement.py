@@ -7,6 +7,7 @@ from slabridge.models import Reason
 from slabridge.verdicts import Charge, Entitlement
 
 from . import incidents
+from .matching import by_support
 
 
 E_MAIL_CHECKS = ("administrator", "contact_email")
@@ -106,7 +107,8 @@ class EntitlementRules:
         if billing is None:
             return (), {}
         charges, memory = [], {}
-        if not state.memory.get("charged") and billing.per_ticket:
+        turned_over = billing.charge_on == "first_decision" or _support_replied(event)
+        if not state.memory.get("charged") and billing.per_ticket and turned_over:
             charges.append(Charge(customer=customer.id, delta=-billing.per_ticket,
                                   reason=f"ticket {event.ticket.key} turned over to the support team"))
             memory["charged"] = True
@@ -119,6 +121,11 @@ class EntitlementRules:
                                   reason=f"appointment of {minutes} min on {event.ticket.key}: {cost} incidents"))
             memory["appointments_charged"] = done + [str(value)]
         return tuple(charges), memory
+
+
+def _support_replied(event) -> bool:
+    comment = event.comment
+    return bool(comment and comment.public and not comment.author.is_automation and by_support(comment.author, event))
 
 
 def incident_balance(customer, contract, directory, now) -> int:

@@ -137,3 +137,11 @@ def explain(contract: Contract, text: str) -> list[str]:
         lines.append(f"rule {rule.id} ({outcome}): " + (f"matched ({why}) but does not apply: {veto}" if veto
                                                          else f"MATCHES: {why}"))
     return lines or ["no classification rules"]
+
+
+def by_support(author, event) -> bool:
+    """The author is on support's side: flagged an agent, else anyone but the requester."""
+    if author.is_agent is not None:
+        return author.is_agent
+    return not (author.email and author.email == event.requester.email) and not (
+        author.id and author.id == event.requester.id)

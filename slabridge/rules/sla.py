@@ -23,7 +23,7 @@ from slabridge.models import EventKind, Reason
 from slabridge.timeparse import parse_instant, utc
 from slabridge.verdicts import Deadline
 
-from .matching import calendars_for
+from .matching import by_support, calendars_for
 
 STOP_ON_SUPPORT_REPLY = {"acknowledgement", "first_response", "critical_notification", "next_response"}
 START_AT_CREATION = STOP_ON_SUPPORT_REPLY | {"periodic_update", "resolution_estimate", "resolution"}
@@ -118,9 +118,9 @@ def _advance(clock: MetricClock, metric, event, created) -> MetricClock:
     comment = event.comment if event.kind == EventKind.comment else None
     # A bot's or trigger's comment is on support's side, and a reply only where the metric is not human-only.
     automated = bool(comment and comment.author.is_automation)
-    support_reply = bool(comment and comment.public and (automated or _by_support(comment.author, event))
+    support_reply = bool(comment and comment.public and (automated or by_support(comment.author, event))
                          and (not metric.human_only or not automated))
-    customer_reply = bool(comment and comment.public and not automated and not _by_support(comment.author, event))
+    customer_reply = bool(comment and comment.public and not automated and not by_support(comment.author, event))
     if clock_state in ("running", "paused"):
         if support_reply and metric.kind in STOP_ON_SUPPORT_REPLY:
             return clock.stop(at)
@@ -136,13 +136,6 @@ def _advance(clock: MetricClock, metric, event, created) -> MetricClock:
     elif clock_state == "stopped" and metric.kind == "next_response" and customer_reply:
         return clock.start(at)
     return clock
-
-
-def _by_support(author, event) -> bool:
-    if author.is_agent is not None:
-        return author.is_agent
-    return not (author.email and author.email == event.requester.email) and not (
-        author.id and author.id == event.requester.id)
 
 
 def _human(duration: timedelta) -> str:

@@ -37,3 +37,39 @@ def test_a_small_balance_rolls_over_whole():
 
 def test_no_cap_means_everything_rolls_over():
     assert balance(40, date(2026, 1, 1), Billing(rollover_cap=None), [], datetime(2027, 6, 1, tzinfo=timezone.utc))[0] == 40
+
+
+def test_charge_on_first_support_reply_charges_when_a_technician_answers(tmp_path):
+    import shutil
+    from datetime import datetime, timedelta, timezone
+    from pathlib import Path
+
+    from slabridge.config import Settings, VendorSettings
+    from slabridge.directory import load
+    from slabridge.models import Actor, Comment, Organization, Person, TicketEvent, TicketRef
+    from slabridge.plugins import Plugins
+    from slabridge.simulation import Simulation
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    shutil.copytree(examples / "contracts", tmp_path / "contracts")
+    contract = tmp_path / "contracts" / "triage-desk.yaml"
+    contract.write_text(contract.read_text().replace("charge_on: first_decision", "charge_on: first_support_reply"))
+    directory, problems = load(tmp_path / "contracts", examples / "customers.yaml")
+    assert problems == []
+    sim = Simulation(Plugins(Settings(vendors={"freshdesk": VendorSettings(enabled=True)}), load_entry_points=False),
+                     directory)
+    at = datetime(2026, 4, 7, 13, 0, tzinfo=timezone.utc)
+
+    def event(n, minutes, comment=None):
+        return TicketEvent(vendor="freshdesk", delivery_id=f"d{n}", ticket=TicketRef(vendor="freshdesk", id="9"),
+                           kind="comment" if comment else "created", requester=Person(email="pat@northwind.example"),
+                           organization=Organization(id="501"), priority="2", subject="Printer",
+                           description="Blank pages.", created_at=at, occurred_at=at + timedelta(minutes=minutes),
+                           comment=comment)
+
+    assert sim.feed(event(1, 0)).charges == ()
+    customer_words = Comment(author=Actor(email="pat@northwind.example"), body="Any news?")
+    assert sim.feed(event(2, 10, customer_words)).charges == ()
+    reply = Comment(author=Actor(email="tech@desk.example", is_agent=True), body="Replace the ribbon.")
+    assert [c.delta for c in sim.feed(event(3, 20, reply)).charges] == [-1]
+    assert sim.feed(event(4, 30, reply)).charges == ()  # once per ticket
