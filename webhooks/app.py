@@ -41,9 +41,8 @@ def create_app(settings: Settings | None = None, plugins: Plugins | None = None,
     @app.post("/webhooks/<vendor>")
     def receive(vendor: str):
         connector = plugins.enabled_connector(vendor)
-        if connector is None:
-            known = vendor in plugins.connectors
-            return _error(404, f"vendor {vendor!r} is {'not enabled' if known else 'unknown'}")
+        if connector is None:  # the same answer for unknown and disabled: callers learn nothing installed
+            return _error(404, f"no enabled connector at /webhooks/{vendor}")
         if request.mimetype != "application/json":
             return _error(415, f"Content-Type must be application/json, not {request.mimetype or 'missing'}")
         incoming = WebhookRequest(headers=request.headers, body=request.get_data(cache=False),

@@ -23,7 +23,7 @@ class FreshdeskClient(VendorClient):
         self.settings = settings
 
     def apply(self, ticket: TicketRef, action: Action) -> None:
-        path = f"/api/v2/tickets/{ticket.id}"
+        path = f"/api/v2/tickets/{quote(ticket.id, safe='')}"
         match action:
             case AddTags(tags=tags):
                 current = self._tags(path)

@@ -17,7 +17,8 @@ from pydantic import ValidationError
 
 from slabridge.config import VendorSettings
 from slabridge.connectors import (
-    Connector, WebhookRejected, WebhookRequest, absent_fields, instant, content_hash, dig, json_object, require,
+    NUMERIC_ID, Connector, WebhookRejected, WebhookRequest, absent_fields, checked_id, content_hash, dig, instant,
+    json_object, require,
 )
 from slabridge.models import Actor, Comment, EventKind, Organization, Person, TicketEvent, TicketRef
 from slabridge.timeparse import parse_instant
@@ -80,7 +81,7 @@ class FreshdeskConnector(Connector):
         if isinstance(data.get("freshdesk_webhook"), dict):
             data = _from_simple_json(data["freshdesk_webhook"])
         ticket = require(data, "ticket")
-        ticket_id = str(require(data, "ticket.id"))
+        ticket_id = checked_id(data, "ticket.id", NUMERIC_ID, "Freshdesk ticket id (digits)")
         try:
             actor = data.get("actor") or {}
             actor_email = actor.get("email")

@@ -21,7 +21,7 @@ class JiraClient(VendorClient):
         self.internal_role = settings.options.get("internal_role", "Administrators")
 
     def apply(self, ticket: TicketRef, action: Action) -> None:
-        issue = f"/rest/api/3/issue/{ticket.id}"
+        issue = f"/rest/api/3/issue/{quote(ticket.id, safe='')}"
         match action:
             case AddTags(tags=tags):
                 self.request("PUT", issue, json={"update": {"labels": [{"add": t} for t in tags]}})
@@ -68,13 +68,13 @@ class JiraClient(VendorClient):
 
     def _comment(self, ticket: TicketRef, body: str, public: bool) -> None:
         if self.comment_api == "servicedesk":
-            self.request("POST", f"/rest/servicedeskapi/request/{ticket.id}/comment",
+            self.request("POST", f"/rest/servicedeskapi/request/{quote(ticket.id, safe='')}/comment",
                          json={"body": body, "public": public})
             return
         comment: dict = {"body": adf(body)}
         if not public:  # plain Jira has no internal comments: restrict visibility to a role
             comment["visibility"] = {"type": "role", "value": self.internal_role}
-        self.request("POST", f"/rest/api/3/issue/{ticket.id}/comment", json=comment)
+        self.request("POST", f"/rest/api/3/issue/{quote(ticket.id, safe='')}/comment", json=comment)
 
 
 def adf(text: str) -> dict:

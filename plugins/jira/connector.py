@@ -7,11 +7,13 @@ against ``self_user`` marks our own write-backs.
 
 from __future__ import annotations
 
+import re
+
 from pydantic import ValidationError
 
 from slabridge.config import VendorSettings
 from slabridge.connectors import (
-    Connector, WebhookRejected, WebhookRequest, absent_fields, instant, dig, hmac_matches, json_object, require,
+    Connector, WebhookRejected, WebhookRequest, absent_fields, checked_id, instant, dig, hmac_matches, json_object, require,
 )
 from slabridge.models import Actor, Comment, EventKind, Organization, Person, TicketEvent, TicketRef
 from slabridge.timeparse import parse_instant
@@ -19,6 +21,7 @@ from slabridge.timeparse import parse_instant
 from .client import JiraClient
 
 SIGNATURE = "X-Hub-Signature"
+ISSUE_KEY = re.compile(r"[A-Z][A-Z0-9_]{0,49}-[1-9][0-9]{0,17}")
 IDENTIFIER = "X-Atlassian-Webhook-Identifier"
 CHANGED = {"priority": EventKind.priority, "status": EventKind.status}
 # Where each TicketEvent field sits in ``issue.fields``. Comment events carry a partial issue (summary,
@@ -57,7 +60,7 @@ class JiraConnector(Connector):
     def event_from(self, data: dict, delivery: str, received_at, settings: VendorSettings) -> TicketEvent:
         event_name = str(require(data, "webhookEvent"))
         fields = require(data, "issue.fields")
-        key = str(require(data, "issue.key"))
+        key = checked_id(data, "issue.key", ISSUE_KEY, "Jira issue key (PROJECT-123)")
         try:
             comment = data.get("comment")
             actor = (comment or {}).get("author") if event_name.startswith("comment_") else data.get("user")

@@ -26,7 +26,7 @@ class ZendeskClient(VendorClient):
         self._stamps: dict[str, str] = {}  # ticket path -> updated_at returned by our last ticket write
 
     def apply(self, ticket: TicketRef, action: Action) -> None:
-        path = f"/api/v2/tickets/{ticket.id}"
+        path = f"/api/v2/tickets/{quote(ticket.id, safe='')}"
         match action:
             case AddTags(tags=tags):
                 self._safely("PUT", f"{path}/tags", path, lambda stamp: {"tags": list(tags), **stamp})

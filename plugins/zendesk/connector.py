@@ -14,7 +14,8 @@ from pydantic import ValidationError
 
 from slabridge.config import VendorSettings
 from slabridge.connectors import (
-    Connector, WebhookRejected, WebhookRequest, absent_fields, instant, dig, hmac_matches, json_object, require,
+    NUMERIC_ID, Connector, WebhookRejected, WebhookRequest, absent_fields, checked_id, dig, hmac_matches, instant,
+    json_object, require,
 )
 from slabridge.models import Actor, Comment, EventKind, Organization, Person, TicketEvent, TicketRef
 from slabridge.timeparse import parse_instant
@@ -82,7 +83,7 @@ class ZendeskConnector(Connector):
 
     def _from_envelope(self, data, delivery, received_at, settings) -> TicketEvent:
         detail = require(data, "detail")
-        ticket_id = str(require(data, "detail.id"))
+        ticket_id = checked_id(data, "detail.id", NUMERIC_ID, "Zendesk ticket id (digits)")
         kind = ENVELOPE_KINDS.get(str(data["type"]).removeprefix("zen:event-type:"), EventKind.updated)
         comment = dig(data, "event.comment")
         actor_id = str(dig(detail, "actor_id", "") or "") or None
@@ -108,7 +109,7 @@ class ZendeskConnector(Connector):
 
     def _from_template(self, data, delivery, received_at, settings) -> TicketEvent:
         ticket = require(data, "ticket")
-        ticket_id = str(require(data, "ticket.id"))
+        ticket_id = checked_id(data, "ticket.id", NUMERIC_ID, "Zendesk ticket id (digits)")
         actor = data.get("current_user") or {}
         comment = ticket.get("latest_comment")
         tags = ticket.get("tags") or ()
@@ -158,7 +159,7 @@ def _template_kind(value) -> EventKind:
     try:
         return EventKind(value or "updated")
     except ValueError:
-        raise WebhookRejected(422, f"field event: {value!r} is not one of "
+        raise WebhookRejected(422, f"field event: not one of "
                                    f"{', '.join(k.value for k in EventKind)}") from None
 
 

@@ -111,3 +111,28 @@ def test_zendesk_reuses_the_stamp_its_own_ticket_write_returned(vendor):
     second = fake.requests[2]
     assert second.body["ticket"]["updated_stamp"] == "2026-01-01T00:00:01Z"  # as returned by the first PUT
     assert second.status == 200  # the fake answers 409 to a stale stamp
+
+
+@pytest.mark.parametrize("vendor, ticket, path", [
+    ("zendesk", "5?role=admin#", "/api/v2/tickets/5%3Frole%3Dadmin%23"),
+    ("freshdesk", "1/../users/1", "/api/v2/tickets/1%2F..%2Fusers%2F1"),
+    ("jira", "SUP-1/../../user", "/rest/api/3/issue/SUP-1%2F..%2F..%2Fuser"),
+])
+def test_ticket_ids_are_percent_encoded_into_the_path(vendor, ticket, path):
+    """Defence in depth: the receiver refuses such ids, and a client never lets one change the path."""
+    import httpx
+
+    from slabridge.config import VendorSettings
+    from slabridge.models import SetPriority, TicketRef
+    from slabridge.plugins import Plugins
+
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.raw_path.decode())
+        return httpx.Response(200, json={"ticket": {}, "tags": []})
+
+    http = httpx.Client(base_url="http://vendor.test", transport=httpx.MockTransport(handler))
+    client = Plugins().connectors[vendor].client(VendorSettings(max_retries=0), http)
+    client.apply(TicketRef(vendor=vendor, id=ticket), SetPriority(priority="3" if vendor == "freshdesk" else "high"))
+    assert seen and all(p.startswith(path) for p in seen)
