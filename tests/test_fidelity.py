@@ -287,6 +287,7 @@ def test_an_agents_priority_change_is_recorded_never_silently_undone_in_a_loop(s
     else:  # restored once, with a note saying why
         assert decision["severity"] == "P1" and fake.tickets["80"]["priority"] == "urgent"
         assert any("agents may only raise" in r["text"] for r in decision["reasons"])
+        assert "sla_reclassified" in fake.tickets["80"]["tags"]  # still slabridge's reclassification
         lowered["ticket"]["updated_at"] = "2026-03-02T14:30:00Z"
         fake.tickets["80"]["priority"] = "high"
         system.send("zendesk", lowered)  # the agent insists: followed

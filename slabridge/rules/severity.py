@@ -85,8 +85,8 @@ class SeverityRules:
                 priority = vendor_priority(contract, event.vendor, decided)
         else:
             decided = self._decide(contract, designated, level_rule, memory, appealed, shown, reasons)
-        reclassified = (agent is None and not memory.get("agent_level") and decided != designated and policy
-                        and policy.allowed and not appealed)
+        reclassified = (not memory.get("agent_level") and decided != designated and policy and policy.allowed
+                        and not appealed)
         if reclassified:
             tags.append(policy.tag)
         if reclassified and level_rule and priority is None:
