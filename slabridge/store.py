@@ -229,13 +229,13 @@ class Store:
                                           ("pending",))).first()
             if row is None:
                 return False
-            event = TicketEvent.model_validate(row.event)
-            state = self._lock_state(conn, event.ticket)
-            try:
+            try:  # whatever fails here, the row is retried and dead-lettered: it never blocks the inbox
+                event = TicketEvent.model_validate(row.event)
+                state = self._lock_state(conn, event.ticket)
                 outcome = decide(event, state)
-            except Exception as exc:  # noqa: BLE001 - any rule failure must not lose the event
+                self._save_outcome(conn, outcome, state, now)
+            except Exception as exc:  # noqa: BLE001 - any failure must not lose the event
                 raise EventFailed(row.id, exc, row.attempts) from exc  # rolls back; the row stays pending
-            self._save_outcome(conn, outcome, state, now)
             conn.execute(inbox.update().where(inbox.c.id == row.id).values(status="done", processed_at=now,
                                                                              attempts=row.attempts + 1))
         return True

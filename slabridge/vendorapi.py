@@ -94,6 +94,14 @@ def error_for(response: httpx.Response) -> VendorError:
     return kind(text, status=status, retry_after=retry_after)
 
 
+def as_text(value: Any) -> str | None:
+    """A look-up answer's field as text (ids may come as numbers), or None: vendor data never reaches a
+    model unchecked."""
+    if isinstance(value, bool) or value is None:
+        return None
+    return str(value)[:1000] if isinstance(value, (str, int)) else None
+
+
 def numeric_id(value: str, vendor: str, what: str, fix: str) -> int:
     """A vendor id for an action; BadRequest (a dead letter that says how to fix it) when there is none."""
     if str(value).isdigit():

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
 from . import engine
 from .directory import PlannedEvent
@@ -59,7 +60,7 @@ class Worker:
             if isinstance(failed.cause, LookupNeeded):
                 self._look_up(failed.cause, failed)
                 return True
-            status = self.store.fail_event(failed.inbox_id, str(failed.cause), self.settings.max_attempts,
+            status = self.store.fail_event(failed.inbox_id, _describe(failed.cause), self.settings.max_attempts,
                                            retry_in=5.0, now=now)
             log.error("event %s failed (%s): %s", failed.inbox_id, status, failed.cause.__class__.__name__)
             return True
@@ -156,6 +157,14 @@ class Worker:
                 http = self.http_factory(vendor) if self.http_factory else connector.http_client(settings)
                 self._clients[vendor] = connector.client(settings, http)
         return self._clients[vendor]
+
+
+def _describe(exc: BaseException) -> str:
+    """What failed, for the dead-letter list: a validation error names fields and problems, never values."""
+    if isinstance(exc, ValidationError):
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'event'}: {e['msg']}" for e in exc.errors()[:5])
+        return f"ValidationError: {problems}"
+    return f"{exc.__class__.__name__}: {exc}"
 
 
 def _backoff(attempt: int) -> float:

@@ -54,6 +54,8 @@ def create_app(settings: Settings | None = None, plugins: Plugins | None = None,
         except WebhookRejected as rejected:
             log.info("rejected %s webhook: %s %s", vendor, rejected.status, rejected.message)
             return _error(rejected.status, rejected.message)
+        if len(event.delivery_id) > 256:
+            return _error(422, "the delivery id is longer than 256 characters")
         if not store.enqueue(event):
             return jsonify(status="duplicate", delivery_id=event.delivery_id), 200
         log.info("accepted %s %s for %s", vendor, event.kind, event.ticket.key)

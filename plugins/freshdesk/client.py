@@ -8,7 +8,7 @@ from slabridge.config import VendorSettings
 from slabridge.models import (
     Action, AddTags, Assign, InternalNote, PublicReply, RemoveTags, SetFields, SetPriority, SetStatus, TicketRef,
 )
-from slabridge.vendorapi import BadRequest, NotFound, VendorClient, numeric_id
+from slabridge.vendorapi import BadRequest, NotFound, VendorClient, as_text, numeric_id
 
 TOP_LEVEL_FIELDS = {"due_by", "fr_due_by"}
 STATUS_CODES = {"open": 2, "pending": 3, "resolved": 4, "solved": 4, "closed": 5}
@@ -64,9 +64,8 @@ class FreshdeskClient(VendorClient):
         except NotFound:
             return None
         if kind == "ticket":
-            return {"company_id": found.get("company_id"), "requester_id": found.get("requester_id"),
-                    "created_at": found.get("created_at")}
-        return {"email": found.get("email"), "name": found.get("name"), "company_id": found.get("company_id")}
+            return {k: as_text(found.get(k)) for k in ("company_id", "requester_id", "created_at")}
+        return {k: as_text(found.get(k)) for k in ("email", "name", "company_id")}
 
     def _tags(self, path: str) -> list[str]:
         return list(self.request("GET", path).json().get("tags") or [])

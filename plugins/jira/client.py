@@ -8,7 +8,7 @@ from slabridge.config import VendorSettings
 from slabridge.models import (
     Action, AddTags, Assign, InternalNote, PublicReply, RemoveTags, SetFields, SetPriority, SetStatus, TicketRef,
 )
-from slabridge.vendorapi import BadRequest, NotFound, VendorClient
+from slabridge.vendorapi import BadRequest, NotFound, VendorClient, as_text
 
 
 class JiraClient(VendorClient):
@@ -54,14 +54,15 @@ class JiraClient(VendorClient):
         try:
             if kind == "user":
                 user = self.request("GET", "/rest/api/3/user", params={"accountId": key}).json() or {}
-                return {"email": user.get("emailAddress"), "name": user.get("displayName"),
-                        "account_type": user.get("accountType")}
+                return {"email": as_text(user.get("emailAddress")), "name": as_text(user.get("displayName")),
+                        "account_type": as_text(user.get("accountType"))}
             if kind == "issue":  # what a partial issue left out, when there is no earlier event to carry
                 return self.request("GET", f"/rest/api/3/issue/{quote(key, safe='')}").json() or None
             if kind == "organization":
                 found = self.request("GET", "/rest/servicedeskapi/organization", params={"accountId": key}).json()
                 first = next(iter((found or {}).get("values") or ()), None)
-                return {"id": str(first["id"]), "name": first.get("name")} if first else None
+                return {"id": as_text(first.get("id")), "name": as_text(first.get("name"))} \
+                    if isinstance(first, dict) and as_text(first.get("id")) else None
         except NotFound:
             return None
         return super().look_up(kind, key)

@@ -8,7 +8,7 @@ from slabridge.config import VendorSettings
 from slabridge.models import (
     Action, AddTags, Assign, InternalNote, PublicReply, RemoveTags, SetFields, SetPriority, SetStatus, TicketRef,
 )
-from slabridge.vendorapi import BadRequest, Conflict, NotFound, VendorClient, numeric_id
+from slabridge.vendorapi import BadRequest, Conflict, NotFound, VendorClient, as_text, numeric_id
 
 CONFLICT_RETRIES = 3
 
@@ -58,8 +58,7 @@ class ZendeskClient(VendorClient):
             user = self.request("GET", f"/api/v2/users/{quote(key, safe='')}").json().get("user") or {}
         except NotFound:
             return None
-        return {"email": user.get("email"), "name": user.get("name"), "organization_id": user.get("organization_id"),
-                "role": user.get("role")}
+        return {k: as_text(user.get(k)) for k in ("email", "name", "organization_id", "role")}
 
     def _update(self, path: str, ticket: dict) -> None:
         self._safely("PUT", path, path, lambda stamp: {"ticket": {**ticket, **stamp}})

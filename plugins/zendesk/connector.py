@@ -52,7 +52,7 @@ class ZendeskConnector(Connector):
             raise WebhookRejected(401, f"missing {SIGNATURE} or {TIMESTAMP} header")
         try:
             sent_at = parse_instant(stamp)
-        except ValueError:
+        except (ValueError, OverflowError):
             raise WebhookRejected(401, f"{TIMESTAMP} is not an ISO-8601 timestamp") from None
         tolerance = timedelta(seconds=float(settings.options.get("signature_tolerance_seconds", 300)))
         if abs(request.received_at - sent_at) > tolerance:
@@ -182,6 +182,6 @@ def _comment(comment: dict, settings: VendorSettings) -> Comment:
     return Comment(
         public=bool(comment.get("is_public", comment.get("public", True))),
         author=_actor(author_id, author.get("email"), settings, automation=False).model_copy(
-            update={"is_agent": author.get("is_staff")}),
+            update={"is_agent": author["is_staff"] if isinstance(author.get("is_staff"), bool) else None}),
         body=str(comment.get("body") or ""),
     )

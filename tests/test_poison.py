@@ -1,0 +1,60 @@
+"""One bad event never halts the inbox; hostile headers never reach a traceback (parts of #16)."""
+
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from slabridge.plugins import Plugins
+from slabridge.store import inbox
+from slabridge.worker import Worker
+from slabridge_webhooks import create_app
+
+
+@pytest.fixture
+def client(settings, store):
+    return create_app(settings, Plugins(settings), store).test_client()
+
+
+def test_a_wrongly_typed_is_staff_is_read_as_unknown_and_the_event_decided(client, store, settings, sign):
+    body = json.dumps({"type": "zen:event-type:ticket.comment_added", "id": "e1", "time": "2026-03-02T14:12:30Z",
+                       "detail": {"id": "77", "priority": "HIGH", "status": "OPEN"},
+                       "event": {"comment": {"author": {"id": "5", "is_staff": ""}, "body": "x", "is_public": True}}}
+                      ).encode()
+    assert client.post("/webhooks/zendesk", data=body, headers=sign("zendesk", body)).status_code == 202
+    Worker(store, Plugins(settings)).drain()
+    assert [r["status"] for r in store.rows("inbox")] == ["done"]
+
+
+def test_a_stored_event_that_no_longer_validates_is_dead_lettered_and_does_not_block_others(store, settings, signed,
+                                                                                            client):
+    for ticket in ("1", "2"):
+        headers, body = signed("zendesk", ticket)
+        assert client.post("/webhooks/zendesk", data=body, headers=headers).status_code == 202
+    with store.engine.begin() as conn:  # as if an older version had stored something this one cannot read
+        conn.execute(inbox.update().where(inbox.c.ticket_id == "1").values(event={"vendor": "zendesk"}))
+    worker = Worker(store, Plugins(settings))
+    for _ in range(settings.max_attempts + 2):
+        worker.drain()
+        with store.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE inbox SET not_before = 0"))
+    statuses = {r["ticket_id"]: r["status"] for r in store.rows("inbox")}
+    assert statuses == {"1": "dead", "2": "done"}
+    assert any(d["kind"] == "event" and "ValidationError" in d["error"] for d in store.dead_letters())
+
+
+def test_a_timestamp_header_that_overflows_is_a_401_not_a_500(client, store):
+    body = b'{"ticket": {"id": "1"}}'
+    headers = {"Content-Type": "application/json", "X-Zendesk-Webhook-Signature": "x",
+               "X-Zendesk-Webhook-Signature-Timestamp": "0001-01-01T00:00:00+14:00"}
+    answer = client.post("/webhooks/zendesk", data=body, headers=headers)
+    assert answer.status_code == 401 and answer.is_json
+    assert store.rows("inbox") == []
+
+
+def test_a_delivery_id_longer_than_the_store_keeps_is_refused(client, store, sign):
+    body = b'{"webhookEvent": "jira:issue_created", "issue": {"key": "SUP-1", "fields": {}}}'
+    headers = {**sign("jira", body), "X-Atlassian-Webhook-Identifier": "x" * 300}
+    answer = client.post("/webhooks/jira", data=body, headers=headers)
+    assert answer.status_code == 422 and "256" in answer.json["message"]
+    assert store.rows("inbox") == []
