@@ -41,7 +41,7 @@ def outside_reads() -> list[str]:
 
 @pytest.fixture(autouse=True)
 def reads_stay_inside_the_repository():
-    """Fails a test that opened a file outside the repository, next to it (``../shared`` and the like)."""
+    """Fails a test that opened a file outside the repository, in a folder next to it."""
     start = len(OUTSIDE_READS)
     yield
     opened = OUTSIDE_READS[start:]

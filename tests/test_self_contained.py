@@ -8,7 +8,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_opening_a_file_beside_the_repository_is_caught(outside_reads):
-    beside = REPO.parent / "shared" / "acceptance" / "calendar-cases.yaml"
+    beside = REPO.parent / "material-beside-the-clone" / "calendar-cases.yaml"
     start = len(outside_reads)
     try:
         beside.open().close()
