@@ -80,8 +80,9 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
-@click.option("--workers", default=1, show_default=True, type=int, help="In-process worker threads.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="In-process worker threads.")
 @click.pass_obj
 def serve(obj: Context, host: str, port: int, workers: int) -> None:
     """Run the webhook receiver with in-process workers (the embedded default)."""
@@ -114,7 +115,7 @@ def serve(obj: Context, host: str, port: int, workers: int) -> None:
 
 
 @main.command()
-@click.option("--threads", default=1, show_default=True, type=int)
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64))
 @click.pass_obj
 def worker(obj: Context, threads: int) -> None:
     """Run standalone workers (scale-out: run as many as you like against PostgreSQL)."""
@@ -240,7 +241,7 @@ def db_upgrade(obj: Context) -> None:
 @db.command("dead")
 @click.option("--retry", "retry", type=click.Choice(["event", "write"]), default=None,
               help="Queue dead letters of this kind again (after fixing the cause).")
-@click.option("--id", "ids", type=int, multiple=True, help="Only these ids (repeatable).")
+@click.option("--id", "ids", type=click.IntRange(1), multiple=True, help="Only these ids (repeatable).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def db_dead(obj: Context, retry: str | None, ids: tuple[int, ...], as_json: bool) -> None:

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 from slabridge.cli import main
@@ -86,3 +87,13 @@ def test_a_pause_that_ends_before_it_starts_is_refused(tmp_path):
     result = run("calendar", "add", "--calendar", str(calendar), "--start", "2026-03-02T10:00Z", "--duration", "1h",
                  "--pause", "2026-03-02T12:00Z/2026-03-02T11:00Z")
     assert result.exit_code == 2 and "the pause ends before it starts" in result.output
+
+
+@pytest.mark.parametrize("args, where", [
+    (["serve", "--port", "-1"], "--port"), (["serve", "--port", "99999"], "--port"),
+    (["serve", "--workers", "0"], "--workers"), (["worker", "--threads", "0"], "--threads"),
+    (["worker", "--threads", "-3"], "--threads"), (["db", "dead", "--id", "0"], "--id"),
+])
+def test_numbers_out_of_range_are_usage_errors_naming_the_option(args, where):
+    result = run(*args)
+    assert result.exit_code == 2 and where in result.output and "Traceback" not in result.output
