@@ -1,3 +1,5 @@
-from slabridge.cli import main
+"""`python -m slabridge` is the `slabridge` command."""
+
+from .cli import main
 
 main()

@@ -85,33 +85,29 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
               help="In-process worker threads.")
 @click.pass_obj
 def serve(obj: Context, host: str, port: int, workers: int) -> None:
-    """Run the webhook receiver with in-process workers (the embedded default)."""
-    from werkzeug.serving import make_server
+    """Run the webhook receiver (waitress) with in-process workers: the embedded default.
 
+    Stops on SIGTERM or Ctrl-C after the requests and units of work in hand.
+    """
     from slabridge_webhooks import create_app
 
+    from .serving import serve_app
     from .worker import Worker
 
     settings = obj.settings()
     plugins, store, directory = obj.plugins(settings), obj.store(settings), obj.directory(settings)
     app = create_app(settings, plugins, store)
     stop = threading.Event()
-    threads = [threading.Thread(target=Worker(store, plugins, directory).run, args=(stop,), daemon=True,
-                                name=f"worker-{i}")
+    threads = [threading.Thread(target=Worker(store, plugins, directory).run, args=(stop,), name=f"worker-{i}")
                for i in range(workers)]
-    for thread in threads:
-        thread.start()
-    server = make_server(host, port, app, threaded=True)
     enabled = [v for v in plugins.connectors if settings.vendor(v).enabled]
-    click.echo(f"slabridge listening on http://{host}:{server.server_port}  database={_safe_url(settings.database_url)}"
-               f"  vendors enabled: {', '.join(enabled) or 'none (see README: Configuration)'}")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stop.set()
-        server.server_close()
+
+    def announce(url: str) -> None:
+        click.echo(f"slabridge listening on {url}  database={_safe_url(settings.database_url)}"
+                   f"  vendors enabled: {', '.join(enabled) or 'none (see README: Configuration)'}")
+
+    serve_app(app, host, port, settings, threads, stop, announce)
+    click.echo("slabridge stopped")
 
 
 @main.command()
@@ -241,14 +237,25 @@ def db_upgrade(obj: Context) -> None:
 @db.command("dead")
 @click.option("--retry", "retry", type=click.Choice(["event", "write"]), default=None,
               help="Queue dead letters of this kind again (after fixing the cause).")
+@click.option("--drop", "drop", type=click.Choice(["event", "write"]), default=None,
+              help="Give up on dead letters of this kind for good (a dropped write releases its ticket).")
 @click.option("--id", "ids", type=click.IntRange(1), multiple=True, help="Only these ids (repeatable).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def db_dead(obj: Context, retry: str | None, ids: tuple[int, ...], as_json: bool) -> None:
-    """List events and write-backs that gave up, with the vendor's error; or --retry them."""
+def db_dead(obj: Context, retry: str | None, drop: str | None, ids: tuple[int, ...], as_json: bool) -> None:
+    """List events and write-backs that gave up, with the vendor's error; or --retry / --drop them.
+
+    A dead event is skipped: its ticket's later events are decided without it. A dead write holds
+    back its ticket's later writes (they are never applied out of order) until it is retried or dropped.
+    """
+    if retry and drop:
+        raise click.UsageError("give --retry or --drop, not both")
     store = obj.store(obj.settings())
     if retry:
         click.echo(f"{store.retry_dead(retry, list(ids))} {retry}(s) queued again")
+        return
+    if drop:
+        click.echo(f"{store.drop_dead(drop, list(ids))} {drop}(s) dropped")
         return
     rows = store.dead_letters()
     if as_json:
@@ -259,6 +266,10 @@ def db_dead(obj: Context, retry: str | None, ids: tuple[int, ...], as_json: bool
         click.echo(render_table(["kind", "id", "vendor", "ticket", "action", "attempts", "error"],
                                 [[r["kind"], r["id"], r["vendor"], r["ticket_id"], r.get("action", ""), r["attempts"],
                                   (r["error"] or "")[:100]] for r in rows]))
+        for r in rows:
+            if r["blocks"]:
+                click.echo(f"write {r['id']} holds back {r['blocks']} later write(s) of {r['vendor']}:{r['ticket_id']}"
+                           " until it is retried (--retry write) or dropped (--drop write)")
 
 
 @db.command("status")

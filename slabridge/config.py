@@ -90,9 +90,17 @@ class Settings(Strict):
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     unknown_customer_tag: str = "sla_unknown_customer"
     worker_poll_seconds: float = Field(default=0.5, gt=0)
-    max_attempts: int = Field(default=5, ge=1)
+    max_attempts: int = Field(default=5, ge=1, description=(
+        "attempts at deciding an event (and at a write that fails unexpectedly) before it is dead-lettered"))
+    write_retry_hours: float = Field(default=6.0, gt=0, description=(
+        "how long a write-back is retried through vendor outages (5xx, 429, timeouts) before it is dead-lettered"))
     admin_token_env: str = Field(default="SLABRIDGE_ADMIN_TOKEN", description=(
         "environment variable holding the admin API's bearer token; the admin API is off while it is unset"))
+    http_threads: int = Field(default=8, ge=1, le=256, description="threads of `slabridge serve` handling requests")
+    http_idle_timeout_seconds: float = Field(default=30.0, gt=0, description=(
+        "`slabridge serve` closes a connection idle (or dribbling no complete request) for this long"))
+    http_connection_limit: int = Field(default=200, ge=1, description=(
+        "open connections `slabridge serve` accepts at once; more wait in the listen backlog"))
     lookup_ttl_seconds: float = Field(default=900.0, gt=0, description="how long a vendor look-up is reused")
     vendors: dict[str, VendorSettings] = Field(default_factory=dict)
     source: str = "(defaults)"

@@ -134,6 +134,19 @@ def content_hash(body: bytes) -> str:
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(data: object) -> bool:
+    import json
+
+    try:
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def json_object(request: WebhookRequest) -> dict:
     """The body as a JSON object, or WebhookRejected(400) saying what is wrong."""
     import json
@@ -144,6 +157,12 @@ def json_object(request: WebhookRequest) -> dict:
         raise WebhookRejected(400, "body is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise WebhookRejected(400, f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise WebhookRejected(400, "body is not acceptable JSON: nested too deeply") from None
+    except ValueError:  # e.g. an integer of more digits than Python converts
+        raise WebhookRejected(400, "body is not acceptable JSON: a number is too large") from None
+    if SURROGATE_ESCAPE.search(request.body) and _has_lone_surrogate(data):
+        raise WebhookRejected(400, "body is not acceptable JSON: a \\u escape is a lone UTF-16 surrogate")
     if not isinstance(data, dict):
         raise WebhookRejected(422, f"body must be a JSON object, not {type(data).__name__}")
     return data

@@ -11,6 +11,10 @@ the same way.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -45,7 +49,9 @@ inbox = sa.Table(
     sa.Column("not_before", sa.Float, nullable=False, default=0.0),
     sa.Column("error", sa.Text),
     sa.Column("processed_at", sa.Float),
+    sa.Column("content_key", sa.String(64)),  # the same change under a new delivery id is still a duplicate
     sa.UniqueConstraint("vendor", "delivery_id", name="inbox_delivery_once"),
+    sa.Index("inbox_content_once", "vendor", "content_key", unique=True),
     sa.Index("inbox_ticket_order", "vendor", "ticket_id", "id"),
     sa.Index("inbox_pending", "status", "id"),
 )
@@ -68,6 +74,8 @@ outbox = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("not_before", sa.Float, nullable=False, default=0.0),
     sa.Column("lease_until", sa.Float),
+    sa.Column("lease_owner", sa.String(64)),  # only the worker holding the lease may finish the row
+    sa.Column("failing_since", sa.Float),  # first transient failure of the current streak
     sa.Column("error", sa.Text),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("done_at", sa.Float),
@@ -135,12 +143,32 @@ def _initial_schema(conn: Connection) -> None:
     metadata.create_all(conn, tables=[inbox, tickets, outbox, timers, audit])
 
 
+def _add_missing(conn: Connection, table: sa.Table, names: tuple[str, ...]) -> None:
+    """Add columns (and the indexes on them) that a database made before they existed lacks."""
+    have = {c["name"] for c in sa.inspect(conn).get_columns(table.name)}
+    for name in names:
+        if name not in have:
+            column = table.c[name]
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}")
+    indexes = {i["name"] for i in sa.inspect(conn).get_indexes(table.name)}
+    for index in table.indexes:
+        if index.name not in indexes and set(index.columns.keys()) & set(names):
+            index.create(conn)
+
+
+def _leases_and_content_keys(conn: Connection) -> None:
+    _add_missing(conn, outbox, ("lease_owner", "failing_since"))
+    _add_missing(conn, inbox, ("content_key",))
+
+
 # Append new migrations here; never edit one that has shipped. Later ones use
 # explicit DDL (op-style), since ``metadata`` always describes the newest schema.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "inbox, tickets, outbox, timers, audit", _initial_schema),
     Migration(2, "incident ledger", lambda conn: ledger.create(conn)),
     Migration(3, "customers' planned events", lambda conn: planned_events.create(conn)),
+    Migration(4, "write-back lease holders, failure streaks, inbox content keys", _leases_and_content_keys),
 )
 LATEST = MIGRATIONS[-1].version
 
@@ -150,7 +178,9 @@ class OutboxRow:
     id: int
     ticket: TicketRef
     action: Action
-    attempts: int
+    attempts: int  # including this one: above 1, an earlier attempt may have reached the vendor
+    write_key: str  # stable across attempts and databases: the idempotency marker of this write
+    failing_since: float | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +198,7 @@ class Store:
         self.url = url
         self.engine: Engine = _create_engine(url, echo)
         self.is_postgres = self.engine.dialect.name == "postgresql"
+        self._decision = threading.local()  # the connection of the decision this thread is making
 
     # --- schema -----------------------------------------------------------
 
@@ -195,7 +226,12 @@ class Store:
         return applied
 
     def _read(self):
-        """A connection for reads: a deferred transaction on SQLite, ordinary elsewhere."""
+        """A connection for reads: inside a decision, the decision's own (a rule reading the ledger
+        never waits for a second pooled connection while its transaction holds SQLite's write lock);
+        otherwise a deferred transaction on SQLite, an ordinary one elsewhere."""
+        conn = getattr(self._decision, "conn", None)
+        if conn is not None:
+            return contextlib.nullcontext(conn)
         return self.engine.connect().execution_options(read_only=True)
 
     def ping(self) -> None:
@@ -204,11 +240,16 @@ class Store:
 
     # --- inbox ------------------------------------------------------------
 
-    def enqueue(self, event: TicketEvent, now: float | None = None) -> bool:
-        """Persist an event; False if this delivery was seen before (a duplicate)."""
+    def enqueue(self, event: TicketEvent, now: float | None = None, by_content: bool = False) -> bool:
+        """Persist an event; False if this delivery was seen before (a duplicate).
+
+        With ``by_content`` (an event the vendor stamped with its own time), the same change under a
+        new delivery id is a duplicate too: a replayed body is not a second event.
+        """
+        dumped = event.model_dump(mode="json")
         row = dict(vendor=event.vendor, delivery_id=event.delivery_id[:256], ticket_id=event.ticket.id,
-                   event=event.model_dump(mode="json"), received_at=now or time.time(),
-                   status="pending", attempts=0, not_before=0.0)
+                   event=dumped, received_at=now or time.time(), status="pending", attempts=0, not_before=0.0,
+                   content_key=content_key(dumped) if by_content else None)
         try:
             with self.engine.begin() as conn:
                 conn.execute(inbox.insert().values(**row))
@@ -229,6 +270,7 @@ class Store:
                                           ("pending",))).first()
             if row is None:
                 return False
+            self._decision.conn = conn
             try:  # whatever fails here, the row is retried and dead-lettered: it never blocks the inbox
                 event = TicketEvent.model_validate(row.event)
                 state = self._lock_state(conn, event.ticket)
@@ -236,6 +278,8 @@ class Store:
                 self._save_outcome(conn, outcome, state, now)
             except Exception as exc:  # noqa: BLE001 - any failure must not lose the event
                 raise EventFailed(row.id, exc, row.attempts) from exc  # rolls back; the row stays pending
+            finally:
+                self._decision.conn = None
             conn.execute(inbox.update().where(inbox.c.id == row.id).values(status="done", processed_at=now,
                                                                              attempts=row.attempts + 1))
         return True
@@ -322,52 +366,89 @@ class Store:
 
     # --- outbox -----------------------------------------------------------
 
-    def claim_outbox(self, lease_seconds: float = 60.0, now: float | None = None) -> OutboxRow | None:
-        """Lease the next sendable action, in ticket order; None if nothing is due."""
+    def claim_outbox(self, owner: str = "-", lease_seconds: float = 60.0, now: float | None = None) -> OutboxRow | None:
+        """Lease the next sendable action to ``owner``, in ticket order; None if nothing is due.
+
+        A ticket's dead write blocks its later writes until it is retried or dropped: writes are
+        never applied out of order.
+        """
         now = now or time.time()
         ready = ((outbox.c.status == "pending") & (outbox.c.not_before <= now)) | (
             (outbox.c.status == "sending") & (outbox.c.lease_until < now))
         with self.engine.begin() as conn:
-            row = conn.execute(_claimable(outbox, ready, ("pending", "sending"))).first()
+            row = conn.execute(_claimable(outbox, ready, ("pending", "sending", "dead"))).first()
             if row is None:
                 return None
             conn.execute(outbox.update().where(outbox.c.id == row.id).values(
-                status="sending", lease_until=now + lease_seconds, attempts=row.attempts + 1))
+                status="sending", lease_owner=owner, lease_until=now + lease_seconds, attempts=row.attempts + 1))
         return OutboxRow(row.id, TicketRef(vendor=row.vendor, id=row.ticket_id), ACTIONS.validate_python(row.action),
-                         row.attempts + 1)
+                         row.attempts + 1, write_key(row.vendor, row.ticket_id, row.delivery_id, row.action),
+                         row.failing_since)
+
+    def renew_outbox(self, row_id: int, owner: str, lease_seconds: float, now: float | None = None) -> bool:
+        """Extend ``owner``'s lease while a slow send goes on; False if the lease was lost."""
+        now = now or time.time()
+        with self.engine.begin() as conn:
+            return conn.execute(outbox.update().where(_held(row_id, owner)).values(
+                lease_until=now + lease_seconds)).rowcount == 1
 
     def finish_outbox(self, row_id: int, status: str, error: str | None = None, retry_at: float | None = None,
-                      now: float | None = None) -> None:
-        """``done``, ``dead`` (with the vendor's error) or ``pending`` again at ``retry_at``."""
+                      now: float | None = None, owner: str = "-") -> bool:
+        """``done``, ``dead`` (with the vendor's error) or ``pending`` again at ``retry_at``.
+
+        Only the lease holder finishes a row; False (nothing changed) if another worker took it over.
+        """
         now = now or time.time()
-        values: dict[str, Any] = dict(status=status, error=error[:2000] if error else None, lease_until=None)
+        values: dict[str, Any] = dict(status=status, error=error[:2000] if error else None, lease_until=None,
+                                      lease_owner=None)
         if status == "done":
             values["done_at"] = now
+            values["failing_since"] = None
         if status == "pending":
             values["not_before"] = retry_at or now
+            values["failing_since"] = sa.func.coalesce(outbox.c.failing_since, now)
         with self.engine.begin() as conn:
-            conn.execute(outbox.update().where(outbox.c.id == row_id).values(**values))
+            return conn.execute(outbox.update().where(_held(row_id, owner)).values(**values)).rowcount == 1
 
     def dead_letters(self) -> list[dict[str, Any]]:
-        """Inbox events and outbox writes that gave up, with their errors."""
+        """Inbox events and outbox writes that gave up, with their errors.
+
+        A dead event does not hold its ticket back (later events are decided without it); a dead
+        write does: ``blocks`` counts the ticket's later writes waiting for it to be retried or dropped.
+        """
+        later = outbox.alias("later")
+        blocks = (sa.select(sa.func.count()).where(
+            (later.c.vendor == outbox.c.vendor) & (later.c.ticket_id == outbox.c.ticket_id)
+            & (later.c.id > outbox.c.id) & later.c.status.in_(("pending", "sending"))).scalar_subquery())
         with self._read() as conn:
             events = conn.execute(sa.select(inbox.c.id, inbox.c.vendor, inbox.c.ticket_id, inbox.c.attempts,
                                             inbox.c.error).where(inbox.c.status == "dead").order_by(inbox.c.id)).all()
             writes = conn.execute(sa.select(outbox.c.id, outbox.c.vendor, outbox.c.ticket_id, outbox.c.attempts,
-                                            outbox.c.error, outbox.c.action).where(outbox.c.status == "dead")
-                                  .order_by(outbox.c.id)).all()
-        return ([{"kind": "event", **dict(r._mapping)} for r in events]
+                                            outbox.c.error, outbox.c.action, blocks.label("blocks"))
+                                  .where(outbox.c.status == "dead").order_by(outbox.c.id)).all()
+        return ([{"kind": "event", **dict(r._mapping), "blocks": 0} for r in events]
                 + [{"kind": "write", **{k: v for k, v in r._mapping.items() if k != "action"},
                     "action": r.action.get("type")} for r in writes])
 
     def retry_dead(self, kind: str, ids: list[int] | None = None, now: float | None = None) -> int:
         """Put dead inbox events or outbox writes back in the queue (all, or the given ids)."""
         table = inbox if kind == "event" else outbox
-        query = table.update().where(table.c.status == "dead")
-        if ids:
-            query = query.where(table.c.id.in_(ids))
+        values: dict[str, Any] = dict(status="pending", attempts=0, not_before=now or time.time())
+        if table is outbox:
+            values["failing_since"] = None
         with self.engine.begin() as conn:
-            return conn.execute(query.values(status="pending", attempts=0, not_before=now or time.time())).rowcount
+            return conn.execute(self._dead(table, ids).values(**values)).rowcount
+
+    def drop_dead(self, kind: str, ids: list[int] | None = None) -> int:
+        """Give up on dead letters for good (all, or the given ids): a dropped write unblocks its ticket."""
+        table = inbox if kind == "event" else outbox
+        with self.engine.begin() as conn:
+            return conn.execute(self._dead(table, ids).values(status="dropped")).rowcount
+
+    @staticmethod
+    def _dead(table: sa.Table, ids: list[int] | None):
+        query = table.update().where(table.c.status == "dead")
+        return query.where(table.c.id.in_(ids)) if ids else query
 
     # --- incident ledger --------------------------------------------------
 
@@ -434,6 +515,22 @@ class EventFailed(Exception):
         self.inbox_id = inbox_id
         self.cause = cause
         self.attempts = attempts  # failed attempts before this one
+
+
+def _held(row_id: int, owner: str):
+    return (outbox.c.id == row_id) & (outbox.c.status == "sending") & (outbox.c.lease_owner == owner)
+
+
+def content_key(event: dict[str, Any]) -> str:
+    """A digest of what an event says, without its delivery id: a replay under a fresh id is a duplicate."""
+    said = {k: v for k, v in event.items() if k != "delivery_id"}
+    return hashlib.sha256(json.dumps(said, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def write_key(vendor: str, ticket_id: str, delivery_id: str | None, action: dict[str, Any]) -> str:
+    """The idempotency key of one write-back: the same decision's same action always has the same key."""
+    said = json.dumps([vendor, ticket_id, delivery_id, action], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(said.encode()).hexdigest()[:16]
 
 
 def _claimable(table: sa.Table, ready, blocking: tuple[str, ...]):

@@ -24,7 +24,10 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from .models import Action, TicketRef
+from .models import Action, InternalNote, PublicReply, TicketRef
+
+MAX_INLINE_WAIT = 10.0  # seconds of Retry-After slept in-process; longer waits go back to the outbox
+COMMENTS = (InternalNote, PublicReply)  # the writes that are not idempotent: a second send posts twice
 
 
 class VendorError(Exception):
@@ -102,6 +105,11 @@ def as_text(value: Any) -> str | None:
     return str(value)[:1000] if isinstance(value, (str, int)) else None
 
 
+def marker(write_key: str) -> str:
+    """The reference a note or reply carries so that a re-send can tell it was already posted."""
+    return f"[ref sb-{write_key}]"
+
+
 def numeric_id(value: str, vendor: str, what: str, fix: str) -> int:
     """A vendor id for an action; BadRequest (a dead letter that says how to fix it) when there is none."""
     if str(value).isdigit():
@@ -112,7 +120,7 @@ def numeric_id(value: str, vendor: str, what: str, fix: str) -> int:
 class VendorClient:
     """Base for connector clients: an injected ``httpx.Client`` plus the retry policy."""
 
-    def __init__(self, http: httpx.Client, max_retries: int = 4, max_inline_wait: float = 10.0,
+    def __init__(self, http: httpx.Client, max_retries: int = 4, max_inline_wait: float = MAX_INLINE_WAIT,
                  sleep=time.sleep):
         self.http = http
         self.max_retries = max_retries
@@ -122,6 +130,23 @@ class VendorClient:
     def apply(self, ticket: TicketRef, action: Action) -> None:
         """Write one action back to the vendor. Connectors implement it."""
         raise NotImplementedError
+
+    def deliver(self, ticket: TicketRef, action: Action, write_key: str, maybe_sent: bool) -> bool:
+        """Apply ``action`` once: a note or reply carries its write's marker, and when an earlier attempt
+        may have reached the vendor (``maybe_sent``) the ticket is searched for the marker first.
+        False if it was found there (nothing sent now)."""
+        if isinstance(action, COMMENTS):
+            mark = marker(write_key)
+            if maybe_sent and self.has_comment(ticket, mark):
+                return False
+            action = action.model_copy(update={"body": f"{action.body}\n\n{mark}"})
+        self.apply(ticket, action)
+        return True
+
+    def has_comment(self, ticket: TicketRef, text: str) -> bool:
+        """Whether a recent comment of the ticket contains ``text``. Connectors implement it; without it a
+        note or reply whose first attempt was cut off may be posted twice (at-least-once)."""
+        return False
 
     def look_up(self, kind: str, key: str) -> dict[str, Any] | None:
         """What the vendor knows of ``kind`` ``key`` (a user, an organization, a ticket), for the

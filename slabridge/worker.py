@@ -7,9 +7,13 @@ here, never inside a webhook request and never inside a database transaction.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import random
+import socket
 import threading
+import uuid
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -22,8 +26,8 @@ from . import engine
 from .directory import PlannedEvent
 from .lookups import LookupNeeded, Lookups
 from .plugins import Plugins
-from .store import EventFailed, Store
-from .vendorapi import VendorClient, VendorError
+from .store import EventFailed, OutboxRow, Store
+from .vendorapi import MAX_INLINE_WAIT, VendorClient, VendorError
 
 log = logging.getLogger("slabridge.worker")
 
@@ -45,6 +49,8 @@ class Worker:
         self.http_factory = http_factory
         self.lookups = Lookups(ttl_seconds=self.settings.lookup_ttl_seconds)
         self._clients: dict[str, VendorClient | None] = {}
+        self.owner = f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lease_seconds = lease_for(self.settings)
 
     # --- one unit of work each --------------------------------------------
 
@@ -96,34 +102,73 @@ class Worker:
         return self.store.fire_due_timer(now=self.clock()) is not None
 
     def send_one(self) -> bool:
-        """Send the next due outbox action; False if none was due."""
-        row = self.store.claim_outbox(now=self.clock())
+        """Send the next due outbox action; False if none was due.
+
+        The row is leased for longer than the client's whole retry budget and the lease is renewed
+        while the send goes on; only the lease holder finishes it. Transient failures are retried for
+        ``write_retry_hours``; a 4xx is a dead letter at once.
+        """
+        row = self.store.claim_outbox(self.owner, lease_seconds=self.lease_seconds, now=self.clock())
         if row is None:
             return False
+        what = f"outbox {row.id} {row.action.type} on {row.ticket.key}"
         client = self.client_for(row.ticket.vendor)
         if client is None:
-            self.store.finish_outbox(row.id, "dead", error=f"vendor {row.ticket.vendor!r} is not enabled")
+            self._finish(row, "dead", f"vendor {row.ticket.vendor!r} is not enabled")
+            log.error("%s: dead letter (vendor not enabled)", what)
             return True
         try:
-            client.apply(row.ticket, row.action)
+            with self._renewing(row):
+                sent = client.deliver(row.ticket, row.action, row.write_key, maybe_sent=row.attempts > 1)
         except VendorError as exc:
-            if exc.retryable and row.attempts < self.settings.max_attempts:
+            cause = _cause(exc)
+            if exc.retryable and not self._gave_up(row):
                 delay = exc.retry_after if exc.retry_after is not None else _backoff(row.attempts)
-                self.store.finish_outbox(row.id, "pending", error=str(exc), retry_at=self.clock() + delay)
-                log.warning("outbox %s %s on %s: retry in %.1fs", row.id, row.action.type, row.ticket.key, delay)
+                self._finish(row, "pending", str(exc), retry_at=self.clock() + delay)
+                log.warning("%s: %s; retry in %.1fs", what, cause, delay)
             else:
-                self.store.finish_outbox(row.id, "dead", error=str(exc))
-                log.error("outbox %s %s on %s: dead letter (%s)", row.id, row.action.type, row.ticket.key, exc.status)
+                self._finish(row, "dead", str(exc))
+                log.error("%s: dead letter: %s", what, cause)
             return True
         except Exception as exc:  # noqa: BLE001 - an unexpected client failure is retried, then dead-lettered
             status = "pending" if row.attempts < self.settings.max_attempts else "dead"
-            self.store.finish_outbox(row.id, status, error=f"{exc.__class__.__name__}: {exc}",
-                                     retry_at=self.clock() + _backoff(row.attempts))
-            log.exception("outbox %s: unexpected error", row.id)
+            self._finish(row, status, f"{exc.__class__.__name__}: {exc}", retry_at=self.clock() + _backoff(row.attempts))
+            log.error("%s: unexpected %s (%s)", what, exc.__class__.__name__, status)
             return True
-        self.store.finish_outbox(row.id, "done")
-        log.info("outbox %s %s on %s: sent", row.id, row.action.type, row.ticket.key)
+        self._finish(row, "done")
+        log.info("%s: %s", what, "sent" if sent else "already on the vendor (an earlier attempt got through)")
         return True
+
+    def _finish(self, row: OutboxRow, status: str, error: str | None = None, retry_at: float | None = None) -> None:
+        if not self.store.finish_outbox(row.id, status, error=error, retry_at=retry_at, now=self.clock(),
+                                        owner=self.owner):
+            log.warning("outbox %s: lease lost to another worker; its outcome (%s) is theirs to record", row.id, status)
+
+    def _gave_up(self, row: OutboxRow) -> bool:
+        """Transient failures are retried for a window of hours, like the vendors' own webhook retries."""
+        since = row.failing_since if row.failing_since is not None else self.clock()
+        return self.clock() - since >= self.settings.write_retry_hours * 3600
+
+    @contextlib.contextmanager
+    def _renewing(self, row: OutboxRow):
+        """Keep the row's lease alive while a slow send (timeouts, in-process Retry-After waits) goes on."""
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(self.lease_seconds / 3):
+                try:
+                    if not self.store.renew_outbox(row.id, self.owner, self.lease_seconds, now=self.clock()):
+                        return
+                except Exception:  # noqa: BLE001 - a failed renewal is retried at the next beat
+                    log.warning("outbox %s: lease renewal failed", row.id)
+
+        beat = threading.Thread(target=renew, name=f"lease-{row.id}", daemon=True)
+        beat.start()
+        try:
+            yield
+        finally:
+            done.set()
+            beat.join()
 
     def step(self) -> int:
         """Do every kind of work that is ready, once; return how many units were done."""
@@ -165,6 +210,17 @@ def _describe(exc: BaseException) -> str:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'event'}: {e['msg']}" for e in exc.errors()[:5])
         return f"ValidationError: {problems}"
     return f"{exc.__class__.__name__}: {exc}"
+
+
+def lease_for(settings) -> float:
+    """Longer than any vendor client's whole in-process retry budget, so no lease expires mid-send."""
+    budgets = [(v.max_retries + 1) * (v.timeout_seconds + MAX_INLINE_WAIT) for v in settings.vendors.values()]
+    return max([60.0, *budgets]) + 30.0
+
+
+def _cause(exc: VendorError) -> str:
+    """Status or exception class and the vendor's own error text, bounded (vendors echo no ticket text)."""
+    return f"{exc.__class__.__name__} {exc.status or ''}".strip() + f": {str(exc)[:300]}"
 
 
 def _backoff(attempt: int) -> float:

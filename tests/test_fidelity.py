@@ -70,6 +70,10 @@ def system(db_url, store, make_settings, live_server, tmp_path):
     settings = make_settings(db_url, {v: f.url for v, f in fakes.items()}).model_copy(update={
         "contracts_dir": str(ROOT / "examples" / "contracts"), "customers_file": str(tmp_path / "customers.yaml")})
     settings.vendors["jira"].options.update(organization_field="customfield_10002", group_field="customfield_10050")
+    settings.vendors["jira"].options["timestamp_tolerance_seconds"] = 10 ** 9  # bodies dated in the scenario's past
+    for vendor in ("zendesk", "freshdesk"):  # escalation groups mapped, as `slabridge check` insists
+        settings.vendors[vendor].groups.update({"support-management": "3", "tier2-technicians": "4",
+                                                "customer-success-supervisors": "5", "sales": "6", "development": "7"})
     plugins = Plugins(settings)
     directory, problems = load(settings.contracts_dir, settings.customers_file)
     assert problems == []

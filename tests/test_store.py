@@ -132,3 +132,72 @@ def test_a_due_timer_fires_once_and_enqueues_its_ticket_atomically(store):
     queued = store.rows("inbox")[-1]
     assert queued["delivery_id"] == f"timer:{timer.id}" and queued["event"]["kind"] == "timer"
     assert queued["status"] == "pending"
+
+
+def test_a_dead_event_does_not_hold_back_its_tickets_later_events(store):
+    store.enqueue(event("A", "a1"))
+    store.enqueue(event("A", "a2"))
+    first = store.rows("inbox")[0]["id"]
+    assert store.fail_event(first, "rule bug", max_attempts=1, retry_in=0) == "dead"
+    seen = []
+    while store.process_next_event(lambda ev, st: (seen.append(ev.delivery_id), outcome_for(ev, st))[1]):
+        pass
+    assert seen == ["a2"]
+
+
+def test_sqlite_decision_reads_use_the_decisions_own_connection(tmp_path):
+    """A rule reading the ledger inside a decision needs no second connection: with a pool of one, a
+    second checkout would wait (and, with SQLite's write lock held, stall every receiver)."""
+    store = Store(f"sqlite:///{tmp_path}/one.db")
+    store.upgrade()
+    store.engine.pool = store.engine.pool.recreate()
+    store.engine.pool._pool.maxsize = 1  # noqa: SLF001 - exactly one connection
+    store.engine.pool._max_overflow = 0  # noqa: SLF001
+    store.engine.pool._timeout = 1  # noqa: SLF001
+    store.add_ledger_entry("acme", 5, "prepaid")
+    store.enqueue(event("A", "a1"))
+    read = []
+    assert store.process_next_event(lambda ev, st: (read.append(store.ledger_entries("acme")), outcome_for(ev, st))[1])
+    assert read[0][0][1] == 5
+    assert store.rows("inbox")[0]["status"] == "done"
+
+
+def test_sixteen_concurrent_senders_never_see_database_is_locked(tmp_path, make_settings, signed, live_server):
+    import httpx
+
+    from slabridge.plugins import Plugins
+    from webhooks.app import create_app
+
+    url = f"sqlite:///{tmp_path}/busy.db"
+    settings = make_settings(url)
+    store = Store(url)
+    store.upgrade()
+    store.add_ledger_entry("acme", 5, "prepaid")
+    stop = threading.Event()
+
+    def decide_with_reads():
+        while not stop.is_set():
+            store.process_next_event(lambda ev, st: (store.ledger_entries("acme"),
+                                                     outcome_for(ev, st))[1])
+
+    deciding = threading.Thread(target=decide_with_reads, daemon=True)
+    statuses: list[int] = []
+    with live_server(create_app(settings, Plugins(settings), store)) as receiver:
+        deciding.start()
+
+        def send(n: int):
+            with httpx.Client(timeout=60) as http:
+                for i in range(10):
+                    headers, body = signed("zendesk", str(1000 + n * 100 + i))
+                    statuses.append(http.post(f"{receiver.url}/webhooks/zendesk", content=body,
+                                              headers=headers).status_code)
+
+        senders = [threading.Thread(target=send, args=(n,)) for n in range(16)]
+        for t in senders:
+            t.start()
+        for t in senders:
+            t.join()
+        stop.set()
+        deciding.join()
+    assert statuses.count(202) == 160, sorted(set(statuses))
+    assert len(store.rows("inbox")) == 160

@@ -80,17 +80,21 @@ def test_4xx_goes_to_dead_letters_with_vendor_text(store, zendesk_fake, worker_f
     assert len(zendesk_fake.writes()) == 1
 
 
-def test_server_errors_back_off_then_dead_letter(store, zendesk_fake, worker_for, signed):
+def test_server_errors_are_retried_through_an_outage_window_then_dead_lettered(store, zendesk_fake, worker_for, signed):
     clock = Clock(time.time())
     worker = worker_for(zendesk_fake, clock)
     enqueue_sample(store, signed, worker.settings, "zendesk", "10")
-    for _ in range(10):
+    for _ in range(40):
         zendesk_fake.fail_next("PUT", "/api/v2/tickets/10/tags", 500)
-    for _ in range(worker.settings.max_attempts):
+    for _ in range(worker.settings.max_attempts * 2):  # more attempts than max_attempts: not yet given up
         worker.drain()
         clock.now += 400
+    row = store.rows("outbox")[0]
+    assert row["status"] == "pending" and row["attempts"] == worker.settings.max_attempts * 2
+    clock.now = row["failing_since"] + worker.settings.write_retry_hours * 3600 + 1
+    worker.drain()
     assert store.rows("outbox")[0]["status"] == "dead"
-    assert len(zendesk_fake.writes()) == worker.settings.max_attempts
+    assert len(zendesk_fake.writes()) == worker.settings.max_attempts * 2 + 1
 
 
 def test_unreachable_vendor_is_retried(store, worker_for, signed, make_settings, db_url):

@@ -54,9 +54,14 @@ def create_app(settings: Settings | None = None, plugins: Plugins | None = None,
         except WebhookRejected as rejected:
             log.info("rejected %s webhook: %s %s", vendor, rejected.status, rejected.message)
             return _error(rejected.status, rejected.message)
+        except Exception as exc:  # noqa: BLE001 - signed, but not a shape the connector can read: the sender's fault
+            where = _connector_frame(exc)
+            log.warning("rejected %s webhook: 422 unreadable body (%s at %s)", vendor, exc.__class__.__name__, where)
+            return _error(422, f"the body is not shaped as {vendor} sends it: a field has the wrong type "
+                               f"({exc.__class__.__name__} while reading it at {where})")
         if len(event.delivery_id) > 256:
             return _error(422, "the delivery id is longer than 256 characters")
-        if not store.enqueue(event):
+        if not store.enqueue(event, by_content=event.occurred_at != incoming.received_at):
             return jsonify(status="duplicate", delivery_id=event.delivery_id), 200
         log.info("accepted %s %s for %s", vendor, event.kind, event.ticket.key)
         return jsonify(status="accepted", delivery_id=event.delivery_id, ticket=event.ticket.key), 202
@@ -87,6 +92,16 @@ def create_app(settings: Settings | None = None, plugins: Plugins | None = None,
         return _error(500, "internal error; the event was not accepted, the sender may retry")
 
     return app
+
+
+def _connector_frame(exc: BaseException) -> str:
+    """Where in the connector reading failed (module:function), to point a maintainer at it."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    inside = [f for f in frames if "site-packages" not in f.filename] or frames
+    last = inside[-1] if inside else None
+    return f"{last.filename.rsplit('/', 1)[-1]}:{last.name}" if last else "unknown"
 
 
 def _error(status: int, message: str):

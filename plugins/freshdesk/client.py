@@ -10,6 +10,8 @@ from slabridge.models import (
 )
 from slabridge.vendorapi import BadRequest, NotFound, VendorClient, as_text, numeric_id
 
+PAGE = 100
+MAX_PAGES = 10  # conversations come oldest first; a ticket with more than 1,000 is not searched to its end
 TOP_LEVEL_FIELDS = {"due_by", "fr_due_by"}
 STATUS_CODES = {"open": 2, "pending": 3, "resolved": 4, "solved": 4, "closed": 5}
 
@@ -54,6 +56,17 @@ class FreshdeskClient(VendorClient):
                 self.request("PUT", path, json={"status": STATUS_CODES[status]})
             case _:
                 raise BadRequest(f"the freshdesk connector cannot apply {action.type}")
+
+    def has_comment(self, ticket: TicketRef, text: str) -> bool:
+        path = f"/api/v2/tickets/{quote(ticket.id, safe='')}/conversations"
+        for page in range(1, MAX_PAGES + 1):
+            found = self.request("GET", path, params={"page": page, "per_page": PAGE}).json()
+            found = found if isinstance(found, list) else []
+            if any(isinstance(c, dict) and text in str(c.get("body_text") or c.get("body") or "") for c in found):
+                return True
+            if len(found) < PAGE:
+                return False
+        return False
 
     def look_up(self, kind: str, key: str) -> dict | None:
         paths = {"ticket": "/api/v2/tickets/{}", "contact": "/api/v2/contacts/{}"}

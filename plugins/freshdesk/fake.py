@@ -39,10 +39,15 @@ def _contact(api, m, body):
     return (200, contact) if contact else (404, {"code": "invalid_value", "message": "contact not found"})
 
 
+def _conversations(api, m, body, query):
+    page, size = int(query.get("page", 1)), int(query.get("per_page", 30))
+    return 200, api.ticket(m[1])["comments"][(page - 1) * size:page * size]
+
+
 def fake_api() -> FakeAPI:
     return FakeAPI("freshdesk", [
         ("GET", r"/api/v2/contacts/(\d+)", _contact),
-        ("GET", TICKET, _show), ("PUT", TICKET, _update),
+        ("GET", TICKET, _show), ("PUT", TICKET, _update), ("GET", TICKET + "/conversations", _conversations),
         ("POST", TICKET + "/notes", _note), ("POST", TICKET + "/reply", _reply),
     ])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import quote
 
 from slabridge.config import VendorSettings
@@ -9,6 +10,9 @@ from slabridge.models import (
     Action, AddTags, Assign, InternalNote, PublicReply, RemoveTags, SetFields, SetPriority, SetStatus, TicketRef,
 )
 from slabridge.vendorapi import BadRequest, NotFound, VendorClient, as_text
+
+PAGE = 100
+MAX_PAGES = 10  # JSM lists comments oldest first; a request with more than 1,000 is not searched to its end
 
 
 class JiraClient(VendorClient):
@@ -66,6 +70,21 @@ class JiraClient(VendorClient):
         except NotFound:
             return None
         return super().look_up(kind, key)
+
+    def has_comment(self, ticket: TicketRef, text: str) -> bool:
+        key = quote(ticket.id, safe="")
+        if self.comment_api != "servicedesk":
+            found = self.request("GET", f"/rest/api/3/issue/{key}/comment",
+                                 params={"orderBy": "-created", "maxResults": PAGE}).json() or {}
+            return any(text in json.dumps(c.get("body")) for c in found.get("comments") or () if isinstance(c, dict))
+        for page in range(MAX_PAGES):
+            found = self.request("GET", f"/rest/servicedeskapi/request/{key}/comment",
+                                 params={"start": page * PAGE, "limit": PAGE}).json() or {}
+            if any(isinstance(c, dict) and text in str(c.get("body") or "") for c in found.get("values") or ()):
+                return True
+            if found.get("isLastPage", True):
+                return False
+        return False
 
     def _comment(self, ticket: TicketRef, body: str, public: bool) -> None:
         if self.comment_api == "servicedesk":

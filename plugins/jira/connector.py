@@ -8,6 +8,7 @@ against ``self_user`` marks our own write-backs.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from pydantic import ValidationError
 
@@ -55,7 +56,11 @@ class JiraConnector(Connector):
         delivery = request.header(IDENTIFIER)
         if not delivery:
             raise WebhookRejected(422, f"missing {IDENTIFIER} header")
-        return self.event_from(data, delivery, request.received_at, settings)
+        event = self.event_from(data, delivery, request.received_at, settings)
+        tolerance = timedelta(seconds=float(settings.options.get("timestamp_tolerance_seconds", 3600)))
+        if "timestamp" in data and abs(request.received_at - event.occurred_at) > tolerance:
+            raise WebhookRejected(401, f"timestamp is outside the {tolerance} tolerance (stale or replayed)")
+        return event
 
     def event_from(self, data: dict, delivery: str, received_at, settings: VendorSettings) -> TicketEvent:
         event_name = str(require(data, "webhookEvent"))

@@ -58,12 +58,25 @@ def _organizations(api, m, body, query):
     return 200, {"size": len(found), "start": 0, "limit": 50, "isLastPage": True, "values": found}
 
 
+def _comments(api, m, body, query):
+    comments = list(_issue(api, m[1])["comments"])
+    if "orderBy" in query:  # the platform API: newest first when asked
+        return 200, {"comments": comments[::-1] if query["orderBy"] == "-created" else comments,
+                     "startAt": 0, "maxResults": len(comments), "total": len(comments)}
+    start, limit = int(query.get("start", 0)), int(query.get("limit", 50))
+    page = comments[start:start + limit]
+    return 200, {"start": start, "limit": limit, "size": len(page), "isLastPage": start + limit >= len(comments),
+                 "values": page}
+
+
 def fake_api() -> FakeAPI:
     return FakeAPI("jira", [
         ("GET", r"/rest/api/3/user", _user), ("GET", r"/rest/servicedeskapi/organization", _organizations),
         ("GET", ISSUE, _show), ("PUT", ISSUE, _edit), ("PUT", ISSUE + "/assignee", _assignee),
         ("POST", ISSUE + "/transitions", _transition), ("POST", ISSUE + "/comment", _comment),
         ("POST", r"/rest/servicedeskapi/request/([A-Za-z][A-Za-z0-9_]*-\d+)/comment", _comment),
+        ("GET", ISSUE + "/comment", _comments),
+        ("GET", r"/rest/servicedeskapi/request/([A-Za-z][A-Za-z0-9_]*-\d+)/comment", _comments),
     ])
 
 

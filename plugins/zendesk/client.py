@@ -51,6 +51,13 @@ class ZendeskClient(VendorClient):
             case _:
                 raise BadRequest(f"the zendesk connector cannot apply {action.type}")
 
+    def has_comment(self, ticket: TicketRef, text: str) -> bool:
+        """The newest 100 comments (a re-send follows its first attempt closely)."""
+        found = self.request("GET", f"/api/v2/tickets/{quote(ticket.id, safe='')}/comments",
+                             params={"sort": "-created_at", "page[size]": "100"}).json() or {}
+        return any(isinstance(c, dict) and text in str(c.get("body") or c.get("plain_body") or "")
+                   for c in found.get("comments") or ())
+
     def look_up(self, kind: str, key: str) -> dict | None:
         if kind != "user":
             return super().look_up(kind, key)

@@ -50,18 +50,18 @@ class ZendeskConnector(Connector):
         signature, stamp = request.header(SIGNATURE), request.header(TIMESTAMP)
         if not signature or not stamp:
             raise WebhookRejected(401, f"missing {SIGNATURE} or {TIMESTAMP} header")
-        try:
+        secrets = settings.webhook_secrets()
+        if not secrets:
+            raise WebhookRejected(401, "no webhook secret is configured for zendesk")
+        if not hmac_matches(secrets, stamp.encode() + request.body, signature.encode(), "sha256", base64.b64encode):
+            raise WebhookRejected(401, f"{SIGNATURE} does not match the body")
+        try:  # only an authentic timestamp is parsed
             sent_at = parse_instant(stamp)
         except (ValueError, OverflowError):
             raise WebhookRejected(401, f"{TIMESTAMP} is not an ISO-8601 timestamp") from None
         tolerance = timedelta(seconds=float(settings.options.get("signature_tolerance_seconds", 300)))
         if abs(request.received_at - sent_at) > tolerance:
             raise WebhookRejected(401, f"{TIMESTAMP} is outside the {tolerance} tolerance (stale or replayed)")
-        secrets = settings.webhook_secrets()
-        if not secrets:
-            raise WebhookRejected(401, "no webhook secret is configured for zendesk")
-        if not hmac_matches(secrets, stamp.encode() + request.body, signature.encode(), "sha256", base64.b64encode):
-            raise WebhookRejected(401, f"{SIGNATURE} does not match the body")
 
     def parse(self, request: WebhookRequest, settings: VendorSettings) -> TicketEvent:
         data = json_object(request)

@@ -67,10 +67,16 @@ def _user(api, m, body):
     return (200, {"user": user}) if user else (404, {"error": "RecordNotFound", "description": "Not found"})
 
 
+def _comments(api, m, body, query):
+    comments = list(api.ticket(m[1], updated_at="2026-01-01T00:00:00Z")["comments"])
+    newest_first = query.get("sort") == "-created_at"
+    return 200, {"comments": comments[::-1] if newest_first else comments, "meta": {"has_more": False}}
+
+
 def fake_api() -> FakeAPI:
     return FakeAPI("zendesk", [
         ("GET", r"/api/v2/users/(\d+)", _user),
-        ("GET", TICKET, _show), ("PUT", TICKET, _update),
+        ("GET", TICKET, _show), ("PUT", TICKET, _update), ("GET", TICKET + "/comments", _comments),
         ("PUT", TICKET + "/tags", _add_tags), ("DELETE", TICKET + "/tags", _remove_tags),
     ])
 

@@ -160,3 +160,51 @@ def test_a_bad_field_is_named_but_its_value_never_repeated(client, sign, body, m
     answer = post(client, "zendesk", sign("zendesk", body), body)
     assert answer.status_code == 422 and message in answer.json["message"]
     assert "exploded" not in answer.json["message"] and "078-05" not in answer.json["message"]  # may be PHI
+
+
+@pytest.mark.parametrize("vendor", ["zendesk", "jira"])
+def test_a_replayed_body_under_a_new_delivery_id_is_a_duplicate(client, store, signed, sign, vendor):
+    headers, body = signed(vendor, "SUP-3" if vendor == "jira" else "3")
+    assert post(client, vendor, headers, body).status_code == 202
+    replay = sign(vendor, body)  # signed again: a fresh invocation id / webhook identifier
+    id_header = "X-Zendesk-Webhook-Invocation-Id" if vendor == "zendesk" else "X-Atlassian-Webhook-Identifier"
+    assert replay[id_header] != headers[id_header]
+    again = post(client, vendor, replay, body)
+    assert again.status_code == 200 and again.json["status"] == "duplicate"
+    assert len(store.rows("inbox")) == 1
+
+
+def test_a_real_second_change_of_the_same_ticket_is_not_a_duplicate(client, store, signed, sign):
+    headers, body = signed("jira", "SUP-4")
+    assert post(client, "jira", headers, body).status_code == 202
+    changed = json.loads(body)
+    changed["timestamp"] += 1000  # a second later, the same ticket again
+    raw = json.dumps(changed).encode()
+    assert post(client, "jira", sign("jira", raw), raw).status_code == 202
+    assert len(store.rows("inbox")) == 2
+
+
+@pytest.mark.parametrize("age_seconds, status", [(30 * 24 * 3600, 401), (-2 * 3600, 401), (600, 202)])
+def test_a_jira_body_dated_outside_the_tolerance_is_refused(client, store, signed, age_seconds, status):
+    from datetime import datetime, timedelta, timezone
+
+    headers, body = signed("jira", "SUP-5", now=datetime.now(timezone.utc) - timedelta(seconds=age_seconds))
+    answer = post(client, "jira", headers, body)
+    assert answer.status_code == status
+    if status == 401:
+        assert "outside the 1:00:00 tolerance" in answer.json["message"] and store.rows("inbox") == []
+
+
+def test_a_zendesk_timestamp_is_parsed_only_after_the_signature_matches(client, signed):
+    headers, body = signed("zendesk", "6", secret="wrong-secret")
+    headers["X-Zendesk-Webhook-Signature-Timestamp"] = "0001-01-01T00:00:00+14:00"
+    answer = post(client, "zendesk", headers, body)
+    assert answer.status_code == 401 and "does not match" in answer.json["message"]
+
+
+def test_a_signed_body_of_the_wrong_shape_is_a_422_naming_where_it_failed(client, store, sign):
+    raw = json.dumps({"webhookEvent": "jira:issue_updated", "timestamp": 1,
+                      "issue": {"key": "SUP-7", "fields": ["not", "an", "object"]}}).encode()
+    answer = post(client, "jira", sign("jira", raw), raw)
+    assert answer.status_code == 422 and "wrong type" in answer.json["message"]
+    assert store.rows("inbox") == []

@@ -1,0 +1,180 @@
+"""Write-backs happen once: leases outlast the retry budget and are renewed, only the holder finishes a
+row, a note or reply whose first attempt may have reached the vendor is looked for before it is sent
+again, outages are ridden out for hours, and a dead write holds its ticket's later writes back."""
+
+import threading
+import time
+
+import pytest
+
+from slabridge.models import ACTIONS, AddTags, InternalNote, PublicReply
+from slabridge.plugins import Plugins
+from slabridge.store import outbox
+from slabridge.worker import Worker, lease_for
+
+
+class Clock:
+    def __init__(self, start: float):
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def add_write(store, vendor: str, ticket: str, action, delivery: str = "d1") -> int:
+    with store.engine.begin() as conn:
+        return conn.execute(outbox.insert().values(
+            vendor=vendor, ticket_id=ticket, delivery_id=delivery, action=ACTIONS.dump_python(action, mode="json"),
+            status="pending", attempts=0, not_before=0.0, created_at=time.time())).inserted_primary_key[0]
+
+
+CASES = [  # vendor, ticket, comment_api, where its comments are listed, how a note is written
+    ("zendesk", "21", None, "/api/v2/tickets/21/comments", ("PUT", "/api/v2/tickets/21")),
+    ("freshdesk", "21", None, "/api/v2/tickets/21/conversations", ("POST", "/api/v2/tickets/21/notes")),
+    ("jira", "SUP-21", "servicedesk", "/rest/servicedeskapi/request/SUP-21/comment",
+     ("POST", "/rest/servicedeskapi/request/SUP-21/comment")),
+    ("jira", "SUP-22", "platform", "/rest/api/3/issue/SUP-22/comment", ("POST", "/rest/api/3/issue/SUP-22/comment")),
+]
+
+
+def comment_writes(fake, text: str) -> list:
+    return [r for r in fake.writes() if text in str(r.body)]
+
+
+@pytest.fixture
+def vendor_worker(store, make_settings, db_url):
+    fakes = []
+
+    def build(vendor, comment_api=None, clock=time.time):
+        fake = Plugins().connectors[vendor].fake_api().start()
+        fakes.append(fake)
+        settings = make_settings(db_url, {vendor: fake.url})
+        if comment_api:
+            settings.vendors[vendor].options["comment_api"] = comment_api
+        return Worker(store, Plugins(settings), clock=clock), fake
+
+    yield build
+    for fake in fakes:
+        fake.stop()
+
+
+@pytest.mark.parametrize("vendor,ticket,comment_api,listing,write", CASES)
+@pytest.mark.parametrize("kind", [InternalNote, PublicReply])
+def test_a_comment_sent_before_a_crash_is_not_posted_again(store, vendor_worker, vendor, ticket, comment_api,
+                                                           listing, write, kind):
+    clock = Clock(time.time())
+    worker, fake = vendor_worker(vendor, comment_api, clock)
+    add_write(store, vendor, ticket, kind(body="Reclassified to P1."))
+    crashed = store.claim_outbox("crashed-worker", lease_seconds=30, now=clock.now)
+    worker.client_for(vendor).deliver(crashed.ticket, crashed.action, crashed.write_key, maybe_sent=False)
+    # ...the process dies here: the vendor has the comment, the row is still "sending".
+    assert store.rows("outbox")[0]["status"] == "sending"
+    clock.now += 31  # the lease expires; another worker takes the row over
+    assert worker.send_one()
+    posts = comment_writes(fake, "Reclassified to P1.")
+    assert len(posts) == 1, "the comment was posted twice"
+    assert any(r.method == "GET" and r.path == listing for r in fake.requests), "no look before re-sending"
+    assert store.rows("outbox")[0]["status"] == "done"
+    assert f"[ref sb-{crashed.write_key}]" in str(posts[0].body)
+
+
+@pytest.mark.parametrize("vendor,ticket,comment_api,listing,write", CASES)
+def test_a_comment_whose_first_attempt_failed_is_sent_on_the_retry(store, vendor_worker, vendor, ticket,
+                                                                    comment_api, listing, write):
+    clock = Clock(time.time())
+    worker, fake = vendor_worker(vendor, comment_api, clock)
+    add_write(store, vendor, ticket, InternalNote(body="Escalated to L2."))
+    fake.fail_next(*write, 503)
+    worker.drain()
+    clock.now += 400
+    worker.drain()
+    posts = comment_writes(fake, "Escalated to L2.")
+    assert [r.status for r in posts][0] == 503 and len(posts) == 2 and posts[1].status < 300
+    assert any(r.method == "GET" and r.path == listing for r in fake.requests)  # looked: not there, so sent
+    assert store.rows("outbox")[0]["status"] == "done"
+
+
+def test_a_tag_write_is_idempotent_and_sent_without_looking(store, vendor_worker):
+    worker, fake = vendor_worker("zendesk")
+    add_write(store, "zendesk", "23", AddTags(tags=("sla_p1",)))
+    store.claim_outbox("crashed-worker", lease_seconds=30, now=time.time() - 60)  # claimed long ago, lease gone
+    worker.drain()
+    assert not any("/comments" in r.path for r in fake.requests)
+    assert fake.tickets["23"]["tags"] == ["sla_p1"]
+
+
+def test_only_the_lease_holder_finishes_a_row(store):
+    add_write(store, "zendesk", "24", AddTags(tags=("x",)))
+    slow = store.claim_outbox("slow", lease_seconds=10, now=1000.0)
+    taken = store.claim_outbox("fresh", lease_seconds=10, now=1011.0)  # slow's lease ran out
+    assert taken.id == slow.id and taken.attempts == 2
+    assert not store.finish_outbox(slow.id, "done", owner="slow", now=1012.0)
+    assert store.rows("outbox")[0]["status"] == "sending"  # still fresh's
+    assert not store.renew_outbox(slow.id, "slow", 10, now=1012.0)
+    assert store.renew_outbox(taken.id, "fresh", 10, now=1012.0)
+    assert store.claim_outbox("third", now=1021.0) is None  # renewed until 1022
+    assert store.finish_outbox(taken.id, "done", owner="fresh", now=1013.0)
+    assert store.rows("outbox")[0]["status"] == "done"
+
+
+def test_the_lease_outlasts_the_clients_whole_retry_budget(make_settings, db_url):
+    settings = make_settings(db_url)
+    for vendor in settings.vendors.values():
+        vendor.max_retries, vendor.timeout_seconds = 4, 10.0
+    assert lease_for(settings) > 5 * (10.0 + 10.0)  # five attempts, each a timeout plus a Retry-After wait
+
+
+def test_a_slow_send_keeps_its_lease_alive(store, vendor_worker):
+    worker, fake = vendor_worker("zendesk")
+    worker.lease_seconds = 3.0  # renewed every second
+    add_write(store, "zendesk", "25", AddTags(tags=("slow",)))
+    fake.fail_next("PUT", "/api/v2/tickets/25/tags", 503, delay=5.0)  # a vendor that takes 5 s to fail
+    sender = threading.Thread(target=worker.send_one)
+    sender.start()
+    time.sleep(4.0)  # past the first lease, which renewal must have extended
+    stolen = store.claim_outbox("other", lease_seconds=3.0)
+    sender.join()
+    assert stolen is None, "another worker took over a row that was still being sent"
+    row = store.rows("outbox")[0]
+    assert row["status"] == "pending" and "503" in row["error"]
+
+
+def test_a_dead_write_holds_back_its_tickets_later_writes_until_dropped(store, vendor_worker):
+    from click.testing import CliRunner
+
+    from slabridge.cli import main
+
+    worker, fake = vendor_worker("zendesk")
+    add_write(store, "zendesk", "26", AddTags(tags=("first",)))
+    add_write(store, "zendesk", "26", AddTags(tags=("second",)))
+    add_write(store, "zendesk", "27", AddTags(tags=("other-ticket",)))
+    fake.fail_next("PUT", "/api/v2/tickets/26/tags", 422, body={"error": "RecordInvalid"})
+    worker.drain()
+    assert fake.tickets["27"]["tags"] == ["other-ticket"]  # other tickets go on
+    assert fake.tickets["26"]["tags"] == []  # "second" waits behind the dead "first"
+    [dead] = store.dead_letters()
+    assert dead["blocks"] == 1
+    listed = CliRunner().invoke(main, ["db", "dead"], env={"SLABRIDGE_DATABASE_URL": store.url})
+    assert "holds back 1 later write" in listed.output
+    dropped = CliRunner().invoke(main, ["db", "dead", "--drop", "write", "--id", str(dead["id"])],
+                                 env={"SLABRIDGE_DATABASE_URL": store.url})
+    assert "1 write(s) dropped" in dropped.output
+    worker.drain()
+    assert fake.tickets["26"]["tags"] == ["second"]
+
+
+def test_a_vendor_outage_of_minutes_dead_letters_nothing(store, vendor_worker):
+    clock = Clock(time.time())
+    worker, fake = vendor_worker("zendesk", clock=clock)
+    add_write(store, "zendesk", "28", AddTags(tags=("after-outage",)))
+    for _ in range(100):
+        fake.fail_next("PUT", "/api/v2/tickets/28/tags", 503)
+    start = clock.now
+    while clock.now - start < 3600:  # an hour of 503s
+        worker.drain()
+        clock.now += 120
+    assert store.rows("outbox")[0]["status"] == "pending" and len(fake.writes()) > worker.settings.max_attempts
+    fake.faults.clear()  # the vendor is back
+    clock.now += 301  # the longest backoff
+    worker.drain()
+    assert fake.tickets["28"]["tags"] == ["after-outage"]
