@@ -284,14 +284,19 @@ class Store:
                                                                              attempts=row.attempts + 1))
         return True
 
-    def fail_event(self, inbox_id: int, error: str, max_attempts: int, retry_in: float, now: float | None = None) -> str:
-        """Record a failed attempt: back to pending with a delay, or ``dead`` after max_attempts."""
+    def fail_event(self, inbox_id: int, error: str, max_attempts: int, retry_in: float, now: float | None = None,
+                   dead_if_repeated: bool = False) -> str:
+        """Record a failed attempt: back to pending with a delay, or ``dead`` after max_attempts (or, with
+        ``dead_if_repeated``, as soon as it fails the same way twice: retrying a deterministic failure is futile)."""
         now = now or time.time()
+        error = error[:2000]
         with self.engine.begin() as conn:
-            attempts = conn.execute(sa.select(inbox.c.attempts).where(inbox.c.id == inbox_id)).scalar_one() + 1
-            status = "dead" if attempts >= max_attempts else "pending"
+            row = conn.execute(sa.select(inbox.c.attempts, inbox.c.error).where(inbox.c.id == inbox_id)).one()
+            attempts = row.attempts + 1
+            repeated = dead_if_repeated and row.error == error
+            status = "dead" if attempts >= max_attempts or repeated else "pending"
             conn.execute(inbox.update().where(inbox.c.id == inbox_id).values(
-                attempts=attempts, status=status, error=error[:2000], not_before=now + retry_in * attempts))
+                attempts=attempts, status=status, error=error, not_before=now + retry_in * attempts))
         return status
 
     # --- tickets ----------------------------------------------------------

@@ -67,7 +67,7 @@ class Worker:
                 self._look_up(failed.cause, failed)
                 return True
             status = self.store.fail_event(failed.inbox_id, _describe(failed.cause), self.settings.max_attempts,
-                                           retry_in=5.0, now=now)
+                                           retry_in=5.0, now=now, dead_if_repeated=True)
             log.error("event %s failed (%s): %s", failed.inbox_id, status, failed.cause.__class__.__name__)
             return True
 

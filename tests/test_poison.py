@@ -58,3 +58,19 @@ def test_a_delivery_id_longer_than_the_store_keeps_is_refused(client, store, sig
     answer = client.post("/webhooks/jira", data=body, headers=headers)
     assert answer.status_code == 422 and "256" in answer.json["message"]
     assert store.rows("inbox") == []
+
+
+def test_an_event_failing_the_same_way_twice_is_dead_lettered_without_waiting_for_max_attempts(store, settings,
+                                                                                               signed, client):
+    headers, body = signed("zendesk", "3")
+    assert client.post("/webhooks/zendesk", data=body, headers=headers).status_code == 202
+    with store.engine.begin() as conn:
+        conn.execute(inbox.update().values(event={"vendor": "zendesk"}))
+    worker = Worker(store, Plugins(settings))
+    assert settings.max_attempts > 2
+    for _ in range(2):
+        worker.drain()
+        with store.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE inbox SET not_before = 0"))
+    [row] = store.rows("inbox")
+    assert row["status"] == "dead" and row["attempts"] == 2
