@@ -73,7 +73,14 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
     left out; a miss raises ``LookupNeeded`` before anything is decided.
     """
     state = state or TicketState(ticket=event.ticket)
-    event = _carry_forward(event, state.last_event)
+    last = state.last_event
+    if event.updated_at and last is not None and last.updated_at and event.updated_at < last.updated_at:
+        reason = Reason(rule="engine.stale_event", text="the vendor changed this ticket after this event was sent; "
+                        "a late, older event never overwrites a newer one",
+                        inputs={"updated_at": event.updated_at.isoformat(), "newest": last.updated_at.isoformat()})
+        return Outcome(decision=Decision(ticket=event.ticket, delivery_id=event.delivery_id, customer=state.customer,
+                                         reasons=(reason,), ignored=True), state=state)
+    event = _carry_forward(event, last)
     if lookups is not None and not event.actor.is_self:
         event = plugins.enrich(event, lookups)
     if event.actor.is_self:

@@ -316,7 +316,7 @@ def _history(vendor: str, created: str) -> list[dict]:
         comment = sample("zendesk", "ticket_comment_added.json")
         comment["detail"].update(id="90", organization_id="9100", requester_id="8447388090494", priority="URGENT",
                                  created_at=created, subject="Reports", description=text, tags=[])
-        comment["time"] = _now().strftime("%Y-%m-%dT%H:%M:%SZ")
+        comment["time"] = comment["detail"]["updated_at"] = _now().strftime("%Y-%m-%dT%H:%M:%SZ")
         customer = json.loads(json.dumps(comment))
         customer["id"] = "c-1"
         customer["event"]["comment"].update(body="Any news?", author={"id": "8447388090494", "is_staff": False})
@@ -417,3 +417,17 @@ def test_a_comment_by_automation_does_not_stop_a_human_only_response_clock(syste
     state = system.store.ticket_state(TicketRef(vendor=vendor, id=ticket))
     assert state.last_event.comment.author.is_automation
     assert state.clocks["first_response"].state == "running"  # interopion: only a human reply stops it
+
+
+def test_a_late_older_event_never_overwrites_a_newer_one(system):
+    newer = _zendesk_update("95", "normal", CUSTOMER, "Reports are slow.")
+    newer["ticket"]["updated_at"] = "2026-03-02T14:30:00Z"
+    older = _zendesk_update("95", "urgent", CUSTOMER, "Reports are slow.")
+    older["ticket"]["updated_at"] = "2026-03-02T14:20:00Z"  # sent before `newer`, delivered after it
+    system.send("zendesk", newer)
+    system.send("zendesk", older)
+    late = system.decisions("zendesk")[-1]
+    assert late["ignored"] and late["reasons"][0]["rule"] == "engine.stale_event"
+    state = system.store.ticket_state(__import__("slabridge.models", fromlist=["TicketRef"]).TicketRef(
+        vendor="zendesk", id="95"))
+    assert state.last_event.priority == "normal"
