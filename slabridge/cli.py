@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import threading
 
 import click
 
-from . import config as config_module
+from . import config as config_module, logs
 from .config import ConfigError, Settings
 from .tables import render_table
 
@@ -73,8 +72,8 @@ class Context:
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     """slabridge: support contracts enforced on your helpdesk."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if verbose:
+        logs.configure("INFO")
     ctx.obj = Context(config_path)
 
 
@@ -118,6 +117,7 @@ def worker(obj: Context, threads: int) -> None:
     from .worker import Worker
 
     settings = obj.settings()
+    logs.configure(settings.log_level, settings.log_format)
     plugins, store, directory = obj.plugins(settings), obj.store(settings), obj.directory(settings)
     stop = threading.Event()
     pool = [threading.Thread(target=Worker(store, plugins, directory).run, args=(stop,), name=f"worker-{i}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -96,6 +96,9 @@ class Settings(Strict):
         "how long a write-back is retried through vendor outages (5xx, 429, timeouts) before it is dead-lettered"))
     admin_token_env: str = Field(default="SLABRIDGE_ADMIN_TOKEN", description=(
         "environment variable holding the admin API's bearer token; the admin API is off while it is unset"))
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description=(
+        "level of slabridge's own logs in the receiver, `serve` and `worker` (`-v` on other commands)"))
+    log_format: Literal["text", "json"] = "text"
     http_threads: int = Field(default=8, ge=1, le=256, description="threads of `slabridge serve` handling requests")
     http_idle_timeout_seconds: float = Field(default=30.0, gt=0, description=(
         "`slabridge serve` closes a connection idle (or dribbling no complete request) for this long"))

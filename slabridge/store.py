@@ -397,6 +397,19 @@ class Store:
             return conn.execute(outbox.update().where(_held(row_id, owner)).values(
                 lease_until=now + lease_seconds)).rowcount == 1
 
+    def release_leases(self, is_orphaned: Callable[[str], bool]) -> int:
+        """End the leases of holders that ``is_orphaned`` says are gone (a worker killed mid-send), so
+        their rows are sent again now instead of when the lease runs out. Returns how many rows."""
+        with self._read() as conn:
+            owners = conn.execute(sa.select(outbox.c.lease_owner).where(outbox.c.status == "sending")
+                                  .distinct()).scalars().all()
+        gone = [o for o in owners if o and is_orphaned(o)]
+        if not gone:
+            return 0
+        with self.engine.begin() as conn:
+            return conn.execute(outbox.update().where((outbox.c.status == "sending") & outbox.c.lease_owner.in_(gone))
+                                .values(lease_until=0.0)).rowcount
+
     def finish_outbox(self, row_id: int, status: str, error: str | None = None, retry_at: float | None = None,
                       now: float | None = None, owner: str = "-") -> bool:
         """``done``, ``dead`` (with the vendor's error) or ``pending`` again at ``retry_at``.

@@ -49,8 +49,9 @@ class Worker:
         self.http_factory = http_factory
         self.lookups = Lookups(ttl_seconds=self.settings.lookup_ttl_seconds)
         self._clients: dict[str, VendorClient | None] = {}
-        self.owner = f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease_seconds = lease_for(self.settings)
+        self._next_orphan_check = 0.0
 
     # --- one unit of work each --------------------------------------------
 
@@ -172,6 +173,10 @@ class Worker:
 
     def step(self) -> int:
         """Do every kind of work that is ready, once; return how many units were done."""
+        if time.monotonic() >= self._next_orphan_check:
+            self._next_orphan_check = time.monotonic() + ORPHAN_CHECK_SECONDS
+            if released := self.store.release_leases(orphaned):
+                log.warning("released %s write(s) leased by a worker process that is gone", released)
         return sum((self.process_event(), self.fire_timer(), self.send_one()))
 
     def drain(self, limit: int = 10_000) -> int:
@@ -210,6 +215,25 @@ def _describe(exc: BaseException) -> str:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'event'}: {e['msg']}" for e in exc.errors()[:5])
         return f"ValidationError: {problems}"
     return f"{exc.__class__.__name__}: {exc}"
+
+
+HOST = socket.gethostname()[:32]
+ORPHAN_CHECK_SECONDS = 5.0
+
+
+def orphaned(owner: str) -> bool:
+    """A lease holder on this host whose process has exited (a pid now reused counts as alive: it waits)."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != HOST or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def lease_for(settings) -> float:

@@ -178,3 +178,21 @@ def test_a_vendor_outage_of_minutes_dead_letters_nothing(store, vendor_worker):
     clock.now += 301  # the longest backoff
     worker.drain()
     assert fake.tickets["28"]["tags"] == ["after-outage"]
+
+
+def test_a_lease_held_by_a_process_that_is_gone_is_released_at_once(store):
+    import subprocess
+    import sys
+
+    from slabridge.worker import HOST, orphaned
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_owner = f"{HOST}:{gone.stdout.strip()}:abcd1234"
+    add_write(store, "zendesk", "29", AddTags(tags=("x",)))
+    add_write(store, "zendesk", "30", AddTags(tags=("y",)))
+    store.claim_outbox(dead_owner, lease_seconds=600)
+    store.claim_outbox(f"{HOST}:{__import__('os').getpid()}:live", lease_seconds=600)  # this process: alive
+    assert orphaned(dead_owner) and not orphaned("other-host:1:x")
+    assert store.release_leases(orphaned) == 1
+    again = store.claim_outbox("next")
+    assert again is not None and again.ticket.id == "29" and again.attempts == 2  # a re-send: looked up first

@@ -13,6 +13,7 @@ from http import HTTPStatus
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from slabridge import logs
 from slabridge.config import Settings
 from slabridge.connectors import WebhookRejected, WebhookRequest
 from slabridge.plugins import Plugins
@@ -30,6 +31,7 @@ def create_app(settings: Settings | None = None, plugins: Plugins | None = None,
         from slabridge import config
 
         settings = config.load()
+    logs.configure(settings.log_level, settings.log_format)
     plugins = plugins or Plugins(settings)
     if store is None:
         store = Store(settings.database_url)

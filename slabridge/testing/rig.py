@@ -1,0 +1,296 @@
+"""The product as real processes, for crash, storm and soak tests.
+
+A :class:`Rig` runs fake vendor APIs in this process (they record every request
+and survive the crashes), the receiver under gunicorn and ``slabridge worker``
+processes against one database, each with its log in the rig's folder. It sends
+signed webhooks the way vendors do (retrying until acknowledged), kills
+processes with SIGKILL at any moment, restarts them, and reports what was
+accepted, decided and written — and what was written twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+
+from ..directory import route_group_problems
+from ..fakeapi import FakeAPI
+from ..plugins import Plugins
+from ..store import Store
+
+VENDORS = ("zendesk", "freshdesk", "jira")
+MARKER = re.compile(r"\[ref sb-([0-9a-f]{16})\]")
+# Strings shaped like PHI, put in every ticket: no process may ever log them.
+PHI = ("SSN 078-05-1120", "MRN 4417720", "DOB 1961-04-03")
+TEXTS = ("The reporting module is inoperable for every user.", "Invoices show data corruption since the update.",
+         "How do I export last month's report?", "Since 6am no user is able to log on.",
+         "Feature request: please add dark mode.")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Sent:
+    vendor: str
+    ticket: str
+    delivery: str
+    status: int  # 202 accepted, 200 duplicate
+
+
+@dataclass
+class Report:
+    accepted: int
+    duplicates_answered: int
+    decided: int
+    decided_twice: int
+    undecided: int
+    writes_pending: int
+    writes_dead: int
+    comments_posted: int
+    comments_posted_twice: int
+    order_violations: int
+    timers_pending: int
+    log_lines: int
+    phi_in_logs: list[str] = field(default_factory=list)
+    tracebacks: list[str] = field(default_factory=list)
+
+    def problems(self) -> list[str]:
+        found = []
+        for name in ("decided_twice", "undecided", "writes_pending", "writes_dead", "comments_posted_twice",
+                     "order_violations"):
+            if getattr(self, name):
+                found.append(f"{name}: {getattr(self, name)}")
+        found += [f"PHI in a log: {line[:160]}" for line in self.phi_in_logs[:3]]
+        found += [f"traceback in a log: {line[:160]}" for line in self.tracebacks[:3]]
+        return found
+
+
+class Rig:
+    def __init__(self, folder: Path, database_url: str, contracts_dir: Path, customers_file: Path,
+                 receivers: int = 2, workers: int = 1, worker_threads: int = 2):
+        self.folder = Path(folder)
+        self.database_url = database_url
+        self.contracts_dir, self.customers_file = contracts_dir, customers_file
+        self.receivers, self.worker_count, self.worker_threads = receivers, workers, worker_threads
+        self.secret = uuid.uuid4().hex
+        self.port = free_port()
+        self.fakes: dict[str, FakeAPI] = {}
+        self.receiver: subprocess.Popen | None = None
+        self.workers: list[subprocess.Popen | None] = [None] * workers
+        self.connectors = Plugins().connectors
+        self.store = Store(database_url)
+        self._logs = 0
+
+    # --- processes --------------------------------------------------------
+
+    def start(self) -> "Rig":
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.fakes = {v: self.connectors[v].fake_api().start() for v in VENDORS}
+        (self.folder / "slabridge.toml").write_text(self._config())
+        self.store.upgrade()
+        self.start_receiver()
+        for i in range(self.worker_count):
+            self.start_worker(i)
+        return self
+
+    def stop(self) -> None:
+        for process in [self.receiver, *self.workers]:
+            _kill(process, signal.SIGTERM)
+        for fake in self.fakes.values():
+            fake.stop()
+        self.store.engine.dispose()
+
+    def start_receiver(self) -> None:
+        command = [sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--workers", str(self.receivers),
+                   "--threads", "4", "--timeout", "30", "--graceful-timeout", "5", "--bind", f"127.0.0.1:{self.port}",
+                   "slabridge_webhooks:create_app()"]
+        self.receiver = self._spawn("receiver", command)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError(f"the receiver did not start; see {self.folder}")
+
+    def start_worker(self, index: int) -> None:
+        self.workers[index] = self._spawn(f"worker-{index}", [sys.executable, "-m", "slabridge", "worker",
+                                                              "--threads", str(self.worker_threads)])
+
+    def kill_receiver(self) -> None:
+        _kill(self.receiver, signal.SIGKILL)
+
+    def kill_worker(self, index: int) -> None:
+        _kill(self.workers[index], signal.SIGKILL)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _spawn(self, name: str, command: list[str]) -> subprocess.Popen:
+        self._logs += 1
+        log = open(self.folder / f"{name}.{self._logs}.log", "w")  # noqa: SIM115 - owned by the process
+        env = {**os.environ, "SLABRIDGE_CONFIG": str(self.folder / "slabridge.toml"),
+               **{f"RIG_{v.upper()}_SECRET": self.secret for v in VENDORS}}
+        return subprocess.Popen(command, cwd=self.folder, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+    def _config(self) -> str:
+        groups: set[str] = set()
+        route_group_problems(self.contracts_dir, self.customers_file, lambda name, vendor: groups.add(name))
+        mapped = "".join(f'"{g}" = "{3000 + i}"\n' for i, g in enumerate(sorted(groups)))
+        lines = [f'database_url = "{self.database_url}"', f'contracts_dir = "{self.contracts_dir}"',
+                 f'customers_file = "{self.customers_file}"', "worker_poll_seconds = 0.05", 'log_level = "DEBUG"']
+        for vendor, fake in self.fakes.items():
+            lines += [f"[vendors.{vendor}]", "enabled = true", f'base_url = "{fake.url}"',
+                      f'webhook_secrets_env = ["RIG_{vendor.upper()}_SECRET"]', 'self_user = "slabridge-bot"',
+                      "max_retries = 1", "timeout_seconds = 5"]
+            if vendor == "jira":
+                lines += ['options = { organization_field = "customfield_10002", group_field = "customfield_10050" }']
+            else:
+                lines += [f"[vendors.{vendor}.groups]", mapped]
+        return "\n".join(lines) + "\n"
+
+    # --- load -------------------------------------------------------------
+
+    def history(self, tickets: int, events_per_ticket: int, seed: int = 7) -> list[tuple[str, str, bytes]]:
+        """(vendor, ticket, body) for ``tickets`` tickets over every vendor, each created then updated."""
+        rng = random.Random(seed)
+        start = datetime.now(timezone.utc) - timedelta(minutes=20)
+        out = []
+        for n in range(tickets):
+            vendor = VENDORS[n % len(VENDORS)]
+            ticket = f"RIG-{n + 1}" if vendor == "jira" else str(50_000 + n)
+            text = f"{rng.choice(TEXTS)} {' '.join(PHI)}"
+            for step in range(events_per_ticket):
+                when = start + timedelta(seconds=n % 600, milliseconds=step * 10)
+                out.append((vendor, ticket, self._body(vendor, ticket, text, step, when)))
+        return out
+
+    def _body(self, vendor: str, ticket: str, text: str, step: int, when: datetime) -> bytes:
+        _headers, raw = self.connectors[vendor].sample_webhook(self.secret, ticket, when)
+        body = json.loads(raw)
+        if vendor == "jira":
+            fields = body["issue"]["fields"]
+            fields.update(description=text, updated=when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000")
+            body["timestamp"] = int(when.timestamp() * 1000)
+            if step:
+                body["webhookEvent"] = "jira:issue_updated"
+        else:
+            body["ticket"].update(description=text, updated_at=when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+            if step:
+                body["event"] = "updated" if vendor == "zendesk" else "Ticket is updated"
+                body["ticket"]["status"] = "open" if vendor == "zendesk" else "Open"
+        return json.dumps(body).encode()
+
+    def send(self, vendor: str, ticket: str, body: bytes, http: httpx.Client, deadline: float = 120.0) -> Sent:
+        """POST as a vendor does: the same delivery again until it is acknowledged (2xx)."""
+        headers = self.connectors[vendor].signed_headers(self.secret, body, datetime.now(timezone.utc))
+        delivery = next((v for k, v in headers.items() if k.lower() in (
+            "x-zendesk-webhook-invocation-id", "x-atlassian-webhook-identifier")), "")
+        give_up = time.monotonic() + deadline
+        while True:
+            try:
+                if vendor == "zendesk":  # a retry is signed again with a fresh timestamp, same invocation id
+                    headers = {**self.connectors[vendor].signed_headers(self.secret, body, datetime.now(timezone.utc)),
+                               "X-Zendesk-Webhook-Invocation-Id": delivery}
+                answer = http.post(f"{self.url}/webhooks/{vendor}", content=body, headers=headers)
+                if answer.status_code in (200, 202):
+                    return Sent(vendor, ticket, answer.json().get("delivery_id", delivery), answer.status_code)
+                if answer.status_code < 500:
+                    raise RuntimeError(f"{vendor} webhook refused: {answer.status_code} {answer.text[:200]}")
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > give_up:
+                raise RuntimeError(f"{vendor} webhook for {ticket} never acknowledged")
+            time.sleep(0.2)
+
+    # --- outcome ----------------------------------------------------------
+
+    def wait_drained(self, timeout: float) -> bool:
+        """True once no event and no write is left to do (timers may wait: they are in the future)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            counts = self.store.counts()
+            if not counts["inbox"].get("pending") and not any(counts["outbox"].get(s) for s in ("pending", "sending")):
+                return True
+            time.sleep(0.5)
+        return False
+
+    def report(self, sent: list[Sent]) -> Report:
+        inbox = self.store.rows("inbox")
+        decided = Counter(r["delivery_id"] for r in self.store.rows("audit", kind="decision"))
+        accepted = {(s.vendor, s.delivery) for s in sent if s.status == 202}
+        stored = {(r["vendor"], r["delivery_id"]) for r in inbox}
+        outbox = Counter(r["status"] for r in self.store.rows("outbox"))
+        comments = Counter()
+        for fake in self.fakes.values():
+            for request in fake.writes():
+                if 200 <= request.status < 300:
+                    comments.update(MARKER.findall(json.dumps(request.body)))
+        lines = [line for path in sorted(self.folder.glob("*.log")) for line in path.read_text(errors="replace")
+                 .splitlines()]
+        return Report(
+            accepted=sum(1 for s in sent if s.status == 202),
+            duplicates_answered=sum(1 for s in sent if s.status == 200),
+            decided=sum(1 for r in inbox if r["status"] == "done" and not r["delivery_id"].startswith("timer:")),
+            decided_twice=sum(1 for d, n in decided.items() if n > 1),
+            undecided=len(accepted - stored) + sum(1 for r in inbox if r["status"] != "done"),
+            writes_pending=outbox["pending"] + outbox["sending"],
+            writes_dead=outbox["dead"],
+            comments_posted=sum(comments.values()),
+            comments_posted_twice=sum(1 for n in comments.values() if n > 1),
+            order_violations=self._order_violations(inbox),
+            timers_pending=self.store.counts()["timers"].get("pending", 0),
+            log_lines=len(lines),
+            phi_in_logs=[line for line in lines if any(p in line for p in PHI)],
+            tracebacks=[line for line in lines if line.startswith("Traceback")],
+        )
+
+    def _order_violations(self, inbox: list[dict]) -> int:
+        """Tickets whose events were decided (in audit order) out of their arrival (inbox) order."""
+        arrival = {(r["vendor"], r["delivery_id"]): r["id"] for r in inbox}
+        seen: dict[tuple[str, str], int] = {}
+        violations = 0
+        for row in self.store.rows("audit", kind="decision"):  # in commit order
+            position = arrival.get((row["vendor"], row["delivery_id"]))
+            key = (row["vendor"], row["ticket_id"])
+            if position is None:
+                continue
+            if position < seen.get(key, 0):
+                violations += 1
+            seen[key] = max(position, seen.get(key, 0))
+        return violations
+
+
+def _kill(process: subprocess.Popen | None, sig: int) -> None:
+    if process is None or process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, sig)  # the whole session: gunicorn's master and its workers
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
