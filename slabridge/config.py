@@ -51,6 +51,9 @@ class VendorSettings(Strict):
         "contract group name -> this vendor's group id (Zendesk, Freshdesk) or name (Jira)"))
     timeout_seconds: float = 10.0
     max_retries: int = 4
+    requests_per_minute: int | None = Field(default=None, gt=0, description=(
+        "request budget per worker process (divide the vendor's documented limit by the number of processes)"))
+    max_concurrency: int | None = Field(default=None, gt=0, description="requests in flight at once, per process")
     options: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("base_url")

@@ -55,6 +55,7 @@ class FakeAPI:
         self.lock = threading.Lock()
         self._server = None
         self._thread: threading.Thread | None = None
+        self._outage: tuple[float, int, dict[str, str], float] | None = None
 
     # --- control ----------------------------------------------------------
 
@@ -85,6 +86,11 @@ class FakeAPI:
         """Answer the next ``method path`` request with ``status`` instead of handling it."""
         self.faults.append(Fault(method, path, status, headers or {}, delay, body))
 
+    def outage(self, status: int, seconds: float, headers: dict[str, str] | None = None, delay: float = 0.0) -> None:
+        """Answer every request with ``status`` (after ``delay``) for the next ``seconds``: a vendor outage."""
+        with self.lock:
+            self._outage = (time.time() + seconds, status, headers or {}, delay)
+
     def writes(self) -> list[Recorded]:
         """Every request that was not a read."""
         return [r for r in self.requests if r.method != "GET"]
@@ -112,6 +118,9 @@ class FakeAPI:
             fault = next((f for f in self.faults if f.method == request.method and f.path == request.path), None)
             if fault:
                 self.faults.remove(fault)
+            elif self._outage and time.time() < self._outage[0]:
+                _until, status, headers, delay = self._outage
+                fault = Fault(request.method, request.path, status, headers, delay)
         if fault:
             time.sleep(fault.delay)
             status, payload, headers = fault.status, fault.body or {"error": f"injected {fault.status}"}, fault.headers

@@ -132,6 +132,13 @@ planned_events = sa.Table(
 )
 
 
+vendor_pauses = sa.Table(
+    "vendor_pauses", metadata,  # a vendor's 429 Retry-After holds every worker process's writes to it
+    sa.Column("vendor", sa.String(64), primary_key=True),
+    sa.Column("until", sa.Float, nullable=False),
+)
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -160,6 +167,7 @@ def _add_missing(conn: Connection, table: sa.Table, names: tuple[str, ...]) -> N
 def _leases_and_content_keys(conn: Connection) -> None:
     _add_missing(conn, outbox, ("lease_owner", "failing_since"))
     _add_missing(conn, inbox, ("content_key",))
+    vendor_pauses.create(conn, checkfirst=True)
 
 
 # Append new migrations here; never edit one that has shipped. Later ones use
@@ -168,7 +176,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "inbox, tickets, outbox, timers, audit", _initial_schema),
     Migration(2, "incident ledger", lambda conn: ledger.create(conn)),
     Migration(3, "customers' planned events", lambda conn: planned_events.create(conn)),
-    Migration(4, "write-back lease holders, failure streaks, inbox content keys", _leases_and_content_keys),
+    Migration(4, "write-back lease holders, failure streaks, inbox content keys, vendor pauses",
+              _leases_and_content_keys),
 )
 LATEST = MIGRATIONS[-1].version
 
@@ -380,6 +389,8 @@ class Store:
         now = now or time.time()
         ready = ((outbox.c.status == "pending") & (outbox.c.not_before <= now)) | (
             (outbox.c.status == "sending") & (outbox.c.lease_until < now))
+        paused = sa.select(vendor_pauses.c.vendor).where(vendor_pauses.c.until > now)
+        ready = ready & outbox.c.vendor.not_in(paused)
         with self.engine.begin() as conn:
             row = conn.execute(_claimable(outbox, ready, ("pending", "sending", "dead"))).first()
             if row is None:
@@ -396,6 +407,16 @@ class Store:
         with self.engine.begin() as conn:
             return conn.execute(outbox.update().where(_held(row_id, owner)).values(
                 lease_until=now + lease_seconds)).rowcount == 1
+
+    def pause_vendor(self, vendor: str, until: float) -> None:
+        """Send nothing more to ``vendor`` before ``until`` (its 429 said so), from any worker process."""
+        with self.engine.begin() as conn:
+            current = conn.execute(sa.select(vendor_pauses.c.until).where(vendor_pauses.c.vendor == vendor)
+                                   .with_for_update()).scalar()
+            if current is None:
+                conn.execute(vendor_pauses.insert().values(vendor=vendor, until=until))
+            elif current < until:
+                conn.execute(vendor_pauses.update().where(vendor_pauses.c.vendor == vendor).values(until=until))
 
     def release_leases(self, is_orphaned: Callable[[str], bool]) -> int:
         """End the leases of holders that ``is_orphaned`` says are gone (a worker killed mid-send), so

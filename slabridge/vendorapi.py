@@ -11,7 +11,9 @@ row for later. Other 4xx are final.
 from __future__ import annotations
 
 import email.utils
+import threading
 import time
+from collections.abc import Callable
 from datetime import timezone
 from typing import Any
 
@@ -117,15 +119,55 @@ def numeric_id(value: str, vendor: str, what: str, fix: str) -> int:
     raise BadRequest(f"{what} {value!r} is not a {vendor} id: {fix}")
 
 
+class Throttle:
+    """A vendor's request budget in this process: at most ``per_minute`` requests a minute (a token
+    bucket refilled continuously) and ``concurrency`` at once; shared by every client of the vendor."""
+
+    _shared: dict[str, "Throttle"] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, per_minute: int | None, concurrency: int | None, clock=time.monotonic, sleep=time.sleep):
+        self.per_minute, self.clock, self.sleep = per_minute, clock, sleep
+        self.tokens = float(per_minute or 0)
+        self.refilled = clock()
+        self.slots = threading.BoundedSemaphore(concurrency) if concurrency else None
+        self.lock = threading.Lock()
+
+    @classmethod
+    def for_vendor(cls, vendor: str, per_minute: int | None, concurrency: int | None) -> "Throttle":
+        with cls._lock:
+            found = cls._shared.get(vendor)
+            if found is None or (found.per_minute, found.slots is not None) != (per_minute, bool(concurrency)):
+                found = cls._shared[vendor] = cls(per_minute, concurrency)
+            return found
+
+    def take(self) -> None:
+        """Wait for a token (no wait without a budget)."""
+        if not self.per_minute:
+            return
+        while True:
+            with self.lock:
+                now = self.clock()
+                self.tokens = min(self.per_minute, self.tokens + (now - self.refilled) * self.per_minute / 60)
+                self.refilled = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return
+                wait = (1 - self.tokens) * 60 / self.per_minute
+            self.sleep(wait)
+
+
 class VendorClient:
     """Base for connector clients: an injected ``httpx.Client`` plus the retry policy."""
 
     def __init__(self, http: httpx.Client, max_retries: int = 4, max_inline_wait: float = MAX_INLINE_WAIT,
-                 sleep=time.sleep):
+                 sleep=time.sleep, throttle: Throttle | None = None):
         self.http = http
         self.max_retries = max_retries
         self.max_inline_wait = max_inline_wait
         self.sleep = sleep
+        self.throttle = throttle or Throttle(None, None)
+        self.on_rate_limited: Callable[[float], None] | None = None  # told how long a 429 asks to wait
 
     def apply(self, ticket: TicketRef, action: Action) -> None:
         """Write one action back to the vendor. Connectors implement it."""
@@ -165,15 +207,23 @@ class VendorClient:
         return retrying(self._send, method, url, **kwargs)
 
     def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        self.throttle.take()
         try:
-            response = self.http.request(method, url, **kwargs)
+            if self.throttle.slots:
+                with self.throttle.slots:
+                    response = self.http.request(method, url, **kwargs)
+            else:
+                response = self.http.request(method, url, **kwargs)
         except httpx.TimeoutException as exc:
             raise Unreachable(f"{method} {url}: timed out ({exc.__class__.__name__})") from exc
         except httpx.TransportError as exc:
             raise Unreachable(f"{method} {url}: {exc.__class__.__name__}: {exc}") from exc
         if response.is_success:
             return response
-        raise error_for(response)
+        error = error_for(response)
+        if error.status == 429 and error.retry_after is not None and self.on_rate_limited:
+            self.on_rate_limited(error.retry_after)
+        raise error
 
     def _retry_now(self, exc: BaseException) -> bool:
         if not isinstance(exc, VendorError) or not exc.retryable:

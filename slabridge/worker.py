@@ -27,7 +27,7 @@ from .directory import PlannedEvent
 from .lookups import LookupNeeded, Lookups
 from .plugins import Plugins
 from .store import EventFailed, OutboxRow, Store
-from .vendorapi import MAX_INLINE_WAIT, VendorClient, VendorError
+from .vendorapi import MAX_INLINE_WAIT, Throttle, VendorClient, VendorError
 
 log = logging.getLogger("slabridge.worker")
 
@@ -205,7 +205,10 @@ class Worker:
                 self._clients[vendor] = None
             else:
                 http = self.http_factory(vendor) if self.http_factory else connector.http_client(settings)
-                self._clients[vendor] = connector.client(settings, http)
+                client = connector.client(settings, http)
+                client.throttle = Throttle.for_vendor(vendor, settings.requests_per_minute, settings.max_concurrency)
+                client.on_rate_limited = lambda wait, v=vendor: self.store.pause_vendor(v, self.clock() + wait)
+                self._clients[vendor] = client
         return self._clients[vendor]
 
 

@@ -128,3 +128,36 @@ def test_dead_letters_are_listed_and_can_be_retried(store, zendesk_fake, worker_
     worker.drain()  # the cause is gone (no injected fault now): it goes through
     assert zendesk_fake.tickets["12"]["tags"] == ["sla_unknown_customer"]
     assert CliRunner().invoke(main, ["db", "dead"], env=env).output.strip() == "no dead letters"
+
+
+def test_a_request_budget_spaces_requests_once_the_burst_is_spent():
+    from slabridge.vendorapi import Throttle
+
+    clock, slept = Clock(0.0), []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        clock.now += seconds
+
+    throttle = Throttle(per_minute=60, concurrency=None, clock=clock, sleep=sleep)
+    for _ in range(60):  # a full bucket: the first minute's budget at once
+        throttle.take()
+    assert slept == []
+    for _ in range(3):
+        throttle.take()
+    assert len(slept) == 3 and abs(sum(slept) - 3.0) < 1e-6  # then one a second: 60 a minute
+
+
+def test_a_429_pauses_every_write_to_that_vendor_not_only_its_own_row(store, zendesk_fake, worker_for, signed):
+    clock = Clock(time.time())
+    worker = worker_for(zendesk_fake, clock)
+    enqueue_sample(store, signed, worker.settings, "zendesk", "13")
+    enqueue_sample(store, signed, worker.settings, "zendesk", "14")
+    zendesk_fake.fail_next("PUT", "/api/v2/tickets/13/tags", 429, headers={"Retry-After": "90"})
+    worker.drain()
+    assert [r.path for r in zendesk_fake.writes()] == ["/api/v2/tickets/13/tags"]  # 14 waits too
+    [pause] = store.rows("vendor_pauses")
+    assert pause["vendor"] == "zendesk" and abs(pause["until"] - (clock.now + 90)) < 1
+    clock.now += 91
+    worker.drain()
+    assert zendesk_fake.tickets["14"]["tags"] and zendesk_fake.tickets["13"]["tags"]

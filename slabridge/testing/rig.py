@@ -85,11 +85,12 @@ class Report:
 
 class Rig:
     def __init__(self, folder: Path, database_url: str, contracts_dir: Path, customers_file: Path,
-                 receivers: int = 2, workers: int = 1, worker_threads: int = 2):
+                 receivers: int = 2, workers: int = 1, worker_threads: int = 2, vendor_settings: str = ""):
         self.folder = Path(folder)
         self.database_url = database_url
         self.contracts_dir, self.customers_file = contracts_dir, customers_file
         self.receivers, self.worker_count, self.worker_threads = receivers, workers, worker_threads
+        self.vendor_settings = vendor_settings  # TOML lines added to every vendor's section
         self.secret = uuid.uuid4().hex
         self.port = free_port()
         self.fakes: dict[str, FakeAPI] = {}
@@ -163,7 +164,7 @@ class Rig:
         for vendor, fake in self.fakes.items():
             lines += [f"[vendors.{vendor}]", "enabled = true", f'base_url = "{fake.url}"',
                       f'webhook_secrets_env = ["RIG_{vendor.upper()}_SECRET"]', 'self_user = "slabridge-bot"',
-                      "max_retries = 1", "timeout_seconds = 5"]
+                      "max_retries = 1", "timeout_seconds = 5", self.vendor_settings]
             if vendor == "jira":
                 lines += ['options = { organization_field = "customfield_10002", group_field = "customfield_10050" }']
             else:

@@ -4,6 +4,7 @@ signature passes, so everything after it must hold on its own."""
 
 import json
 import logging
+import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
@@ -13,8 +14,14 @@ from slabridge_webhooks import create_app
 
 VENDORS = ["zendesk", "freshdesk", "jira"]
 SAMPLE_TICKET = {"zendesk": "1", "freshdesk": "1", "jira": "SUP-1"}
-FUZZ = hypothesis_settings(max_examples=150, deadline=None, derandomize=True,
-                           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+# On SQLite, 10,000 requests per webhook endpoint in all (3 strategies × 3,400); on PostgreSQL, a sample.
+EXAMPLES = int(os.environ.get("SLABRIDGE_TEST_FUZZ_EXAMPLES", "3400"))
+
+
+def fuzz(db_url: str):
+    return hypothesis_settings(max_examples=EXAMPLES if db_url.startswith("sqlite") else 150, deadline=None,
+                               derandomize=True, database=None,
+                               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 odd_text = st.one_of(
     st.text(max_size=40),
@@ -62,34 +69,42 @@ def app_client(settings, store, caplog, monkeypatch):
     return create_app(settings, Plugins(settings), store).test_client()
 
 
+def inbox_count(store) -> int:
+    import sqlalchemy as sa
+
+    with store.engine.connect() as conn:
+        return conn.execute(sa.text("SELECT count(*) FROM inbox")).scalar()
+
+
 def check(answer, store, inbox_before: int, caplog) -> None:
     assert answer.status_code < 500, answer.get_data(as_text=True)[:300]
     assert answer.is_json, answer.get_data(as_text=True)[:300]
     assert set(answer.json) >= ({"error", "message"} if answer.status_code >= 400 else {"status"})
     if answer.status_code >= 400:
-        assert len(store.rows("inbox")) == inbox_before, "a rejected request changed the inbox"
+        assert inbox_count(store) == inbox_before, "a rejected request changed the inbox"
     assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    assert not [r for r in caplog.records if "078-05-1120" in r.getMessage()], "a ticket value reached a log"
 
 
 @pytest.mark.parametrize("vendor", VENDORS)
-def test_validly_signed_mutations_of_a_real_body_never_5xx(app_client, store, signed, sign, caplog, vendor):
+def test_validly_signed_mutations_of_a_real_body_never_5xx(app_client, db_url, store, signed, sign, caplog, vendor):
     _, body = signed(vendor, SAMPLE_TICKET[vendor])
     document = json.loads(body)
     every_path = list(paths(document))
 
-    @FUZZ
+    @fuzz(db_url)
     @given(path=st.sampled_from(every_path), value=st.one_of(json_values, st.just(DELETE)))
     def mutate(path, value):
         raw = json.dumps(replaced(document, path, value)).encode()
-        before = len(store.rows("inbox"))
+        before = inbox_count(store)
         check(app_client.post(f"/webhooks/{vendor}", data=raw, headers=sign(vendor, raw)), store, before, caplog)
 
     mutate()
 
 
 @pytest.mark.parametrize("vendor", VENDORS)
-def test_validly_signed_bytes_never_5xx(app_client, store, sign, caplog, vendor):
-    @FUZZ
+def test_validly_signed_bytes_never_5xx(app_client, db_url, store, sign, caplog, vendor):
+    @fuzz(db_url)
     @given(raw=st.one_of(
         st.binary(max_size=200),
         st.builds(lambda depth: b"[" * depth + b"]" * depth, st.integers(1, 200_000)),
@@ -98,7 +113,7 @@ def test_validly_signed_bytes_never_5xx(app_client, store, sign, caplog, vendor)
         st.sampled_from([b'{"ticket": {"id": "\\ud800"}}', b'"\\udfff"', b"\xff\xfe", b"null", b"[]", b"{}"]),
         st.builds(lambda v: json.dumps(v).encode(), json_values)))
     def send(raw):
-        before = len(store.rows("inbox"))
+        before = inbox_count(store)
         check(app_client.post(f"/webhooks/{vendor}", data=raw, headers=sign(vendor, raw)), store, before, caplog)
 
     send()
@@ -109,16 +124,16 @@ header_values = st.one_of(st.text(st.characters(min_codepoint=32, max_codepoint=
 
 
 @pytest.mark.parametrize("vendor", VENDORS)
-def test_unsigned_requests_with_hostile_headers_never_5xx(app_client, store, signed, caplog, vendor):
+def test_unsigned_requests_with_hostile_headers_never_5xx(app_client, db_url, store, signed, caplog, vendor):
     headers, body = signed(vendor, SAMPLE_TICKET[vendor])
 
-    @FUZZ
+    @fuzz(db_url)
     @given(name=st.sampled_from(sorted(headers) + ["Content-Length", "Content-Encoding", "Transfer-Encoding"]),
            value=header_values, content_type=st.sampled_from(["application/json", "text/plain", "",
                                                               "application/json; charset=latin-1"]))
     def send(name, value, content_type):
         hostile = {**headers, name: value, "Content-Type": content_type}
-        before = len(store.rows("inbox"))
+        before = inbox_count(store)
         try:
             answer = app_client.post(f"/webhooks/{vendor}", data=body, headers=hostile)
         except ValueError:  # the test client itself refuses some header values: nothing reaches the app
@@ -128,8 +143,8 @@ def test_unsigned_requests_with_hostile_headers_never_5xx(app_client, store, sig
     send()
 
 
-def test_every_other_endpoint_never_5xx(app_client, store, caplog):
-    @FUZZ
+def test_every_other_endpoint_never_5xx(app_client, db_url, store, caplog):
+    @fuzz(db_url)
     @given(method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH"]),
            path=st.sampled_from(["/healthz", "/readyz", "/admin/planned-events", "/admin/planned-events/1",
                                  "/admin/planned-events/99999999999999999999", "/admin/planned-events/-1",
@@ -137,12 +152,12 @@ def test_every_other_endpoint_never_5xx(app_client, store, caplog):
            token=st.sampled_from(["admin-token", "wrong", "", "\u00e9"]),
            body=st.builds(lambda v: json.dumps(v).encode(), json_values))
     def send(method, path, token, body):
-        before = len(store.rows("inbox"))
+        before = inbox_count(store)
         answer = app_client.open(path, method=method, data=body, headers={
             "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
         assert answer.status_code < 500, answer.get_data(as_text=True)[:300]
         assert answer.is_json
-        assert len(store.rows("inbox")) == before
+        assert inbox_count(store) == before
         assert not [r for r in caplog.records if r.exc_info]
 
     send()
