@@ -1,10 +1,12 @@
-"""Configuration: one TOML file plus ``SLABRIDGE_*`` environment overrides.
+"""Configuration: one TOML file plus ``SLABRIDGE_*`` environment overrides (pydantic-settings).
 
 The file is found from ``--config``, else ``$SLABRIDGE_CONFIG``, else
 ``./slabridge.toml``; without one the embedded defaults apply (SQLite in the
 working directory, no vendor enabled). Environment variables override keys:
 ``SLABRIDGE_DATABASE_URL`` sets ``database_url`` and a double underscore
-descends, e.g. ``SLABRIDGE_VENDORS__ZENDESK__ENABLED=true``.
+descends, e.g. ``SLABRIDGE_VENDORS__ZENDESK__ENABLED=true``; a value is read
+as the field's type (``SELF_USER=1900000001`` stays text), lists and tables as
+JSON. Every error names the variable or the file key it came from.
 
 Secrets never live in the file: a vendor names the environment variables that
 hold them (``token_env``, ``webhook_secrets_env``).
@@ -12,12 +14,14 @@ hold them (``token_env``, ``webhook_secrets_env``).
 
 from __future__ import annotations
 
+import contextvars
 import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "SLABRIDGE_"
 NOT_KEYS = {"SLABRIDGE_CONFIG", "SLABRIDGE_PLUGINS_ALLOW", "SLABRIDGE_PLUGINS_BLOCK", "SLABRIDGE_ADMIN_TOKEN"}
@@ -86,7 +90,15 @@ class VendorSettings(Strict):
         return os.environ.get(name) if name else None
 
 
-class Settings(Strict):
+_ENVIRON: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("slabridge_environ", default=None)
+
+
+class Settings(BaseSettings):
+    """Built from keyword arguments alone, except inside :func:`load`, which adds the environment."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid",
+                                      case_sensitive=False)
+
     database_url: str = "sqlite:///slabridge.db"
     contracts_dir: str | None = None
     customers_file: str | None = None
@@ -114,6 +126,16 @@ class Settings(Strict):
     def vendor(self, name: str) -> VendorSettings:
         return self.vendors.get(name) or VendorSettings()
 
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings):
+        environ = _ENVIRON.get()
+        if environ is None:
+            return (init_settings,)
+        env = EnvSettingsSource(settings_cls)
+        env.env_vars = {k.lower(): v for k, v in environ.items() if _is_setting(k)}
+        return (env, init_settings)  # the environment overrides the file
+
 
 def locate(path: str | os.PathLike | None) -> Path | None:
     """The config file to read, or None for the embedded defaults."""
@@ -138,14 +160,39 @@ def load(path: str | os.PathLike | None = None, environ: dict[str, str] | None =
             raise ConfigError([f"{where}: file not found"]) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError([f"{where}: not valid TOML: {exc}"]) from None
-    for name, value in environ.items():
-        if name.startswith(ENV_PREFIX) and name not in NOT_KEYS and not name.startswith("SLABRIDGE_TEST_"):
-            _set_path(data, name[len(ENV_PREFIX):].lower().split("__"), _env_value(value))
     data["source"] = where
+    token = _ENVIRON.set(dict(environ))
     try:
-        return Settings.model_validate(data)
+        settings = Settings(**data)
     except ValidationError as exc:
-        raise ConfigError([f"{where}: {_key_path(e['loc'])}: {e['msg']}" for e in exc.errors()]) from None
+        raise ConfigError([_blame(e, where, environ) for e in exc.errors()]) from None
+    finally:
+        _ENVIRON.reset(token)
+    secrets = {settings.admin_token_env.upper()} | {n.upper() for v in settings.vendors.values() for n in
+                                                     [*v.webhook_secrets_env, v.username_env, v.token_env] if n}
+    unknown = [n for n in environ if _is_setting(n) and n.upper() not in secrets
+               and n[len(ENV_PREFIX):].split("__")[0].lower() not in Settings.model_fields]
+    if unknown:  # a typo would otherwise be silently ignored
+        raise ConfigError([f"environment variable {n}: no such setting (keys: "
+                           f"{', '.join(sorted(k for k in Settings.model_fields if k != 'source'))})"
+                           for n in sorted(unknown)])
+    return settings
+
+
+def _is_setting(name: str) -> bool:
+    upper = name.upper()
+    return upper.startswith(ENV_PREFIX) and upper not in NOT_KEYS and not upper.startswith("SLABRIDGE_TEST_")
+
+
+def _blame(error: dict, where: str, environ) -> str:
+    """``environment variable X: problem`` when the value came from the environment, else ``file: key: problem``."""
+    loc = [str(part) for part in error["loc"]]
+    names = {n.upper(): n for n in environ if _is_setting(n)}
+    for depth in range(len(loc), 0, -1):  # the variable that set this key or a table holding it
+        name = names.get((ENV_PREFIX + "__".join(loc[:depth])).upper())
+        if name:
+            return f"environment variable {name}: {_key_path(error['loc'])}: {error['msg']}"
+    return f"{where}: {_key_path(error['loc'])}: {error['msg']}"
 
 
 def problems(settings: Settings, connectors: dict[str, Any]) -> list[str]:
@@ -170,17 +217,3 @@ def problems(settings: Settings, connectors: dict[str, Any]) -> list[str]:
 
 def _key_path(loc: tuple) -> str:
     return ".".join(str(part) for part in loc) or "(top level)"
-
-
-def _env_value(raw: str) -> Any:
-    """Environment values are TOML scalars when they parse as such, else strings."""
-    try:
-        return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        return raw
-
-
-def _set_path(data: dict[str, Any], path: list[str], value: Any) -> None:
-    for part in path[:-1]:
-        data = data.setdefault(part, {})
-    data[path[-1]] = value

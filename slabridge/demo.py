@@ -52,7 +52,7 @@ def run_demo(echo: Callable[[str], None] = print, keep: bool = False, contracts_
             except NotImplementedError:
                 echo(f"(skipping {name}: it ships no fake API)")
                 continue
-            env = f"SLABRIDGE_DEMO_{name.upper()}_SECRET"
+            env = f"DEMO_{name.upper()}_WEBHOOK_SECRET"
             os.environ[env] = secrets.token_hex(16)
             vendors[name] = VendorSettings(enabled=True, base_url=fakes[name].url, webhook_secrets_env=[env],
                                            self_user="slabridge-bot", max_retries=1, fields=FIELDS.get(name, {}),

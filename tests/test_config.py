@@ -87,3 +87,32 @@ def test_secrets_come_from_the_environment_only(monkeypatch):
     monkeypatch.setenv("OLD", "o")
     vendor = config.VendorSettings(webhook_secrets_env=["NEW", "OLD", "UNSET_ONE"])
     assert vendor.webhook_secrets() == [b"n", b"o"]
+
+
+def test_environment_values_take_the_fields_type_as_in_the_readme(tmp_path):
+    path = write(tmp_path, '[vendors.zendesk]\nenabled = true\n[vendors.zendesk.fields]\nsolve = "360009"\n')
+    settings = config.load(path, environ={
+        "SLABRIDGE_VENDORS__ZENDESK__SELF_USER": "1900000001",
+        "SLABRIDGE_VENDORS__ZENDESK__FIELDS__FIRST_RESPONSE": "360001234",
+        "SLABRIDGE_VENDORS__ZENDESK__WEBHOOK_SECRETS_ENV": '["ZD_NEW", "ZD_OLD"]',
+        "SLABRIDGE_MAX_ATTEMPTS": "7"})
+    zendesk = settings.vendor("zendesk")
+    assert zendesk.self_user == "1900000001" and zendesk.fields == {"solve": "360009", "first_response": "360001234"}
+    assert zendesk.webhook_secrets_env == ["ZD_NEW", "ZD_OLD"] and settings.max_attempts == 7
+
+
+def test_an_error_from_the_environment_names_the_variable_not_the_file(tmp_path):
+    path = write(tmp_path, "max_attempts = 3\n")
+    with pytest.raises(ConfigError) as raised:
+        config.load(path, environ={"SLABRIDGE_VENDORS__JIRA__TIMEOUT_SECONDS": "soon"})
+    assert raised.value.problems[0].startswith("environment variable SLABRIDGE_VENDORS__JIRA__TIMEOUT_SECONDS:")
+    with pytest.raises(ConfigError) as raised:
+        config.load(write(tmp_path, 'max_attempts = "often"\n'), environ={})
+    assert raised.value.problems[0].startswith(f"{tmp_path / 'slabridge.toml'}: max_attempts:")
+
+
+def test_a_mistyped_variable_is_an_error_but_a_named_secret_is_not(tmp_path):
+    path = write(tmp_path, '[vendors.zendesk]\nwebhook_secrets_env = ["SLABRIDGE_ZENDESK_SECRET"]\n')
+    assert config.load(path, environ={"SLABRIDGE_ZENDESK_SECRET": "s3cret"}).vendor("zendesk")
+    with pytest.raises(ConfigError, match="environment variable SLABRIDGE_DATABSE_URL: no such setting"):
+        config.load(path, environ={"SLABRIDGE_DATABSE_URL": "sqlite:///x.db"})
