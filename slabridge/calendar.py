@@ -36,6 +36,7 @@ DAY_SECONDS = 86_400
 INTERVAL = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?\s*-\s*(\d{1,2}):(\d{2})(?::(\d{2}))?$")
 SPAN = re.compile(r"^(\w{3})\s+(\d{1,2}:\d{2}(?::\d{2})?)\s*-\s*(\w{3})\s+(\d{1,2}:\d{2}(?::\d{2})?)$")
 MAX_YEARS_AHEAD = 50
+MAX_DURATION = timedelta(days=3650)  # ten years: longer is a typo, not a support target
 
 
 class CalendarError(ValueError):
@@ -219,7 +220,8 @@ class Schedule:
     def extend_forward(self) -> None:
         first, last = self._years
         if last - first > MAX_YEARS_AHEAD * 2:
-            raise CalendarError(f"no open time found within {MAX_YEARS_AHEAD} years")
+            raise CalendarError(f"no due time within {MAX_YEARS_AHEAD} years: the calendar has too little (or no) "
+                                "open time for this duration")
         self._compile(first, last + 2)
 
     def _compile(self, first: int, last: int) -> None:
@@ -456,9 +458,12 @@ def parse_duration(text: str) -> timedelta:
     """``"4h"``, ``"30m"``, ``"1h30m"``, ``"90s"``, ``"2d"`` (24-hour days of business time) or seconds."""
     text = text.strip().lower()
     if re.fullmatch(r"\d+(\.\d+)?", text):
-        return timedelta(seconds=float(text))
+        text = f"{text}s"
     parts = re.findall(r"(\d+(?:\.\d+)?)\s*([dhms])", text)
     if not parts or "".join(n + u for n, u in parts) != text.replace(" ", ""):
         raise ValueError(f"bad duration {text!r}: use e.g. 30m, 4h, 1h30m, 90s")
     unit = {"d": 86400, "h": 3600, "m": 60, "s": 1}
-    return timedelta(seconds=sum(float(n) * unit[u] for n, u in parts))
+    seconds = sum(float(n) * unit[u] for n, u in parts)
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"duration {text!r} is longer than {MAX_DURATION.days} days: no SLA target is")
+    return timedelta(seconds=seconds)

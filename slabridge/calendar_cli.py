@@ -9,7 +9,9 @@ import click
 from pydantic import ValidationError
 
 from . import yamlfile
-from .calendar import Calendar, CalendarSpec, compile_calendar, parse_duration
+from .calendar import Calendar, CalendarError, CalendarSpec, compile_calendar, parse_duration
+
+YEARS = (1900, 2200)  # what a business calendar (holidays, time zones) is asked about
 
 
 def load_calendar(path: str, name: str | None) -> Calendar:
@@ -34,9 +36,13 @@ def load_calendar(path: str, name: str | None) -> Calendar:
 
 def _instant(value: str, option: str) -> datetime:
     try:
-        return datetime.fromisoformat(value)
+        instant = datetime.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not ISO-8601 (e.g. 2026-03-06T16:00-07:00)", param_hint=option) from None
+    if not YEARS[0] <= instant.year <= YEARS[1]:
+        raise click.BadParameter(f"{value!r} is outside the years {YEARS[0]}-{YEARS[1]} a calendar answers for",
+                                 param_hint=option)
+    return instant
 
 
 def _pauses(values: tuple[str, ...]) -> list[tuple[datetime, datetime]]:
@@ -87,7 +93,10 @@ def add_command(path, name, start, duration, pauses, as_json) -> None:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--duration") from None
     began = _instant(start, "--start")
-    due = calendar.add(began, length, pauses=_pauses(pauses))
+    try:
+        due = calendar.add(began, length, pauses=_pauses(pauses))
+    except (CalendarError, OverflowError, ValueError) as exc:
+        raise click.ClickException(f"cannot add {duration} to {start}: {exc}") from None
     if as_json:
         click.echo(json.dumps({"start": began.isoformat(), "duration_seconds": length.total_seconds(),
                                "due": due.isoformat(), "timezone": calendar.spec.timezone}))
@@ -106,7 +115,10 @@ def between_command(path, name, start, end, pauses, as_json) -> None:
     """Print the business time from START to END (0 if END is not after START)."""
     calendar = load_calendar(path, name)
     a, b = _instant(start, "--start"), _instant(end, "--end")
-    duration = calendar.between(a, b, pauses=_pauses(pauses))
+    try:
+        duration = calendar.between(a, b, pauses=_pauses(pauses))
+    except (CalendarError, OverflowError, ValueError) as exc:
+        raise click.ClickException(f"cannot measure {start} to {end}: {exc}") from None
     if as_json:
         click.echo(json.dumps({"start": a.isoformat(), "end": b.isoformat(),
                                "business_seconds": duration.total_seconds(), "human": human(duration)}))

@@ -147,3 +147,21 @@ def test_cli_bad_start_and_missing_file(calendar_file, tmp_path):
     assert bad.exit_code == 2 and "not ISO-8601" in bad.output
     gone = cli("add", "--calendar", str(tmp_path / "none.yaml"), "--start", "2026-03-02T10:00Z", "--duration", "1h")
     assert gone.exit_code == 1 and "file not found" in gone.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--start", "9999-12-31T16:00", "--duration", "4h"], "outside the years 1900-2200"),
+    (["--start", "0001-01-01T16:00", "--duration", "4h"], "outside the years 1900-2200"),
+    (["--start", "2026-03-02T10:00", "--duration", "1000000h"], "longer than 3650 days"),
+    (["--start", "2026-03-02T10:00", "--duration", "99999999999999999999h"], "longer than 3650 days"),
+    (["--start", "2026-03-02T10:00", "--duration", "99999999999999999999"], "longer than 3650 days"),
+])
+def test_cli_bad_inputs_are_usage_errors_never_tracebacks(calendar_file, args, message):
+    result = cli("add", "--calendar", calendar_file, *args)
+    assert result.exit_code == 2 and message in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_cli_between_the_whole_supported_range_answers(calendar_file):
+    result = cli("between", "--calendar", calendar_file, "--start", "1900-01-01T00:00", "--end", "2200-12-31T23:00")
+    assert result.exit_code == 0 and " s)" in result.output
