@@ -465,5 +465,5 @@ def parse_duration(text: str) -> timedelta:
     unit = {"d": 86400, "h": 3600, "m": 60, "s": 1}
     seconds = sum(float(n) * unit[u] for n, u in parts)
     if seconds > MAX_DURATION.total_seconds():
-        raise ValueError(f"duration {text!r} is longer than {MAX_DURATION.days} days: no SLA target is")
+        raise ValueError(f"duration {text!r} is more than {MAX_DURATION.days} days: no SLA target is that long")
     return timedelta(seconds=seconds)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from pathlib import Path
 
 import click
 
@@ -172,8 +173,14 @@ def check(obj: Context, contracts_dir: str | None, customers_file: str | None, e
         problems = config_module.problems(settings, obj.plugins(settings).connectors)
     contracts_dir = contracts_dir or (settings.contracts_dir if settings else None)
     customers_file = customers_file or (settings.customers_file if settings else None)
-    directory, found = load_directory(contracts_dir, customers_file)
+    installed = obj.plugins(settings).connectors if settings else None
+    directory, found = load_directory(contracts_dir, customers_file, vendors=installed)
     problems += found
+    if settings is not None and settings.source == "(defaults)" and not (contracts_dir or customers_file):
+        problems.append("nothing was checked: no slabridge.toml here (or --config / $SLABRIDGE_CONFIG) and no "
+                        "--contracts / --customers; `slabridge init DIR` writes a starter configuration")
+    elif contracts_dir and Path(contracts_dir).is_dir() and not directory.contracts and not found:
+        problems.append(f"{contracts_dir}: no contract files (*.yaml, *.yml) in the contracts folder")
     if settings is not None:
         problems += route_group_problems(contracts_dir, customers_file,
                                          _group_resolver(settings, obj.plugins(settings).connectors))

@@ -126,6 +126,13 @@ class Settings(BaseSettings):
     def vendor(self, name: str) -> VendorSettings:
         return self.vendors.get(name) or VendorSettings()
 
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql://", "postgresql+psycopg://")):
+            raise ValueError("must be sqlite:///FILE or postgresql://USER@HOST/DB (the databases slabridge runs on)")
+        return value
+
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
                                    file_secret_settings):
@@ -187,12 +194,13 @@ def _is_setting(name: str) -> bool:
 def _blame(error: dict, where: str, environ) -> str:
     """``environment variable X: problem`` when the value came from the environment, else ``file: key: problem``."""
     loc = [str(part) for part in error["loc"]]
+    message = error["msg"].removeprefix("Value error, ")
     names = {n.upper(): n for n in environ if _is_setting(n)}
     for depth in range(len(loc), 0, -1):  # the variable that set this key or a table holding it
         name = names.get((ENV_PREFIX + "__".join(loc[:depth])).upper())
         if name:
-            return f"environment variable {name}: {_key_path(error['loc'])}: {error['msg']}"
-    return f"{where}: {_key_path(error['loc'])}: {error['msg']}"
+            return f"environment variable {name}: {_key_path(error['loc'])}: {message}"
+    return f"{where}: {_key_path(error['loc'])}: {message}"
 
 
 def problems(settings: Settings, connectors: dict[str, Any]) -> list[str]:

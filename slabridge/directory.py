@@ -1,6 +1,6 @@
 """Customers and their contracts: the customers file, the contracts folder, look-ups.
 
-:func:`load` reads every ``*.yaml`` in the contracts folder and the customers
+:func:`load` reads every ``*.yaml`` and ``*.yml`` in the contracts folder and the customers
 file and returns a :class:`Directory` plus every problem found, each phrased
 ``file:line: key.path: message``. A CRM plugin may supply customers instead by
 implementing ``slabridge_resolve_customer``.
@@ -8,7 +8,7 @@ implementing ``slabridge_resolve_customer``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import date, datetime
 from pathlib import Path
 
@@ -129,14 +129,29 @@ class Directory:
         return self.contracts.get(customer.contract) if customer else None
 
 
-def load(contracts_dir: str | Path | None, customers_file: str | Path | None) -> tuple[Directory, list[str]]:
-    """Load and check everything; the directory holds what loaded, the list says what did not."""
+CONTRACT_FILES = ("*.yaml", "*.yml")
+
+
+def contract_files(contracts_dir: str | Path | None) -> list[Path]:
+    folder = Path(contracts_dir) if contracts_dir else None
+    return sorted(p for pattern in CONTRACT_FILES for p in folder.glob(pattern)) if folder and folder.is_dir() else []
+
+
+def load(contracts_dir: str | Path | None, customers_file: str | Path | None,
+         vendors: Collection[str] | None = None) -> tuple[Directory, list[str]]:
+    """Load and check everything; the directory holds what loaded, the list says what did not.
+
+    With ``vendors`` (the installed connectors), a customer's ``organizations`` may only name those.
+    A contract that does not load is reported once, not again for each of its customers.
+    """
     problems: list[str] = []
     contracts: dict[str, Contract] = {}
+    broken: set[str] = set()
     where: dict[str, Path] = {}
-    for path in sorted(Path(contracts_dir).glob("*.yaml")) if contracts_dir else ():
+    for path in contract_files(contracts_dir):
         contract = _load_contract(path, problems)
         if contract is None:
+            broken |= {path.stem, _declared_id(path)}
             continue
         if contract.id in contracts:
             problems.append(f"{path}: id: contract {contract.id!r} is also defined in {where[contract.id]}")
@@ -144,15 +159,24 @@ def load(contracts_dir: str | Path | None, customers_file: str | Path | None) ->
         contracts[contract.id], where[contract.id] = contract, path
     if contracts_dir and not Path(contracts_dir).is_dir():
         problems.append(f"{contracts_dir}: contracts folder not found")
-    customers = _load_customers(Path(customers_file), contracts, problems) if customers_file else []
+    customers = (_load_customers(Path(customers_file), contracts, problems, broken - set(contracts), vendors)
+                 if customers_file else [])
     return Directory(contracts, customers), problems
+
+
+def _declared_id(path: Path) -> str:
+    try:
+        data, _ = yamlfile.load(path)
+    except yamlfile.FileProblem:
+        return path.stem
+    return str(data.get("id")) if isinstance(data, dict) and data.get("id") else path.stem
 
 
 def route_group_problems(contracts_dir: str | Path | None, customers_file: str | Path | None,
                          resolve: Callable[[str, str | None], str | None]) -> list[str]:
     """Every ``route.group`` (contracts) and ``tam.group`` (customers) that ``resolve(name, vendor)`` cannot
     map to a vendor's id, as ``file:line: key.path: message``; ``vendor`` is None for a name used by all."""
-    files = sorted(Path(contracts_dir).glob("*.yaml")) if contracts_dir and Path(contracts_dir).is_dir() else []
+    files = contract_files(contracts_dir)
     if customers_file and Path(customers_file).is_file():
         files.append(Path(customers_file))
     found = []
@@ -197,7 +221,8 @@ def _load_contract(path: Path, problems: list[str]) -> Contract | None:
     return None if found else contract
 
 
-def _load_customers(path: Path, contracts: dict[str, Contract], problems: list[str]) -> list[Customer]:
+def _load_customers(path: Path, contracts: dict[str, Contract], problems: list[str], broken: set[str] = frozenset(),
+                    vendors: Collection[str] | None = None) -> list[Customer]:
     try:
         data, lines = yamlfile.load(path)
         customers = CustomersFile.model_validate(data).customers
@@ -210,25 +235,40 @@ def _load_customers(path: Path, contracts: dict[str, Contract], problems: list[s
     found: list[tuple[tuple, str]] = []
     seen_ids: set[str] = set()
     owners: dict[tuple[str, str], str] = {}
+    domains: dict[str, str] = {}
+    waiting: dict[str, int] = {}  # customers of a contract that did not load: reported once
     for i, customer in enumerate(customers):
         loc = ("customers", i)
         if customer.id in seen_ids:
             found.append((loc + ("id",), f"customer id {customer.id!r} is used twice"))
         seen_ids.add(customer.id)
+        for k, domain in enumerate(customer.domains):
+            if domain.lower() in domains:
+                found.append((loc + ("domains", k), f"domain {domain} also belongs to {domains[domain.lower()]}: "
+                                                    "an e-mail there could not tell the two apart"))
+            domains.setdefault(domain.lower(), customer.id)
         for vendor, ids in customer.organizations.items():
+            if vendors is not None and vendor not in vendors:
+                found.append((loc + ("organizations", vendor), f"no installed connector is called {vendor!r} "
+                                                               f"(installed: {', '.join(sorted(vendors)) or 'none'})"))
             for k, org in enumerate(ids):
                 if (vendor, org) in owners:
                     found.append((loc + ("organizations", vendor, k),
                                   f"{vendor} organization {org} also belongs to {owners[(vendor, org)]}"))
                 owners[(vendor, org)] = customer.id
         contract = contracts.get(customer.contract)
+        if contract is None and customer.contract in broken:
+            waiting[customer.contract] = waiting.get(customer.contract, 0) + 1
+            continue
         if contract is None:
             found.append((loc + ("contract",), f"unknown contract {customer.contract!r} (loaded: "
                                                f"{', '.join(sorted(contracts)) or 'none'})"))
             continue
         found.extend(_customer_problems(customer, contract, loc))
     problems.extend(_located(path, lines, loc, message) for loc, message in found)
-    return customers if not found else [c for c in customers if c.contract in contracts]
+    problems.extend(f"{path}: {n} customer(s) of contract {name!r} not checked: the contract did not load (above)"
+                    for name, n in sorted(waiting.items()))
+    return customers if not found and not waiting else [c for c in customers if c.contract in contracts]
 
 
 def _customer_problems(customer: Customer, contract: Contract, loc: tuple) -> list[tuple[tuple, str]]:

@@ -54,21 +54,26 @@ def load(path: str | Path) -> tuple[Any, Lines]:
         raise FileProblem(f"{path}: not valid YAML: {exc}") from None
     lines: Lines = {}
     if node is not None:
-        _walk(node, (), lines)
+        _walk(node, (), lines, path)
     return data, lines
 
 
-def _walk(node: yaml.Node, path: tuple, lines: Lines) -> None:
+def _walk(node: yaml.Node, path: tuple, lines: Lines, file: Path) -> None:
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
         for key, value in node.value:
             child = path + (key.value,)
-            lines[child] = key.start_mark.line + 1
-            _walk(value, child, lines)
-            lines[child] = key.start_mark.line + 1
+            line = key.start_mark.line + 1
+            if key.value in seen:  # YAML would silently keep the last one
+                raise FileProblem(f"{file}:{line}: {key_path(child)}: duplicate key (first on line {seen[key.value]})")
+            seen[key.value] = line
+            lines[child] = line
+            _walk(value, child, lines, file)
+            lines[child] = line
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _walk(item, path + (index,), lines)
+            _walk(item, path + (index,), lines, file)
 
 
 def line_of(lines: Lines, loc: tuple) -> int | None:

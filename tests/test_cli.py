@@ -46,7 +46,7 @@ def test_check_reports_problems_and_exits_1(tmp_path):
     config.write_text('[vendors.zendesk]\nenabled = true\nbase_url = "nope"\n')
     result = run("--config", str(config), "check")
     assert result.exit_code == 1
-    assert f"error: {config}: vendors.zendesk.base_url: Value error, must start with http:// or https://" in result.output
+    assert f"error: {config}: vendors.zendesk.base_url: must start with http:// or https://" in result.output
 
 
 def test_check_ok(tmp_path, monkeypatch):
@@ -78,7 +78,8 @@ def test_an_unusable_database_is_a_clear_error(tmp_path):
     assert down.exit_code == 1 and "cannot use the database postgresql://nobody@127.0.0.1:1/none" in down.output
     assert "Traceback" not in down.output
     nonsense = run("report", env={"SLABRIDGE_DATABASE_URL": "notaurl"})
-    assert nonsense.exit_code == 1 and "database_url 'notaurl' is not a database URL" in nonsense.output
+    assert nonsense.exit_code == 1 and ("environment variable SLABRIDGE_DATABASE_URL: database_url: must be "
+                                        "sqlite:///FILE or postgresql://") in nonsense.output
 
 
 def test_a_pause_that_ends_before_it_starts_is_refused(tmp_path):
@@ -97,3 +98,19 @@ def test_a_pause_that_ends_before_it_starts_is_refused(tmp_path):
 def test_numbers_out_of_range_are_usage_errors_naming_the_option(args, where):
     result = run(*args)
     assert result.exit_code == 2 and where in result.output and "Traceback" not in result.output
+
+
+def test_check_in_an_empty_folder_says_nothing_was_checked(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SLABRIDGE_CONFIG", raising=False)
+    result = run("check")
+    assert result.exit_code == 1 and "nothing was checked" in result.output and "OK" not in result.output
+    (tmp_path / "contracts").mkdir()
+    empty = run("check", "--contracts", str(tmp_path / "contracts"))
+    assert empty.exit_code == 1 and "no contract files (*.yaml, *.yml)" in empty.output
+
+
+def test_check_refuses_a_database_url_slabridge_cannot_use(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run("check", env={"SLABRIDGE_DATABASE_URL": "foo://bar"})
+    assert result.exit_code == 1 and "environment variable SLABRIDGE_DATABASE_URL: database_url: must be" in result.output

@@ -53,7 +53,7 @@ timeout_seconds = "soon"
     problems = info.value.problems
     assert f"{path}: max_body_bytes: Input should be greater than 0" in problems
     assert f"{path}: colour: Extra inputs are not permitted" in problems
-    assert any(p.startswith(f"{path}: vendors.jira.base_url: Value error, must start with http") for p in problems)
+    assert any(p.startswith(f"{path}: vendors.jira.base_url: must start with http") for p in problems)
     assert any(p.startswith(f"{path}: vendors.jira.timeout_seconds:") for p in problems)
 
 

@@ -216,3 +216,35 @@ def test_a_contract_without_calendars_or_levels_says_so(tmp_path):
     found = load(tmp_path, None)[1]
     assert any("calendars: Dictionary should have at least 1 item" in p for p in found)
     assert any("levels: Dictionary should have at least 1 item" in p for p in found)
+
+
+def test_a_duplicated_key_is_refused_with_both_lines(workdir):
+    path = workdir / "contracts" / "caret.yaml"
+    path.write_text(path.read_text() + "\nid: caret-again\n")
+    [problem] = [p for p in problems_of(workdir) if "duplicate key" in p]
+    assert problem.startswith(f"{path}:") and "id: duplicate key (first on line" in problem
+
+
+def test_a_yml_contract_is_loaded_like_a_yaml_one(workdir):
+    (workdir / "contracts" / "caret.yaml").rename(workdir / "contracts" / "caret.yml")
+    directory, problems = load(workdir / "contracts", workdir / "customers.yaml")
+    assert problems == [] and "caret" in directory.contracts
+
+
+def test_a_vendor_typo_in_a_customers_organizations_is_named(workdir):
+    edit(workdir / "customers.yaml", "organizations: {zendesk: [\"8447346622598\"]", "organizations: {zendsk: [\"8447346622598\"]")
+    problems = load(workdir / "contracts", workdir / "customers.yaml", vendors={"zendesk", "freshdesk", "jira"})[1]
+    assert any("customers.0.organizations.zendsk: no installed connector is called 'zendsk'" in p for p in problems)
+
+
+def test_one_domain_claimed_by_two_customers_is_a_problem(workdir):
+    edit(workdir / "customers.yaml", "domains: [initech.example]", "domains: [northwind.example]")
+    assert any("domain northwind.example also belongs to northwind-clinic" in p for p in problems_of(workdir))
+
+
+def test_a_broken_contract_is_reported_once_not_for_each_customer(workdir):
+    edit(workdir / "contracts" / "triage-desk.yaml", "id: triage-desk", "id: triage-desk\nbogus_key: 1")
+    problems = problems_of(workdir)
+    assert not any("unknown contract 'triage-desk'" in p for p in problems)
+    assert any("bogus_key" in p for p in problems)
+    assert any("customer(s) of contract 'triage-desk' not checked: the contract did not load" in p for p in problems)
