@@ -44,13 +44,23 @@ class Context:
             sys.exit(1)
         return directory
 
-    def store(self, settings: Settings, upgrade: bool = True):
-        """The database, migrated; exit 1 saying which database and why if it cannot be used."""
+    def store(self, settings: Settings, upgrade: bool = True, existing: bool = False):
+        """The database, migrated; exit 1 saying which database and why if it cannot be used.
+
+        With ``existing`` (commands that only read what slabridge recorded), a missing SQLite file is an
+        error, never silently created.
+        """
+        import sqlalchemy as sa
         from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
         from .store import Store
 
         where = _safe_url(settings.database_url) if "://" in settings.database_url else settings.database_url
+        if existing and settings.database_url.startswith("sqlite:///"):
+            file = sa.engine.make_url(settings.database_url).database
+            if file and file != ":memory:" and not Path(file).exists():
+                raise click.ClickException(f"no database at {file}: nothing has been recorded here yet (run "
+                                           "`slabridge serve`, or set database_url / SLABRIDGE_DATABASE_URL)")
         try:
             store = Store(settings.database_url)
             if upgrade:
@@ -257,7 +267,7 @@ def db_dead(obj: Context, retry: str | None, drop: str | None, ids: tuple[int, .
     """
     if retry and drop:
         raise click.UsageError("give --retry or --drop, not both")
-    store = obj.store(obj.settings())
+    store = obj.store(obj.settings(), existing=True)
     if retry:
         click.echo(f"{store.retry_dead(retry, list(ids))} {retry}(s) queued again")
         return
@@ -285,7 +295,7 @@ def db_status(obj: Context) -> None:
     """Show the schema version and queue counts."""
     from .store import LATEST
 
-    store = obj.store(obj.settings(), upgrade=False)
+    store = obj.store(obj.settings(), upgrade=False, existing=True)
     version = store.version()
     click.echo(f"schema version {version} (latest {LATEST})")
     if version:

@@ -68,6 +68,11 @@ class Connector(ABC):
     def client(self, settings: VendorSettings, http: httpx.Client) -> VendorClient:
         """A write-back client over the given HTTP client."""
 
+    def recognizes(self, payload: dict) -> bool | None:
+        """Whether a decoded body has this vendor's marks (True), another shape (False), or no telling
+        (None); ``replay --vendor`` refuses a body that another connector recognizes and this one does not."""
+        return None
+
     def group_problem(self, settings: VendorSettings, group: str) -> str | None:
         """Why a contract's group name cannot be routed to on this vendor (``slabridge check``), or None."""
         return None

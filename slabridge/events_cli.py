@@ -53,7 +53,7 @@ def add(obj, customer: str, starts: str, ends: str, kind: str, note: str | None)
 @click.pass_obj
 def list_events(obj, customer: str | None, as_json: bool) -> None:
     """Planned events added at run time (all customers, or CUSTOMER's)."""
-    rows = obj.store(obj.settings()).planned_events(customer)
+    rows = obj.store(obj.settings(), existing=True).planned_events(customer)
     if as_json:
         click.echo(json.dumps([{**r, "from": r["from"].isoformat(), "to": r["to"].isoformat()} for r in rows],
                               indent=2))
@@ -68,6 +68,6 @@ def list_events(obj, customer: str | None, as_json: bool) -> None:
 @click.pass_obj
 def remove(obj, event_id: int) -> None:
     """Remove planned event EVENT_ID."""
-    if not obj.store(obj.settings()).remove_planned_event(event_id):
+    if not obj.store(obj.settings(), existing=True).remove_planned_event(event_id):
         raise click.ClickException(f"no planned event {event_id}")
     click.echo(f"planned event {event_id} removed")

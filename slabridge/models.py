@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 
 class Frozen(BaseModel):
@@ -99,9 +99,9 @@ class TicketEvent(Frozen):
     tags: tuple[str, ...] = ()
     custom_fields: dict[str, Any] = Field(default_factory=dict)
     comment: Comment | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-    occurred_at: datetime
+    created_at: AwareDatetime | None = None
+    updated_at: AwareDatetime | None = None
+    occurred_at: AwareDatetime  # an instant without a UTC offset would be read in no particular zone
     absent: tuple[Literal[ABSENT_FIELDS], ...] = ()  # type: ignore[valid-type]
 
 

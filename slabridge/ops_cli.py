@@ -72,17 +72,17 @@ def replay(obj, file: str, vendor: str | None, contracts_dir: str | None, custom
                                      param_hint="--vendor")
     lines = Path(file).read_text().splitlines()
     events, errors = [], 0
-    with click.progressbar(lines, label="reading", file=sys.stderr, show_pos=True) as bar:
+    with _progress(label="reading", iterable=lines) as bar:
         for number, line in enumerate(bar, start=1):
             if not line.strip():
                 continue
             try:
-                events.append((number, _event(line, number, connector, settings.vendor(vendor) if vendor else None)))
+                events.append((number, _event(line, number, connector, settings.vendor(vendor) if vendor else None,
+                                              plugins.connectors)))
             except ValueError as exc:
                 errors += 1
                 click.echo(f"{file}:{number}: {exc}", err=True)
-    with click.progressbar(length=len(events), label="replaying", file=sys.stderr, show_pos=True,
-                           update_min_steps=max(1, len(events) // 100)) as bar:
+    with _progress(label="replaying", length=len(events), update_min_steps=max(1, len(events) // 100)) as bar:
         movements: dict[str, list[tuple[float, int, str]]] = {}
         rows = run_replay(events, plugins, directory, jobs, emit=lambda line: _echo_line(line, movements),
                           progress=bar.update)
@@ -93,6 +93,32 @@ def replay(obj, file: str, vendor: str | None, contracts_dir: str | None, custom
         click.echo(f"\nprepaid incidents as of {now.isoformat()}:", err=True)
         click.echo(_incident_table(movements, directory, now), err=True)
     sys.exit(1 if errors else 0)
+
+
+class _Quiet:
+    """A progress bar that shows nothing (standard error is not a terminal: a log or a pipe)."""
+
+    def __init__(self, iterable=None):
+        self.iterable = iterable
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def __iter__(self):
+        return iter(self.iterable or ())
+
+    def update(self, steps: int) -> None:
+        pass
+
+
+def _progress(label: str, iterable=None, length: int | None = None, update_min_steps: int = 1):
+    if not sys.stderr.isatty():
+        return _Quiet(iterable)
+    return click.progressbar(iterable, length=length, label=label, file=sys.stderr, show_pos=True,
+                             update_min_steps=update_min_steps)
 
 
 def _echo_line(line: str, movements: dict[str, list[tuple[float, int, str]]]) -> None:
@@ -121,20 +147,36 @@ def _incident_table(movements: dict[str, list[tuple[float, int, str]]], director
     return render_table(["customer", "opening", "charged", "added", "rollovers", "forfeited", "balance"], rows)
 
 
-def _event(line: str, number: int, connector, vendor_settings) -> TicketEvent:
+CANONICAL = {"vendor", "delivery_id", "ticket", "kind", "occurred_at"}
+
+
+def _event(line: str, number: int, connector, vendor_settings, connectors: dict | None = None) -> TicketEvent:
+    """One input line as a TicketEvent; ValueError saying what is wrong (never the line's text)."""
     try:
-        if connector is None:
-            return TicketEvent.model_validate(json.loads(line))
         data = json.loads(line)
+        if connector is None:
+            if isinstance(data, dict) and not CANONICAL <= set(data):
+                shape = next((n for n, c in (connectors or {}).items() if c.recognizes(data)), None)
+                if shape:
+                    raise ValueError(f"this is a {shape} webhook body, not a canonical event: give --vendor {shape}")
+            return TicketEvent.model_validate(data)
         body = data.get("body", data) if isinstance(data, dict) else data
         if not isinstance(body, dict):
             raise ValueError("a webhook body must be a JSON object")
+        if CANONICAL <= set(body):
+            raise ValueError(f"this is a canonical event, not a {connector.name} webhook body: drop --vendor")
+        if connector.recognizes(body) is False:
+            other = next((n for n, c in (connectors or {}).items() if c is not connector and c.recognizes(body)), None)
+            if other:
+                raise ValueError(f"this is a {other} webhook body, not {connector.name}: give --vendor {other}")
         return connector.event_from(body, f"replay:{number}", datetime.now(timezone.utc), vendor_settings)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ValueError(f"{'.'.join(map(str, first['loc'])) or 'event'}: {first['msg']}") from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON: {exc.msg} at column {exc.colno}") from None
+    except ValueError:
+        raise
     except Exception as exc:  # noqa: BLE001 - a connector's WebhookRejected and the like
         raise ValueError(getattr(exc, "message", None) or str(exc)) from None
 
@@ -146,7 +188,7 @@ def _event(line: str, number: int, connector, vendor_settings) -> TicketEvent:
 def report(obj, as_json: bool, as_csv: bool) -> None:
     """Compliance per customer x severity x metric, from the tickets slabridge has recorded."""
     settings = obj.settings()
-    directory, store = obj.directory(settings), obj.store(settings)
+    directory, store = obj.directory(settings), obj.store(settings, existing=True)
     _emit(compliance(store.ticket_states(), directory, datetime.now(timezone.utc)), as_json, as_csv)
 
 

@@ -114,3 +114,11 @@ def test_check_refuses_a_database_url_slabridge_cannot_use(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     result = run("check", env={"SLABRIDGE_DATABASE_URL": "foo://bar"})
     assert result.exit_code == 1 and "environment variable SLABRIDGE_DATABASE_URL: database_url: must be" in result.output
+
+
+@pytest.mark.parametrize("command", [["report"], ["db", "status"], ["db", "dead"], ["events", "list"]])
+def test_reading_commands_never_create_a_database(tmp_path, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    result = run(*command, env={"SLABRIDGE_DATABASE_URL": f"sqlite:///{tmp_path}/none.db"})
+    assert result.exit_code == 1 and f"no database at {tmp_path}/none.db" in result.output
+    assert not (tmp_path / "none.db").exists()

@@ -45,6 +45,7 @@ def test_replay_prints_one_line_per_decision_and_fires_timers_between_events(tmp
     assert any(line["escalation"] == "support_management" for line in timers)  # breach at 12:00, no webhook needed
     assert lines[-1]["ticket"] == "zendesk:2"
     assert "2 event(s) replayed, 0 bad line(s)" in result.stderr
+    assert "reading" not in result.stderr and "replaying" not in result.stderr  # no bars where no terminal
     assert "fabrikam-health" in result.stderr and "first_response" in result.stderr
 
 
@@ -204,3 +205,27 @@ def test_replay_shows_the_incident_ledger_balance_per_decision_and_charges_and_r
     summary = result.stderr[result.stderr.index("prepaid incidents"):]
     row = next(r.split() for r in summary.splitlines() if r.startswith("northwind-clinic"))
     assert row == ["northwind-clinic", "25", "6", "0", "1", "5", "14"]
+
+
+def test_replay_refuses_another_vendors_bodies_and_canonical_events_given_as_webhooks(tmp_path):
+    zendesk = json.loads((ROOT / "tests" / "samples" / "zendesk" / "ticket_comment_added.json").read_text())
+    bodies = tmp_path / "zendesk.jsonl"
+    bodies.write_text(json.dumps(zendesk) + "\n")
+    wrong = run("replay", str(bodies), "--vendor", "freshdesk", "--contracts", CONTRACTS, "--customers", CUSTOMERS)
+    assert wrong.exit_code == 1 and f"{bodies}:1: this is a zendesk webhook body, not freshdesk" in wrong.stderr
+    bare = run("replay", str(bodies), "--contracts", CONTRACTS, "--customers", CUSTOMERS)
+    assert bare.exit_code == 1 and "give --vendor zendesk" in bare.stderr
+    canonical = tmp_path / "events.jsonl"
+    canonical.write_text(event(1, "1", T0).model_dump_json() + "\n")
+    given = run("replay", str(canonical), "--vendor", "zendesk", "--contracts", CONTRACTS, "--customers", CUSTOMERS)
+    assert given.exit_code == 1 and "a canonical event, not a zendesk webhook body: drop --vendor" in given.stderr
+    assert "0 event(s) replayed" in given.stderr
+
+
+def test_replay_refuses_a_timestamp_without_an_offset(tmp_path):
+    line = json.loads(event(1, "1", T0).model_dump_json())
+    line["occurred_at"] = "2026-03-07T10:00:00"
+    path = tmp_path / "events.jsonl"
+    path.write_text(json.dumps(line) + "\n")
+    result = run("replay", str(path), "--contracts", CONTRACTS, "--customers", CUSTOMERS)
+    assert result.exit_code == 1 and f"{path}:1: occurred_at: Input should have timezone info" in result.stderr

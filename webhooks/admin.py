@@ -61,7 +61,7 @@ def admin_api(settings: Settings, store: Store) -> Blueprint:
         return jsonify(id=event_id, customer=body["customer"], kind=planned.kind, **{
             "from": planned.starts.isoformat(), "to": planned.ends.isoformat()}), 201
 
-    @api.delete("/planned-events/<int:event_id>")
+    @api.delete("/planned-events/<int(max=9223372036854775807):event_id>")  # beyond: 404, not a DB overflow
     def remove_planned(event_id: int):
         if not store.remove_planned_event(event_id):
             return _error(404, f"no planned event {event_id}")

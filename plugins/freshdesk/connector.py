@@ -72,6 +72,10 @@ class FreshdeskConnector(Connector):
         if not ok:
             raise WebhookRejected(401, f"{header} does not match the configured secret")
 
+    def recognizes(self, payload: dict) -> bool | None:
+        """The shipped automation template sends ``actor``; Freshdesk's Simple JSON ``freshdesk_webhook``."""
+        return "actor" in payload or "freshdesk_webhook" in payload
+
     def parse(self, request: WebhookRequest, settings: VendorSettings) -> TicketEvent:
         window = int(settings.options.get("dedupe_window_seconds", 600))
         delivery = f"{content_hash(request.body)}@{int(request.received_at.timestamp()) // window}"

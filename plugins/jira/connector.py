@@ -51,6 +51,9 @@ class JiraConnector(Connector):
             return None
         return f"routing to group {group!r} needs vendors.jira.options.group_field (the issue's group field)"
 
+    def recognizes(self, payload: dict) -> bool | None:
+        return "webhookEvent" in payload
+
     def parse(self, request: WebhookRequest, settings: VendorSettings) -> TicketEvent:
         data = json_object(request)
         delivery = request.header(IDENTIFIER)

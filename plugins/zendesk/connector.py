@@ -63,6 +63,10 @@ class ZendeskConnector(Connector):
         if abs(request.received_at - sent_at) > tolerance:
             raise WebhookRejected(401, f"{TIMESTAMP} is outside the {tolerance} tolerance (stale or replayed)")
 
+    def recognizes(self, payload: dict) -> bool | None:
+        """Trigger bodies carry ``current_user``; event subscriptions a ``zen:event-type:`` type."""
+        return "current_user" in payload or str(payload.get("type", "")).startswith("zen:event-type:")
+
     def parse(self, request: WebhookRequest, settings: VendorSettings) -> TicketEvent:
         data = json_object(request)
         delivery = request.header(INVOCATION) or str(data.get("id") or "")
