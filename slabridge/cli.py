@@ -318,12 +318,14 @@ from .calendar_cli import calendar_group  # noqa: E402 - registered after main e
 main.add_command(calendar_group)
 
 from .events_cli import events  # noqa: E402
+from .init_cli import init  # noqa: E402
 from .ops_cli import incidents, replay, report  # noqa: E402
 
 main.add_command(replay)
 main.add_command(report)
 main.add_command(incidents)
 main.add_command(events)
+main.add_command(init)
 
 
 @main.group()

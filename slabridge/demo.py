@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 import json
 from datetime import datetime, timezone
+from importlib.resources import files
 from pathlib import Path
 
 import httpx
@@ -31,7 +32,7 @@ from .worker import Worker
 SAMPLE_TICKETS = {"jira": "SUP-303"}
 
 
-EXAMPLES = Path("examples")
+EXAMPLES = Path(str(files("slabridge.examples")))  # shipped in the package: the demo runs anywhere
 FIELDS = {"zendesk": {"first_response": "360001"}, "freshdesk": {"first_response": "cf_first_response"},
           "jira": {"first_response": "customfield_10102"}}
 OPTIONS = {"jira": {"organization_field": "customfield_10002"}}
@@ -63,7 +64,10 @@ def run_demo(echo: Callable[[str], None] = print, keep: bool = False, contracts_
         directory, problems = load_directory(contracts_dir, customers_file)
         for problem in problems:
             echo(f"contract problem: {problem}")
-        echo(f"contracts: {', '.join(sorted(directory.contracts)) or 'none (default rules only)'}")
+        echo(f"contracts: {', '.join(sorted(directory.contracts)) or 'none'}")
+        if not directory.contracts:
+            echo(f"demo FAILED: no contract loaded from {contracts_dir}: nothing would be decided by a contract")
+            return 1
         store = Store(settings.database_url)
         store.upgrade()
         from slabridge_webhooks import create_app
@@ -114,6 +118,8 @@ def _report(echo, store: Store, fakes, answers) -> int:
             failures.append(f"{name}: the repeated delivery was not recognised as a duplicate")
         if len(decisions) != 1:
             failures.append(f"{name}: expected 1 decision, found {len(decisions)}")
+        elif not decision.get("customer"):
+            failures.append(f"{name}: the decision found no customer: the example contracts did not apply")
         if not writes or any(not 200 <= w.status < 300 for w in writes):
             failures.append(f"{name}: write-back missing or failed")
     echo(render_table(["vendor", "ticket", "webhook", "repeat", "decision", "write-back received by the vendor"],

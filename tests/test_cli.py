@@ -1,7 +1,9 @@
 """The command line, run as a user runs it (a real subprocess where it matters)."""
 
 import json
+import os
 import subprocess
+from pathlib import Path
 import sys
 
 import pytest
@@ -122,3 +124,39 @@ def test_reading_commands_never_create_a_database(tmp_path, monkeypatch, command
     result = run(*command, env={"SLABRIDGE_DATABASE_URL": f"sqlite:///{tmp_path}/none.db"})
     assert result.exit_code == 1 and f"no database at {tmp_path}/none.db" in result.output
     assert not (tmp_path / "none.db").exists()
+
+
+def test_init_writes_a_starter_that_checks_clean_and_never_overwrites(tmp_path, monkeypatch):
+    target = tmp_path / "desk"
+    assert run("init", str(target)).exit_code == 0
+    assert {p.name for p in target.iterdir()} >= {"slabridge.toml", "contracts", "customers.yaml", "calendars"}
+    monkeypatch.chdir(target)
+    checked = run("check")
+    assert checked.exit_code == 0 and "OK: configuration, 5 contract(s)" in checked.output
+    again = CliRunner().invoke(main, ["init", str(target)])
+    assert again.exit_code == 1 and "already exist" in again.output
+
+
+def test_the_demo_runs_outside_the_repository_on_the_packaged_examples(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "slabridge", "demo"], capture_output=True, text=True, timeout=120,
+                            cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "contracts: caret, infraware, interopion, poologics, triage-desk" in result.stdout
+
+
+def test_the_sdist_holds_every_test_and_conftest(tmp_path):
+    import tarfile
+
+    from setuptools import build_meta
+
+    root = Path(__file__).resolve().parents[1]
+    here = Path.cwd()
+    os.chdir(root)  # setuptools builds from the working directory
+    try:
+        name = build_meta.build_sdist(str(tmp_path))
+    finally:
+        os.chdir(here)
+    with tarfile.open(tmp_path / name) as sdist:
+        names = {n.split("/", 1)[1] for n in sdist.getnames() if "/" in n}
+    tests = {str(p.relative_to(root)) for p in (root / "tests").rglob("*.py")}
+    assert tests <= names and "tests/conftest.py" in names and "examples/customers.yaml" in names
