@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
 if TYPE_CHECKING:
     from .connectors import Connector
+    from .contract import Contract
+    from .directory import Customer, Directory
     from .engine import TicketState
     from .models import Decision, TicketEvent
     from .verdicts import Classification, Deadline, Entitlement, Escalation
@@ -41,7 +43,7 @@ def slabridge_register_connectors(register: Callable[[Connector], None]) -> None
 
 
 @hookspec(firstresult=True)
-def slabridge_resolve_customer(event: TicketEvent, directory: Any) -> Any | None:
+def slabridge_resolve_customer(event: TicketEvent, directory: Directory) -> Customer | None:
     """Find the customer a ticket belongs to.
 
     :param event: the ticket event.
@@ -53,8 +55,8 @@ def slabridge_resolve_customer(event: TicketEvent, directory: Any) -> Any | None
 
 @hookspec(firstresult=True)
 def slabridge_entitlement(
-    event: TicketEvent, customer: Any | None, contract: Any | None, now: datetime, state: TicketState,
-    directory: Any,
+    event: TicketEvent, customer: Customer | None, contract: Contract | None, now: datetime, state: TicketState,
+    directory: Directory,
 ) -> Entitlement | None:
     """Decide whether and how the requester is entitled to support.
 
@@ -64,8 +66,10 @@ def slabridge_entitlement(
     :param now: the instant of the decision.
     :param state: what slabridge remembers of the ticket (memory, clocks, applied).
     :param directory: customers and contracts, with the incident ledger.
-    Result: firstresult, an :class:`~slabridge.verdicts.Entitlement`.
-    Implemented by: built-in entitlement rules.
+    Result: firstresult, an :class:`~slabridge.verdicts.Entitlement`. Its ``charges`` (prepaid
+    incidents, per ticket or per hour) are written to the incident ledger in the decision's own
+    transaction; ``directory.ledger(customer_id)`` gives the movements so far.
+    Implemented by: built-in entitlement rules (designated contacts, plans, add-ons, terms, incidents).
     """
 
 
@@ -74,7 +78,7 @@ def slabridge_entitlement(
 
 @hookspec(firstresult=True)
 def slabridge_classify(
-    event: TicketEvent, entitlement: Entitlement, contract: Any | None, now: datetime, state: TicketState
+    event: TicketEvent, entitlement: Entitlement, contract: Contract | None, now: datetime, state: TicketState
 ) -> Classification | None:
     """Decide the ticket's severity and request type (reclassifying if needed).
 
@@ -96,10 +100,10 @@ def slabridge_deadlines(
     event: TicketEvent,
     entitlement: Entitlement,
     classification: Classification,
-    contract: Any | None,
+    contract: Contract | None,
     now: datetime,
     state: TicketState,
-    customer: Any | None,
+    customer: Customer | None,
 ) -> list[Deadline] | None:
     """Compute the SLA deadlines that apply, one or more per metric.
 
@@ -123,8 +127,8 @@ def slabridge_deadlines(
 def slabridge_escalations(
     event: TicketEvent,
     deadlines: list[Deadline],
-    customer: Any | None,
-    contract: Any | None,
+    customer: Customer | None,
+    contract: Contract | None,
     now: datetime,
     state: TicketState,
 ) -> list[Escalation] | None:
