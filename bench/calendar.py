@@ -30,7 +30,7 @@ import holidays  # noqa: E402
 import pytz  # noqa: E402
 
 from slabridge.calendar import compile_calendar  # noqa: E402
-from slabridge.calendar_oracle import Oracle  # noqa: E402
+from slabridge.testing.calendar_oracle import Oracle  # noqa: E402
 
 ZONE = "America/Denver"
 SPEC = {"timezone": ZONE, "weekly": {"mon-fri": ["07:00-18:00"]}, "holidays": {"country": "US"}}

@@ -84,7 +84,7 @@ class Connector(ABC):
         return event
 
     def fake_api(self):
-        """A :class:`slabridge.fakeapi.FakeAPI` imitating this vendor, from the package's ``fake`` module."""
+        """A :class:`slabridge.testing.fakeapi.FakeAPI` imitating this vendor, from the package's ``fake`` module."""
         return self._fake_module().fake_api()
 
     def sample_webhook(self, secret: str, ticket_id: str, now: datetime) -> tuple[dict[str, str], bytes]:

@@ -194,7 +194,7 @@ SPEC_SETUP = {
 
 @pytest.fixture(scope="session")
 def request_checkers():
-    from slabridge.specs import RequestChecker
+    from slabridge.testing.specs import RequestChecker
 
     if not SPECS.is_dir():
         pytest.fail(f"vendor specs not found at {SPECS}")
@@ -205,7 +205,7 @@ def request_checkers():
 @pytest.fixture(autouse=True)
 def requests_match_vendor_specs(monkeypatch, request_checkers):
     """Fails a test if any request a fake vendor API received is rejected by the vendor's document."""
-    from slabridge.fakeapi import FakeAPI
+    from slabridge.testing.fakeapi import FakeAPI
 
     started: list[FakeAPI] = []
     original = FakeAPI.start

@@ -98,7 +98,7 @@ def test_server_errors_are_retried_through_an_outage_window_then_dead_lettered(s
 
 
 def test_unreachable_vendor_is_retried(store, worker_for, signed, make_settings, db_url):
-    from slabridge.fakeapi import FakeAPI
+    from slabridge.testing.fakeapi import FakeAPI
 
     clock = Clock(time.time())
     worker = worker_for(FakeAPI("zendesk", []).start(), clock)  # started to get a port...

@@ -44,7 +44,7 @@ def admin_api(settings: Settings, store: Store) -> Blueprint:
 
     @api.post("/planned-events")
     def add_planned():
-        from slabridge.events_cli import validated
+        from slabridge.cli.events import validated
 
         body = request.get_json(silent=True)
         if not isinstance(body, dict):

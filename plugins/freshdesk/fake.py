@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from slabridge.fakeapi import FakeAPI
+from slabridge.testing.fakeapi import FakeAPI
 
 TICKET = r"/api/v2/tickets/(\d+)"
 

@@ -8,7 +8,7 @@ import json
 import uuid
 from datetime import datetime
 
-from slabridge.fakeapi import FakeAPI
+from slabridge.testing.fakeapi import FakeAPI
 
 ISSUE = r"/rest/api/3/issue/([A-Za-z][A-Za-z0-9_]*-\d+)"
 

@@ -9,7 +9,7 @@ import json
 import uuid
 from datetime import datetime
 
-from slabridge.fakeapi import FakeAPI
+from slabridge.testing.fakeapi import FakeAPI
 
 TICKET = r"/api/v2/tickets/(\d+)"
 

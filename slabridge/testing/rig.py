@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 
 from ..directory import route_group_problems
-from ..fakeapi import FakeAPI
+from .fakeapi import FakeAPI
 from ..plugins import Plugins
 from ..store import Store
 
@@ -85,12 +85,14 @@ class Report:
 
 class Rig:
     def __init__(self, folder: Path, database_url: str, contracts_dir: Path, customers_file: Path,
-                 receivers: int = 2, workers: int = 1, worker_threads: int = 2, vendor_settings: str = ""):
+                 receivers: int = 2, workers: int = 1, worker_threads: int = 2, vendor_settings: str = "",
+                 jira_tolerance_seconds: int = 3600):
         self.folder = Path(folder)
         self.database_url = database_url
         self.contracts_dir, self.customers_file = contracts_dir, customers_file
         self.receivers, self.worker_count, self.worker_threads = receivers, workers, worker_threads
         self.vendor_settings = vendor_settings  # TOML lines added to every vendor's section
+        self.jira_tolerance_seconds = jira_tolerance_seconds  # raise it to send a history dated in the past
         self.secret = uuid.uuid4().hex
         self.port = free_port()
         self.fakes: dict[str, FakeAPI] = {}
@@ -166,17 +168,20 @@ class Rig:
                       f'webhook_secrets_env = ["RIG_{vendor.upper()}_SECRET"]', 'self_user = "slabridge-bot"',
                       "max_retries = 1", "timeout_seconds = 5", self.vendor_settings]
             if vendor == "jira":
-                lines += ['options = { organization_field = "customfield_10002", group_field = "customfield_10050" }']
+                lines += ['options = { organization_field = "customfield_10002", group_field = "customfield_10050", '
+                          f"timestamp_tolerance_seconds = {self.jira_tolerance_seconds} }}"]
             else:
                 lines += [f"[vendors.{vendor}.groups]", mapped]
         return "\n".join(lines) + "\n"
 
     # --- load -------------------------------------------------------------
 
-    def history(self, tickets: int, events_per_ticket: int, seed: int = 7) -> list[tuple[str, str, bytes]]:
-        """(vendor, ticket, body) for ``tickets`` tickets over every vendor, each created then updated."""
+    def history(self, tickets: int, events_per_ticket: int, seed: int = 7,
+                start: datetime | None = None) -> list[tuple[str, str, bytes]]:
+        """(vendor, ticket, body) for ``tickets`` tickets over every vendor, each created then updated,
+        from ``start`` (default: 20 minutes ago) on."""
         rng = random.Random(seed)
-        start = datetime.now(timezone.utc) - timedelta(minutes=20)
+        start = start or datetime.now(timezone.utc) - timedelta(minutes=20)
         out = []
         for n in range(tickets):
             vendor = VENDORS[n % len(VENDORS)]

@@ -1,6 +1,6 @@
 """Property tests: the calendar against a brute-force minute-stepping oracle.
 
-The oracle (slabridge.calendar_oracle) shares no compilation code with the
+The oracle (slabridge.testing.calendar_oracle) shares no compilation code with the
 engine: it asks, minute by minute, whether the local schedule (resolved with the
 same documented DST rule: wall time plus offset, first occurrence, gaps move
 forward) says "open", and counts.
@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from slabridge.calendar import DAYS, compile_calendar
-from slabridge.calendar_oracle import Oracle
+from slabridge.testing.calendar_oracle import Oracle
 
 ZONES = ["America/Denver", "America/New_York", "Europe/London", "Australia/Lord_Howe", "Asia/Kolkata", "UTC"]
 # Instants near the 2026 DST changes of those zones, where engines usually go wrong.

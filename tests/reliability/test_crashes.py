@@ -3,6 +3,7 @@
 import random
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -77,14 +78,18 @@ def test_a_duplicate_storm_ends_as_a_single_clean_send(make_rig, pg_database, tm
     customers = tmp_path / "customers.yaml"
     customers.write_text((ROOT / "examples" / "customers.yaml").read_text().replace("balance: 20,", "balance: 100000,"))
     assert "balance: 100000," in customers.read_text()
-    clean = make_rig(f"sqlite:///{tmp_path}/clean.db", receivers=1, workers=1, customers_file=customers)
-    history = clean.history(tickets=TICKETS // 2, events_per_ticket=3)
+    # Dated weeks ago: every deadline has passed before either run starts, so both runs see the same
+    # breaches whenever they run (a deadline falling due between the runs would differ by design).
+    past = {"customers_file": customers, "jira_tolerance_seconds": 10 ** 9}
+    clean = make_rig(f"sqlite:///{tmp_path}/clean.db", receivers=1, workers=1, **past)
+    history = clean.history(tickets=TICKETS // 2, events_per_ticket=3,
+                            start=datetime.now(timezone.utc) - timedelta(days=45))
     send_all(clean, history, threads=1)
     assert clean.wait_drained(timeout=180)
     expected = {v: {t: (sorted(d["tags"]), d.get("priority")) for t, d in fake.tickets.items()}
                 for v, fake in clean.fakes.items()}
 
-    storm = make_rig(pg_database, receivers=2, workers=3, customers_file=customers)
+    storm = make_rig(pg_database, receivers=2, workers=3, **past)
     tripled = [item for item in history for _ in range(3)]
     random.Random(5).shuffle(tripled)
     sent = send_all(storm, tripled, threads=12)

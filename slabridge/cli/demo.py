@@ -22,12 +22,12 @@ from pathlib import Path
 import httpx
 from werkzeug.serving import make_server
 
-from .config import Settings, VendorSettings
-from .directory import load as load_directory
-from .plugins import Plugins
-from .store import Store
-from .tables import render_table
-from .worker import Worker
+from ..config import Settings, VendorSettings
+from ..directory import load as load_directory
+from ..plugins import Plugins
+from ..store import Store
+from ..tables import render_table
+from ..worker import Worker
 
 SAMPLE_TICKETS = {"jira": "SUP-303"}
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
-from .models import TicketEvent
-from .report import COLUMNS, compliance
-from .simulation import replay as run_replay
-from .tables import render_table
+from ..models import TicketEvent
+from ..report import COLUMNS, compliance
+from ..simulation import replay as run_replay
+from ..tables import render_table
 
 
 def _table(rows: list[dict]) -> str:
@@ -54,8 +54,8 @@ def replay(obj, file: str, vendor: str | None, contracts_dir: str | None, custom
     follows on standard error. Bad lines are reported with their line number and
     skipped; the exit status is then 1.
     """
-    from .directory import load
-    from .plugins import Plugins
+    from ..directory import load
+    from ..plugins import Plugins
 
     settings = obj.settings()
     directory, problems = load(contracts_dir or settings.contracts_dir, customers_file or settings.customers_file)
@@ -132,7 +132,7 @@ def _echo_line(line: str, movements: dict[str, list[tuple[float, int, str]]]) ->
 
 def _incident_table(movements: dict[str, list[tuple[float, int, str]]], directory, now: datetime) -> str:
     """Per billed customer: opening balance, incidents charged, forfeited at rollovers, balance now."""
-    from .rules import incidents as ledger
+    from ..rules import incidents as ledger
 
     rows = []
     for customer_id, entries in sorted(movements.items()):
@@ -200,7 +200,7 @@ def report(obj, as_json: bool, as_csv: bool) -> None:
 @click.pass_obj
 def incidents(obj, customer: str, add: int | None, reason: str, as_json: bool) -> None:
     """Show a customer's prepaid incident balance and its history (or --add a purchase)."""
-    from .rules import incidents as ledger
+    from ..rules import incidents as ledger
 
     settings = obj.settings()
     directory, store = obj.directory(settings), obj.store(settings)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from .calendar import CalendarSpec, day_range, parse_interval, parse_span
+from ..calendar import CalendarSpec, day_range, parse_interval, parse_span
 
 MINUTE = timedelta(minutes=1)
 

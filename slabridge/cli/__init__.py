@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 
-from . import config as config_module, logs
-from .config import ConfigError, Settings
-from .tables import render_table
+from .. import config as config_module, logs
+from ..config import ConfigError, Settings
+from ..tables import render_table
 
 
 class Context:
@@ -27,13 +27,13 @@ class Context:
             sys.exit(1)
 
     def plugins(self, settings: Settings):
-        from .plugins import Plugins
+        from ..plugins import Plugins
 
         return Plugins(settings)
 
     def directory(self, settings: Settings):
         """Contracts and customers from the configuration; exit 1 listing every problem."""
-        from .directory import Directory, load
+        from ..directory import Directory, load
 
         if not settings.contracts_dir and not settings.customers_file:
             return Directory.empty()
@@ -53,7 +53,7 @@ class Context:
         import sqlalchemy as sa
         from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
-        from .store import Store
+        from ..store import Store
 
         where = _safe_url(settings.database_url) if "://" in settings.database_url else settings.database_url
         if existing and settings.database_url.startswith("sqlite:///"):
@@ -101,8 +101,8 @@ def serve(obj: Context, host: str, port: int, workers: int) -> None:
     """
     from slabridge_webhooks import create_app
 
-    from .serving import serve_app
-    from .worker import Worker
+    from ..serving import serve_app
+    from ..worker import Worker
 
     settings = obj.settings()
     plugins, store, directory = obj.plugins(settings), obj.store(settings), obj.directory(settings)
@@ -125,7 +125,7 @@ def serve(obj: Context, host: str, port: int, workers: int) -> None:
 @click.pass_obj
 def worker(obj: Context, threads: int) -> None:
     """Run standalone workers (scale-out: run as many as you like against PostgreSQL)."""
-    from .worker import Worker
+    from ..worker import Worker
 
     settings = obj.settings()
     logs.configure(settings.log_level, settings.log_format)
@@ -173,7 +173,7 @@ def plugins(obj: Context, as_json: bool) -> None:
 def check(obj: Context, contracts_dir: str | None, customers_file: str | None, explain_text: str | None,
           contract_id: str | None) -> None:
     """Validate configuration, contracts and customers; print every problem; exit 1 if any."""
-    from .directory import load as load_directory, route_group_problems
+    from ..directory import load as load_directory, route_group_problems
 
     try:
         settings = config_module.load(obj.config_path)
@@ -201,7 +201,7 @@ def check(obj: Context, contracts_dir: str | None, customers_file: str | None, e
         sys.exit(1)
     click.echo(f"OK: configuration, {len(directory.contracts)} contract(s), {len(directory.customers)} customer(s)")
     if explain_text is not None:
-        from .rules.matching import explain
+        from ..rules.matching import explain
 
         contracts = [c for c in directory.contracts.values() if contract_id in (None, c.id)]
         if not contracts:
@@ -230,7 +230,7 @@ def _group_resolver(settings, connectors):
 @click.argument("what", type=click.Choice(["event", "action", "config", "contract", "customers", "calendar"]))
 def schema(what: str) -> None:
     """Print the JSON Schema of an event, an action, the configuration, a contract, customers or a calendar."""
-    from .schemas import json_schema
+    from ..schemas import json_schema
 
     click.echo(json.dumps(json_schema(what), indent=2))
 
@@ -293,7 +293,7 @@ def db_dead(obj: Context, retry: str | None, drop: str | None, ids: tuple[int, .
 @click.pass_obj
 def db_status(obj: Context) -> None:
     """Show the schema version and queue counts."""
-    from .store import LATEST
+    from ..store import LATEST
 
     store = obj.store(obj.settings(), upgrade=False, existing=True)
     version = store.version()
@@ -313,13 +313,13 @@ def demo(keep: bool, contracts_dir: str | None, customers_file: str | None) -> N
     sys.exit(run_demo(echo=click.echo, keep=keep, contracts_dir=contracts_dir, customers_file=customers_file))
 
 
-from .calendar_cli import calendar_group  # noqa: E402 - registered after main exists
+from .calendar import calendar_group  # noqa: E402 - registered after main exists
 
 main.add_command(calendar_group)
 
-from .events_cli import events  # noqa: E402
-from .init_cli import init  # noqa: E402
-from .ops_cli import incidents, replay, report  # noqa: E402
+from .events import events  # noqa: E402
+from .init import init  # noqa: E402
+from .ops import incidents, replay, report  # noqa: E402
 
 main.add_command(replay)
 main.add_command(report)

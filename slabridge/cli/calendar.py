@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 import click
 from pydantic import ValidationError
 
-from . import yamlfile
-from .calendar import Calendar, CalendarError, CalendarSpec, compile_calendar, parse_duration
+from .. import yamlfile
+from ..calendar import Calendar, CalendarError, CalendarSpec, compile_calendar, parse_duration
 
 YEARS = (1900, 2200)  # what a business calendar (holidays, time zones) is asked about
 

@@ -7,8 +7,8 @@ import json
 import click
 from pydantic import ValidationError
 
-from .directory import PlannedEvent
-from .tables import render_table
+from ..directory import PlannedEvent
+from ..tables import render_table
 
 
 def validated(customer: str, kind: str, starts: str, ends: str, note: str | None, directory) -> PlannedEvent:
