@@ -107,6 +107,18 @@ def as_text(value: Any) -> str | None:
     return str(value)[:1000] if isinstance(value, (str, int)) else None
 
 
+# Between attempts of an outbox row (minutes apart, across worker restarts): exponential from 2 s,
+# capped at 5 minutes, with jitter so that rows failing together do not retry together.
+OUTBOX_BACKOFF = wait_exponential_jitter(multiplier=2, exp_base=2, max=300, jitter=2)
+
+
+def outbox_wait(attempt: int) -> float:
+    """The wait before attempt ``attempt + 1`` of an outbox row, by :data:`OUTBOX_BACKOFF`."""
+    state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})
+    state.attempt_number = max(1, attempt)
+    return OUTBOX_BACKOFF(state)
+
+
 def marker(write_key: str) -> str:
     """The reference a note or reply carries so that a re-send can tell it was already posted."""
     return f"[ref sb-{write_key}]"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import random
 import socket
 import threading
 import uuid
@@ -27,7 +26,7 @@ from .directory import PlannedEvent
 from .lookups import LookupNeeded, Lookups
 from .plugins import Plugins
 from .store import EventFailed, OutboxRow, Store
-from .vendorapi import MAX_INLINE_WAIT, Throttle, VendorClient, VendorError
+from .vendorapi import MAX_INLINE_WAIT, Throttle, VendorClient, VendorError, outbox_wait
 
 log = logging.getLogger("slabridge.worker")
 
@@ -251,4 +250,5 @@ def _cause(exc: VendorError) -> str:
 
 
 def _backoff(attempt: int) -> float:
-    return min(300.0, 2.0 ** attempt) * (0.5 + random.random() / 2)
+    """Seconds before a write's next attempt: the outbox's tenacity policy (vendorapi.OUTBOX_BACKOFF)."""
+    return outbox_wait(attempt)
