@@ -24,7 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "SLABRIDGE_"
-NOT_KEYS = {"SLABRIDGE_CONFIG", "SLABRIDGE_PLUGINS_ALLOW", "SLABRIDGE_PLUGINS_BLOCK", "SLABRIDGE_ADMIN_TOKEN"}
+NOT_KEYS = {"SLABRIDGE_CONFIG", "SLABRIDGE_PLUGINS_ALLOW", "SLABRIDGE_PLUGINS_BLOCK", "SLABRIDGE_ADMIN_TOKEN",
+            "SLABRIDGE_METRICS_TOKEN"}
 
 
 class ConfigError(Exception):
@@ -119,6 +120,9 @@ class Settings(BaseSettings):
         "`slabridge serve` closes a connection idle (or dribbling no complete request) for this long"))
     http_connection_limit: int = Field(default=200, ge=1, description=(
         "open connections `slabridge serve` accepts at once; more wait in the listen backlog"))
+    metrics_token_env: str = Field(default="SLABRIDGE_METRICS_TOKEN", description=(
+        "environment variable holding the bearer token for GET /metrics (the admin token works too); "
+        "/metrics is off while neither is set"))
     lookup_ttl_seconds: float = Field(default=900.0, gt=0, description="how long a vendor look-up is reused")
     vendors: dict[str, VendorSettings] = Field(default_factory=dict)
     source: str = "(defaults)"

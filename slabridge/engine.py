@@ -182,6 +182,7 @@ def _vendor_fields(plugins: Any, vendor: str, deadlines: list[Deadline]) -> dict
 def _deadline_summary(deadline: Deadline) -> dict[str, Any]:
     """What reports need of a deadline, kept in the ticket state."""
     return {"due_at": deadline.due_at.isoformat() if deadline.due_at else None, "breached": deadline.breached,
+            "warn_at": deadline.warn_at.isoformat() if deadline.warn_at else None,
             "target_seconds": deadline.target_seconds, "calendar": deadline.calendar, "average": deadline.average}
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from . import engine
+from . import engine, metrics
 from .directory import PlannedEvent
 from .lookups import LookupNeeded, Lookups
 from .plugins import Plugins
@@ -58,10 +58,18 @@ class Worker:
         """Decide the next inbox event; False if none was ready."""
         now = self.clock()
         when = datetime.fromtimestamp(now, timezone.utc)
+        started = time.perf_counter()
+        decided: list[str] = []
+
+        def decide(event, state):
+            decided.append(event.vendor)
+            return engine.decide(event, state, self.plugins, self.directory, when, self.lookups)
+
         try:
-            return self.store.process_next_event(
-                lambda event, state: engine.decide(event, state, self.plugins, self.directory, when, self.lookups),
-                now=now)
+            done = self.store.process_next_event(decide, now=now)
+            if done and decided:
+                metrics.DECISIONS.labels(decided[0]).observe(time.perf_counter() - started)
+            return done
         except EventFailed as failed:
             if isinstance(failed.cause, LookupNeeded):
                 self._look_up(failed.cause, failed)
@@ -112,6 +120,7 @@ class Worker:
         if row is None:
             return False
         what = f"outbox {row.id} {row.action.type} on {row.ticket.key}"
+        vendor, started = row.ticket.vendor, time.perf_counter()
         client = self.client_for(row.ticket.vendor)
         if client is None:
             self._finish(row, "dead", f"vendor {row.ticket.vendor!r} is not enabled")
@@ -122,11 +131,14 @@ class Worker:
                 sent = client.deliver(row.ticket, row.action, row.write_key, maybe_sent=row.attempts > 1)
         except VendorError as exc:
             cause = _cause(exc)
+            metrics.WRITE_SECONDS.labels(vendor).observe(time.perf_counter() - started)
             if exc.retryable and not self._gave_up(row):
+                metrics.WRITES.labels(vendor, row.action.type, "retry", str(exc.status or 0)).inc()
                 delay = exc.retry_after if exc.retry_after is not None else _backoff(row.attempts)
                 self._finish(row, "pending", str(exc), retry_at=self.clock() + delay)
                 log.warning("%s: %s; retry in %.1fs", what, cause, delay)
             else:
+                metrics.WRITES.labels(vendor, row.action.type, "dead", str(exc.status or 0)).inc()
                 self._finish(row, "dead", str(exc))
                 log.error("%s: dead letter: %s", what, cause)
             return True
@@ -135,6 +147,8 @@ class Worker:
             self._finish(row, status, f"{exc.__class__.__name__}: {exc}", retry_at=self.clock() + _backoff(row.attempts))
             log.error("%s: unexpected %s (%s)", what, exc.__class__.__name__, status)
             return True
+        metrics.WRITE_SECONDS.labels(vendor).observe(time.perf_counter() - started)
+        metrics.WRITES.labels(vendor, row.action.type, "sent" if sent else "already", "0").inc()
         self._finish(row, "done")
         log.info("%s: %s", what, "sent" if sent else "already on the vendor (an earlier attempt got through)")
         return True

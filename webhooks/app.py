@@ -10,10 +10,14 @@ import logging
 from datetime import datetime, timezone
 from http import HTTPStatus
 
-from flask import Flask, jsonify, request
+import hmac
+import os
+
+from flask import Flask, Response, jsonify, request
+from prometheus_client import CONTENT_TYPE_LATEST
 from werkzeug.exceptions import HTTPException
 
-from slabridge import logs
+from slabridge import logs, metrics
 from slabridge.config import Settings
 from slabridge.connectors import WebhookRejected, WebhookRequest
 from slabridge.plugins import Plugins
@@ -55,20 +59,38 @@ def create_app(settings: Settings | None = None, plugins: Plugins | None = None,
             event = connector.parse(incoming, vendor_settings)
         except WebhookRejected as rejected:
             log.info("rejected %s webhook: %s %s", vendor, rejected.status, rejected.message)
+            metrics.WEBHOOKS.labels(vendor, "rejected", str(rejected.status)).inc()
             return _error(rejected.status, rejected.message)
         except Exception as exc:  # noqa: BLE001 - signed, but not a shape the connector can read: the sender's fault
             where = _connector_frame(exc)
             log.warning("rejected %s webhook: 422 unreadable body (%s at %s)", vendor, exc.__class__.__name__, where)
+            metrics.WEBHOOKS.labels(vendor, "rejected", "422").inc()
             return _error(422, f"the body is not shaped as {vendor} sends it: a field has the wrong type "
                                f"({exc.__class__.__name__} while reading it at {where})")
         if len(event.delivery_id) > 256:
+            metrics.WEBHOOKS.labels(vendor, "rejected", "422").inc()
             return _error(422, "the delivery id is longer than 256 characters")
         if not store.enqueue(event, by_content=event.occurred_at != incoming.received_at):
+            metrics.WEBHOOKS.labels(vendor, "duplicate", "200").inc()
             return jsonify(status="duplicate", delivery_id=event.delivery_id), 200
+        metrics.WEBHOOKS.labels(vendor, "accepted", "202").inc()
         log.info("accepted %s %s for %s", vendor, event.kind, event.ticket.key)
         return jsonify(status="accepted", delivery_id=event.delivery_id, ticket=event.ticket.key), 202
 
     app.register_blueprint(admin_api(settings, store))
+
+    @app.get("/metrics")
+    def scrape():
+        tokens = [os.environ.get(settings.metrics_token_env), os.environ.get(settings.admin_token_env)]
+        tokens = [t for t in tokens if t]
+        if not tokens:
+            return _error(404, f"metrics are off: set the environment variable {settings.metrics_token_env} "
+                               f"(or {settings.admin_token_env})")
+        presented = request.headers.get("Authorization", "").removeprefix("Bearer ").strip().encode()
+        if not any(hmac.compare_digest(presented, t.encode()) for t in tokens):
+            return _error(401, "missing or wrong bearer token (Authorization: Bearer <token>)")
+        return Response(metrics.exposition(store), mimetype=CONTENT_TYPE_LATEST.split(";")[0],
+                        headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     @app.get("/healthz")
     def healthz():

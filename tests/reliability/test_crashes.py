@@ -100,6 +100,7 @@ def test_a_duplicate_storm_ends_as_a_single_clean_send(make_rig, pg_database, tm
     assert report.duplicates_answered >= 2 * len(history) - 0  # the repeats were recognised, not decided again
     final = {v: {t: (sorted(d["tags"]), d.get("priority")) for t, d in fake.tickets.items()}
              for v, fake in storm.fakes.items()}
+    assert report.comments_posted > 0, (report, storm.store.counts(), storm.folder)  # the storm reached the vendors
     assert final == expected
     with storm.store.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM outbox WHERE attempts > 1")).scalar() == 0
