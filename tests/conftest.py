@@ -73,13 +73,18 @@ def db_url(request, tmp_path):
     """Each test using it runs twice: on an SQLite file and on PostgreSQL."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/slabridge.db"
-    url = request.getfixturevalue("pg_database")
-    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    return request.getfixturevalue("pg_empty")
+
+
+@pytest.fixture
+def pg_empty(pg_database):
+    """The session's PostgreSQL database with every table dropped: no test sees another's rows."""
+    engine = sa.create_engine(pg_database.replace("postgresql://", "postgresql+psycopg://", 1))
     with engine.begin() as conn:
         for table in reversed(metadata.sorted_tables):
             conn.execute(sa.text(f'DROP TABLE IF EXISTS "{table.name}" CASCADE'))
     engine.dispose()
-    return url
+    return pg_database
 
 
 @pytest.fixture
@@ -128,7 +133,7 @@ class LiveServer:
 
     def __init__(self, app):
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def __enter__(self):
         self.thread.start()

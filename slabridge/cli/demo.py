@@ -73,7 +73,7 @@ def run_demo(echo: Callable[[str], None] = print, keep: bool = False, contracts_
         from slabridge_webhooks import create_app
 
         server = make_server("127.0.0.1", 0, create_app(settings, plugins, store), threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         receiver = f"http://127.0.0.1:{server.server_port}"
         echo(f"receiver on {receiver}; fake vendor APIs: "
              + ", ".join(f"{n} {f.url}" for n, f in fakes.items()))

@@ -62,7 +62,8 @@ class FakeAPI:
     def start(self) -> "FakeAPI":
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"fake-{self.name}", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"fake-{self.name}", daemon=True)  # a quick shutdown
         self._thread.start()
         return self
 

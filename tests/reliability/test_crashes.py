@@ -43,7 +43,7 @@ def chaos(rig, stop: threading.Event, kills: dict, seed: int = 11):
 
 @pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_kill_9_of_receiver_and_workers_loses_nothing_and_doubles_nothing(make_rig, tmp_path, request, database):
-    url = f"sqlite:///{tmp_path}/crash.db" if database == "sqlite" else request.getfixturevalue("pg_database")
+    url = f"sqlite:///{tmp_path}/crash.db" if database == "sqlite" else request.getfixturevalue("pg_empty")
     rig = make_rig(url, receivers=2, workers=2)
     history = rig.history(tickets=TICKETS, events_per_ticket=3)
     stop, kills = threading.Event(), {"receiver": 0, "worker": 0}
@@ -67,7 +67,7 @@ def test_kill_9_of_receiver_and_workers_loses_nothing_and_doubles_nothing(make_r
 
 
 @pytest.mark.postgres
-def test_a_duplicate_storm_ends_as_a_single_clean_send(make_rig, pg_database, tmp_path):
+def test_a_duplicate_storm_ends_as_a_single_clean_send(make_rig, pg_empty, tmp_path):
     """Every delivery 3×, shuffled, concurrently, to 2 gunicorn workers with 3 worker processes."""
     import sqlalchemy as sa
 
@@ -89,7 +89,7 @@ def test_a_duplicate_storm_ends_as_a_single_clean_send(make_rig, pg_database, tm
     expected = {v: {t: (sorted(d["tags"]), d.get("priority")) for t, d in fake.tickets.items()}
                 for v, fake in clean.fakes.items()}
 
-    storm = make_rig(pg_database, receivers=2, workers=3, **past)
+    storm = make_rig(pg_empty, receivers=2, workers=3, **past)
     tripled = [item for item in history for _ in range(3)]
     random.Random(5).shuffle(tripled)
     sent = send_all(storm, tripled, threads=12)
