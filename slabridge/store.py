@@ -19,9 +19,13 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from alembic import command as alembic_command
+from alembic.config import Config as AlembicConfig
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -30,12 +34,6 @@ from .models import ACTIONS, Action, TicketEvent, TicketRef
 
 metadata = sa.MetaData()
 
-schema_migrations = sa.Table(
-    "schema_migrations", metadata,
-    sa.Column("version", sa.Integer, primary_key=True),
-    sa.Column("description", sa.Text, nullable=False),
-    sa.Column("applied_at", sa.Float, nullable=False),
-)
 inbox = sa.Table(
     "inbox", metadata,
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
@@ -143,43 +141,29 @@ vendor_pauses = sa.Table(
 class Migration:
     version: int
     description: str
-    upgrade: Callable[[Connection], None]
 
 
-def _initial_schema(conn: Connection) -> None:
-    metadata.create_all(conn, tables=[inbox, tickets, outbox, timers, audit])
+def _alembic_config(conn: Connection | None = None) -> AlembicConfig:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    config.attributes["connection"] = conn
+    return config
 
 
-def _add_missing(conn: Connection, table: sa.Table, names: tuple[str, ...]) -> None:
-    """Add columns (and the indexes on them) that a database made before they existed lacks."""
-    have = {c["name"] for c in sa.inspect(conn).get_columns(table.name)}
-    for name in names:
-        if name not in have:
-            column = table.c[name]
-            kind = column.type.compile(dialect=conn.dialect)
-            conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}")
-    indexes = {i["name"] for i in sa.inspect(conn).get_indexes(table.name)}
-    for index in table.indexes:
-        if index.name not in indexes and set(index.columns.keys()) & set(names):
-            index.create(conn)
-
-
-def _leases_and_content_keys(conn: Connection) -> None:
-    _add_missing(conn, outbox, ("lease_owner", "failing_since"))
-    _add_missing(conn, inbox, ("content_key",))
-    vendor_pauses.create(conn, checkfirst=True)
-
-
-# Append new migrations here; never edit one that has shipped. Later ones use
-# explicit DDL (op-style), since ``metadata`` always describes the newest schema.
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "inbox, tickets, outbox, timers, audit", _initial_schema),
-    Migration(2, "incident ledger", lambda conn: ledger.create(conn)),
-    Migration(3, "customers' planned events", lambda conn: planned_events.create(conn)),
-    Migration(4, "write-back lease holders, failure streaks, inbox content keys, vendor pauses",
-              _leases_and_content_keys),
-)
+MIGRATIONS: tuple[Migration, ...] = tuple(  # oldest first; the files are in migrations/versions/
+    Migration(int(s.revision), s.doc) for s in reversed(list(ScriptDirectory.from_config(_alembic_config())
+                                                                .walk_revisions())))
 LATEST = MIGRATIONS[-1].version
+
+
+def _version(conn: Connection) -> int:
+    """The schema version: Alembic's revision, or the runner's before Alembic; 0 for an empty database."""
+    inspector = sa.inspect(conn)
+    if inspector.has_table("alembic_version"):
+        return int(conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() or 0)
+    if inspector.has_table("schema_migrations"):
+        return int(conn.exec_driver_sql("SELECT max(version) FROM schema_migrations").scalar() or 0)
+    return 0
 
 
 @dataclass(frozen=True)
@@ -213,26 +197,25 @@ class Store:
 
     def version(self) -> int:
         with self._read() as conn:
-            if not sa.inspect(conn).has_table("schema_migrations"):
-                return 0
-            return conn.execute(sa.select(sa.func.max(schema_migrations.c.version))).scalar() or 0
+            return _version(conn)
 
     def upgrade(self) -> list[Migration]:
-        """Apply pending migrations, each in its own transaction; return those applied."""
-        applied = []
+        """Apply pending migrations (Alembic, in one transaction); return those applied.
+
+        A database made before slabridge used Alembic (a ``schema_migrations`` table) is stamped with
+        its version first, so only what it lacks is applied.
+        """
         with self.engine.begin() as conn:
             if self.is_postgres:
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(7416223)"))
-            metadata.create_all(conn, tables=[schema_migrations])
-            done = set(conn.execute(sa.select(schema_migrations.c.version)).scalars())
-            for migration in MIGRATIONS:
-                if migration.version in done:
-                    continue
-                migration.upgrade(conn)
-                conn.execute(schema_migrations.insert().values(
-                    version=migration.version, description=migration.description, applied_at=time.time()))
-                applied.append(migration)
-        return applied
+            before = _version(conn)
+            if before and not sa.inspect(conn).has_table("alembic_version"):
+                conn.exec_driver_sql("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
+                conn.exec_driver_sql(f"INSERT INTO alembic_version VALUES ('{before:04d}')")
+                conn.exec_driver_sql("DROP TABLE schema_migrations")
+            if before < LATEST:
+                alembic_command.upgrade(_alembic_config(conn), "head")
+        return [m for m in MIGRATIONS if m.version > before]
 
     def _read(self):
         """A connection for reads: inside a decision, the decision's own (a rule reading the ledger

@@ -4,10 +4,14 @@ import threading
 from datetime import datetime, timezone
 
 import pytest
+import sqlalchemy as sa
+from alembic import command as alembic_command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 
 from slabridge.engine import Outcome, TicketState, Timer
 from slabridge.models import AddTags, Decision, EventKind, TicketEvent, TicketRef
-from slabridge.store import LATEST, Store
+from slabridge.store import LATEST, Store, _alembic_config, metadata
 
 
 def event(ticket: str, delivery: str, vendor: str = "zendesk") -> TicketEvent:
@@ -26,6 +30,33 @@ def test_upgrade_is_versioned_and_idempotent(db_url):
     assert [m.version for m in store.upgrade()] == list(range(1, LATEST + 1))
     assert store.upgrade() == []
     assert store.version() == LATEST
+
+
+def test_the_migrated_schema_is_the_schema_the_code_uses(store):
+    """Alembic's migrations build exactly the tables, columns and indexes ``store.metadata`` describes."""
+    with store.engine.connect() as conn:
+        differences = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert differences == []
+
+
+def test_a_database_from_before_alembic_is_stamped_and_only_what_it_lacks_applied(db_url):
+    """A database the old runner left at version 3 (a ``schema_migrations`` table) keeps its rows."""
+    store = Store(db_url)
+    with store.engine.begin() as conn:
+        alembic_command.upgrade(_alembic_config(conn), "0003")
+        conn.exec_driver_sql("DROP TABLE alembic_version")
+        conn.exec_driver_sql("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT, "
+                             "applied_at FLOAT)")
+        conn.exec_driver_sql("INSERT INTO schema_migrations VALUES (1, 'a', 0), (2, 'b', 0), (3, 'c', 0)")
+        conn.exec_driver_sql("INSERT INTO ledger (customer, at, delta, reason) VALUES ('acme', 0, 20, 'opening')")
+    assert store.version() == 3
+    assert [m.version for m in store.upgrade()] == list(range(4, LATEST + 1))
+    assert store.version() == LATEST
+    with store.engine.connect() as conn:
+        assert not sa.inspect(conn).has_table("schema_migrations")
+        assert conn.exec_driver_sql("SELECT delta FROM ledger").scalar() == 20
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    store.engine.dispose()
 
 
 def test_enqueue_dedupes_on_vendor_and_delivery(store):
