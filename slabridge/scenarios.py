@@ -33,8 +33,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from . import yamlfile
 from .config import Settings, VendorSettings
 from .directory import load as load_directory
@@ -52,7 +50,7 @@ class StepResult:
 
 
 def run_file(path: str | Path, contracts_dir: str | Path, customers_file: str | Path) -> list[StepResult]:
-    spec = yaml.load(Path(path).read_text(), Loader=yamlfile.Loader)  # noqa: S506 - a SafeLoader
+    spec, _ = yamlfile.load(path)
     directory, problems = load_directory(contracts_dir, customers_file)
     if problems:
         raise ValueError("; ".join(problems))

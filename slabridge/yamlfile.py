@@ -1,4 +1,4 @@
-"""YAML files whose validation errors say file, line and key path.
+"""YAML files (YAML 1.2, read by ruamel.yaml) whose validation errors say file, line and key path.
 
 ``load(path)`` returns the data and a map from key paths to line numbers;
 ``problems(...)`` turns a pydantic ValidationError into lines like
@@ -10,25 +10,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
+from ruamel.yaml import YAML, MappingNode, SequenceNode
+from ruamel.yaml.constructor import SafeConstructor
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 Lines = dict[tuple, int]
 
 
-class Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 booleans: only true/false, so ``on:``, ``no`` or a country code NO stay strings."""
+class _Constructor(SafeConstructor):
+    """YAML 1.2, but dates stay strings: pydantic parses them and names the key of a bad one (2026-13-01)."""
 
 
-# Dates stay strings too: pydantic parses them and names the key of a bad one (2026-13-01).
-Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers
-            if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-for _first in "tTfF":
-    Loader.yaml_implicit_resolvers.setdefault(_first, []).insert(0, (
-        "tag:yaml.org,2002:bool", __import__("re").compile(r"^(?:true|True|TRUE|false|False|FALSE)$")))
+_Constructor.add_constructor("tag:yaml.org,2002:timestamp", SafeConstructor.construct_yaml_str)
+
+
+def _parser() -> YAML:
+    parser = YAML(typ="safe", pure=True)  # YAML 1.2: only true/false are booleans, so NO (Norway) stays a string
+    parser.Constructor = _Constructor
+    return parser
 
 
 class FileProblem(Exception):
@@ -43,24 +43,24 @@ def load(path: str | Path) -> tuple[Any, Lines]:
         raise FileProblem(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise FileProblem(f"{path}: cannot read: {exc}") from None
-    try:
-        node = yaml.compose(text, Loader=Loader)
-        data = yaml.load(text, Loader=Loader)  # noqa: S506 - Loader is a SafeLoader
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise FileProblem(f"{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
-    except ValueError as exc:  # a value YAML itself could not build
-        raise FileProblem(f"{path}: not valid YAML: {exc}") from None
     lines: Lines = {}
-    if node is not None:
-        _walk(node, (), lines, path)
+    try:
+        node = _parser().compose(text)
+        if node is not None:
+            _walk(node, (), lines, path)  # before constructing: a duplicate key is named with both lines
+        data = _parser().load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise FileProblem(f"{where}: not valid YAML: {exc.problem or exc.context}") from None
+    except (YAMLError, ValueError) as exc:  # a value YAML itself could not build
+        raise FileProblem(f"{path}: not valid YAML: {exc}") from None
     return data, lines
 
 
-def _walk(node: yaml.Node, path: tuple, lines: Lines, file: Path) -> None:
+def _walk(node, path: tuple, lines: Lines, file: Path) -> None:
     lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
+    if isinstance(node, MappingNode):
         seen: dict[str, int] = {}
         for key, value in node.value:
             child = path + (key.value,)
@@ -71,7 +71,7 @@ def _walk(node: yaml.Node, path: tuple, lines: Lines, file: Path) -> None:
             lines[child] = line
             _walk(value, child, lines, file)
             lines[child] = line
-    elif isinstance(node, yaml.SequenceNode):
+    elif isinstance(node, SequenceNode):
         for index, item in enumerate(node.value):
             _walk(item, path + (index,), lines, file)
 

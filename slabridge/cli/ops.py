@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from ..models import TicketEvent
 from ..report import COLUMNS, compliance
 from ..simulation import replay as run_replay
-from ..tables import render_table
+from ..tables import progress, render_table
 
 
 def _table(rows: list[dict]) -> str:
@@ -72,8 +72,9 @@ def replay(obj, file: str, vendor: str | None, contracts_dir: str | None, custom
                                      param_hint="--vendor")
     lines = Path(file).read_text().splitlines()
     events, errors = [], 0
-    with _progress(label="reading", iterable=lines) as bar:
-        for number, line in enumerate(bar, start=1):
+    with progress("reading", total=len(lines)) as bar:
+        for number, line in enumerate(lines, start=1):
+            bar.advance()
             if not line.strip():
                 continue
             try:
@@ -82,10 +83,10 @@ def replay(obj, file: str, vendor: str | None, contracts_dir: str | None, custom
             except ValueError as exc:
                 errors += 1
                 click.echo(f"{file}:{number}: {exc}", err=True)
-    with _progress(label="replaying", length=len(events), update_min_steps=max(1, len(events) // 100)) as bar:
+    with progress("replaying", total=len(events)) as bar:
         movements: dict[str, list[tuple[float, int, str]]] = {}
         rows = run_replay(events, plugins, directory, jobs, emit=lambda line: _echo_line(line, movements),
-                          progress=bar.update)
+                          progress=bar.advance)
     now = max((e.occurred_at for _, e in events), default=datetime.now(timezone.utc))
     click.echo(f"\n{len(events)} event(s) replayed, {errors} bad line(s); compliance as of {now.isoformat()}:", err=True)
     _emit(rows, False, False, out=sys.stderr)
@@ -93,32 +94,6 @@ def replay(obj, file: str, vendor: str | None, contracts_dir: str | None, custom
         click.echo(f"\nprepaid incidents as of {now.isoformat()}:", err=True)
         click.echo(_incident_table(movements, directory, now), err=True)
     sys.exit(1 if errors else 0)
-
-
-class _Quiet:
-    """A progress bar that shows nothing (standard error is not a terminal: a log or a pipe)."""
-
-    def __init__(self, iterable=None):
-        self.iterable = iterable
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def __iter__(self):
-        return iter(self.iterable or ())
-
-    def update(self, steps: int) -> None:
-        pass
-
-
-def _progress(label: str, iterable=None, length: int | None = None, update_min_steps: int = 1):
-    if not sys.stderr.isatty():
-        return _Quiet(iterable)
-    return click.progressbar(iterable, length=length, label=label, file=sys.stderr, show_pos=True,
-                             update_min_steps=update_min_steps)
 
 
 def _echo_line(line: str, movements: dict[str, list[tuple[float, int, str]]]) -> None:

@@ -248,3 +248,18 @@ def test_a_broken_contract_is_reported_once_not_for_each_customer(workdir):
     assert not any("unknown contract 'triage-desk'" in p for p in problems)
     assert any("bogus_key" in p for p in problems)
     assert any("customer(s) of contract 'triage-desk' not checked: the contract did not load" in p for p in problems)
+
+
+def test_contract_yaml_is_read_as_yaml_1_2(tmp_path):
+    """Only true/false are booleans (a country code NO or a word like 'on' stays text), dates stay text for
+    the schema to judge, 0o17 is octal and 017 decimal, and no tag can construct a Python object."""
+    from slabridge import yamlfile
+
+    path = tmp_path / "c.yaml"
+    path.write_text("country: NO\nswitch: on\nflag: true\nstart: 2026-01-03\nmode: 0o17\nplain: 017\n")
+    data, lines = yamlfile.load(path)
+    assert data == {"country": "NO", "switch": "on", "flag": True, "start": "2026-01-03", "mode": 15, "plain": 17}
+    assert lines[("start",)] == 4
+    path.write_text("a: !!python/object/apply:os.system ['true']\n")
+    with pytest.raises(yamlfile.FileProblem, match=r"c.yaml:1: not valid YAML"):
+        yamlfile.load(path)
