@@ -30,53 +30,12 @@ from slabridge import hookimpl  # noqa: E402
 from slabridge.config import Settings, VendorSettings  # noqa: E402
 from slabridge.directory import load  # noqa: E402
 from slabridge.models import Reason  # noqa: E402
-from slabridge.models import Actor, Comment, EventKind, Organization, Person, TicketEvent, TicketRef  # noqa: E402
 from slabridge.plugins import Plugins  # noqa: E402
 from slabridge.simulation import replay  # noqa: E402
+from slabridge.testing.history import PRIORITIES, generate  # noqa: E402
 from slabridge.verdicts import Classification, Deadline, Entitlement, Escalation  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-REQUESTERS = [  # (vendor, organization, e-mail)
-    ("zendesk", "8447346622598", "dana@acme.example"), ("zendesk", "8447346622598", "hal@acme.example"),
-    ("freshdesk", "501", "pat@northwind.example"), ("freshdesk", "812", "morgan@contoso.example"),
-    ("freshdesk", "812", "temp@contoso.example"), ("zendesk", "9100", "casey@fabrikam.example"),
-    ("jira", "12", "ray@tailspin.example"), ("zendesk", "777", "stranger@unknown.example"),
-]
-PRIORITIES = {"zendesk": ["low", "normal", "high", "urgent"], "freshdesk": ["1", "2", "3", "4"],
-              "jira": ["Low", "Medium", "High", "Highest"]}
-TEXTS = ["The report footer is misaligned.", "The service is inoperable for everyone.",
-         "We are blocked and cannot generate an estimate.", "No user is able to logon since 6am.",
-         "Feature request: please add dark mode.", "Patient MRN 4417720 is missing.",
-         "Exports are very slow today.", "Please run a data import of last year's jobs."]
-
-
-def generate(count: int, rng: random.Random,
-             start: datetime = datetime(2026, 3, 2, 13, tzinfo=timezone.utc)) -> list[TicketEvent]:
-    events, open_tickets, clock = [], [], start
-    for n in range(count):
-        clock += timedelta(seconds=rng.randint(5, 90))
-        if not open_tickets or rng.random() < 0.3:
-            vendor, org, email = rng.choice(REQUESTERS)
-            ticket = {"id": f"T{n}" if vendor != "jira" else f"SUP-{n}", "vendor": vendor, "org": org, "email": email,
-                      "priority": rng.choice(PRIORITIES[vendor]), "text": rng.choice(TEXTS), "created": clock}
-            open_tickets.append(ticket)
-            kind, comment = EventKind.created, None
-        else:
-            ticket = rng.choice(open_tickets[-400:])
-            by = rng.choice(["agent", "customer", "automation"])
-            author = Actor(email=ticket["email"] if by == "customer" else f"{by}@support.example",
-                           is_agent=by != "customer", is_automation=by == "automation")
-            kind, comment = EventKind.comment, Comment(public=True, author=author, body="Update.")
-        vendor = ticket["vendor"]
-        events.append(TicketEvent(
-            vendor=vendor, delivery_id=f"b{n}", ticket=TicketRef(vendor=vendor, id=ticket["id"]), kind=kind,
-            actor=comment.author if comment else Actor(email=ticket["email"]),
-            requester=Person(email=ticket["email"]), organization=Organization(id=ticket["org"]),
-            subject="Ticket", description=ticket["text"], priority=ticket["priority"], status="open",
-            comment=comment, created_at=ticket["created"], occurred_at=clock))
-    return events
-
-
 class ConstantRules:
     """Every phase answers at once with a fixed verdict: the framework's own cost per decision."""
 

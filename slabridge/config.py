@@ -123,6 +123,10 @@ class Settings(BaseSettings):
     metrics_token_env: str = Field(default="SLABRIDGE_METRICS_TOKEN", description=(
         "environment variable holding the bearer token for GET /metrics (the admin token works too); "
         "/metrics is off while neither is set"))
+    console: bool = Field(default=True, description=(
+        "serve the operator console at /console (it is off, saying how to turn it on, while the admin token is unset)"))
+    console_secure_cookie: bool = Field(default=False, description=(
+        "mark the console's session cookie Secure: set it when the console is reached over HTTPS"))
     lookup_ttl_seconds: float = Field(default=900.0, gt=0, description="how long a vendor look-up is reused")
     vendors: dict[str, VendorSettings] = Field(default_factory=dict)
     source: str = "(defaults)"

@@ -77,6 +77,10 @@ class Connector(ABC):
         """Why a contract's group name cannot be routed to on this vendor (``slabridge check``), or None."""
         return None
 
+    def ticket_url(self, settings: VendorSettings, ticket_id: str) -> str | None:
+        """Where an agent opens the ticket in the vendor's own UI (the console links to it), or None."""
+        return None
+
     def enrich(self, event: TicketEvent, lookups, settings: VendorSettings) -> TicketEvent:
         """Fill what the rules need and the webhook left out, from ``lookups`` (a
         :class:`slabridge.lookups.Lookups`); raise its ``LookupNeeded`` on a miss. Pure:

@@ -15,10 +15,15 @@ from datetime import datetime, timezone
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+# What a log call may pass in ``extra=`` for JSON lines: references and outcomes, never ticket text.
+FIELDS = ("vendor", "delivery_id", "ticket", "event_kind", "action", "status", "duration_ms", "attempt")
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = {"at": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
                 "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        line.update((name, getattr(record, name)) for name in FIELDS if hasattr(record, name))
         if record.exc_info:
             line["exception"] = record.exc_info[0].__name__ if record.exc_info[0] else None
         return json.dumps(line)

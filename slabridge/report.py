@@ -11,13 +11,25 @@ from .rules.matching import calendars_for
 COLUMNS = ["customer", "severity", "metric", "met", "breached", "open", "met_pct", "average", "commitment", "kind"]
 
 
-def compliance(states: list[TicketState], directory, now: datetime) -> list[dict[str, Any]]:
-    """One row per customer x severity x metric, from each ticket's recorded clocks."""
-    return rows(tally(states, directory, now))
+PERIODS = ("week", "month")
 
 
-def tally(states: list[TicketState], directory, now: datetime) -> dict[tuple, dict[str, Any]]:
-    """Counts and elapsed times per (customer, severity, metric); tallies of disjoint tickets merge."""
+def compliance(states: list[TicketState], directory, now: datetime, period: str | None = None) -> list[dict[str, Any]]:
+    """One row per customer x severity x metric (x ``period``: week or month the cycle started in),
+    from each ticket's recorded clocks."""
+    return rows(tally(states, directory, now, period))
+
+
+def period_of(when: datetime, period: str) -> str:
+    """'2026-W10' (ISO week) or '2026-03'."""
+    if period == "week":
+        year, week, _ = when.isocalendar()
+        return f"{year}-W{week:02d}"
+    return f"{when.year}-{when.month:02d}"
+
+
+def tally(states: list[TicketState], directory, now: datetime, period: str | None = None) -> dict[tuple, dict[str, Any]]:
+    """Counts and elapsed times per (customer, severity, metric[, period]); tallies of disjoint tickets merge."""
     groups: dict[tuple, dict[str, Any]] = {}
     for state in states:
         customer = directory.customers.get(state.customer) if state.customer else None
@@ -31,9 +43,11 @@ def tally(states: list[TicketState], directory, now: datetime) -> dict[tuple, di
                 continue
             calendar = calendar_for(summary["calendar"])
             target = timedelta(seconds=summary["target_seconds"])
-            row = groups.setdefault((state.customer, state.memory.get("level"), metric), _empty_row())
-            row["commitment"], row["average_kind"] = target, summary.get("average", False)
+            base = (state.customer, state.memory.get("level"), metric)
+            row = None if period else _row(groups, base, target, summary)  # a row even before a cycle ends
             for outcome in clock.outcomes(calendar, target, now):
+                if period:
+                    row = _row(groups, base + (period_of(outcome.started_at, period),), target, summary)
                 if outcome.breached:
                     row["breached"] += 1
                 elif outcome.stopped_at is None:
@@ -61,10 +75,12 @@ def merge(tallies: list[dict[tuple, dict[str, Any]]]) -> dict[tuple, dict[str, A
 def rows(groups: dict[tuple, dict[str, Any]]) -> list[dict[str, Any]]:
     """The report's rows from a tally, sorted by customer, severity, metric."""
     out = []
-    for (customer, severity, metric), row in sorted(groups.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
+    for key, row in sorted(groups.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
+        customer, severity, metric = key[:3]
         closed = row["met"] + row["breached"]
         average = sum(row["elapsed"], timedelta()) / len(row["elapsed"]) if row["elapsed"] else None
         out.append({
+            **({"period": key[3]} if len(key) > 3 else {}),
             "customer": customer, "severity": severity, "metric": metric, "met": row["met"],
             "breached": row["breached"], "open": row["open"],
             "met_pct": round(100 * row["met"] / closed, 1) if closed else None,
@@ -73,6 +89,12 @@ def rows(groups: dict[tuple, dict[str, Any]]) -> list[dict[str, Any]]:
             "average_met": (average <= row["commitment"]) if average is not None and row["average_kind"] else None,
         })
     return out
+
+
+def _row(groups: dict[tuple, dict[str, Any]], key: tuple, target: timedelta, summary: dict) -> dict[str, Any]:
+    row = groups.setdefault(key, _empty_row())
+    row["commitment"], row["average_kind"] = target, summary.get("average", False)
+    return row
 
 
 def _empty_row() -> dict[str, Any]:

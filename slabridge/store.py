@@ -137,6 +137,15 @@ vendor_pauses = sa.Table(
 )
 
 
+webhook_rejections = sa.Table(
+    "webhook_rejections", metadata,  # the last webhook each connector refused (time, status, reason)
+    sa.Column("vendor", sa.String(64), primary_key=True),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+)
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -275,6 +284,18 @@ class Store:
             conn.execute(inbox.update().where(inbox.c.id == row.id).values(status="done", processed_at=now,
                                                                              attempts=row.attempts + 1))
         return True
+
+    def note_rejection(self, vendor: str, status: int, reason: str, now: float | None = None) -> None:
+        """Remember the last webhook ``vendor``'s endpoint refused (the reason never holds ticket values)."""
+        values = dict(at=now or time.time(), status=status, reason=reason[:300])
+        with self.engine.begin() as conn:
+            if not conn.execute(webhook_rejections.update().where(webhook_rejections.c.vendor == vendor)
+                                .values(**values)).rowcount:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(webhook_rejections.insert().values(vendor=vendor, **values))
+                except IntegrityError:  # another process inserted it first: its row is as recent
+                    pass
 
     def fail_event(self, inbox_id: int, error: str, max_attempts: int, retry_in: float, now: float | None = None,
                    dead_if_repeated: bool = False) -> str:
@@ -522,6 +543,16 @@ class Store:
     def ticket_states(self) -> list[TicketState]:
         with self._read() as conn:
             return [TicketState.model_validate(r) for r in conn.execute(sa.select(tickets.c.state)).scalars()]
+
+    def ticket_state_documents(self, vendor: str | None = None, ticket_id: str | None = None) -> list[dict]:
+        """Ticket states as stored (JSON), for read-only views that need no models (the SLA board)."""
+        query = sa.select(tickets.c.state)
+        if vendor is not None:
+            query = query.where(tickets.c.vendor == vendor)
+        if ticket_id is not None:
+            query = query.where(tickets.c.ticket_id == ticket_id)
+        with self._read() as conn:
+            return list(conn.execute(query).scalars())
 
     def counts(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}

@@ -59,16 +59,20 @@ class Worker:
         now = self.clock()
         when = datetime.fromtimestamp(now, timezone.utc)
         started = time.perf_counter()
-        decided: list[str] = []
+        decided: list = []
 
         def decide(event, state):
-            decided.append(event.vendor)
+            decided.append(event)
             return engine.decide(event, state, self.plugins, self.directory, when, self.lookups)
 
         try:
             done = self.store.process_next_event(decide, now=now)
             if done and decided:
-                metrics.DECISIONS.labels(decided[0]).observe(time.perf_counter() - started)
+                event, seconds = decided[-1], time.perf_counter() - started
+                metrics.DECISIONS.labels(event.vendor).observe(seconds)
+                log.info("decided %s %s for %s", event.vendor, event.kind, event.ticket.key, extra={
+                    "vendor": event.vendor, "delivery_id": event.delivery_id[:80], "ticket": event.ticket.key,
+                    "event_kind": str(event.kind), "duration_ms": round(seconds * 1000, 2)})
             return done
         except EventFailed as failed:
             if isinstance(failed.cause, LookupNeeded):
@@ -121,10 +125,14 @@ class Worker:
             return False
         what = f"outbox {row.id} {row.action.type} on {row.ticket.key}"
         vendor, started = row.ticket.vendor, time.perf_counter()
+
+        def fields(status: int | str) -> dict:
+            return {"extra": {"vendor": vendor, "ticket": row.ticket.key, "action": row.action.type, "status": status,
+                              "attempt": row.attempts, "duration_ms": round((time.perf_counter() - started) * 1000, 2)}}
         client = self.client_for(row.ticket.vendor)
         if client is None:
             self._finish(row, "dead", f"vendor {row.ticket.vendor!r} is not enabled")
-            log.error("%s: dead letter (vendor not enabled)", what)
+            log.error("%s: dead letter (vendor not enabled)", what, **fields("dead"))
             return True
         try:
             with self._renewing(row):
@@ -136,21 +144,22 @@ class Worker:
                 metrics.WRITES.labels(vendor, row.action.type, "retry", str(exc.status or 0)).inc()
                 delay = exc.retry_after if exc.retry_after is not None else _backoff(row.attempts)
                 self._finish(row, "pending", str(exc), retry_at=self.clock() + delay)
-                log.warning("%s: %s; retry in %.1fs", what, cause, delay)
+                log.warning("%s: %s; retry in %.1fs", what, cause, delay, **fields(exc.status or 0))
             else:
                 metrics.WRITES.labels(vendor, row.action.type, "dead", str(exc.status or 0)).inc()
                 self._finish(row, "dead", str(exc))
-                log.error("%s: dead letter: %s", what, cause)
+                log.error("%s: dead letter: %s", what, cause, **fields(exc.status or 0))
             return True
         except Exception as exc:  # noqa: BLE001 - an unexpected client failure is retried, then dead-lettered
             status = "pending" if row.attempts < self.settings.max_attempts else "dead"
             self._finish(row, status, f"{exc.__class__.__name__}: {exc}", retry_at=self.clock() + _backoff(row.attempts))
-            log.error("%s: unexpected %s (%s)", what, exc.__class__.__name__, status)
+            log.error("%s: unexpected %s (%s)", what, exc.__class__.__name__, status, **fields(status))
             return True
         metrics.WRITE_SECONDS.labels(vendor).observe(time.perf_counter() - started)
         metrics.WRITES.labels(vendor, row.action.type, "sent" if sent else "already", "0").inc()
         self._finish(row, "done")
-        log.info("%s: %s", what, "sent" if sent else "already on the vendor (an earlier attempt got through)")
+        log.info("%s: %s", what, "sent" if sent else "already on the vendor (an earlier attempt got through)",
+                 **fields("sent" if sent else "already"))
         return True
 
     def _finish(self, row: OutboxRow, status: str, error: str | None = None, retry_at: float | None = None) -> None:

@@ -1,7 +1,8 @@
 """Flask app factory: verify, parse, dedupe, persist, answer 202 — nothing more.
 
-Every error is JSON ``{"error": <status name>, "message": <what was wrong>}``;
-no HTML page, no traceback. Vendor APIs are never called from a request.
+Every error is JSON ``{"error": <status name>, "message": <what was wrong>}``, never
+a traceback; only the operator console (/console, see :mod:`.console`) answers pages.
+Vendor APIs are never called from a request.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from http import HTTPStatus
 
 import hmac
 import os
+import time
 
 from flask import Flask, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -24,6 +26,7 @@ from slabridge.plugins import Plugins
 from slabridge.store import Store
 
 from .admin import admin_api
+from .console import console, page
 
 log = logging.getLogger("slabridge.receiver")
 
@@ -58,26 +61,41 @@ def create_app(settings: Settings | None = None, plugins: Plugins | None = None,
             connector.verify(incoming, vendor_settings)
             event = connector.parse(incoming, vendor_settings)
         except WebhookRejected as rejected:
-            log.info("rejected %s webhook: %s %s", vendor, rejected.status, rejected.message)
-            metrics.WEBHOOKS.labels(vendor, "rejected", str(rejected.status)).inc()
-            return _error(rejected.status, rejected.message)
+            return refuse(vendor, rejected.status, rejected.message)
         except Exception as exc:  # noqa: BLE001 - signed, but not a shape the connector can read: the sender's fault
-            where = _connector_frame(exc)
-            log.warning("rejected %s webhook: 422 unreadable body (%s at %s)", vendor, exc.__class__.__name__, where)
-            metrics.WEBHOOKS.labels(vendor, "rejected", "422").inc()
-            return _error(422, f"the body is not shaped as {vendor} sends it: a field has the wrong type "
-                               f"({exc.__class__.__name__} while reading it at {where})")
+            return refuse(vendor, 422, f"the body is not shaped as {vendor} sends it: a field has the wrong type "
+                                       f"({exc.__class__.__name__} while reading it at {_connector_frame(exc)})")
         if len(event.delivery_id) > 256:
-            metrics.WEBHOOKS.labels(vendor, "rejected", "422").inc()
-            return _error(422, "the delivery id is longer than 256 characters")
+            return refuse(vendor, 422, "the delivery id is longer than 256 characters")
+        fields = {"vendor": vendor, "delivery_id": event.delivery_id[:80], "ticket": event.ticket.key,
+                  "event_kind": str(event.kind)}
         if not store.enqueue(event, by_content=event.occurred_at != incoming.received_at):
             metrics.WEBHOOKS.labels(vendor, "duplicate", "200").inc()
+            log.info("duplicate %s %s for %s", vendor, event.kind, event.ticket.key, extra={**fields, "status": 200})
             return jsonify(status="duplicate", delivery_id=event.delivery_id), 200
         metrics.WEBHOOKS.labels(vendor, "accepted", "202").inc()
-        log.info("accepted %s %s for %s", vendor, event.kind, event.ticket.key)
+        log.info("accepted %s %s for %s", vendor, event.kind, event.ticket.key, extra={**fields, "status": 202})
         return jsonify(status="accepted", delivery_id=event.delivery_id, ticket=event.ticket.key), 202
 
+    last_noted: dict[str, float] = {}
+
+    def refuse(vendor: str, status: int, message: str):
+        """Answer a refused webhook; count it, log it and (at most once a second per vendor) remember it for
+        the console. ``message`` names fields and problems, never ticket values."""
+        log.info("rejected %s webhook: %s %s", vendor, status, message, extra={"vendor": vendor, "status": status})
+        metrics.WEBHOOKS.labels(vendor, "rejected", str(status)).inc()
+        now = time.time()
+        if now - last_noted.get(vendor, 0.0) >= 1.0:  # a flood of forgeries is not a flood of database writes
+            last_noted[vendor] = now
+            try:
+                store.note_rejection(vendor, status, message, now)
+            except Exception:  # noqa: BLE001 - the answer matters more than the console's note
+                log.warning("could not record a rejected %s webhook", vendor)
+        return _error(status, message)
+
     app.register_blueprint(admin_api(settings, store))
+    if settings.console:
+        app.register_blueprint(console(app, settings, plugins, store))
 
     @app.get("/metrics")
     def scrape():
@@ -108,6 +126,8 @@ def create_app(settings: Settings | None = None, plugins: Plugins | None = None,
     def http_error(exc: HTTPException):
         message = {413: f"body larger than {settings.max_body_bytes} bytes",
                    405: f"method {request.method} is not allowed here"}.get(exc.code or 500, exc.description)
+        if settings.console and request.path.startswith("/console/"):  # people read these: a page, not JSON
+            return page("error.html", exc.code or 500, message=message)
         return _error(exc.code or 500, message)
 
     @app.errorhandler(Exception)

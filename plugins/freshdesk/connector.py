@@ -12,6 +12,7 @@ straddles two windows changes nothing.
 from __future__ import annotations
 
 import hmac
+from urllib.parse import quote
 
 from pydantic import ValidationError
 
@@ -52,6 +53,10 @@ SIMPLE_JSON = {"ticket_id": "ticket.id", "ticket_subject": "ticket.subject",
 class FreshdeskConnector(Connector):
     name = "freshdesk"
     version = "0.1.0"
+
+    def ticket_url(self, settings: VendorSettings, ticket_id: str) -> str | None:
+        """The agent's view of the ticket: ``{base_url}/a/tickets/<id>``."""
+        return f"{settings.base_url.rstrip('/')}/a/tickets/{quote(ticket_id, safe='')}" if settings.base_url else None
 
     def group_problem(self, settings: VendorSettings, group: str) -> str | None:
         if settings.group(group).isdigit():

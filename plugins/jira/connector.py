@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from urllib.parse import quote
 
 from pydantic import ValidationError
 
@@ -45,6 +46,10 @@ class JiraConnector(Connector):
         hex_digest = presented.removeprefix("sha256=").lower().encode()
         if not hmac_matches(secrets, request.body, hex_digest, "sha256", lambda d: d.hex().encode()):
             raise WebhookRejected(401, f"{SIGNATURE} does not match the body")
+
+    def ticket_url(self, settings: VendorSettings, ticket_id: str) -> str | None:
+        """The agent's view of the ticket: ``{base_url}/browse/<id>``."""
+        return f"{settings.base_url.rstrip('/')}/browse/{quote(ticket_id, safe='')}" if settings.base_url else None
 
     def group_problem(self, settings: VendorSettings, group: str) -> str | None:
         if settings.options.get("group_field"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 from datetime import timedelta
+from urllib.parse import quote
 
 from pydantic import ValidationError
 
@@ -40,6 +41,10 @@ ENVELOPE_KINDS = {
 class ZendeskConnector(Connector):
     name = "zendesk"
     version = "0.1.0"
+
+    def ticket_url(self, settings: VendorSettings, ticket_id: str) -> str | None:
+        """The agent's view of the ticket: ``{base_url}/agent/tickets/<id>``."""
+        return f"{settings.base_url.rstrip('/')}/agent/tickets/{quote(ticket_id, safe='')}" if settings.base_url else None
 
     def group_problem(self, settings: VendorSettings, group: str) -> str | None:
         if settings.group(group).isdigit():

@@ -1,0 +1,69 @@
+"""What the operator console shows besides the board: one ticket's timeline and each connector's activity.
+
+Read-only queries over the store's tables, shaped for display. Ticket text (subjects, descriptions,
+comment bodies) is never read out: events show their kind, who acted, status, priority and tags.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+
+from .store import Store, audit, inbox, outbox, webhook_rejections
+
+
+def when(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, timezone.utc)
+
+
+def timeline(store: Store, vendor: str, ticket_id: str) -> list[dict[str, Any]]:
+    """Every event, decision and write-back of one ticket, oldest first (empty for an unknown ticket)."""
+    entries = []
+    for row in store.rows("inbox", vendor=vendor, ticket_id=ticket_id):
+        event = row["event"] or {}
+        actor = event.get("actor") or {}
+        who = ("slabridge" if actor.get("is_self") else "automation" if actor.get("is_automation")
+               else "agent" if actor.get("is_agent") else "customer" if actor else "")
+        comment = event.get("comment") or {}
+        entries.append({"at": when(row["received_at"]), "kind": "event", "title": event.get("kind", "event"),
+                        "status": row["status"], "error": row["error"], "delivery_id": row["delivery_id"],
+                        "facts": {"by": who, "ticket status": event.get("status"), "priority": event.get("priority"),
+                                  "tags": ", ".join(event.get("tags") or ()),
+                                  "comment": ("public" if comment.get("public") else "internal") if comment else None}})
+    for row in store.rows("audit", vendor=vendor, ticket_id=ticket_id):
+        body = row["body"] or {}
+        entries.append({"at": when(row["at"]), "kind": "decision", "title": "ignored" if body.get("ignored")
+                        else f"{body.get('entitlement') or '?'} · {body.get('severity') or '?'}",
+                        "status": "decided", "delivery_id": row["delivery_id"], "error": None,
+                        "facts": {"customer": body.get("customer"),
+                                  "actions": ", ".join(a.get("type", "?") for a in body.get("actions", ()))},
+                        "reasons": body.get("reasons", ())})
+    for row in store.rows("outbox", vendor=vendor, ticket_id=ticket_id):
+        action = row["action"] or {}
+        entries.append({"at": when(row["done_at"] or row["created_at"]), "kind": "write",
+                        "title": action.get("type", "write"), "status": row["status"], "error": row["error"],
+                        "delivery_id": row["delivery_id"], "attempts": row["attempts"],
+                        "facts": {k: (", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v)
+                                  for k, v in action.items() if k != "type"}})
+    order = {"event": 0, "decision": 1, "write": 2}
+    return sorted(entries, key=lambda e: (e["at"] or datetime.min.replace(tzinfo=timezone.utc), order[e["kind"]]))
+
+
+def connector_activity(store: Store) -> dict[str, dict[str, Any]]:
+    """Per vendor: last webhook accepted, last refused (time, status, reason), write backlog and dead letters."""
+    found: dict[str, dict[str, Any]] = {}
+    with store.engine.connect() as conn:
+        for vendor, at in conn.execute(sa.select(inbox.c.vendor, sa.func.max(inbox.c.received_at))
+                                       .where(~inbox.c.delivery_id.startswith("timer:")).group_by(inbox.c.vendor)):
+            found.setdefault(vendor, {})["accepted_at"] = when(at)
+        for row in conn.execute(sa.select(webhook_rejections)):
+            found.setdefault(row.vendor, {})["rejected"] = {"at": when(row.at), "status": row.status,
+                                                            "reason": row.reason}
+        for vendor, status, count in conn.execute(sa.select(outbox.c.vendor, outbox.c.status, sa.func.count())
+                                                  .group_by(outbox.c.vendor, outbox.c.status)):
+            found.setdefault(vendor, {})[f"writes_{status}"] = count
+        for vendor, count in conn.execute(sa.select(audit.c.vendor, sa.func.count()).group_by(audit.c.vendor)):
+            found.setdefault(vendor, {})["decisions"] = count
+    return found

@@ -1,0 +1,173 @@
+"""The operator console through Flask's test client: sign-in, CSRF, every page, downloads, bad input."""
+
+import csv
+import io
+import json
+import re
+from datetime import datetime, timezone
+
+import pytest
+
+from slabridge.board import RANK
+from slabridge.config import Settings
+from slabridge.plugins import Plugins
+from slabridge.report import compliance
+from slabridge_webhooks import create_app
+
+from .conftest import PHI, TOKEN
+
+
+def csrf_of(page) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+
+
+@pytest.fixture
+def signed_in(console_app):
+    client = console_app.test_client()
+    token_page = client.get("/console/sign-in")
+    answer = client.post("/console/sign-in", data={"token": TOKEN, "csrf": csrf_of(token_page)})
+    assert answer.status_code == 303 and answer.headers["Location"].endswith("/console/")
+    return client
+
+
+def test_everything_but_sign_in_needs_a_session(console_app):
+    client = console_app.test_client()
+    for path in ("/console/", "/console/dead", "/console/compliance", "/console/compliance.csv", "/console/connectors",
+                 "/console/contracts", "/console/tickets/zendesk/1"):
+        answer = client.get(path)
+        assert answer.status_code == 303 and "/console/sign-in" in answer.headers["Location"], path
+    assert client.get("/healthz").status_code == 200  # the receiver's own endpoints stay open
+
+
+def test_the_session_cookie_is_httponly_and_samesite_strict(console_app):
+    client = console_app.test_client()
+    page = client.get("/console/sign-in")
+    cookie = client.post("/console/sign-in", data={"token": TOKEN, "csrf": csrf_of(page)}).headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/console" in cookie
+    assert TOKEN not in cookie
+
+
+def test_a_wrong_token_is_a_401_page_and_the_token_is_never_logged(console_app, caplog):
+    client = console_app.test_client()
+    page = client.get("/console/sign-in")
+    answer = client.post("/console/sign-in", data={"token": "guess-123", "csrf": csrf_of(page)})
+    assert answer.status_code == 401 and "not the admin token" in answer.get_data(as_text=True)
+    assert "sign-in refused" in caplog.text and "guess-123" not in caplog.text
+    assert client.get("/console/").status_code == 303  # still signed out
+
+
+def test_a_form_without_its_csrf_token_is_a_400(signed_in, site):
+    _, store, _ = site
+    dead_before = store.dead_letters()
+    for data in ({}, {"csrf": "forged"}, {"csrf": "é" * 10}):
+        answer = signed_in.post("/console/dead/retry", data={"kind": "write", "id": dead_before[0]["id"], **data})
+        assert answer.status_code == 400 and "CSRF" in answer.get_data(as_text=True)
+    assert store.dead_letters() == dead_before
+    assert signed_in.post("/console/sign-in", data={"token": TOKEN}).status_code == 400  # sign-in form too
+
+
+def test_a_token_in_the_query_string_is_refused(console_app, signed_in):
+    assert console_app.test_client().get(f"/console/?token={TOKEN}").status_code == 400
+    assert signed_in.get("/console/dead?access_token=x").status_code == 400
+
+
+def test_without_an_admin_token_the_console_is_off_and_says_how(site, monkeypatch):
+    settings, store, _ = site
+    monkeypatch.delenv(settings.admin_token_env, raising=False)
+    answer = create_app(settings, Plugins(settings), store).test_client().get("/console/")
+    assert answer.status_code == 404 and settings.admin_token_env in answer.get_data(as_text=True)
+    off = Settings(**{**settings.model_dump(), "console": False})
+    assert create_app(off, Plugins(off), store).test_client().get("/console/sign-in").status_code == 404
+
+
+def test_the_board_lists_breached_first_then_at_risk_and_links_each_ticket(signed_in):
+    text = signed_in.get("/console/").get_data(as_text=True)
+    states = re.findall(r'<tr data-state="(\w+)">', text)
+    assert states and "breached" in states
+    assert [RANK[s] for s in states] == sorted(RANK[s] for s in states)
+    assert 'http-equiv="refresh"' in text
+    assert re.search(r'href="http://127\.0\.0\.1:\d+/(agent/tickets|a/tickets|browse)/', text)  # the vendor's UI
+    assert PHI not in text
+
+
+def test_board_filters_and_pages(signed_in, site):
+    _, _, events = site
+    text = signed_in.get("/console/?vendor=jira").get_data(as_text=True)
+    rows = re.findall(r'<a href="/console/tickets/(\w+)/', text)
+    assert rows and set(rows) == {"jira"}
+    caret = signed_in.get("/console/?customer=nobody-at-all").get_data(as_text=True)
+    assert "No open ticket matches." in caret
+    last = signed_in.get("/console/?page=999").get_data(as_text=True)
+    assert re.search(r"page (\d+) of \1<", last)  # a page past the end shows the last one
+
+
+def test_a_ticket_timeline_shows_events_decisions_writes_and_reasons_but_no_ticket_text(signed_in, site):
+    _, store, _ = site
+    dead = next(r for r in store.dead_letters() if r["kind"] == "write")
+    text = signed_in.get(f"/console/tickets/{dead['vendor']}/{dead['ticket_id']}").get_data(as_text=True)
+    kinds = re.findall(r'<li class="(event|decision|write)">', text)
+    assert kinds[0] == "event" and "decision" in kinds and "write" in kinds
+    assert "cannot be set" in text  # the vendor's answer to the refused write
+    assert "reason(s)" in text and "<code>entitlement" in text
+    assert PHI not in text and "Ticket</dd>" not in text
+
+
+def test_an_unknown_ticket_is_a_404_page(signed_in):
+    answer = signed_in.get("/console/tickets/zendesk/999999999")
+    assert answer.status_code == 404 and answer.mimetype == "text/html"
+    assert signed_in.get("/console/no-such-page").status_code == 404
+
+
+def test_a_dead_letter_is_retried_or_dropped_from_the_page(signed_in, site):
+    _, store, _ = site
+    page = signed_in.get("/console/dead")
+    dead = next(r for r in store.dead_letters() if r["kind"] == "write")
+    assert f'data-id="write-{dead["id"]}"' in page.get_data(as_text=True)
+    answer = signed_in.post("/console/dead/retry", data={"csrf": csrf_of(page), "kind": "write", "id": dead["id"]})
+    assert answer.status_code == 303
+    assert dead["id"] not in [r["id"] for r in store.dead_letters() if r["kind"] == "write"]
+    assert f'data-id="write-{dead["id"]}"' not in signed_in.get("/console/dead").get_data(as_text=True)
+    bad = signed_in.post("/console/dead/explode", data={"csrf": csrf_of(page), "kind": "write", "id": 1})
+    assert bad.status_code == 400
+    store.drop_dead("write", [dead["id"]])  # (it was pending again: nothing to drop, and nothing breaks)
+
+
+def test_compliance_page_charts_one_bar_per_row_and_downloads_the_same_rows(signed_in, site):
+    settings, store, _ = site
+    from slabridge.directory import load
+
+    expected = compliance(store.ticket_states(), load(settings.contracts_dir, settings.customers_file)[0],
+                          datetime.now(timezone.utc), "week")
+    text = signed_in.get("/console/compliance?period=week").get_data(as_text=True)
+    assert text.count('<rect class="bar') == len(expected) > 0
+    assert text.count("<svg") == len({r["customer"] for r in expected})
+    rows = list(csv.DictReader(io.StringIO(signed_in.get("/console/compliance.csv?period=week").get_data(as_text=True))))
+    assert [(r["period"], r["customer"], r["metric"]) for r in rows] == [
+        (r["period"], r["customer"], r["metric"]) for r in expected]
+    as_json = json.loads(signed_in.get("/console/compliance.json?period=week").get_data(as_text=True))
+    assert [r["met"] for r in as_json] == [r["met"] for r in expected]
+    assert signed_in.get("/console/compliance.xml").status_code == 404
+
+
+def test_connectors_show_activity_last_refusal_and_the_set_up_template(signed_in, console_app):
+    console_app.test_client().post("/webhooks/zendesk", data=b"{}", content_type="application/json")  # unsigned
+    text = signed_in.get("/console/connectors").get_data(as_text=True)
+    for vendor in ("zendesk", "freshdesk", "jira"):
+        assert f'id="c-{vendor}"' in text
+    assert re.search(r"last refused</dt><dd>\d{4}-\d\d-\d\d [\d:]+ UTC: 401", text)
+    assert "Webhook set-up to copy into zendesk" in text
+    assert "dead writes</dt><dd>1" in text or "dead writes</dt><dd>0" in text
+
+
+def test_contracts_show_clauses_and_what_would_happen_to_an_event(signed_in, site):
+    _, _, events = site
+    page = signed_in.get("/console/contracts")
+    text = page.get_data(as_text=True)
+    assert "CARET" in text.upper() and "clause(s) with their source and reading" in text
+    event = next(e for e in events if e.kind == "created" and e.vendor == "zendesk")
+    answer = signed_in.post("/console/contracts", data={"csrf": csrf_of(page), "event": event.model_dump_json()})
+    decided = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and 'id="decision"' in decided and "<code>entitlement" in decided
+    wrong = signed_in.post("/console/contracts", data={"csrf": csrf_of(page), "event": '{"vendor": 5}'})
+    assert wrong.status_code == 422 and "Not a canonical event" in wrong.get_data(as_text=True)
+    assert "Traceback" not in wrong.get_data(as_text=True)
