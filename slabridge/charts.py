@@ -1,34 +1,34 @@
 """Server-side SVG charts: self-contained markup, nothing loaded from anywhere.
 
-:func:`met_chart` draws one bar per data point (met % of closed cycles) with the breached count in
-its title, grouped by series; the console and ``slabridge report --html`` embed it as it is.
+:func:`met_chart` draws one horizontal bar per data point (met % of closed cycles), labelled on the
+left and with the met % and breached count on the right; the console and ``slabridge report --html``
+embed it as it is.
 """
 
 from __future__ import annotations
 
 from html import escape
 
-BAR, GAP, HEIGHT, LEFT, BOTTOM = 18, 10, 160, 36, 54
+ROW, LABEL, AREA, VALUE, TOP = 22, 230, 220, 150, 22
 
 
 def met_chart(title: str, points: list[tuple[str, float | None, int]]) -> str:
-    """An SVG bar chart: ``points`` are (label, met %, breached); a bar with no closed cycle is drawn empty."""
-    width = LEFT + len(points) * (BAR + GAP) + GAP
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" viewBox="0 0 {width} '
-             f'{HEIGHT + BOTTOM}" width="{width}" height="{HEIGHT + BOTTOM}" aria-labelledby="t">'
-             f'<title id="t">{escape(title)}</title>']
+    """An SVG bar chart: ``points`` are (label, met %, breached); a point with no closed cycle has no bar."""
+    width, height = LABEL + AREA + VALUE, TOP + len(points) * ROW + 6
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" viewBox="0 0 {width} {height}" '
+             f'width="{width}" height="{height}"><title>{escape(title)}</title>']
     for pct in (0, 50, 100):
-        y = HEIGHT - pct * (HEIGHT - 10) / 100
-        parts.append(f'<line x1="{LEFT}" x2="{width}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
-                     f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" class="axis">{pct}%</text>')
+        x = LABEL + pct * AREA / 100
+        parts.append(f'<line x1="{x:g}" x2="{x:g}" y1="{TOP - 6}" y2="{height - 4}" class="grid"/>'
+                     f'<text x="{x:g}" y="{TOP - 9}" text-anchor="middle" class="axis">{pct}%</text>')
     for index, (label, pct, breached) in enumerate(points):
-        x = LEFT + GAP + index * (BAR + GAP)
-        height = 0 if pct is None else pct * (HEIGHT - 10) / 100
+        y = TOP + index * ROW
         state = "none" if pct is None else "met" if pct >= 95 else "low"
-        text = f"{label}: {'no closed cycle' if pct is None else f'{pct:g}% met'}, {breached} breached"
-        parts.append(f'<rect class="bar {state}" x="{x}" y="{HEIGHT - height:.1f}" width="{BAR}" '
-                     f'height="{max(height, 1):.1f}" data-label="{escape(label)}"><title>{escape(text)}</title></rect>'
-                     f'<text x="{x + BAR / 2}" y="{HEIGHT + 12}" transform="rotate(40 {x + BAR / 2} {HEIGHT + 12})" '
-                     f'class="axis">{escape(label[-12:])}</text>')
+        value = "no closed cycle" if pct is None else f"{pct:g}% met"
+        parts.append(f'<text x="{LABEL - 6}" y="{y + 15}" text-anchor="end" class="label">{escape(label[:34])}</text>'
+                     f'<rect class="bar {state}" x="{LABEL}" y="{y + 4}" width="{(pct or 0) * AREA / 100:.1f}" '
+                     f'height="{ROW - 8}" data-label="{escape(label)}"><title>{escape(label)}: {value}, {breached} '
+                     f'breached</title></rect>'
+                     f'<text x="{LABEL + AREA + 6}" y="{y + 15}" class="value">{value} · {breached} breached</text>')
     parts.append("</svg>")
     return "".join(parts)

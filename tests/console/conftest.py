@@ -12,6 +12,7 @@ from slabridge.directory import load, route_group_problems
 from slabridge.plugins import Plugins
 from slabridge.store import Store
 from slabridge.testing.history import generate, record
+from slabridge.worker import Worker
 from slabridge_webhooks import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,7 +22,7 @@ PHI = "SSN 078-05-1120"
 
 @pytest.fixture(scope="session")
 def site(tmp_path_factory):
-    """(settings, store, events) of a recorded history; the fakes stay up while it is used."""
+    """(settings, store, events, fakes) of a recorded history; the fakes stay up while it is used."""
     folder = tmp_path_factory.mktemp("console")
     url = f"sqlite:///{folder}/console.db"
     plugins = Plugins(Settings())
@@ -43,18 +44,36 @@ def site(tmp_path_factory):
     start = datetime.now(timezone.utc) - timedelta(hours=30)
     events = [e.model_copy(update={"description": f"{e.description} {PHI}"})
               for e in generate(300, random.Random(11), start=start)]
-    refused = next(e.ticket.id for e in events if e.vendor == "jira")
-    fakes["jira"].fail_next("PUT", f"/rest/api/3/issue/{refused}", 400,
-                            body={"errorMessages": ["Field 'priority' cannot be set: it is not on the screen."]})
+    refuse(fakes["jira"], next(e.ticket.id for e in events if e.vendor == "jira"))
     record(store, Plugins(settings), directory, events, until=datetime.now(timezone.utc))
-    yield settings, store, events
+    yield settings, store, events, fakes
     for fake in fakes.values():
         fake.stop()
     store.engine.dispose()
 
 
+def refuse(jira, issue: str) -> None:
+    """The next update of ``issue`` is refused as Jira refuses a field not on the edit screen."""
+    jira.fail_next("PUT", f"/rest/api/3/issue/{issue}", 400,
+                   body={"errorMessages": ["Field 'priority' cannot be set: it is not on the screen."]})
+
+
+@pytest.fixture
+def dead_write(site) -> dict:
+    """A write-back the vendor refused: the history made one; if a test retried it, the vendor refuses it again."""
+    settings, store, _, fakes = site
+    for _ in range(2):
+        dead = [r for r in store.dead_letters() if r["kind"] == "write"]
+        if dead:
+            return dead[0]
+        retried = next(r for r in store.rows("outbox") if r["vendor"] == "jira" and r["status"] == "pending")
+        refuse(fakes["jira"], retried["ticket_id"])
+        Worker(store, Plugins(settings), load(settings.contracts_dir, settings.customers_file)[0]).send_one()
+    raise AssertionError("the vendor's refusal did not make a dead letter")
+
+
 @pytest.fixture
 def console_app(site, monkeypatch):
-    settings, store, _ = site
+    settings, store, *_ = site
     monkeypatch.setenv(settings.admin_token_env, TOKEN)
     return create_app(settings, Plugins(settings), store)

@@ -56,11 +56,11 @@ def test_a_wrong_token_is_a_401_page_and_the_token_is_never_logged(console_app, 
     assert client.get("/console/").status_code == 303  # still signed out
 
 
-def test_a_form_without_its_csrf_token_is_a_400(signed_in, site):
-    _, store, _ = site
+def test_a_form_without_its_csrf_token_is_a_400(signed_in, site, dead_write):
+    store = site[1]
     dead_before = store.dead_letters()
     for data in ({}, {"csrf": "forged"}, {"csrf": "é" * 10}):
-        answer = signed_in.post("/console/dead/retry", data={"kind": "write", "id": dead_before[0]["id"], **data})
+        answer = signed_in.post("/console/dead/retry", data={"kind": "write", "id": dead_write["id"], **data})
         assert answer.status_code == 400 and "CSRF" in answer.get_data(as_text=True)
     assert store.dead_letters() == dead_before
     assert signed_in.post("/console/sign-in", data={"token": TOKEN}).status_code == 400  # sign-in form too
@@ -72,7 +72,7 @@ def test_a_token_in_the_query_string_is_refused(console_app, signed_in):
 
 
 def test_without_an_admin_token_the_console_is_off_and_says_how(site, monkeypatch):
-    settings, store, _ = site
+    settings, store, *_ = site
     monkeypatch.delenv(settings.admin_token_env, raising=False)
     answer = create_app(settings, Plugins(settings), store).test_client().get("/console/")
     assert answer.status_code == 404 and settings.admin_token_env in answer.get_data(as_text=True)
@@ -90,8 +90,7 @@ def test_the_board_lists_breached_first_then_at_risk_and_links_each_ticket(signe
     assert PHI not in text
 
 
-def test_board_filters_and_pages(signed_in, site):
-    _, _, events = site
+def test_board_filters_and_pages(signed_in):
     text = signed_in.get("/console/?vendor=jira").get_data(as_text=True)
     rows = re.findall(r'<a href="/console/tickets/(\w+)/', text)
     assert rows and set(rows) == {"jira"}
@@ -101,9 +100,8 @@ def test_board_filters_and_pages(signed_in, site):
     assert re.search(r"page (\d+) of \1<", last)  # a page past the end shows the last one
 
 
-def test_a_ticket_timeline_shows_events_decisions_writes_and_reasons_but_no_ticket_text(signed_in, site):
-    _, store, _ = site
-    dead = next(r for r in store.dead_letters() if r["kind"] == "write")
+def test_a_ticket_timeline_shows_events_decisions_writes_and_reasons_but_no_ticket_text(signed_in, dead_write):
+    dead = dead_write
     text = signed_in.get(f"/console/tickets/{dead['vendor']}/{dead['ticket_id']}").get_data(as_text=True)
     kinds = re.findall(r'<li class="(event|decision|write)">', text)
     assert kinds[0] == "event" and "decision" in kinds and "write" in kinds
@@ -118,10 +116,9 @@ def test_an_unknown_ticket_is_a_404_page(signed_in):
     assert signed_in.get("/console/no-such-page").status_code == 404
 
 
-def test_a_dead_letter_is_retried_or_dropped_from_the_page(signed_in, site):
-    _, store, _ = site
+def test_a_dead_letter_is_retried_or_dropped_from_the_page(signed_in, site, dead_write):
+    store, dead = site[1], dead_write
     page = signed_in.get("/console/dead")
-    dead = next(r for r in store.dead_letters() if r["kind"] == "write")
     assert f'data-id="write-{dead["id"]}"' in page.get_data(as_text=True)
     answer = signed_in.post("/console/dead/retry", data={"csrf": csrf_of(page), "kind": "write", "id": dead["id"]})
     assert answer.status_code == 303
@@ -129,11 +126,19 @@ def test_a_dead_letter_is_retried_or_dropped_from_the_page(signed_in, site):
     assert f'data-id="write-{dead["id"]}"' not in signed_in.get("/console/dead").get_data(as_text=True)
     bad = signed_in.post("/console/dead/explode", data={"csrf": csrf_of(page), "kind": "write", "id": 1})
     assert bad.status_code == 400
-    store.drop_dead("write", [dead["id"]])  # (it was pending again: nothing to drop, and nothing breaks)
+
+
+def test_a_dropped_dead_letter_leaves_the_list_for_good(signed_in, site, dead_write):
+    store = site[1]
+    page = signed_in.get("/console/dead")
+    answer = signed_in.post("/console/dead/drop", data={"csrf": csrf_of(page), "kind": "write", "id": dead_write["id"]})
+    assert answer.status_code == 303
+    assert next(r for r in store.rows("outbox") if r["id"] == dead_write["id"])["status"] == "dropped"
+    assert f'data-id="write-{dead_write["id"]}"' not in signed_in.get("/console/dead").get_data(as_text=True)
 
 
 def test_compliance_page_charts_one_bar_per_row_and_downloads_the_same_rows(signed_in, site):
-    settings, store, _ = site
+    settings, store, *_ = site
     from slabridge.directory import load
 
     expected = compliance(store.ticket_states(), load(settings.contracts_dir, settings.customers_file)[0],
@@ -160,7 +165,7 @@ def test_connectors_show_activity_last_refusal_and_the_set_up_template(signed_in
 
 
 def test_contracts_show_clauses_and_what_would_happen_to_an_event(signed_in, site):
-    _, _, events = site
+    events = site[2]
     page = signed_in.get("/console/contracts")
     text = page.get_data(as_text=True)
     assert "CARET" in text.upper() and "clause(s) with their source and reading" in text
