@@ -32,3 +32,14 @@ def met_chart(title: str, points: list[tuple[str, float | None, int]]) -> str:
                      f'<text x="{LABEL + AREA + 6}" y="{y + 15}" class="value">{value} · {breached} breached</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def compliance_charts(rows: list[dict], period: str | None) -> list[dict[str, str]]:
+    """One chart per customer, a bar per severity x metric (x period) of the compliance report's rows."""
+    by_customer: dict[str, list[tuple[str, float | None, int]]] = {}
+    for row in rows:
+        label = " ".join(str(p) for p in (row.get("period"), row["severity"], row["metric"]) if p)
+        by_customer.setdefault(row["customer"], []).append((label, row["met_pct"], row["breached"]))
+    return [{"customer": customer, "svg": met_chart(f"{customer}: met % per severity and metric"
+                                                    f"{' per ' + period if period else ''}", points)}
+            for customer, points in sorted(by_customer.items())]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -89,6 +91,16 @@ def rows(groups: dict[tuple, dict[str, Any]]) -> list[dict[str, Any]]:
             "average_met": (average <= row["commitment"]) if average is not None and row["average_kind"] else None,
         })
     return out
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    """The rows as CSV, with a ``period`` column first when they have one."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=(["period"] if rows and "period" in rows[0] else []) + COLUMNS
+                            + ["average_met"])
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
 
 
 def _row(groups: dict[tuple, dict[str, Any]], key: tuple, target: timedelta, summary: dict) -> dict[str, Any]:

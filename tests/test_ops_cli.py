@@ -1,6 +1,7 @@
 """replay, report and incidents, as an admin runs them."""
 
 import json
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -229,3 +230,18 @@ def test_replay_refuses_a_timestamp_without_an_offset(tmp_path):
     path.write_text(json.dumps(line) + "\n")
     result = run("replay", str(path), "--contracts", CONTRACTS, "--customers", CUSTOMERS)
     assert result.exit_code == 1 and f"{path}:1: occurred_at: Input should have timezone info" in result.stderr
+
+
+def test_report_per_week_and_as_a_self_contained_html_file(recorded, tmp_path):
+    weekly = run("report", "--period", "week", "--csv", env=recorded).output
+    assert weekly.splitlines()[0].startswith("period,customer,severity,metric")
+    assert all(line.startswith("2026-W10,") for line in weekly.splitlines()[1:] if line)
+    assert run("report", "--period", "week", env=recorded).output.splitlines()[0].split()[:2] == ["period", "customer"]
+    page = tmp_path / "compliance.html"
+    result = run("report", "--period", "month", "--html", str(page), env=recorded)
+    assert result.exit_code == 0, result.output
+    html = page.read_text()
+    rows = json.loads(run("report", "--period", "month", "--json", env=recorded).output)
+    assert html.count('<rect class="bar') == len(rows) > 0
+    assert "<style>" in html and not re.search(r'(src|href)="(https?:)?//', html)  # nothing loaded from elsewhere
+    assert run("report", "--period", "fortnight", env=recorded).exit_code == 2

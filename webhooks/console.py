@@ -9,10 +9,8 @@ how to turn it on. Ticket text is never shown (see :mod:`slabridge.overview`).
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
-import io
 import json
 import logging
 import os
@@ -24,10 +22,10 @@ from flask import Blueprint, Flask, Response, redirect, render_template, request
 
 from slabridge import board as sla_board
 from slabridge import overview
-from slabridge.charts import met_chart
+from slabridge.charts import compliance_charts
 from slabridge.config import Settings
 from slabridge.plugins import Plugins
-from slabridge.report import PERIODS, compliance
+from slabridge.report import PERIODS, compliance, to_csv
 from slabridge.store import Store
 
 log = logging.getLogger("slabridge.console")
@@ -139,7 +137,7 @@ def console(app: Flask, settings: Settings, plugins: Plugins, store: Store) -> B
     @pages.get("/compliance")
     def compliance_page():
         period, rows = compliance_rows()
-        return page("compliance.html", 200, rows=rows, period=period, periods=PERIODS, charts=charts(rows, period))
+        return page("compliance.html", 200, rows=rows, period=period, periods=PERIODS, charts=compliance_charts(rows, period))
 
     @pages.get("/compliance.<fmt>")
     def compliance_download(fmt: str):
@@ -221,23 +219,3 @@ def what_would_happen(text: str, plugins: Plugins, directory) -> tuple[list[dict
     lines: list[str] = []
     replay([(1, event)], plugins, directory, 1, emit=lines.append)
     return [json.loads(line) for line in lines], None
-
-
-def charts(rows: list[dict], period: str | None) -> list[dict]:
-    """One chart per customer: a bar per severity x metric (x period)."""
-    by_customer: dict[str, list[tuple[str, float | None, int]]] = {}
-    for row in rows:
-        label = " ".join(str(p) for p in (row.get("period"), row["severity"], row["metric"]) if p)
-        by_customer.setdefault(row["customer"], []).append((label, row["met_pct"], row["breached"]))
-    return [{"customer": customer, "svg": met_chart(f"{customer}: met % per severity and metric"
-                                                    f"{' per ' + period if period else ''}", points)}
-            for customer, points in sorted(by_customer.items())]
-
-
-def to_csv(rows: list[dict]) -> str:
-    out = io.StringIO()
-    columns = list(dict.fromkeys(k for row in rows for k in row)) or ["customer", "severity", "metric"]
-    writer = csv.DictWriter(out, fieldnames=columns)
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 from datetime import datetime, timezone
@@ -13,13 +11,13 @@ import click
 from pydantic import ValidationError
 
 from ..models import TicketEvent
-from ..report import COLUMNS, compliance
+from ..report import COLUMNS, PERIODS, compliance, to_csv
 from ..simulation import replay as run_replay
 from ..tables import progress, render_table
 
 
 def _table(rows: list[dict]) -> str:
-    headers = COLUMNS
+    headers = (["period"] if rows and "period" in rows[0] else []) + COLUMNS
     return render_table([h.replace("_", " ") for h in headers],
                         [["-" if r.get(h) is None else r.get(h) for h in headers] for r in rows])
 
@@ -29,11 +27,7 @@ def _emit(rows: list[dict], as_json: bool, as_csv: bool, out=None) -> None:
     if as_json:
         out.write(json.dumps(rows, indent=2) + "\n")
     elif as_csv:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=COLUMNS + ["average_met"])
-        writer.writeheader()
-        writer.writerows(rows)
-        out.write(buffer.getvalue())
+        out.write(to_csv(rows))
     else:
         out.write((_table(rows) if rows else "no clocks recorded") + "\n")
 
@@ -159,12 +153,35 @@ def _event(line: str, number: int, connector, vendor_settings, connectors: dict 
 @click.command()
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--csv", "as_csv", is_flag=True)
+@click.option("--period", type=click.Choice(PERIODS), default=None, help="One row per week or month as well.")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Also write a self-contained HTML report (tables and charts, nothing loaded from elsewhere).")
 @click.pass_obj
-def report(obj, as_json: bool, as_csv: bool) -> None:
+def report(obj, as_json: bool, as_csv: bool, period: str | None, html_file: str | None) -> None:
     """Compliance per customer x severity x metric, from the tickets slabridge has recorded."""
     settings = obj.settings()
     directory, store = obj.directory(settings), obj.store(settings, existing=True)
-    _emit(compliance(store.ticket_states(), directory, datetime.now(timezone.utc)), as_json, as_csv)
+    states, now = store.ticket_states(), datetime.now(timezone.utc)
+    rows = compliance(states, directory, now, period)
+    if html_file:
+        Path(html_file).write_text(html_report(rows, period, len(states), now))
+        click.echo(f"wrote {html_file}", err=True)
+    _emit(rows, as_json, as_csv)
+
+
+def html_report(rows: list[dict], period: str | None, tickets: int, now: datetime) -> str:
+    """The compliance report as one HTML file to mail: the console's table and charts, its CSS inline."""
+    from importlib.resources import files
+
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    from ..charts import compliance_charts
+
+    env = Environment(loader=PackageLoader("slabridge_webhooks", "templates"), autoescape=select_autoescape())
+    css = files("slabridge_webhooks").joinpath("static/console.css").read_text()
+    return env.get_template("console/report.html").render(
+        rows=rows, period=period, tickets=tickets, css=css, charts=compliance_charts(rows, period),
+        generated=now.strftime("%Y-%m-%d %H:%M UTC"))
 
 
 @click.command()
