@@ -7,6 +7,8 @@ statuses and tags stop a clock, so nothing here names a vendor's statuses).
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -112,3 +114,28 @@ def humanize(left: timedelta | None) -> str:
     hours, rest = divmod(rest, 3_600)
     text = f"{days}d {hours}h" if days else f"{hours}h {rest // 60:02d}m" if hours else f"{rest // 60}m"
     return f"{text} {'overdue' if left.total_seconds() < 0 else 'left'}"
+
+
+class StateCache:
+    """Ticket states for the board, re-read incrementally: each read fetches only the tickets updated since
+    the last one (less ``skew`` seconds, for workers whose clocks differ), and all of them every ``full_every``
+    seconds. A console refreshing every 30 s over 10,000 open tickets then reads what changed, not everything."""
+
+    def __init__(self, store, skew: float = 300.0, full_every: float = 60.0):
+        self.store, self.skew, self.full_every = store, skew, full_every
+        self._states: dict[tuple[str, str], dict] = {}
+        self._newest = 0.0
+        self._next_full = 0.0
+        self._lock = threading.Lock()
+
+    def states(self) -> list[dict]:
+        with self._lock:
+            full = time.monotonic() >= self._next_full
+            rows = self.store.ticket_state_documents(None if full else self._newest - self.skew)
+            if full:
+                self._states.clear()
+                self._next_full = time.monotonic() + self.full_every
+            for updated_at, state in rows:
+                self._states[(state["ticket"]["vendor"], state["ticket"]["id"])] = state
+                self._newest = max(self._newest, updated_at)
+            return list(self._states.values())

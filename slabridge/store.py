@@ -544,15 +544,14 @@ class Store:
         with self._read() as conn:
             return [TicketState.model_validate(r) for r in conn.execute(sa.select(tickets.c.state)).scalars()]
 
-    def ticket_state_documents(self, vendor: str | None = None, ticket_id: str | None = None) -> list[dict]:
-        """Ticket states as stored (JSON), for read-only views that need no models (the SLA board)."""
-        query = sa.select(tickets.c.state)
-        if vendor is not None:
-            query = query.where(tickets.c.vendor == vendor)
-        if ticket_id is not None:
-            query = query.where(tickets.c.ticket_id == ticket_id)
+    def ticket_state_documents(self, updated_since: float | None = None) -> list[tuple[float, dict]]:
+        """(updated_at, state as stored) of every ticket, or of those updated since ``updated_since``: for
+        read-only views that need no models (the SLA board)."""
+        query = sa.select(tickets.c.updated_at, tickets.c.state)
+        if updated_since is not None:
+            query = query.where(tickets.c.updated_at >= updated_since)
         with self._read() as conn:
-            return list(conn.execute(query).scalars())
+            return [(row.updated_at, row.state) for row in conn.execute(query)]
 
     def counts(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}

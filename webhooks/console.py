@@ -44,6 +44,7 @@ def console(app: Flask, settings: Settings, plugins: Plugins, store: Store) -> B
     pages = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
                       static_folder="static", static_url_path="/static")
     loaded: list = []  # the contracts, on first use: the receiver itself needs none
+    states = sla_board.StateCache(store)
 
     def directory():
         if not loaded:
@@ -100,7 +101,7 @@ def console(app: Flask, settings: Settings, plugins: Plugins, store: Store) -> B
     def board():
         now = datetime.now(timezone.utc)
         filters = {k: request.args.get(k) or None for k in ("vendor", "customer", "severity")}
-        rows = sla_board.board(store.ticket_state_documents(), directory(), now, **filters)
+        rows = sla_board.board(states.states(), directory(), now, **filters)
         page_number = max(1, request.args.get("page", 1, type=int) or 1)
         pages_total = max(1, -(-len(rows) // PER_PAGE))
         shown = rows[(page_number - 1) * PER_PAGE: page_number * PER_PAGE]
