@@ -71,8 +71,10 @@ def test_bad_config_gives_an_error_not_a_traceback(tmp_path):
 
 def test_db_upgrade_and_status(tmp_path):
     env = {"SLABRIDGE_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
-    assert "schema at version 4" in run("db", "upgrade", env=env).output
-    assert "schema version 4 (latest 4)" in run("db", "status", env=env).output
+    from slabridge.store import LATEST
+
+    assert f"schema at version {LATEST}" in run("db", "upgrade", env=env).output
+    assert f"schema version {LATEST} (latest {LATEST})" in run("db", "status", env=env).output
 
 
 def test_an_unusable_database_is_a_clear_error(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 from pathlib import Path
@@ -115,6 +116,10 @@ def serve(obj: Context, host: str, port: int, workers: int) -> None:
     def announce(url: str) -> None:
         click.echo(f"slabridge listening on {url}  database={_safe_url(settings.database_url)}"
                    f"  vendors enabled: {', '.join(enabled) or 'none (see README: Configuration)'}")
+        if settings.console:
+            on = bool(os.environ.get(settings.admin_token_env))
+            click.echo(f"operator console: {url}/console/" + ("" if on else
+                       f" (off until {settings.admin_token_env} holds a token: see README, Operator console)"))
 
     serve_app(app, host, port, settings, threads, stop, announce)
     click.echo("slabridge stopped")
