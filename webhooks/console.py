@@ -128,11 +128,11 @@ def console(app: Flask, settings: Settings, plugins: Plugins, store: Store) -> B
 
     @pages.post("/dead/<action>")
     def dead_action(action: str):
-        kind, ids = request.form.get("kind"), request.form.get("id", type=int)
-        if action not in ("retry", "drop") or kind not in ("event", "write") or not ids:
-            return page("error.html", 400, message="Say retry or drop, a kind (event or write) and an id.")
-        done = (store.retry_dead if action == "retry" else store.drop_dead)(kind, [ids])
-        log.info("console: %s %s %s (%d row)", action, kind, ids, done)
+        kind, row_id = request.form.get("kind"), request.form.get("id", type=int)
+        if action not in ("retry", "drop") or kind not in ("event", "write") or not 0 < (row_id or 0) < 2 ** 63:
+            return page("error.html", 400, message="Say retry or drop, a kind (event or write) and a row id.")
+        done = (store.retry_dead if action == "retry" else store.drop_dead)(kind, [row_id])
+        log.info("console: %s %s %s (%d row)", action, kind, row_id, done)
         return redirect(url_for("console.dead"), 303)
 
     @pages.get("/compliance")

@@ -126,6 +126,9 @@ def test_a_dead_letter_is_retried_or_dropped_from_the_page(signed_in, site, dead
     assert f'data-id="write-{dead["id"]}"' not in signed_in.get("/console/dead").get_data(as_text=True)
     bad = signed_in.post("/console/dead/explode", data={"csrf": csrf_of(page), "kind": "write", "id": 1})
     assert bad.status_code == 400
+    for odd in ("99999999999999999999", "-5", "0", "x"):
+        answer = signed_in.post("/console/dead/retry", data={"csrf": csrf_of(page), "kind": "write", "id": odd})
+        assert answer.status_code == 400, odd
 
 
 def test_a_dropped_dead_letter_leaves_the_list_for_good(signed_in, site, dead_write):
@@ -176,3 +179,34 @@ def test_contracts_show_clauses_and_what_would_happen_to_an_event(signed_in, sit
     wrong = signed_in.post("/console/contracts", data={"csrf": csrf_of(page), "event": '{"vendor": 5}'})
     assert wrong.status_code == 422 and "Not a canonical event" in wrong.get_data(as_text=True)
     assert "Traceback" not in wrong.get_data(as_text=True)
+
+
+def test_hostile_requests_to_the_console_never_5xx(signed_in, console_app, caplog):
+    """Odd paths, query values and forms, signed in or not, with or without the CSRF token: never a 5xx."""
+    from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+
+    csrf = csrf_of(signed_in.get("/console/sign-in"))
+    anonymous = console_app.test_client()
+    odd = st.one_of(st.text(max_size=30), st.sampled_from(["%00", "\u202e", "-1", "99999999999999999999", "1e9",
+                                                           "../../etc/passwd", "<script>", "' OR 1=1 --"]))
+
+    @hypothesis_settings(max_examples=300, deadline=None, derandomize=True, database=None,
+                         suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(method=st.sampled_from(["GET", "POST", "PUT", "DELETE"]),
+           path=st.sampled_from(["/console/", "/console/dead", "/console/dead/retry", "/console/dead/drop",
+                                 "/console/compliance", "/console/compliance.csv", "/console/compliance.json",
+                                 "/console/connectors", "/console/contracts", "/console/sign-in", "/console/sign-out",
+                                 "/console/tickets/jira/SUP-1", "/console/tickets/zendesk/%ff", "/console/nope"]),
+           query=st.dictionaries(st.sampled_from(["page", "vendor", "customer", "severity", "period", "next"]), odd,
+                                 max_size=3),
+           form=st.dictionaries(st.sampled_from(["kind", "id", "event", "token"]), odd, max_size=3),
+           with_csrf=st.booleans(), signed=st.booleans())
+    def send(method, path, query, form, with_csrf, signed):
+        client = signed_in if signed else anonymous
+        answer = client.open(path, method=method, query_string=query,
+                             data={**form, **({"csrf": csrf} if with_csrf else {})})
+        assert answer.status_code < 500, (path, query, form, answer.get_data(as_text=True)[:300])
+        assert "Traceback" not in answer.get_data(as_text=True)
+
+    send()
+    assert not [r for r in caplog.records if r.exc_info]
