@@ -1,0 +1,177 @@
+"""Benchmark: webhook ingest, the real receiver against a bare Flask app, under the same gunicorn, in one run.
+
+    python bench/ingest.py [--requests 4000] [--concurrency 16] [--database sqlite|postgresql://...]
+
+Both apps are served by gunicorn with 2 *sync* workers on loopback. The real receiver verifies each
+Zendesk signature on the raw body, parses, de-duplicates and persists to the inbox, then answers 202;
+the bare app answers 202 to the same requests without looking at them. One bounded load generator
+(threads with keep-alive connections, pre-signed distinct deliveries, so none is a duplicate) sends
+the same requests to both: first as fast as they are answered (req/s, p50, p99, ratio), then paced
+at half the bare app's rate (p50 and p99 at that load).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# bench/calendar.py (a required name) would hide the standard library's `calendar`.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse  # noqa: E402
+import http.client  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from datetime import datetime, timezone  # noqa: E402
+
+import sqlalchemy as sa  # noqa: E402
+
+from slabridge.plugins import Plugins  # noqa: E402
+from slabridge.testing.rig import free_port  # noqa: E402
+
+BARE_APP = '''
+from flask import Flask, jsonify, request
+
+app = Flask("bare")
+
+
+@app.post("/webhooks/<vendor>")
+def receive(vendor):
+    request.get_data()
+    return jsonify(status="accepted"), 202
+'''
+
+
+def requests(count: int, secret: str) -> list[tuple[dict[str, str], bytes]]:
+    """``count`` distinct signed Zendesk deliveries over many tickets."""
+    connector = Plugins().connectors["zendesk"]
+    now = datetime.now(timezone.utc)
+    out = []
+    for n in range(count):
+        _, body = connector.sample_webhook(secret, str(100_000 + n % 2_000), now)
+        document = json.loads(body)
+        document["ticket"]["updated_at"] = f"2026-01-01T00:{n // 60 % 60:02d}:{n % 60:02d}Z"
+        document["ticket"]["description"] += f" #{n}"
+        body = json.dumps(document).encode()
+        out.append((connector.signed_headers(secret, body, now), body))
+    return out
+
+
+def serve(folder: Path, target: str, env: dict[str, str]) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", "2", "--worker-class", "sync", "--bind", f"127.0.0.1:{port}",
+         "--log-level", "warning", target], cwd=folder, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+        stderr=open(folder / f"{port}.log", "w"), start_new_session=True)  # noqa: SIM115 - the process owns it
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/healthz")
+            connection.getresponse().read()
+            return process, port
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"gunicorn did not start {target}; see {folder}")
+
+
+def load(port: int, work: list[tuple[dict[str, str], bytes]], concurrency: int,
+         rate: float | None = None) -> dict[str, float]:
+    """Send every request (at ``rate`` per second, or as fast as answered); return req/s and latencies."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    lock, index = threading.Lock(), iter(range(len(work)))
+    start = time.perf_counter()
+
+    def client() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while True:
+            with lock:
+                n = next(index, None)
+            if n is None:
+                return
+            if rate:
+                time.sleep(max(0.0, start + n / rate - time.perf_counter()))
+            headers, body = work[n]
+            sent = time.perf_counter()
+            try:
+                connection.request("POST", "/webhooks/zendesk", body=body, headers=headers)
+                response = connection.getresponse()
+                response.read()
+                status = response.status
+            except (OSError, http.client.HTTPException):
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                status = 0
+            with lock:
+                latencies.append(time.perf_counter() - sent)
+                statuses[status] = statuses.get(status, 0) + 1
+
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    quantiles = statistics.quantiles(latencies, n=100)
+    return {"rps": len(work) / elapsed, "p50": quantiles[49] * 1000, "p99": quantiles[98] * 1000,
+            "statuses": statuses}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--database", default="sqlite", help="sqlite, or a PostgreSQL URL (its tables are reset)")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="slabridge-ingest-"))
+    database = f"sqlite:///{folder}/ingest.db" if args.database == "sqlite" else args.database
+    if database.startswith("postgresql"):
+        engine = sa.create_engine(database.replace("postgresql://", "postgresql+psycopg://", 1))
+        with engine.begin() as conn:
+            for table in sa.inspect(conn).get_table_names():
+                conn.execute(sa.text(f'DROP TABLE IF EXISTS "{table}" CASCADE'))
+        engine.dispose()
+    secret = uuid.uuid4().hex
+    (folder / "slabridge.toml").write_text(
+        f'database_url = "{database}"\nlog_level = "WARNING"\n[vendors.zendesk]\nenabled = true\n'
+        'webhook_secrets_env = ["BENCH_ZENDESK_SECRET"]\nbase_url = "http://127.0.0.1:9"\n')
+    (folder / "bare.py").write_text(BARE_APP)
+    env = {"SLABRIDGE_CONFIG": str(folder / "slabridge.toml"), "BENCH_ZENDESK_SECRET": secret,
+           "PYTHONPATH": str(folder)}
+    warm = requests(200, secret)
+    real, real_port = serve(folder, "slabridge_webhooks:create_app()", env)
+    bare, bare_port = serve(folder, "bare:app", env)
+    try:
+        load(real_port, warm, args.concurrency)
+        load(bare_port, warm, args.concurrency)
+        full = {"bare Flask": load(bare_port, requests(args.requests, secret), args.concurrency),
+                "receiver": load(real_port, requests(args.requests, secret), args.concurrency)}
+        half = full["bare Flask"]["rps"] / 2
+        paced = {"bare Flask": load(bare_port, requests(args.requests // 2, secret), args.concurrency, rate=half),
+                 "receiver": load(real_port, requests(args.requests // 2, secret), args.concurrency, rate=half)}
+    finally:
+        for process in (real, bare):
+            os.killpg(process.pid, 15)
+            process.wait()
+    kind = "PostgreSQL" if database.startswith("postgresql") else "SQLite"
+    print(f"{args.requests:,} signed Zendesk webhooks, {args.concurrency} connections, gunicorn 2 sync workers, {kind}")
+    print("| app | req/s | p50 ms | p99 ms | statuses | paced at half the bare rate: p50 ms | p99 ms |")
+    print("| --- | ---: | ---: | ---: | --- | ---: | ---: |")
+    for name in ("bare Flask", "receiver"):
+        f, p = full[name], paced[name]
+        print(f"| {name} | {f['rps']:,.0f} | {f['p50']:.1f} | {f['p99']:.1f} | {f['statuses']} | {p['p50']:.1f} | "
+              f"{p['p99']:.1f} |")
+    print(f"ratio receiver / bare Flask: {full['receiver']['rps'] / full['bare Flask']['rps']:.2f} "
+          f"(paced at {half:,.0f} req/s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
