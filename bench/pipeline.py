@@ -1,0 +1,113 @@
+"""Benchmark: the pipeline end to end, webhook in the inbox → decided → written to a (loopback) vendor.
+
+    python bench/pipeline.py [--events 3000] [--database sqlite|postgresql://...] [--workers 1] [--threads 2]
+
+N signed webhooks over the three vendors and the example contracts are parsed and stored in the inbox
+first (as the receiver would have); then ``--workers`` ``slabridge worker`` processes start against
+loopback fake vendors, and the clock runs until every event is decided and every write-back received.
+It prints events/s end to end and, from the workers' JSON log lines, the time per decision (decide and
+commit, one transaction) and per write-back (the vendor round trip, retries included).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# bench/calendar.py (a required name) would hide the standard library's `calendar`.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from datetime import datetime, timezone  # noqa: E402
+
+import sqlalchemy as sa  # noqa: E402
+
+from slabridge.connectors import WebhookRequest  # noqa: E402
+from slabridge.testing.rig import VENDORS, Rig  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=3000)
+    parser.add_argument("--database", default="sqlite", help="sqlite, or a PostgreSQL URL (its tables are reset)")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="slabridge-pipeline-"))
+    database = f"sqlite:///{folder}/pipeline.db" if args.database == "sqlite" else args.database
+    if database.startswith("postgresql"):
+        engine = sa.create_engine(database.replace("postgresql://", "postgresql+psycopg://", 1))
+        with engine.begin() as conn:
+            for table in sa.inspect(conn).get_table_names():
+                conn.execute(sa.text(f'DROP TABLE IF EXISTS "{table}" CASCADE'))
+        engine.dispose()
+    rig = Rig(folder, database, ROOT / "examples" / "contracts", ROOT / "examples" / "customers.yaml",
+              receivers=1, workers=0, worker_threads=args.threads)
+    rig.start()
+    config = (folder / "slabridge.toml").read_text().replace('log_level = "DEBUG"', 'log_level = "INFO"\nlog_format = "json"')
+    (folder / "slabridge.toml").write_text(config)
+    history = rig.history(tickets=max(1, args.events // 3), events_per_ticket=3)[: args.events]
+    now, settings = datetime.now(timezone.utc), _settings(folder)
+    for vendor, _ticket, body in history:
+        connector = rig.connectors[vendor]
+        headers = connector.signed_headers(rig.secret, body, now)
+        event = connector.parse(WebhookRequest(headers=headers, body=body, received_at=now), settings.vendor(vendor))
+        rig.store.enqueue(event, by_content=True)
+    rig.kill_receiver()
+    queued = rig.store.counts()["inbox"].get("pending", 0)
+    started = time.monotonic()
+    workers = [rig._spawn(f"worker-{i}", [sys.executable, "-m", "slabridge", "worker", "--threads", str(args.threads)])
+               for i in range(args.workers)]
+    try:
+        if not rig.wait_drained(timeout=1800):
+            raise RuntimeError(f"not drained: {rig.store.counts()}")
+        elapsed = time.monotonic() - started
+    finally:
+        for process in workers:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait()
+        rig.stop()
+    decide, send = [], []
+    for path in folder.glob("worker-*.log"):
+        for line in path.read_text().splitlines():
+            if not line.startswith("{"):
+                continue
+            record = json.loads(line)
+            if record["message"].startswith("decided"):
+                decide.append(record["duration_ms"])
+            elif record.get("action") and "duration_ms" in record:
+                send.append(record["duration_ms"])
+    writes = sum(len(fake.writes()) for fake in rig.fakes.values())
+    kind = "PostgreSQL" if database.startswith("postgresql") else "SQLite"
+    print(f"{queued:,} webhooks in the inbox ({', '.join(VENDORS)}), {args.workers} `slabridge worker` process(es) "
+          f"x {args.threads} thread(s), {kind}")
+    print("| events | decisions (timers too) | writes received | seconds | events/s | decide+commit ms p50 / p99 "
+          "| write-back ms p50 / p99 |")
+    print("| ---: | ---: | ---: | ---: | ---: | --- | --- |")
+    print(f"| {queued:,} | {len(decide):,} | {writes:,} | {elapsed:.1f} | {queued / elapsed:,.0f} | "
+          f"{_p(decide, 50)} / {_p(decide, 99)} | {_p(send, 50)} / {_p(send, 99)} |")
+    return 0
+
+
+def _settings(folder: Path):
+    from slabridge import config
+
+    os.environ["SLABRIDGE_CONFIG"] = str(folder / "slabridge.toml")
+    return config.load()
+
+
+def _p(values: list[float], q: int) -> str:
+    return f"{statistics.quantiles(values, n=100)[q - 1]:.1f}" if len(values) > 1 else "-"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
