@@ -30,10 +30,8 @@ import time  # noqa: E402
 import uuid  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 
-import sqlalchemy as sa  # noqa: E402
-
 from slabridge.plugins import Plugins  # noqa: E402
-from slabridge.testing.rig import free_port  # noqa: E402
+from slabridge.testing.rig import empty_database, free_port  # noqa: E402
 
 BARE_APP = '''
 from flask import Flask, jsonify, request
@@ -132,12 +130,7 @@ def main() -> int:
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="slabridge-ingest-"))
     database = f"sqlite:///{folder}/ingest.db" if args.database == "sqlite" else args.database
-    if database.startswith("postgresql"):
-        engine = sa.create_engine(database.replace("postgresql://", "postgresql+psycopg://", 1))
-        with engine.begin() as conn:
-            for table in sa.inspect(conn).get_table_names():
-                conn.execute(sa.text(f'DROP TABLE IF EXISTS "{table}" CASCADE'))
-        engine.dispose()
+    empty_database(database)
     secret = uuid.uuid4().hex
     (folder / "slabridge.toml").write_text(
         f'database_url = "{database}"\nlog_level = "WARNING"\n[vendors.zendesk]\nenabled = true\n'

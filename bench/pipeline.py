@@ -27,10 +27,8 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 
-import sqlalchemy as sa  # noqa: E402
-
 from slabridge.connectors import WebhookRequest  # noqa: E402
-from slabridge.testing.rig import VENDORS, Rig  # noqa: E402
+from slabridge.testing.rig import VENDORS, Rig, empty_database  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,12 +42,7 @@ def main() -> int:
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="slabridge-pipeline-"))
     database = f"sqlite:///{folder}/pipeline.db" if args.database == "sqlite" else args.database
-    if database.startswith("postgresql"):
-        engine = sa.create_engine(database.replace("postgresql://", "postgresql+psycopg://", 1))
-        with engine.begin() as conn:
-            for table in sa.inspect(conn).get_table_names():
-                conn.execute(sa.text(f'DROP TABLE IF EXISTS "{table}" CASCADE'))
-        engine.dispose()
+    empty_database(database)
     rig = Rig(folder, database, ROOT / "examples" / "contracts", ROOT / "examples" / "customers.yaml",
               receivers=1, workers=0, worker_threads=args.threads)
     rig.start()

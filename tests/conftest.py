@@ -16,6 +16,7 @@ from werkzeug.serving import make_server
 from slabridge.config import Settings, VendorSettings
 from slabridge.plugins import Plugins
 from slabridge.store import Store
+from slabridge.testing.rig import empty_database
 
 PG_URL = os.environ.get("SLABRIDGE_TEST_POSTGRES_URL")
 REPO = Path(__file__).resolve().parents[1]
@@ -79,11 +80,7 @@ def db_url(request, tmp_path):
 @pytest.fixture
 def pg_empty(pg_database):
     """The session's PostgreSQL database with every table dropped: no test sees another's rows."""
-    engine = sa.create_engine(pg_database.replace("postgresql://", "postgresql+psycopg://", 1))
-    with engine.begin() as conn:
-        for table in sa.inspect(conn).get_table_names():  # Alembic's version table too
-            conn.execute(sa.text(f'DROP TABLE IF EXISTS "{table}" CASCADE'))
-    engine.dispose()
+    empty_database(pg_database)
     return pg_database
 
 

@@ -41,6 +41,19 @@ TEXTS = ("The reporting module is inoperable for every user.", "Invoices show da
          "Feature request: please add dark mode.")
 
 
+def empty_database(url: str) -> None:
+    """Drop every table of a PostgreSQL database (Alembic's too); an SQLite URL is left alone."""
+    if not url.startswith("postgresql"):
+        return
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        for table in sa.inspect(conn).get_table_names():
+            conn.execute(sa.text(f'DROP TABLE IF EXISTS "{table}" CASCADE'))
+    engine.dispose()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
