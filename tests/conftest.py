@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 import threading
 import uuid
@@ -23,11 +24,24 @@ REPO = Path(__file__).resolve().parents[1]
 OUTSIDE_READS: list[str] = []
 
 
+TEMP = Path(tempfile.gettempdir()).resolve()
+SCRATCH = ("pytest-of-", "tmp", "slabridge-")  # what pytest, tempfile and the benchmarks create in TEMP
+
+
+def is_beside(path: Path, repo: Path, temp: Path) -> bool:
+    """Whether ``path`` is beside ``repo`` (in its parent folder, not in it). A clone made in the temporary
+    folder itself (/tmp/clone) has the test run's own scratch files beside it: those do not count."""
+    if not path.is_relative_to(repo.parent) or path.is_relative_to(repo):
+        return False
+    return not (repo.parent == temp and path.relative_to(temp).parts[:1] and
+                path.relative_to(temp).parts[0].startswith(SCRATCH))
+
+
 def _outside_repository(event: str, args: tuple) -> None:
     """Records every file a test opens beside the repository (a user's clone has nothing there)."""
     if event == "open" and isinstance(args[0], (str, Path)):
         path = Path(os.path.abspath(args[0]))
-        if path.is_relative_to(REPO.parent) and not path.is_relative_to(REPO):
+        if is_beside(path, REPO, TEMP):
             OUTSIDE_READS.append(str(path))
 
 

@@ -25,6 +25,21 @@ def test_opening_files_in_the_repository_and_elsewhere_is_not_flagged(tmp_path, 
     assert outside_reads[start:] == []
 
 
+@pytest.mark.parametrize("path, repo, beside", [
+    ("/work/shared/acceptance/cases.yaml", "/work/main", True),
+    ("/work/main/tests/acceptance/cases.yaml", "/work/main", False),
+    ("/tmp/pytest-of-root/pytest-3/x.db", "/work/main", False),
+    # a clone in the temporary folder itself: the run's own scratch files are not "beside" it, the rest is
+    ("/tmp/pytest-of-root/pytest-3/x.db", "/tmp/clone", False),
+    ("/tmp/tmpab12cd/slabridge.toml", "/tmp/clone", False),
+    ("/tmp/shared/acceptance/cases.yaml", "/tmp/clone", True),
+])
+def test_what_counts_as_beside_the_repository(path, repo, beside):
+    from .conftest import is_beside
+
+    assert is_beside(Path(path), Path(repo), Path("/tmp")) is beside
+
+
 @pytest.mark.parametrize("path", ["tests/acceptance/calendar-cases.yaml", "tests/vendor-specs/SOURCES.md",
                                   "examples/agreements/README.md"])
 def test_external_material_is_carried_inside(path):
