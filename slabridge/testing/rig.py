@@ -83,6 +83,7 @@ class Report:
     timers_pending: int
     log_lines: int
     phi_in_logs: list[str] = field(default_factory=list)
+    decided_twice_ids: list[str] = field(default_factory=list)
     tracebacks: list[str] = field(default_factory=list)
 
     def problems(self) -> list[str]:
@@ -91,6 +92,7 @@ class Report:
                      "order_violations"):
             if getattr(self, name):
                 found.append(f"{name}: {getattr(self, name)}")
+        found += [f"decided twice: {delivery}" for delivery in self.decided_twice_ids[:3]]
         found += [f"PHI in a log: {line[:160]}" for line in self.phi_in_logs[:3]]
         found += [f"traceback in a log: {line[:160]}" for line in self.tracebacks[:3]]
         return found
@@ -114,6 +116,7 @@ class Rig:
         self.connectors = Plugins().connectors
         self.store = Store(database_url)
         self._logs = 0
+        self.drained_at = float("inf")  # set by wait_drained
 
     # --- processes --------------------------------------------------------
 
@@ -246,21 +249,27 @@ class Rig:
     # --- outcome ----------------------------------------------------------
 
     def wait_drained(self, timeout: float) -> bool:
-        """True once no event and no write is left to do (timers may wait: they are in the future)."""
+        """True once no event and no write is left to do (timers may wait: they are in the future).
+
+        The moment is kept: a timer that falls due afterwards makes new work, which :meth:`report` does not
+        count as left undone."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            seen_at = time.time()
             counts = self.store.counts()
             if not counts["inbox"].get("pending") and not any(counts["outbox"].get(s) for s in ("pending", "sending")):
+                self.drained_at = seen_at
                 return True
             time.sleep(0.5)
         return False
 
     def report(self, sent: list[Sent]) -> Report:
+        drained = self.drained_at
         inbox = self.store.rows("inbox")
-        decided = Counter(r["delivery_id"] for r in self.store.rows("audit", kind="decision"))
+        decided = Counter((r["vendor"], r["delivery_id"]) for r in self.store.rows("audit", kind="decision"))
         accepted = {(s.vendor, s.delivery) for s in sent if s.status == 202}
         stored = {(r["vendor"], r["delivery_id"]) for r in inbox}
-        outbox = Counter(r["status"] for r in self.store.rows("outbox"))
+        outbox = Counter(r["status"] for r in self.store.rows("outbox") if r["created_at"] <= drained)
         comments = Counter()
         for fake in self.fakes.values():
             for request in fake.writes():
@@ -273,7 +282,9 @@ class Rig:
             duplicates_answered=sum(1 for s in sent if s.status == 200),
             decided=sum(1 for r in inbox if r["status"] == "done" and not r["delivery_id"].startswith("timer:")),
             decided_twice=sum(1 for d, n in decided.items() if n > 1),
-            undecided=len(accepted - stored) + sum(1 for r in inbox if r["status"] != "done"),
+            decided_twice_ids=[f"{v}:{d}" for (v, d), n in decided.items() if n > 1],
+            undecided=len(accepted - stored) + sum(1 for r in inbox if r["status"] != "done"
+                                                   and r["received_at"] <= drained),
             writes_pending=outbox["pending"] + outbox["sending"],
             writes_dead=outbox["dead"],
             comments_posted=sum(comments.values()),

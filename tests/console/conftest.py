@@ -9,6 +9,7 @@ import pytest
 
 from slabridge.config import Settings, VendorSettings
 from slabridge.directory import load, route_group_problems
+from slabridge.models import TicketRef
 from slabridge.plugins import Plugins
 from slabridge.store import Store
 from slabridge.testing.history import generate, record
@@ -60,16 +61,29 @@ def refuse(jira, issue: str) -> None:
 
 @pytest.fixture
 def dead_write(site) -> dict:
-    """A write-back the vendor refused: the history made one; if a test retried it, the vendor refuses it again."""
-    settings, store, _, fakes = site
-    for _ in range(2):
-        dead = [r for r in store.dead_letters() if r["kind"] == "write"]
-        if dead:
-            return dead[0]
-        retried = next(r for r in store.rows("outbox") if r["vendor"] == "jira" and r["status"] == "pending")
-        refuse(fakes["jira"], retried["ticket_id"])
-        Worker(store, Plugins(settings), load(settings.contracts_dir, settings.customers_file)[0]).send_one()
-    raise AssertionError("the vendor's refusal did not make a dead letter")
+    """A write-back the vendor refused: the history made one; once a test has retried or dropped it, a new Jira
+    ticket arrives while Jira refuses every request, and the worker dead-letters its write."""
+    settings, store, events, fakes = site
+    dead = [r for r in store.dead_letters() if r["kind"] == "write"]
+    if dead:
+        return dead[0]
+    now = datetime.now(timezone.utc)
+    template = next(e for e in events if e.vendor == "jira" and e.kind == "created")
+    number = len(store.rows("inbox"))
+    store.enqueue(template.model_copy(update={
+        "delivery_id": f"refused-{number}", "ticket": TicketRef(vendor="jira", id=f"SUP-{90_000 + number}"),
+        "created_at": now, "occurred_at": now}))
+    worker = Worker(store, Plugins(settings), load(settings.contracts_dir, settings.customers_file)[0])
+    fakes["jira"].outage(400, seconds=60)
+    try:
+        for _ in range(500):
+            dead = [r for r in store.dead_letters() if r["kind"] == "write"]
+            if dead or not worker.step():
+                break
+    finally:
+        fakes["jira"].outage(400, seconds=0)
+    assert dead, "the vendor's refusal did not make a dead letter"
+    return dead[0]
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """Crash safety, duplicate storms, ordering: kill -9 at any moment, nothing lost, nothing doubled."""
 
+import itertools
 import random
 import threading
 import time
@@ -26,10 +27,13 @@ def send_all(rig, history, threads: int = 8, seconds: float = 0.0):
 
 
 def chaos(rig, stop: threading.Event, kills: dict, seed: int = 11):
-    """Kill the receiver or a worker with SIGKILL at random moments, and start it again."""
+    """Kill the receiver and a worker in turn with SIGKILL at random moments and start each again: at least
+    twice each, even when the load is over first (a restart under a loaded machine can take seconds)."""
     rng = random.Random(seed)
-    while not stop.wait(rng.uniform(0.5, 1.5)):
-        if rng.random() < 0.5:
+    for turn in itertools.count():
+        if stop.wait(rng.uniform(0.5, 1.5)) and min(kills.values()) >= 2:
+            return
+        if turn % 2 == 0:
             rig.kill_receiver()
             kills["receiver"] += 1
             rig.start_receiver()

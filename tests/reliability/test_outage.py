@@ -11,13 +11,25 @@ from .conftest import TICKETS
 def test_a_vendor_outage_is_ridden_out_and_retry_after_respected(make_rig, tmp_path):
     rig = make_rig(f"sqlite:///{tmp_path}/outage.db", receivers=1, workers=1, worker_threads=1)
     fake = rig.fakes["zendesk"]
-    fake.outage(503, seconds=4)
+
+    def answered(status: int) -> bool:
+        """Wait until the vendor has answered ``status`` at least once (phases follow the worker, not a clock)."""
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if any(r.status == status for r in fake.requests):
+                return True
+            time.sleep(0.1)
+        return False
+
+    fake.outage(503, seconds=600)
     history = [item for item in rig.history(tickets=TICKETS // 3, events_per_ticket=2) if item[0] == "zendesk"]
     with httpx.Client(timeout=10) as http:
         sent = [rig.send(*item, http=http) for item in history]
-    time.sleep(4)
-    fake.outage(429, seconds=3, headers={"Retry-After": "3"})
-    time.sleep(3)
+    assert answered(503)
+    time.sleep(1)
+    fake.outage(429, seconds=600, headers={"Retry-After": "3"})
+    assert answered(429)
+    fake.outage(200, seconds=0)  # recovered
     assert rig.wait_drained(timeout=180), rig.store.counts()
     report = rig.report(sent)
     assert report.problems() == [], report
