@@ -253,7 +253,7 @@ class Store:
                    content_key=content_key(dumped) if by_content else None)
         try:
             with self.engine.begin() as conn:
-                conn.execute(inbox.insert().values(**row))
+                conn.execute(_INSERT_INBOX, row)  # one statement, compiled once: the receiver's hot path
         except IntegrityError:
             return False
         return True
@@ -571,6 +571,9 @@ class EventFailed(Exception):
 
 def _held(row_id: int, owner: str):
     return (outbox.c.id == row_id) & (outbox.c.status == "sending") & (outbox.c.lease_owner == owner)
+
+
+_INSERT_INBOX = inbox.insert()
 
 
 def content_key(event: dict[str, Any]) -> str:
