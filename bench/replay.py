@@ -24,7 +24,7 @@ import argparse  # noqa: E402
 import random  # noqa: E402
 import time  # noqa: E402
 import resource  # noqa: E402
-from datetime import datetime, timedelta, timezone  # noqa: E402
+from datetime import timedelta  # noqa: E402
 
 from slabridge import hookimpl  # noqa: E402
 from slabridge.config import Settings, VendorSettings  # noqa: E402
