@@ -38,6 +38,8 @@ def main() -> int:
     parser.add_argument("--database", default="sqlite", help="sqlite, or a PostgreSQL URL (its tables are reset)")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--py-spy", metavar="PREFIX", help="profile each worker with py-spy into PREFIX-<n>.txt "
+                        "(collapsed stacks; needs `pip install py-spy`)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="slabridge-pipeline-"))
     database = f"sqlite:///{folder}/pipeline.db" if args.database == "sqlite" else args.database
@@ -57,15 +59,17 @@ def main() -> int:
     rig.kill_receiver()
     queued = rig.store.counts()["inbox"].get("pending", 0)
     started = time.monotonic()
-    workers = [rig._spawn(f"worker-{i}", [sys.executable, "-m", "slabridge", "worker", "--threads", str(args.threads)])
-               for i in range(args.workers)]
+    command = [sys.executable, "-m", "slabridge", "worker", "--threads", str(args.threads)]
+    workers = [rig._spawn(f"worker-{i}", command if not args.py_spy else [
+        "py-spy", "record", "--format", "raw", "--threads", "--rate", "200", "-o", f"{args.py_spy}-{i}.txt",
+        "--", *command]) for i in range(args.workers)]
     try:
         if not rig.wait_drained(timeout=1800):
             raise RuntimeError(f"not drained: {rig.store.counts()}")
         elapsed = time.monotonic() - started
     finally:
         for process in workers:
-            os.killpg(process.pid, signal.SIGTERM)
+            os.killpg(process.pid, signal.SIGINT if args.py_spy else signal.SIGTERM)  # py-spy writes on SIGINT
             process.wait()
         rig.stop()
     decide, send = [], []

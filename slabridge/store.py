@@ -186,6 +186,17 @@ class OutboxRow:
 
 
 @dataclass(frozen=True)
+class Finished:
+    """A send's outcome: ``done``, ``dead``, ``pending`` again at ``retry_at``, or ``unsent`` (released
+    untried)."""
+
+    row_id: int
+    status: str
+    error: str | None = None
+    retry_at: float | None = None
+
+
+@dataclass(frozen=True)
 class TimerRow:
     id: int
     ticket: TicketRef
@@ -262,28 +273,46 @@ class Store:
                            now: float | None = None) -> bool:
         """Claim the next event in ticket order, decide, and store the outcome atomically.
 
-        Returns False when no event was ready. If ``decide`` raises, the event is
-        retried later and dead-lettered after ``max_attempts`` (see :meth:`fail_event`).
+        Returns False when no event was ready; raises :class:`EventFailed` if ``decide`` did
+        (the event stays pending: see :meth:`fail_event`).
+        """
+        decided, failed = self.process_events(decide, limit=1, now=now)
+        if failed:
+            raise failed[0]
+        return decided > 0
+
+    def process_events(self, decide: Callable[[TicketEvent, TicketState | None], Outcome], limit: int = 32,
+                       now: float | None = None) -> tuple[int, list["EventFailed"]]:
+        """Claim up to ``limit`` events, each the oldest pending one of its ticket, and decide them in one
+        transaction (one commit for the batch). Returns how many were decided and the failures.
+
+        Each event is decided under its own savepoint: one that fails is rolled back alone and
+        stays pending (the caller records the failure, see :meth:`fail_event`); the others commit.
         """
         now = now or time.time()
+        decided, failures = 0, []
         with self.engine.begin() as conn:
-            row = conn.execute(_claimable(inbox, (inbox.c.status == "pending") & (inbox.c.not_before <= now),
-                                          ("pending",))).first()
-            if row is None:
-                return False
+            rows = conn.execute(_claimable(inbox, (inbox.c.status == "pending") & (inbox.c.not_before <= now),
+                                           ("pending",), limit)).all()
             self._decision.conn = conn
-            try:  # whatever fails here, the row is retried and dead-lettered: it never blocks the inbox
-                event = TicketEvent.model_validate(row.event)
-                state = self._lock_state(conn, event.ticket)
-                outcome = decide(event, state)
-                self._save_outcome(conn, outcome, state, now)
-            except Exception as exc:  # noqa: BLE001 - any failure must not lose the event
-                raise EventFailed(row.id, exc, row.attempts) from exc  # rolls back; the row stays pending
+            try:
+                for row in rows:
+                    try:  # whatever fails here, the row is retried and dead-lettered: it never blocks the inbox
+                        with conn.begin_nested():
+                            event = TicketEvent.model_validate(row.event)
+                            state = self._lock_state(conn, event.ticket)
+                            outcome = decide(event, state)
+                            self._save_outcome(conn, outcome, state, now)
+                            conn.execute(_FINISH_INBOX, {"row_id": row.id, "processed_at": now,
+                                                         "attempts": row.attempts + 1})
+                        decided += 1
+                    except Exception as exc:  # noqa: BLE001 - any failure must not lose the event
+                        failure = EventFailed(row.id, exc, row.attempts)
+                        failure.__cause__ = exc
+                        failures.append(failure)
             finally:
                 self._decision.conn = None
-            conn.execute(inbox.update().where(inbox.c.id == row.id).values(status="done", processed_at=now,
-                                                                             attempts=row.attempts + 1))
-        return True
+        return decided, failures
 
     def note_rejection(self, vendor: str, status: int, reason: str, now: float | None = None) -> None:
         """Remember the last webhook ``vendor``'s endpoint refused (the reason never holds ticket values)."""
@@ -321,59 +350,60 @@ class Store:
         return TicketState.model_validate(raw) if raw else None
 
     def _lock_state(self, conn: Connection, ticket: TicketRef) -> TicketState | None:
-        query = sa.select(tickets.c.state).where((tickets.c.vendor == ticket.vendor) & (tickets.c.ticket_id == ticket.id))
-        raw = conn.execute(query.with_for_update()).scalar()
+        raw = conn.execute(_LOCK_STATE, {"b_vendor": ticket.vendor, "b_ticket": ticket.id}).scalar()
         return TicketState.model_validate(raw) if raw else None
 
     def _save_outcome(self, conn: Connection, outcome: Outcome, before: TicketState | None, now: float) -> None:
-        ticket = outcome.state.ticket
-        key = (tickets.c.vendor == ticket.vendor) & (tickets.c.ticket_id == ticket.id)
+        """The decision's state, writes, timers, charges and audit row (statements built once: the worker's hot
+        path)."""
+        ticket, decision = outcome.state.ticket, outcome.decision
+        where = {"b_vendor": ticket.vendor, "b_ticket": ticket.id}
         state = outcome.state.model_dump(mode="json")
-        if before is None:
-            conn.execute(tickets.insert().values(vendor=ticket.vendor, ticket_id=ticket.id, state=state,
-                                                 version=1, updated_at=now))
-        else:
-            conn.execute(tickets.update().where(key).values(state=state, version=tickets.c.version + 1, updated_at=now))
-        for action in outcome.decision.actions:
-            conn.execute(outbox.insert().values(
-                vendor=ticket.vendor, ticket_id=ticket.id, delivery_id=outcome.decision.delivery_id,
-                action=ACTIONS.dump_python(action, mode="json"), status="pending", attempts=0,
-                not_before=0.0, created_at=now))
-        if not outcome.decision.ignored:
-            conn.execute(timers.delete().where((timers.c.vendor == ticket.vendor) & (timers.c.ticket_id == ticket.id)
-                                               & (timers.c.status == "pending")))
-            for timer in outcome.timers:
-                conn.execute(timers.insert().values(vendor=ticket.vendor, ticket_id=ticket.id, kind=timer.kind,
-                                                    fire_at=timer.fire_at.timestamp(), status="pending"))
+        conn.execute(_INSERT_TICKET if before is None else _UPDATE_TICKET, {**where, "state": state, "updated_at": now})
+        if decision.actions:
+            conn.execute(_INSERT_OUTBOX, [
+                {**where, "delivery_id": decision.delivery_id, "action": ACTIONS.dump_python(action, mode="json"),
+                 "created_at": now} for action in decision.actions])
+        if not decision.ignored:
+            conn.execute(_DROP_PENDING_TIMERS, where)
+            if outcome.timers:
+                conn.execute(_INSERT_TIMER, [{**where, "kind": timer.kind, "fire_at": timer.fire_at.timestamp()}
+                                             for timer in outcome.timers])
         for charge in outcome.charges:
             conn.execute(ledger.insert().values(customer=charge.customer, at=now, delta=charge.delta,
                                                 reason=charge.reason, vendor=ticket.vendor, ticket_id=ticket.id))
-        conn.execute(audit.insert().values(at=now, vendor=ticket.vendor, ticket_id=ticket.id,
-                                           delivery_id=outcome.decision.delivery_id, kind="decision",
-                                           body=outcome.decision.model_dump(mode="json")))
+        conn.execute(_INSERT_AUDIT, {**where, "at": now, "delivery_id": decision.delivery_id, "kind": "decision",
+                                     "body": decision.model_dump(mode="json")})
 
     # --- timers -----------------------------------------------------------
 
     def fire_due_timer(self, now: float | None = None) -> TimerRow | None:
-        """Fire the earliest due timer: mark it and enqueue its ticket's re-decision, in one transaction."""
+        """Fire the earliest due timer (see :meth:`fire_due_timers`); None if none was due."""
+        fired = self.fire_due_timers(now, limit=1)
+        return fired[0] if fired else None
+
+    def fire_due_timers(self, now: float | None = None, limit: int = 32) -> list[TimerRow]:
+        """Fire up to ``limit`` due timers, earliest first: mark each and enqueue its ticket's re-decision,
+        all in one transaction."""
         now = now or time.time()
+        fired = []
         with self.engine.begin() as conn:
-            row = conn.execute(sa.select(timers).where((timers.c.status == "pending") & (timers.c.fire_at <= now))
-                               .order_by(timers.c.fire_at).limit(1).with_for_update(skip_locked=True)).first()
-            if row is None:
-                return None
-            conn.execute(timers.update().where(timers.c.id == row.id).values(status="fired"))
-            ticket = TicketRef(vendor=row.vendor, id=row.ticket_id)
-            state = conn.execute(sa.select(tickets.c.state).where(
-                (tickets.c.vendor == row.vendor) & (tickets.c.ticket_id == row.ticket_id))).scalar()
-            last = TicketState.model_validate(state).last_event if state else None
-            if last is not None:
-                event = timer_event(last, datetime.fromtimestamp(row.fire_at, timezone.utc), f"timer:{row.id}")
-                conn.execute(inbox.insert().values(
-                    vendor=event.vendor, delivery_id=event.delivery_id, ticket_id=event.ticket.id,
-                    event=event.model_dump(mode="json"), received_at=now, status="pending", attempts=0,
-                    not_before=0.0))
-        return TimerRow(row.id, ticket, row.kind, row.fire_at)
+            rows = conn.execute(sa.select(timers).where((timers.c.status == "pending") & (timers.c.fire_at <= now))
+                                .order_by(timers.c.fire_at).limit(limit).with_for_update(skip_locked=True)).all()
+            for row in rows:
+                conn.execute(timers.update().where(timers.c.id == row.id).values(status="fired"))
+                ticket = TicketRef(vendor=row.vendor, id=row.ticket_id)
+                state = conn.execute(sa.select(tickets.c.state).where(
+                    (tickets.c.vendor == row.vendor) & (tickets.c.ticket_id == row.ticket_id))).scalar()
+                last = TicketState.model_validate(state).last_event if state else None
+                if last is not None:
+                    event = timer_event(last, datetime.fromtimestamp(row.fire_at, timezone.utc), f"timer:{row.id}")
+                    conn.execute(_INSERT_INBOX, dict(
+                        vendor=event.vendor, delivery_id=event.delivery_id, ticket_id=event.ticket.id,
+                        event=event.model_dump(mode="json"), received_at=now, status="pending", attempts=0,
+                        not_before=0.0, content_key=None))
+                fired.append(TimerRow(row.id, ticket, row.kind, row.fire_at))
+        return fired
 
     def pending_timers(self, ticket: TicketRef) -> list[TimerRow]:
         with self._read() as conn:
@@ -385,7 +415,14 @@ class Store:
     # --- outbox -----------------------------------------------------------
 
     def claim_outbox(self, owner: str = "-", lease_seconds: float = 60.0, now: float | None = None) -> OutboxRow | None:
-        """Lease the next sendable action to ``owner``, in ticket order; None if nothing is due.
+        """Lease the next sendable action to ``owner`` (see :meth:`claim_outboxes`); None if nothing is due."""
+        rows = self.claim_outboxes(owner, lease_seconds, now, limit=1)
+        return rows[0] if rows else None
+
+    def claim_outboxes(self, owner: str = "-", lease_seconds: float = 60.0, now: float | None = None,
+                       limit: int = 16) -> list[OutboxRow]:
+        """Lease up to ``limit`` sendable actions to ``owner``, each the next of its ticket (so at most
+        one per ticket), oldest first.
 
         A ticket's dead write blocks its later writes until it is retried or dropped: writes are
         never applied out of order.
@@ -396,21 +433,26 @@ class Store:
         paused = sa.select(vendor_pauses.c.vendor).where(vendor_pauses.c.until > now)
         ready = ready & outbox.c.vendor.not_in(paused)
         with self.engine.begin() as conn:
-            row = conn.execute(_claimable(outbox, ready, ("pending", "sending", "dead"))).first()
-            if row is None:
-                return None
-            conn.execute(outbox.update().where(outbox.c.id == row.id).values(
-                status="sending", lease_owner=owner, lease_until=now + lease_seconds, attempts=row.attempts + 1))
-        return OutboxRow(row.id, TicketRef(vendor=row.vendor, id=row.ticket_id), ACTIONS.validate_python(row.action),
-                         row.attempts + 1, write_key(row.vendor, row.ticket_id, row.delivery_id, row.action),
-                         row.failing_since)
+            rows = conn.execute(_claimable(outbox, ready, ("pending", "sending", "dead"), limit)).all()
+            if rows:
+                conn.execute(outbox.update().where(outbox.c.id.in_([r.id for r in rows])).values(
+                    status="sending", lease_owner=owner, lease_until=now + lease_seconds,
+                    attempts=outbox.c.attempts + 1))
+        return [OutboxRow(r.id, TicketRef(vendor=r.vendor, id=r.ticket_id), ACTIONS.validate_python(r.action),
+                          r.attempts + 1, write_key(r.vendor, r.ticket_id, r.delivery_id, r.action), r.failing_since)
+                for r in rows]
 
     def renew_outbox(self, row_id: int, owner: str, lease_seconds: float, now: float | None = None) -> bool:
         """Extend ``owner``'s lease while a slow send goes on; False if the lease was lost."""
+        return self.renew_outboxes([row_id], owner, lease_seconds, now) == 1
+
+    def renew_outboxes(self, row_ids: list[int], owner: str, lease_seconds: float, now: float | None = None) -> int:
+        """Extend ``owner``'s leases on ``row_ids``; how many it still held."""
         now = now or time.time()
         with self.engine.begin() as conn:
-            return conn.execute(outbox.update().where(_held(row_id, owner)).values(
-                lease_until=now + lease_seconds)).rowcount == 1
+            return conn.execute(outbox.update().where(
+                outbox.c.id.in_(row_ids) & (outbox.c.status == "sending") & (outbox.c.lease_owner == owner))
+                .values(lease_until=now + lease_seconds)).rowcount
 
     def pause_vendor(self, vendor: str, until: float) -> None:
         """Send nothing more to ``vendor`` before ``until`` (its 429 said so), from any worker process."""
@@ -441,17 +483,27 @@ class Store:
 
         Only the lease holder finishes a row; False (nothing changed) if another worker took it over.
         """
+        return self.finish_outboxes([Finished(row_id, status, error, retry_at)], now, owner)[0]
+
+    def finish_outboxes(self, finished: list["Finished"], now: float | None = None, owner: str = "-") -> list[bool]:
+        """Record several sends' outcomes in one transaction (see :meth:`finish_outbox`); one bool each."""
         now = now or time.time()
-        values: dict[str, Any] = dict(status=status, error=error[:2000] if error else None, lease_until=None,
-                                      lease_owner=None)
-        if status == "done":
-            values["done_at"] = now
-            values["failing_since"] = None
-        if status == "pending":
-            values["not_before"] = retry_at or now
-            values["failing_since"] = sa.func.coalesce(outbox.c.failing_since, now)
+        held = []
         with self.engine.begin() as conn:
-            return conn.execute(outbox.update().where(_held(row_id, owner)).values(**values)).rowcount == 1
+            for row in finished:
+                values: dict[str, Any] = dict(status=row.status, error=row.error[:2000] if row.error else None,
+                                              lease_until=None, lease_owner=None)
+                if row.status == "done":
+                    values["done_at"] = now
+                    values["failing_since"] = None
+                if row.status == "pending":
+                    values["not_before"] = row.retry_at or now
+                    values["failing_since"] = sa.func.coalesce(outbox.c.failing_since, now)
+                if row.status == "unsent":  # released without an attempt: it counts for nothing
+                    values.update(status="pending", attempts=outbox.c.attempts - 1)
+                held.append(conn.execute(outbox.update().where(_held(row.row_id, owner)).values(**values))
+                            .rowcount == 1)
+        return held
 
     def dead_letters(self) -> list[dict[str, Any]]:
         """Inbox events and outbox writes that gave up, with their errors.
@@ -574,6 +626,21 @@ def _held(row_id: int, owner: str):
 
 
 _INSERT_INBOX = inbox.insert()
+# Statements of the worker's hot path, built once; a ticket is named by the parameters ``b_vendor``, ``b_ticket``.
+_TICKET = (tickets.c.vendor == sa.bindparam("b_vendor")) & (tickets.c.ticket_id == sa.bindparam("b_ticket"))
+_LOCK_STATE = sa.select(tickets.c.state).where(_TICKET).with_for_update()
+_INSERT_TICKET = tickets.insert().values(vendor=sa.bindparam("b_vendor"), ticket_id=sa.bindparam("b_ticket"), version=1)
+_UPDATE_TICKET = tickets.update().where(_TICKET).values(version=tickets.c.version + 1)
+_INSERT_OUTBOX = outbox.insert().values(vendor=sa.bindparam("b_vendor"), ticket_id=sa.bindparam("b_ticket"),
+                                        status="pending", attempts=0, not_before=0.0)
+_DROP_PENDING_TIMERS = timers.delete().where((timers.c.vendor == sa.bindparam("b_vendor"))
+                                             & (timers.c.ticket_id == sa.bindparam("b_ticket"))
+                                             & (timers.c.status == "pending"))
+_INSERT_TIMER = timers.insert().values(vendor=sa.bindparam("b_vendor"), ticket_id=sa.bindparam("b_ticket"),
+                                       status="pending")
+_INSERT_AUDIT = audit.insert().values(vendor=sa.bindparam("b_vendor"), ticket_id=sa.bindparam("b_ticket"))
+_FINISH_INBOX = inbox.update().where(inbox.c.id == sa.bindparam("row_id")).values(
+    status="done", processed_at=sa.bindparam("processed_at"), attempts=sa.bindparam("attempts"))
 
 
 def content_key(event: dict[str, Any]) -> str:
@@ -588,13 +655,14 @@ def write_key(vendor: str, ticket_id: str, delivery_id: str | None, action: dict
     return hashlib.sha256(said.encode()).hexdigest()[:16]
 
 
-def _claimable(table: sa.Table, ready, blocking: tuple[str, ...]):
-    """The oldest ready row whose ticket has no earlier row still in ``blocking``."""
+def _claimable(table: sa.Table, ready, blocking: tuple[str, ...], limit: int = 1):
+    """The ``limit`` oldest ready rows whose tickets have no earlier row still in ``blocking`` (so at
+    most one per ticket)."""
     earlier = table.alias("earlier")
     blocked = sa.exists().where(
         (earlier.c.vendor == table.c.vendor) & (earlier.c.ticket_id == table.c.ticket_id)
         & (earlier.c.id < table.c.id) & earlier.c.status.in_(blocking))
-    return (sa.select(table).where(ready & ~blocked).order_by(table.c.id).limit(1)
+    return (sa.select(table).where(ready & ~blocked).order_by(table.c.id).limit(limit)
             .with_for_update(skip_locked=True, of=table))
 
 

@@ -25,10 +25,11 @@ from . import engine, metrics
 from .directory import PlannedEvent
 from .lookups import LookupNeeded, Lookups
 from .plugins import Plugins
-from .store import EventFailed, OutboxRow, Store
+from .store import EventFailed, Finished, OutboxRow, Store
 from .vendorapi import MAX_INLINE_WAIT, Throttle, VendorClient, VendorError, outbox_wait
 
 log = logging.getLogger("slabridge.worker")
+BATCH = 32  # events, timers or writes per transaction: one commit (a durable disk write) for all of them
 
 
 class Worker:
@@ -56,32 +57,34 @@ class Worker:
 
     def process_event(self) -> bool:
         """Decide the next inbox event; False if none was ready."""
+        return self.process_events(limit=1) > 0
+
+    def process_events(self, limit: int = BATCH) -> int:
+        """Decide up to ``limit`` inbox events (one per ticket) in one transaction; return how many were
+        decided or failed."""
         now = self.clock()
         when = datetime.fromtimestamp(now, timezone.utc)
         started = time.perf_counter()
-        decided: list = []
 
         def decide(event, state):
-            decided.append(event)
-            return engine.decide(event, state, self.plugins, self.directory, when, self.lookups)
+            nonlocal started
+            outcome = engine.decide(event, state, self.plugins, self.directory, when, self.lookups)
+            seconds, started = time.perf_counter() - started, time.perf_counter()
+            metrics.DECISIONS.labels(event.vendor).observe(seconds)
+            log.info("decided %s %s for %s", event.vendor, event.kind, event.ticket.key, extra={
+                "vendor": event.vendor, "delivery_id": event.delivery_id[:80], "ticket": event.ticket.key,
+                "event_kind": str(event.kind), "duration_ms": round(seconds * 1000, 2)})
+            return outcome
 
-        try:
-            done = self.store.process_next_event(decide, now=now)
-            if done and decided:
-                event, seconds = decided[-1], time.perf_counter() - started
-                metrics.DECISIONS.labels(event.vendor).observe(seconds)
-                log.info("decided %s %s for %s", event.vendor, event.kind, event.ticket.key, extra={
-                    "vendor": event.vendor, "delivery_id": event.delivery_id[:80], "ticket": event.ticket.key,
-                    "event_kind": str(event.kind), "duration_ms": round(seconds * 1000, 2)})
-            return done
-        except EventFailed as failed:
+        decided, failures = self.store.process_events(decide, limit=limit, now=now)
+        for failed in failures:
             if isinstance(failed.cause, LookupNeeded):
                 self._look_up(failed.cause, failed)
-                return True
+                continue
             status = self.store.fail_event(failed.inbox_id, _describe(failed.cause), self.settings.max_attempts,
                                            retry_in=5.0, now=now, dead_if_repeated=True)
             log.error("event %s failed (%s): %s", failed.inbox_id, status, failed.cause.__class__.__name__)
-            return True
+        return decided + len(failures)
 
     def _look_up(self, needed: LookupNeeded, failed: EventFailed) -> None:
         """Make the look-up a decision asked for, outside any transaction; the event is decided again next.
@@ -111,18 +114,47 @@ class Worker:
 
     def fire_timer(self) -> bool:
         """Turn the next due timer into an inbox event for its ticket; False if none was due."""
-        return self.store.fire_due_timer(now=self.clock()) is not None
+        return self.fire_timers(limit=1) > 0
+
+    def fire_timers(self, limit: int = BATCH) -> int:
+        """Turn up to ``limit`` due timers into inbox events for their tickets; return how many."""
+        return len(self.store.fire_due_timers(now=self.clock(), limit=limit))
 
     def send_one(self) -> bool:
-        """Send the next due outbox action; False if none was due.
+        """Send the next due outbox action; False if none was due."""
+        return self.send_writes(limit=1) > 0
 
-        The row is leased for longer than the client's whole retry budget and the lease is renewed
-        while the send goes on; only the lease holder finishes it. Transient failures are retried for
-        ``write_retry_hours``; a 4xx is a dead letter at once.
+    def send_writes(self, limit: int = BATCH) -> int:
+        """Send up to ``limit`` due outbox actions, each the next of its ticket; return how many were tried.
+
+        The rows are leased for longer than the client's whole retry budget and the leases are renewed
+        while the sends go on; only the lease holder finishes a row. Transient failures are retried for
+        ``write_retry_hours``; a 4xx is a dead letter at once. After a transient failure the batch's
+        other writes to that vendor are released unsent (its outage or rate limit holds them all).
         """
-        row = self.store.claim_outbox(self.owner, lease_seconds=self.lease_seconds, now=self.clock())
-        if row is None:
-            return False
+        rows = self.store.claim_outboxes(self.owner, lease_seconds=self.lease_seconds, now=self.clock(), limit=limit)
+        if not rows:
+            return 0
+        finished: list[Finished] = []
+        failing: set[str] = set()
+        with self._renewing(rows):
+            for row in rows:
+                if row.ticket.vendor in failing:
+                    finished.append(Finished(row.id, "unsent"))
+                    continue
+                outcome = self._send(row)
+                finished.append(outcome)
+                if outcome.status == "pending":
+                    failing.add(row.ticket.vendor)
+        held = self.store.finish_outboxes(finished, now=self.clock(), owner=self.owner)
+        for outcome, ok in zip(finished, held):
+            if not ok:
+                log.warning("outbox %s: lease lost to another worker; its outcome (%s) is theirs to record",
+                            outcome.row_id, outcome.status)
+        return len(rows)
+
+    def _send(self, row: OutboxRow) -> Finished:
+        """Send one leased write; its outcome, to record."""
         what = f"outbox {row.id} {row.action.type} on {row.ticket.key}"
         vendor, started = row.ticket.vendor, time.perf_counter()
 
@@ -131,41 +163,31 @@ class Worker:
                               "attempt": row.attempts, "duration_ms": round((time.perf_counter() - started) * 1000, 2)}}
         client = self.client_for(row.ticket.vendor)
         if client is None:
-            self._finish(row, "dead", f"vendor {row.ticket.vendor!r} is not enabled")
             log.error("%s: dead letter (vendor not enabled)", what, **fields("dead"))
-            return True
+            return Finished(row.id, "dead", f"vendor {row.ticket.vendor!r} is not enabled")
         try:
-            with self._renewing(row):
-                sent = client.deliver(row.ticket, row.action, row.write_key, maybe_sent=row.attempts > 1)
+            sent = client.deliver(row.ticket, row.action, row.write_key, maybe_sent=row.attempts > 1)
         except VendorError as exc:
             cause = _cause(exc)
             metrics.WRITE_SECONDS.labels(vendor).observe(time.perf_counter() - started)
             if exc.retryable and not self._gave_up(row):
                 metrics.WRITES.labels(vendor, row.action.type, "retry", str(exc.status or 0)).inc()
                 delay = exc.retry_after if exc.retry_after is not None else _backoff(row.attempts)
-                self._finish(row, "pending", str(exc), retry_at=self.clock() + delay)
                 log.warning("%s: %s; retry in %.1fs", what, cause, delay, **fields(exc.status or 0))
-            else:
-                metrics.WRITES.labels(vendor, row.action.type, "dead", str(exc.status or 0)).inc()
-                self._finish(row, "dead", str(exc))
-                log.error("%s: dead letter: %s", what, cause, **fields(exc.status or 0))
-            return True
+                return Finished(row.id, "pending", str(exc), retry_at=self.clock() + delay)
+            metrics.WRITES.labels(vendor, row.action.type, "dead", str(exc.status or 0)).inc()
+            log.error("%s: dead letter: %s", what, cause, **fields(exc.status or 0))
+            return Finished(row.id, "dead", str(exc))
         except Exception as exc:  # noqa: BLE001 - an unexpected client failure is retried, then dead-lettered
             status = "pending" if row.attempts < self.settings.max_attempts else "dead"
-            self._finish(row, status, f"{exc.__class__.__name__}: {exc}", retry_at=self.clock() + _backoff(row.attempts))
             log.error("%s: unexpected %s (%s)", what, exc.__class__.__name__, status, **fields(status))
-            return True
+            return Finished(row.id, status, f"{exc.__class__.__name__}: {exc}",
+                            retry_at=self.clock() + _backoff(row.attempts))
         metrics.WRITE_SECONDS.labels(vendor).observe(time.perf_counter() - started)
         metrics.WRITES.labels(vendor, row.action.type, "sent" if sent else "already", "0").inc()
-        self._finish(row, "done")
         log.info("%s: %s", what, "sent" if sent else "already on the vendor (an earlier attempt got through)",
                  **fields("sent" if sent else "already"))
-        return True
-
-    def _finish(self, row: OutboxRow, status: str, error: str | None = None, retry_at: float | None = None) -> None:
-        if not self.store.finish_outbox(row.id, status, error=error, retry_at=retry_at, now=self.clock(),
-                                        owner=self.owner):
-            log.warning("outbox %s: lease lost to another worker; its outcome (%s) is theirs to record", row.id, status)
+        return Finished(row.id, "done")
 
     def _gave_up(self, row: OutboxRow) -> bool:
         """Transient failures are retried for a window of hours, like the vendors' own webhook retries."""
@@ -173,19 +195,20 @@ class Worker:
         return self.clock() - since >= self.settings.write_retry_hours * 3600
 
     @contextlib.contextmanager
-    def _renewing(self, row: OutboxRow):
-        """Keep the row's lease alive while a slow send (timeouts, in-process Retry-After waits) goes on."""
+    def _renewing(self, rows: list[OutboxRow]):
+        """Keep the rows' leases alive while slow sends (timeouts, in-process Retry-After waits) go on."""
         done = threading.Event()
+        ids = [row.id for row in rows]
 
         def renew() -> None:
             while not done.wait(self.lease_seconds / 3):
                 try:
-                    if not self.store.renew_outbox(row.id, self.owner, self.lease_seconds, now=self.clock()):
+                    if not self.store.renew_outboxes(ids, self.owner, self.lease_seconds, now=self.clock()):
                         return
                 except Exception:  # noqa: BLE001 - a failed renewal is retried at the next beat
-                    log.warning("outbox %s: lease renewal failed", row.id)
+                    log.warning("outbox %s: lease renewal failed", ", ".join(map(str, ids)))
 
-        beat = threading.Thread(target=renew, name=f"lease-{row.id}", daemon=True)
+        beat = threading.Thread(target=renew, name=f"lease-{ids[0]}", daemon=True)
         beat.start()
         try:
             yield
@@ -199,7 +222,7 @@ class Worker:
             self._next_orphan_check = time.monotonic() + ORPHAN_CHECK_SECONDS
             if released := self.store.release_leases(orphaned):
                 log.warning("released %s write(s) leased by a worker process that is gone", released)
-        return sum((self.process_event(), self.fire_timer(), self.send_one()))
+        return self.process_events() + self.fire_timers() + self.send_writes()
 
     def drain(self, limit: int = 10_000) -> int:
         """Work until nothing is ready (or ``limit`` units); for tests and the demo."""
