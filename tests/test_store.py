@@ -232,3 +232,39 @@ def test_sixteen_concurrent_senders_never_see_database_is_locked(tmp_path, make_
         deciding.join()
     assert statuses.count(202) == 160, sorted(set(statuses))
     assert len(store.rows("inbox")) == 160
+
+
+def test_a_batch_takes_one_event_per_ticket_in_order_and_commits_the_good_ones_when_one_fails(store):
+    """One transaction decides several tickets' next events; a decision that fails is rolled back alone."""
+    for n in range(3):
+        for ticket in ("A", "B", "C"):
+            store.enqueue(event(ticket, f"{ticket}{n}"))
+    seen = []
+
+    def decide(ev, st):
+        seen.append(ev.delivery_id)
+        if ev.delivery_id == "B0":
+            raise RuntimeError("rule bug")
+        return outcome_for(ev, st)
+
+    decided, failed = store.process_events(decide, limit=10)
+    assert seen == ["A0", "B0", "C0"]  # one per ticket: a ticket's later events wait for its earlier one
+    assert decided == 2 and [f.inbox_id for f in failed] == [r["id"] for r in store.rows("inbox", delivery_id="B0")]
+    assert {r["delivery_id"] for r in store.rows("audit")} == {"A0", "C0"}
+    assert {r["ticket_id"] for r in store.rows("outbox")} == {"A", "C"}
+    assert store.rows("inbox", delivery_id="B0")[0]["status"] == "pending"
+    assert store.ticket_state(TicketRef(vendor="zendesk", id="B")) is None
+    decided, failed = store.process_events(decide, limit=10)  # B1 still waits behind B0
+    assert seen[3:] == ["B0", "A1", "C1"] and decided == 2  # oldest first
+
+
+def test_due_timers_fire_in_one_batch_earliest_first(store):
+    fire = datetime(2026, 3, 2, 12, tzinfo=timezone.utc)
+    for n, ticket in enumerate(("A", "B", "C")):
+        store.enqueue(event(ticket, f"{ticket}0"))
+        store.process_next_event(lambda ev, st, n=n: outcome_for(
+            ev, st, timers=(Timer(kind="check", fire_at=fire.replace(minute=10 - n)),)))
+    fired = store.fire_due_timers(now=fire.timestamp() + 3600, limit=2)
+    assert [t.ticket.id for t in fired] == ["C", "B"]
+    assert {r["delivery_id"] for r in store.rows("inbox", status="pending")} == {f"timer:{t.id}" for t in fired}
+    assert [t.ticket.id for t in store.fire_due_timers(now=fire.timestamp() + 3600)] == ["A"]

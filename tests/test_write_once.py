@@ -196,3 +196,22 @@ def test_a_lease_held_by_a_process_that_is_gone_is_released_at_once(store):
     assert store.release_leases(orphaned) == 1
     again = store.claim_outbox("next")
     assert again is not None and again.ticket.id == "29" and again.attempts == 2  # a re-send: looked up first
+
+
+def test_a_batch_sends_each_tickets_next_write_and_an_outage_releases_that_vendors_rest_unsent(
+        store, vendor_worker):
+    """Writes of several tickets go in one claim; after a 503 the vendor's other claimed writes wait,
+    their attempts uncounted, and a ticket's second write waits for its first."""
+    worker, fake = vendor_worker("zendesk")
+    for ticket in ("31", "32", "33"):
+        add_write(store, "zendesk", ticket, AddTags(tags=("first",)))
+    add_write(store, "zendesk", "31", AddTags(tags=("second",)))
+    fake.fail_next("PUT", "/api/v2/tickets/32/tags", 503)
+    worker.settings.vendors["zendesk"].max_retries = 0
+    assert worker.send_writes(limit=10) == 3  # 31's second write waits behind its first
+    rows = {(r["ticket_id"], r["action"]["tags"][0]): r for r in store.rows("outbox")}
+    assert rows["31", "first"]["status"] == "done"
+    assert rows["32", "first"]["status"] == "pending" and rows["32", "first"]["attempts"] == 1
+    assert rows["33", "first"]["status"] == "pending" and rows["33", "first"]["attempts"] == 0  # released unsent
+    assert rows["33", "first"]["error"] is None and rows["31", "second"]["attempts"] == 0
+    assert [r.path for r in fake.writes()] == ["/api/v2/tickets/31/tags", "/api/v2/tickets/32/tags"]
