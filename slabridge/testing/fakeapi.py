@@ -1,6 +1,6 @@
 """A fake vendor REST API on loopback, for the demo, end-to-end tests and plugin authors.
 
-It is a real HTTP server (werkzeug, in a thread on an ephemeral port). Each
+It is a real HTTP server (waitress, in a thread on an ephemeral port, keeping connections alive). Each
 connector supplies its routes; this class records every request, keeps ticket
 state the routes change, and can be told to misbehave: answer 429 with
 ``Retry-After``, 409, 5xx, or slowly.
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from werkzeug.serving import make_server
+from waitress.server import create_server
 from werkzeug.wrappers import Request, Response
 
 Handler = Callable[..., tuple[int, Any]]  # (api, match, body) or (api, match, body, query) -> (status, payload)
@@ -60,17 +60,19 @@ class FakeAPI:
     # --- control ----------------------------------------------------------
 
     def start(self) -> "FakeAPI":
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"fake-{self.name}", daemon=True)  # a quick shutdown
+        # waitress keeps connections alive, as the vendors do (werkzeug's server closes each one)
+        logging.getLogger("waitress").setLevel(logging.ERROR)
+        self._server = create_server(self._wsgi, host="127.0.0.1", port=0, threads=4, ident=f"fake-{self.name}")
+        self._thread = threading.Thread(target=self._server.run, name=f"fake-{self.name}", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
         if self._server:
-            self._server.shutdown()
-            self._server.server_close()
+            server, self._server = self._server, None
+            server.task_dispatcher.shutdown(timeout=1)
+            server.trigger.pull_trigger(lambda: [d.close() for d in list(server._map.values())])
+            self._thread.join(timeout=5)
 
     def __enter__(self) -> "FakeAPI":
         return self.start()
@@ -80,7 +82,7 @@ class FakeAPI:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
+        return f"http://127.0.0.1:{self._server.effective_port}"
 
     def fail_next(self, method: str, path: str, status: int, headers: dict[str, str] | None = None,
                   delay: float = 0.0, body: Any = None) -> None:
