@@ -131,3 +131,32 @@ def test_an_id_only_event_inherits_the_requesters_email_from_the_tickets_last_ev
     other = envelope.model_copy(update={"delivery_id": "d3", "requester": Person(id="99")})
     run(other, state, plugins, None, NOW)
     assert recorder.seen == ["a@example.com", "a@example.com", None]  # a different requester is not guessed
+
+
+def test_the_rule_phases_are_called_as_pluggy_would_call_them():
+    """Plain calls in pluggy's order, optional parameters passed, wrappers left to pluggy, and the call lists
+    rebuilt when a plugin comes or goes."""
+    seen = []
+
+    class Optional:
+        @hookimpl(tryfirst=True)
+        def slabridge_deadlines(self, event, customer=None):
+            seen.append(customer)
+            return [Deadline(metric="x", due_at=NOW)]
+
+    class Wrapper:
+        @hookimpl(wrapper=True)
+        def slabridge_classify(self):
+            verdict = yield
+            return Classification(severity=f"wrapped {verdict.severity}")
+
+    plugins = Plugins(Settings(), extra=(Optional(),))
+    deadlines = plugins.deadlines(EVENT, Entitlement(entitled=True), Classification(), None, NOW, None,
+                                  customer="acme")
+    assert seen == ["acme"] and [d.metric for d in deadlines] == ["x"]
+    assert plugins.classify(EVENT, Entitlement(entitled=True), None, NOW, None).severity == "high"
+    wrapper = Wrapper()
+    plugins.pm.register(wrapper)
+    assert plugins.classify(EVENT, Entitlement(entitled=True), None, NOW, None).severity == "wrapped high"
+    plugins.pm.unregister(wrapper)
+    assert plugins.classify(EVENT, Entitlement(entitled=True), None, NOW, None).severity == "high"
