@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
@@ -296,6 +297,31 @@ class Contract(Clause):
     targets: list[Target] = Field(default_factory=list)
     escalation: EscalationPolicy = Field(default_factory=EscalationPolicy)
     billing: Billing | None = None
+
+    # --- compiled once, on first use: what the rules look up on every decision ---------------
+
+    @cached_property
+    def level_by_priority(self) -> dict[tuple[str, str], str]:
+        """(vendor, priority value lower-cased) -> the level it means (the first level listing it)."""
+        found: dict[tuple[str, str], str] = {}
+        for name, level in self.levels.items():
+            for vendor, values in level.priorities.items():
+                for value in values:
+                    found.setdefault((vendor, value.lower()), name)
+        return found
+
+    @cached_property
+    def watched_tags(self) -> frozenset[str]:
+        """The tags any classification rule looks at."""
+        return frozenset(t for rule in self.classification for m in (rule.when, *rule.unless) for t in m.tags)
+
+    @cached_property
+    def targets_by_metric(self) -> dict[str, list[Target]]:
+        """Each metric's targets, in the contract's order (the first whose conditions hold applies)."""
+        found: dict[str, list[Target]] = {name: [] for name in self.metrics}
+        for target in self.targets:
+            found.setdefault(target.metric, []).append(target)
+        return found
 
 
 Problem = tuple[tuple, str]

@@ -102,13 +102,7 @@ def calendars_for(contract: Contract, customer) -> "callable":
 
 def level_of(contract: Contract, vendor: str, priority: str | None) -> str | None:
     """The contract level a vendor priority value means, or None."""
-    if priority is None:
-        return None
-    value = priority.lower()
-    for name, level in contract.levels.items():
-        if value in {v.lower() for v in level.priorities.get(vendor, ())}:
-            return name
-    return None
+    return None if priority is None else contract.level_by_priority.get((vendor, priority.lower()))
 
 
 def vendor_priority(contract: Contract, vendor: str, level: str) -> str | None:

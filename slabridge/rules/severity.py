@@ -197,7 +197,7 @@ class SeverityRules:
 def _basis(event, shown, contract, planned) -> str:
     """What a level is decided from, as a digest: the ticket's text, its priority, the tags classification
     looks at (an agent's ``planned_event`` tag added later counts) and the planned events under way."""
-    watched = {t for rule in contract.classification for m in (rule.when, *rule.unless) for t in m.tags}
+    watched = contract.watched_tags
     tags = ",".join(sorted(t for t in event.tags if t in watched))
     facts = f"{shown}\0{event.subject}\0{event.description}\0{tags}\0{','.join(planned)}"
     return hashlib.sha256(facts.encode()).hexdigest()[:16]

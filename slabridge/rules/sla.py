@@ -80,9 +80,7 @@ class SlaRules:
 
 def _target(contract, name, classification, entitlement, arrival, calendar_for):
     """The first target for this metric whose conditions all hold."""
-    for target in contract.targets:
-        if target.metric != name:
-            continue
+    for target in contract.targets_by_metric.get(name, ()):
         if target.levels and classification.severity not in target.levels:
             continue
         if target.plans and entitlement.plan not in target.plans:
