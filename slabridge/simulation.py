@@ -13,7 +13,7 @@ import heapq
 import multiprocessing
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -153,9 +153,9 @@ def incident_movements(outcome: Outcome, simulation: "Simulation", directory: Di
                         for c in outcome.charges]}
 
 
-def replay(events: list[tuple[int, TicketEvent]], plugins: Plugins, directory: Directory | None,
+def replay(events: Iterable[tuple[int, TicketEvent]], plugins: Plugins, directory: Directory | None,
            jobs: int = 1, emit: Callable[[str], None] = print,
-           progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+           progress: Callable[[int], None] | None = None, until: datetime | None = None) -> list[dict[str, Any]]:
     """Run numbered events, and the timers they set, through the rules up to the last event.
 
     Events are taken in time order (input order among equals), so an unsorted export
@@ -166,14 +166,18 @@ def replay(events: list[tuple[int, TicketEvent]], plugins: Plugins, directory: D
     events are sharded by customer over processes, each tallies its own tickets, and
     the shards' lines are merged by (instant, timer before event, input order): the
     same output as one process. ``progress`` is told how many more events were decided.
+
+    Given ``until`` (the last event's instant), ``events`` are taken as already in that order and,
+    with one job, read one at a time: a history larger than memory streams through.
     """
     directory = directory or Directory.empty()
-    events = sorted(events, key=lambda item: (utc(item[1].occurred_at), item[0]))
-    until = events[-1][1].occurred_at if events else None
+    if until is None:
+        events = sorted(events, key=lambda item: (utc(item[1].occurred_at), item[0]))
+        until = events[-1][1].occurred_at if events else None
     if jobs <= 1:
         return report.rows(_run_shard(events, until, plugins, directory, lambda key, line: emit(line), progress))
     global _SHARED
-    shards = _partition(events, jobs, directory)
+    shards = _partition(list(events), jobs, directory)
     _SHARED = (shards, until, plugins, directory)  # inherited by the forked shards, not pickled
     gc.freeze()  # the shards' collectors leave inherited objects alone: no copy-on-write of the whole heap
     try:

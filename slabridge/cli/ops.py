@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import click
@@ -14,6 +16,7 @@ from ..models import TicketEvent
 from ..report import COLUMNS, PERIODS, compliance, to_csv
 from ..simulation import replay as run_replay
 from ..tables import progress, render_table
+from ..timeparse import utc
 
 
 def _table(rows: list[dict]) -> str:
@@ -64,25 +67,18 @@ def replay(obj, file: str, vendor: str | None, contracts_dir: str | None, custom
         if connector is None:
             raise click.BadParameter(f"no connector {vendor!r} (installed: {', '.join(plugins.connectors)})",
                                      param_hint="--vendor")
-    lines = Path(file).read_text().splitlines()
-    events, errors = [], 0
-    with progress("reading", total=len(lines)) as bar:
-        for number, line in enumerate(lines, start=1):
-            bar.advance()
-            if not line.strip():
-                continue
-            try:
-                events.append((number, _event(line, number, connector, settings.vendor(vendor) if vendor else None,
-                                              plugins.connectors)))
-            except ValueError as exc:
-                errors += 1
-                click.echo(f"{file}:{number}: {exc}", err=True)
-    with progress("replaying", total=len(events)) as bar:
+    read = partial(_event, connector=connector, vendor_settings=settings.vendor(vendor) if vendor else None,
+                   connectors=plugins.connectors, received_at=datetime.now(timezone.utc))
+    with progress("reading", total=Path(file).stat().st_size) as bar:
+        order, errors = _time_order(file, read, bar.advance)
+    with open(file, "rb") as source, progress("replaying", total=len(order)) as bar:
         movements: dict[str, list[tuple[float, int, str]]] = {}
-        rows = run_replay(events, plugins, directory, jobs, emit=lambda line: _echo_line(line, movements),
-                          progress=bar.advance)
-    now = max((e.occurred_at for _, e in events), default=datetime.now(timezone.utc))
-    click.echo(f"\n{len(events)} event(s) replayed, {errors} bad line(s); compliance as of {now.isoformat()}:", err=True)
+        until = read(_line_at(source, order[-1][2]), order[-1][1]).occurred_at if order else None
+        events = ((number, read(_line_at(source, offset), number)) for _, number, offset in order)
+        rows = run_replay(events if jobs == 1 else list(events), plugins, directory, jobs,
+                          emit=lambda line: _echo_line(line, movements), progress=bar.advance, until=until)
+    now = until or datetime.now(timezone.utc)
+    click.echo(f"\n{len(order)} event(s) replayed, {errors} bad line(s); compliance as of {now.isoformat()}:", err=True)
     _emit(rows, False, False, out=sys.stderr)
     if movements:
         click.echo(f"\nprepaid incidents as of {now.isoformat()}:", err=True)
@@ -119,7 +115,34 @@ def _incident_table(movements: dict[str, list[tuple[float, int, str]]], director
 CANONICAL = {"vendor", "delivery_id", "ticket", "kind", "occurred_at"}
 
 
-def _event(line: str, number: int, connector, vendor_settings, connectors: dict | None = None) -> TicketEvent:
+def _time_order(file: str, read: Callable[[str, int], TicketEvent],
+                advance: Callable[[int], None]) -> tuple[list[tuple[datetime, int, int]], int]:
+    """(instant in UTC, line number, byte offset) of every good line of ``file``, in time order (input order
+    among equals), and how many bad lines were reported: replay then reads one event at a time, so a year of
+    history never sits in memory."""
+    order, errors, offset = [], 0, 0
+    with open(file, "rb") as source:
+        for number, raw in enumerate(source, start=1):
+            advance(len(raw))
+            line = raw.decode("utf-8", "replace")
+            if line.strip():
+                try:
+                    order.append((utc(read(line, number).occurred_at), number, offset))
+                except ValueError as exc:
+                    errors += 1
+                    click.echo(f"{file}:{number}: {exc}", err=True)
+            offset += len(raw)
+    order.sort()
+    return order, errors
+
+
+def _line_at(source, offset: int) -> str:
+    source.seek(offset)
+    return source.readline().decode("utf-8", "replace")
+
+
+def _event(line: str, number: int, connector, vendor_settings, connectors: dict | None = None,
+           received_at: datetime | None = None) -> TicketEvent:
     """One input line as a TicketEvent; ValueError saying what is wrong (never the line's text)."""
     try:
         data = json.loads(line)
@@ -138,7 +161,8 @@ def _event(line: str, number: int, connector, vendor_settings, connectors: dict 
             other = next((n for n, c in (connectors or {}).items() if c is not connector and c.recognizes(body)), None)
             if other:
                 raise ValueError(f"this is a {other} webhook body, not {connector.name}: give --vendor {other}")
-        return connector.event_from(body, f"replay:{number}", datetime.now(timezone.utc), vendor_settings)
+        return connector.event_from(body, f"replay:{number}", received_at or datetime.now(timezone.utc),
+                                    vendor_settings)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ValueError(f"{'.'.join(map(str, first['loc'])) or 'event'}: {first['msg']}") from None
