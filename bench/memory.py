@@ -46,7 +46,8 @@ def main() -> int:
     print("| --- | --- | ---: | ---: | ---: |")
     print(f"| `slabridge serve` (SQLite, in-process worker) | {args.webhooks:,} webhooks, decided and written back "
           f"| {seconds:.0f} | {serve_now:.0f} MiB | {serve_peak:.0f} MiB |")
-    print(f"| `slabridge replay --jobs 1` | {args.events:,} events | {replay_seconds:.0f} | - | {replay_peak:.0f} MiB |")
+    print(f"| `slabridge replay --jobs 1` | {args.events:,} events | {replay_seconds:.0f} | - "
+          f"| {replay_peak:.0f} MiB |")
     return 0
 
 
