@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 import httpx  # noqa: E402
 
 from slabridge.testing.history import generate  # noqa: E402
-from slabridge.testing.rig import Rig, free_port  # noqa: E402
+from slabridge.testing.rig import Rig, free_port, wait_ready  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,8 +40,8 @@ def main() -> int:
     parser.add_argument("--webhooks", type=int, default=10_000)
     parser.add_argument("--events", type=int, default=100_000)
     args = parser.parse_args()
+    replay_peak, replay_seconds = replay_rss(args.events)  # first: ru_maxrss is the largest of all children so far
     serve_now, serve_peak, seconds = serve_rss(args.webhooks)
-    replay_peak, replay_seconds = replay_rss(args.events)
     print("| process | load | seconds | RSS at the end | peak RSS |")
     print("| --- | --- | ---: | ---: | ---: |")
     print(f"| `slabridge serve` (SQLite, in-process worker) | {args.webhooks:,} webhooks, decided and written back "
@@ -62,7 +62,7 @@ def serve_rss(webhooks: int) -> tuple[float, float, float]:
     serve = rig._spawn("serve", [sys.executable, "-m", "slabridge", "serve", "--port", str(rig.port)])
     started = time.monotonic()
     try:
-        _wait_ready(rig.url)
+        wait_ready(rig.url, "`slabridge serve` did not start")
         history = rig.history(tickets=max(1, webhooks // 3), events_per_ticket=3)[:webhooks]
         with httpx.Client(timeout=30) as http, ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda item: rig.send(*item, http=http), history))
@@ -91,17 +91,6 @@ def replay_rss(events: int) -> tuple[float, float]:
                         str(ROOT / "examples" / "contracts"), "--customers", str(ROOT / "examples" / "customers.yaml")],
                        stdout=sink, stderr=sink, check=True, cwd=folder)
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, time.monotonic() - started
-
-
-def _wait_ready(url: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError("`slabridge serve` did not start")
 
 
 if __name__ == "__main__":

@@ -54,6 +54,18 @@ def empty_database(url: str) -> None:
     engine.dispose()
 
 
+def wait_ready(url: str, failure: str, seconds: float = 60) -> None:
+    """Wait until ``url/readyz`` answers 200; RuntimeError(``failure``) after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError(failure)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -142,14 +154,7 @@ class Rig:
                    "--threads", "4", "--timeout", "30", "--graceful-timeout", "5", "--bind", f"127.0.0.1:{self.port}",
                    "slabridge_webhooks:create_app()"]
         self.receiver = self._spawn("receiver", command)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise RuntimeError(f"the receiver did not start; see {self.folder}")
+        wait_ready(self.url, f"the receiver did not start; see {self.folder}")
 
     def start_worker(self, index: int) -> None:
         self.workers[index] = self._spawn(f"worker-{index}", [sys.executable, "-m", "slabridge", "worker",
