@@ -13,21 +13,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict
-
 from .calendar import Calendar
 from .timeparse import utc
+from .values import Value
 
 
 class ClockError(ValueError):
     """An operation that makes no sense in the clock's state (e.g. resume when not paused)."""
 
 
-class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Cycle(Frozen):
+class Cycle(Value):
     started_at: datetime
     stopped_at: datetime | None = None
     pauses: tuple[tuple[datetime, datetime | None], ...] = ()
@@ -42,7 +37,7 @@ class Cycle(Frozen):
         return [(a, b if b is not None else end) for a, b in self.pauses]
 
 
-class CycleOutcome(Frozen):
+class CycleOutcome(Value):
     started_at: datetime
     stopped_at: datetime | None
     elapsed: timedelta
@@ -50,7 +45,7 @@ class CycleOutcome(Frozen):
     breached: bool
 
 
-class MetricClock(Frozen):
+class MetricClock(Value):
     """One metric's clock on one ticket."""
 
     metric: str
@@ -75,7 +70,7 @@ class MetricClock(Frozen):
         return "paused" if pauses and pauses[-1][1] is None else "running"
 
     def _replace_current(self, cycle: Cycle) -> "MetricClock":
-        return self.model_copy(update={"cycles": self.cycles[:-1] + (cycle,)})
+        return MetricClock(metric=self.metric, cycles=self.cycles[:-1] + (cycle,))
 
     def _require(self, at: datetime, *states: str, action: str) -> None:
         if self.state not in states:
@@ -90,27 +85,28 @@ class MetricClock(Frozen):
 
     def start(self, at: datetime) -> "MetricClock":
         self._require(at, "idle", "stopped", action="start")
-        return self.model_copy(update={"cycles": self.cycles + (Cycle(started_at=at),)})
+        return MetricClock(metric=self.metric, cycles=self.cycles + (Cycle(started_at=at),))
 
     def pause(self, at: datetime) -> "MetricClock":
         self._require(at, "running", action="pause")
-        return self._replace_current(self.current.model_copy(update={"pauses": self.current.pauses + ((at, None),)}))
+        cycle = self.current
+        return self._replace_current(cycle.replace(pauses=cycle.pauses + ((at, None),)))
 
     def resume(self, at: datetime) -> "MetricClock":
         self._require(at, "paused", action="resume")
         pauses = self.current.pauses[:-1] + ((self.current.pauses[-1][0], at),)
-        return self._replace_current(self.current.model_copy(update={"pauses": pauses}))
+        return self._replace_current(self.current.replace(pauses=pauses))
 
     def stop(self, at: datetime) -> "MetricClock":
         self._require(at, "running", "paused", action="stop")
         cycle = self.current
         pauses = tuple((a, b if b is not None else at) for a, b in cycle.pauses)
-        return self._replace_current(cycle.model_copy(update={"stopped_at": at, "pauses": pauses}))
+        return self._replace_current(cycle.replace(stopped_at=at, pauses=pauses))
 
     def reset(self, at: datetime) -> "MetricClock":
         """Close the running cycle (if any) and start a new one: a next-response exchange."""
         clock = self.stop(at) if self.state in ("running", "paused") else self
-        return clock.model_copy(update={"cycles": clock.cycles + (Cycle(started_at=at),)})
+        return MetricClock(metric=self.metric, cycles=clock.cycles + (Cycle(started_at=at),))
 
     # --- derived, for a calendar and a target -----------------------------------
 

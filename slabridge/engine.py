@@ -13,52 +13,62 @@ from functools import lru_cache
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import Field
+import msgspec
 
 from .clocks import MetricClock
 from .models import (
-    Action, AddTags, Assign, Decision, EventKind, Frozen, InternalNote, PublicReply, Reason, RemoveTags, SetFields,
+    Action, AddTags, Assign, Decision, EventKind, InternalNote, PublicReply, Reason, RemoveTags, SetFields,
     SetPriority, SetStatus, TicketEvent, TicketRef,
 )
 from .timeparse import parse_instant, utc
+from .values import Value, from_builtins, to_builtins
 from .verdicts import Charge, Deadline, Verdict
 
 
 BREACH_GRACE = timedelta(seconds=1)
 
 
-class Applied(Frozen):
+class Applied(Value):
     """What slabridge has written to the ticket so far."""
 
     tags: tuple[str, ...] = ()
     priority: str | None = None
-    fields: dict[str, str | None] = Field(default_factory=dict)
+    fields: dict[str, str | None] = msgspec.field(default_factory=dict)
     messages: tuple[str, ...] = ()
     group: str | None = None
     assignee: str | None = None
     status: str | None = None
 
 
-class TicketState(Frozen):
+class TicketState(Value):
     """Everything slabridge keeps about one ticket between events."""
 
     ticket: TicketRef
     customer: str | None = None
-    applied: Applied = Field(default_factory=Applied)
+    applied: Applied = msgspec.field(default_factory=Applied)
     last_event: TicketEvent | None = None
-    memory: dict[str, Any] = Field(default_factory=dict)
-    clocks: dict[str, MetricClock] = Field(default_factory=dict)
-    deadlines: dict[str, Any] = Field(default_factory=dict)
+    memory: dict[str, Any] = msgspec.field(default_factory=dict)
+    clocks: dict[str, MetricClock] = msgspec.field(default_factory=dict)
+    deadlines: dict[str, Any] = msgspec.field(default_factory=dict)
+
+    def dump(self) -> dict[str, Any]:
+        """The state as stored in a JSON column."""
+        return to_builtins(self)
+
+    @classmethod
+    def load(cls, raw: dict[str, Any]) -> "TicketState":
+        """The state :meth:`dump` stored."""
+        return from_builtins(raw, cls)
 
 
-class Timer(Frozen):
+class Timer(Value):
     """A moment at which the ticket must be looked at again, webhook or not."""
 
     kind: str
     fire_at: datetime
 
 
-class Outcome(Frozen):
+class Outcome(Value):
     decision: Decision
     state: TicketState
     timers: tuple[Timer, ...] = ()
@@ -88,7 +98,7 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
                         inputs={"actor": event.actor.id})
         decision = Decision(ticket=event.ticket, delivery_id=event.delivery_id, customer=state.customer,
                             reasons=(reason,), ignored=True)
-        return Outcome(decision=decision, state=state.model_copy(update={"last_event": event}))
+        return Outcome(decision=decision, state=state.replace(last_event=event))
 
     customer = plugins.resolve_customer(event, directory)
     contract = directory.contract_for(customer) if customer is not None and directory is not None else None

@@ -2,7 +2,9 @@
 
 Connectors turn webhooks into a :class:`TicketEvent`; rules turn events into a
 :class:`Decision` whose :data:`Action` list a connector's client writes back.
-All models are frozen: a plugin can read them, never change them in place.
+Events and actions are validated pydantic models; a decision and its reasons
+are built per event, so they are cheap values (:mod:`slabridge.values`). All
+are frozen: a plugin can read them, never change them in place.
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Union
 
+import msgspec
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+from .values import Value
 
 
 class Frozen(BaseModel):
@@ -162,16 +167,20 @@ Action = Annotated[
 ACTIONS: TypeAdapter[Action] = TypeAdapter(Action)
 
 
-class Reason(Frozen):
-    """Why a rule decided what it did: the rule, the contract clause, the inputs."""
+class Reason(Value, omit_defaults=True):
+    """Why a rule decided what it did: the rule, the contract clause, the inputs.
+
+    In JSON a reason without a clause has no ``clause`` key; ``inputs`` is always there
+    (a factory msgspec cannot see into is never taken for the default).
+    """
 
     rule: str
     text: str
-    clause: str | None = Field(default=None, exclude_if=lambda clause: clause is None)
-    inputs: dict[str, Any] = Field(default_factory=dict)
+    clause: str | None = None
+    inputs: dict[str, Any] = msgspec.field(default_factory=lambda: {})
 
 
-class Decision(Frozen):
+class Decision(Value):
     """Everything the engine decided for one event, with its reasons."""
 
     ticket: TicketRef

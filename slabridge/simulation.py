@@ -17,8 +17,6 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from pydantic_core import to_json
-
 from . import report
 from .directory import Directory
 from .engine import Outcome, TicketState, decide, timer_event
@@ -26,6 +24,7 @@ from .models import AddTags, RemoveTags, SetPriority, SetStatus, TicketEvent
 from .plugins import Plugins
 from .rules import incidents as ledger
 from .timeparse import utc
+from .values import to_json
 
 
 class Simulation:
@@ -117,7 +116,7 @@ def summary_line(outcome: Outcome, incidents: dict[str, Any] | None = None) -> d
     """One line per event for ``replay``: ticket, customer, entitlement, severity, deadlines, actions,
     and for a customer with prepaid incidents the decision's charges and the balance after it.
 
-    Actions and reasons stay models: :func:`pydantic_core.to_json` serializes the line in one call.
+    Actions and reasons stay objects: :func:`slabridge.values.to_json` serializes the line in one call.
     """
     decision, state = outcome.decision, outcome.state
     memory = state.memory

@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .engine import Outcome, TicketState, timer_event
 from .models import ACTIONS, Action, TicketEvent, TicketRef
+from .values import to_builtins
 
 metadata = sa.MetaData()
 
@@ -258,16 +259,25 @@ class Store:
         With ``by_content`` (an event the vendor stamped with its own time), the same change under a
         new delivery id is a duplicate too: a replayed body is not a second event.
         """
-        dumped = event.model_dump(mode="json")
-        row = dict(vendor=event.vendor, delivery_id=event.delivery_id[:256], ticket_id=event.ticket.id,
-                   event=dumped, received_at=now or time.time(), status="pending", attempts=0, not_before=0.0,
-                   content_key=content_key(dumped) if by_content else None)
         try:
             with self.engine.begin() as conn:
-                conn.execute(_INSERT_INBOX, row)  # one statement, compiled once: the receiver's hot path
+                self._insert_inbox(conn, inbox_row(event, now or time.time(), by_content))
         except IntegrityError:
             return False
         return True
+
+    def _insert_inbox(self, conn: Connection, row: dict[str, Any]) -> None:
+        """Insert an inbox row (a statement compiled once: the receiver's hot path).
+
+        A ticket's events are decided in inbox id order, and the worker only sees committed rows.
+        On PostgreSQL an id is drawn from a sequence at insert, not at commit: two receivers
+        inserting the same ticket's events at once could commit the later id first, and the
+        worker decide it before the earlier one exists for it. A lock per ticket, held to the
+        end of the transaction, makes a ticket's inserts take turns (SQLite's writers always do).
+        """
+        if self.is_postgres:
+            conn.execute(_LOCK_TICKET_INBOX, {"key": f"{row['vendor']}:{row['ticket_id']}"})
+        conn.execute(_INSERT_INBOX, row)
 
     def process_next_event(self, decide: Callable[[TicketEvent, TicketState | None], Outcome],
                            now: float | None = None) -> bool:
@@ -347,18 +357,18 @@ class Store:
         with self._read() as conn:
             raw = conn.execute(sa.select(tickets.c.state).where(
                 (tickets.c.vendor == ticket.vendor) & (tickets.c.ticket_id == ticket.id))).scalar()
-        return TicketState.model_validate(raw) if raw else None
+        return TicketState.load(raw) if raw else None
 
     def _lock_state(self, conn: Connection, ticket: TicketRef) -> TicketState | None:
         raw = conn.execute(_LOCK_STATE, {"b_vendor": ticket.vendor, "b_ticket": ticket.id}).scalar()
-        return TicketState.model_validate(raw) if raw else None
+        return TicketState.load(raw) if raw else None
 
     def _save_outcome(self, conn: Connection, outcome: Outcome, before: TicketState | None, now: float) -> None:
         """The decision's state, writes, timers, charges and audit row (statements built once: the worker's hot
         path)."""
         ticket, decision = outcome.state.ticket, outcome.decision
         where = {"b_vendor": ticket.vendor, "b_ticket": ticket.id}
-        state = outcome.state.model_dump(mode="json")
+        state = outcome.state.dump()
         conn.execute(_INSERT_TICKET if before is None else _UPDATE_TICKET, {**where, "state": state, "updated_at": now})
         if decision.actions:
             conn.execute(_INSERT_OUTBOX, [
@@ -373,7 +383,7 @@ class Store:
             conn.execute(ledger.insert().values(customer=charge.customer, at=now, delta=charge.delta,
                                                 reason=charge.reason, vendor=ticket.vendor, ticket_id=ticket.id))
         conn.execute(_INSERT_AUDIT, {**where, "at": now, "delivery_id": decision.delivery_id, "kind": "decision",
-                                     "body": decision.model_dump(mode="json")})
+                                     "body": to_builtins(decision)})
 
     # --- timers -----------------------------------------------------------
 
@@ -395,13 +405,10 @@ class Store:
                 ticket = TicketRef(vendor=row.vendor, id=row.ticket_id)
                 state = conn.execute(sa.select(tickets.c.state).where(
                     (tickets.c.vendor == row.vendor) & (tickets.c.ticket_id == row.ticket_id))).scalar()
-                last = TicketState.model_validate(state).last_event if state else None
+                last = TicketState.load(state).last_event if state else None
                 if last is not None:
                     event = timer_event(last, datetime.fromtimestamp(row.fire_at, timezone.utc), f"timer:{row.id}")
-                    conn.execute(_INSERT_INBOX, dict(
-                        vendor=event.vendor, delivery_id=event.delivery_id, ticket_id=event.ticket.id,
-                        event=event.model_dump(mode="json"), received_at=now, status="pending", attempts=0,
-                        not_before=0.0, content_key=None))
+                    self._insert_inbox(conn, inbox_row(event, now))
                 fired.append(TimerRow(row.id, ticket, row.kind, row.fire_at))
         return fired
 
@@ -594,7 +601,7 @@ class Store:
 
     def ticket_states(self) -> list[TicketState]:
         with self._read() as conn:
-            return [TicketState.model_validate(r) for r in conn.execute(sa.select(tickets.c.state)).scalars()]
+            return [TicketState.load(r) for r in conn.execute(sa.select(tickets.c.state)).scalars()]
 
     def ticket_state_documents(self, updated_since: float | None = None) -> list[tuple[float, dict]]:
         """(updated_at, state as stored) of every ticket, or of those updated since ``updated_since``: for
@@ -626,6 +633,7 @@ def _held(row_id: int, owner: str):
 
 
 _INSERT_INBOX = inbox.insert()
+_LOCK_TICKET_INBOX = sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 # Statements of the worker's hot path, built once; a ticket is named by the parameters ``b_vendor``, ``b_ticket``.
 _TICKET = (tickets.c.vendor == sa.bindparam("b_vendor")) & (tickets.c.ticket_id == sa.bindparam("b_ticket"))
 _LOCK_STATE = sa.select(tickets.c.state).where(_TICKET).with_for_update()
@@ -641,6 +649,14 @@ _INSERT_TIMER = timers.insert().values(vendor=sa.bindparam("b_vendor"), ticket_i
 _INSERT_AUDIT = audit.insert().values(vendor=sa.bindparam("b_vendor"), ticket_id=sa.bindparam("b_ticket"))
 _FINISH_INBOX = inbox.update().where(inbox.c.id == sa.bindparam("row_id")).values(
     status="done", processed_at=sa.bindparam("processed_at"), attempts=sa.bindparam("attempts"))
+
+
+def inbox_row(event: TicketEvent, received_at: float, by_content: bool = False) -> dict[str, Any]:
+    """The inbox row of a new event, pending (``by_content``: with its content key, see :meth:`Store.enqueue`)."""
+    dumped = event.model_dump(mode="json")
+    return dict(vendor=event.vendor, delivery_id=event.delivery_id[:256], ticket_id=event.ticket.id, event=dumped,
+                received_at=received_at, status="pending", attempts=0, not_before=0.0,
+                content_key=content_key(dumped) if by_content else None)
 
 
 def content_key(event: dict[str, Any]) -> str:

@@ -10,13 +10,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field
+import msgspec
 
 from .clocks import MetricClock
-from .models import Frozen, Reason
+from .models import Reason
+from .values import Value
 
 
-class Charge(Frozen):
+class Charge(Value):
     """One movement of a customer's prepaid incident balance."""
 
     customer: str
@@ -24,7 +25,7 @@ class Charge(Frozen):
     reason: str
 
 
-class Verdict(Frozen):
+class Verdict(Value, kw_only=True):
     """What every phase may ask for.
 
     ``memory`` updates what the rules remember about the ticket between events;
@@ -33,16 +34,18 @@ class Verdict(Frozen):
     """
 
     tags: tuple[str, ...] = ()
-    note: str | None = Field(default=None, repr=False)
-    reply: str | None = Field(default=None, repr=False)
+    repr_hidden = frozenset({"note", "reply"})
+
+    note: str | None = None
+    reply: str | None = None
     status: str | None = None
     reasons: tuple[Reason, ...] = ()
-    memory: dict[str, Any] = Field(default_factory=dict)
+    memory: dict[str, Any] = msgspec.field(default_factory=dict)
     wake_at: tuple[datetime, ...] = ()
     charges: tuple[Charge, ...] = ()
 
 
-class Entitlement(Verdict):
+class Entitlement(Verdict, kw_only=True):
     """Who is served, on which plan and coverage; ``entitled=False`` stops the clocks."""
 
     entitled: bool
@@ -52,7 +55,7 @@ class Entitlement(Verdict):
     planned_events: tuple[str, ...] = ()  # kinds of the customer's planned events active when the ticket arrived
 
 
-class Classification(Verdict):
+class Classification(Verdict, kw_only=True):
     """The severity the ticket really has, and the vendor priority that expresses it."""
 
     severity: str | None = None
@@ -63,7 +66,7 @@ class Classification(Verdict):
     group: str | None = None
 
 
-class Deadline(Verdict):
+class Deadline(Verdict, kw_only=True):
     """One metric's due instant, and the vendor field it is written to (if any)."""
 
     metric: str
@@ -83,7 +86,7 @@ class Deadline(Verdict):
         return self.clock is None or self.clock.state == "running"
 
 
-class Escalation(Verdict):
+class Escalation(Verdict, kw_only=True):
     """A step of an escalation ladder: where the ticket goes now."""
 
     level: str

@@ -74,7 +74,7 @@ def test_actions_wrapper_can_veto_actions():
         @hookimpl(wrapper=True)
         def slabridge_actions(self, decision):
             inner = yield
-            return inner.model_copy(update={"actions": ()})
+            return inner.replace(actions=())
 
     plugins = Plugins(Settings(), extra=(NoWrites(),))
     assert decide(EVENT, None, plugins, None, NOW).decision.actions == ()

@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 
 from slabridge.engine import Outcome, TicketState, Timer
 from slabridge.models import AddTags, Decision, EventKind, TicketEvent, TicketRef
-from slabridge.store import LATEST, Store, _alembic_config, metadata
+from slabridge.store import LATEST, Store, _alembic_config, inbox_row, metadata
 
 
 def event(ticket: str, delivery: str, vendor: str = "zendesk") -> TicketEvent:
@@ -75,6 +75,23 @@ def test_events_of_one_ticket_are_processed_in_arrival_order(store):
         pass
     assert [d for d in seen if d.startswith("a")] == [f"a{i}" for i in range(5)]
     assert [d for d in seen if d.startswith("b")] == [f"b{i}" for i in range(5)]
+
+
+def test_one_tickets_inbox_inserts_take_turns_so_ids_follow_commit_order(store):
+    """Two receivers enqueue one ticket's events at once: the second waits for the first to commit, so the
+    worker never sees the later id committed while the earlier one is not (it would decide them out of order)."""
+    second_done = threading.Event()
+    with store.engine.begin() as conn:
+        store._insert_inbox(conn, inbox_row(event("9", "first"), 1.0))
+        waiter = threading.Thread(target=lambda: (store.enqueue(event("9", "second")), second_done.set()))
+        waiter.start()
+        assert not second_done.wait(0.5)  # held while the first insert is uncommitted
+        if store.is_postgres:  # another ticket does not wait (SQLite's single writer always does)
+            assert store.enqueue(event("10", "other"))
+    waiter.join(timeout=30)
+    assert second_done.is_set()
+    ids = {row["delivery_id"]: row["id"] for row in store.rows("inbox")}
+    assert ids["first"] < ids["second"]
 
 
 def test_state_outbox_timers_and_audit_commit_together(store):

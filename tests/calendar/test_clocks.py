@@ -1,11 +1,13 @@
 """Metric clocks: cycles, pauses, resets, and recomputation that keeps pauses."""
 
+import json
 from datetime import datetime, timedelta
 
 import pytest
 
 from slabridge.calendar import compile_calendar
 from slabridge.clocks import ClockError, MetricClock
+from slabridge.values import from_builtins, to_json
 
 # Mon-Fri 10:00-18:00 UTC; 2026-03-02 is a Monday.
 CAL = compile_calendar({"timezone": "UTC", "weekly": {"mon-fri": ["10:00-18:00"]}})
@@ -81,5 +83,7 @@ def test_misuse_is_a_clear_error(steps, message):
 
 
 def test_clock_round_trips_through_json():
-    clock = MetricClock(metric="response").start(at(2, 10)).pause(at(2, 11))
-    assert MetricClock.model_validate_json(clock.model_dump_json()) == clock
+    clock = MetricClock(metric="response").start(at(2, 10)).pause(at(2, 11)).resume(at(2, 12)).stop(at(2, 13)).start(at(3, 9))
+    stored = json.loads(to_json(clock))
+    assert stored["cycles"][0]["pauses"] == [["2026-03-02T11:00:00Z", "2026-03-02T12:00:00Z"]]  # as pydantic wrote it
+    assert from_builtins(stored, MetricClock) == clock

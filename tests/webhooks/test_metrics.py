@@ -79,7 +79,7 @@ def test_deadlines_at_risk_and_breached_by_customer_and_severity(client, store):
                             memory={"level": "sev1"}, deadlines={"first_response": deadline})
         with store.engine.begin() as conn:
             conn.execute(tickets.insert().values(vendor="zendesk", ticket_id=ticket_id, version=1,
-                                                 state=state.model_dump(mode="json"), updated_at=time.time()))
+                                                 state=state.dump(), updated_at=time.time()))
     samples = scrape(client)
     labels = dict(customer="acme-offices", severity="sev1", metric="first_response")
     assert value(samples, "slabridge_deadlines", state="breached", **labels) == 1
