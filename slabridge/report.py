@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime, timedelta
+from collections.abc import Iterable
 from typing import Any
 
 from .engine import TicketState
@@ -30,7 +31,7 @@ def period_of(when: datetime, period: str) -> str:
     return f"{when.year}-{when.month:02d}"
 
 
-def tally(states: list[TicketState], directory, now: datetime, period: str | None = None) -> dict[tuple, dict[str, Any]]:
+def tally(states: Iterable[TicketState], directory, now: datetime, period: str | None = None) -> dict[tuple, dict[str, Any]]:
     """Counts and elapsed times per (customer, severity, metric[, period]); tallies of disjoint tickets merge."""
     groups: dict[tuple, dict[str, Any]] = {}
     for state in states:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import gc
 import heapq
 import multiprocessing
-from collections import Counter, defaultdict
+import zlib
+from collections import Counter, OrderedDict, defaultdict
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import report
 from .directory import Directory
@@ -24,18 +25,71 @@ from .models import AddTags, RemoveTags, SetPriority, SetStatus, TicketEvent
 from .plugins import Plugins
 from .rules import incidents as ledger
 from .timeparse import utc
-from .values import to_json
+from .values import from_json, to_json
+
+
+class TicketStates:
+    """Each ticket's state by ticket key: the ``hot`` most recently used as values, the rest packed.
+
+    A history touches a ticket in bursts (its events, then its timers); in between, its
+    state waits as compressed JSON, about a twentieth of its size as values, as the
+    worker's waits in the database. A state comes back equal to the one put away.
+    """
+
+    def __init__(self, hot: int = 2048):
+        self.hot: OrderedDict[str, TicketState] = OrderedDict()
+        self.packed: dict[str, bytes] = {}
+        self.order: dict[str, None] = {}  # first seen first: what a report iterates in
+        self.limit = hot
+
+    def get(self, key: str) -> TicketState | None:
+        state = self.hot.get(key)
+        if state is not None:
+            self.hot.move_to_end(key)
+            return state
+        packed = self.packed.pop(key, None)
+        if packed is None:
+            return None
+        self[key] = state = _unpack(packed)
+        return state
+
+    def __getitem__(self, key: str) -> TicketState:
+        state = self.get(key)
+        if state is None:
+            raise KeyError(key)
+        return state
+
+    def __setitem__(self, key: str, state: TicketState) -> None:
+        self.order[key] = None
+        self.hot[key] = state
+        self.hot.move_to_end(key)
+        if len(self.hot) > self.limit:
+            cold, cold_state = self.hot.popitem(last=False)
+            self.packed[cold] = zlib.compress(to_json(cold_state), 1)
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def values(self) -> Iterable[TicketState]:
+        """Every state, one at a time, in the order the tickets were first seen (none is promoted)."""
+        for key in self.order:
+            state = self.hot.get(key)
+            yield state if state is not None else _unpack(self.packed[key])
+
+
+def _unpack(packed: bytes) -> TicketState:
+    return from_json(zlib.decompress(packed), TicketState)
 
 
 class Simulation:
     def __init__(self, plugins: Plugins, directory: Directory | None):
         self.plugins = plugins
         self.directory = directory or Directory.empty()
-        self.states: dict[str, TicketState] = {}
+        self.states = TicketStates()
         self.shown: dict[str, dict[str, Any]] = {}
         self.entries: dict[str, list[tuple[float, int, str]]] = defaultdict(list)
         self.directory.ledger = lambda customer: self.entries[customer]
-        self.recorded: dict[str, TicketEvent] = {}  # each ticket's previous input event, as recorded
+        self.recorded: dict[str, Recorded] = {}  # what each ticket's previous input event showed
         self.timers: list[tuple[datetime, str, int]] = []  # (fire at, ticket, generation)
         self.generation: dict[str, int] = defaultdict(int)
 
@@ -59,7 +113,7 @@ class Simulation:
         key = event.ticket.key
         shown = self.shown.setdefault(key, {})
         if recorded:
-            before, self.recorded[key] = self.recorded.get(key), event
+            before, self.recorded[key] = self.recorded.get(key), Recorded(event.tags, event.priority, event.status)
             event = _merged(event, before, shown)
         else:
             changed = {k: v for k, v in shown.items() if v is not None and getattr(event, k) != v}
@@ -92,7 +146,15 @@ class Simulation:
         return self.feed(event, at, recorded=False)
 
 
-def _merged(event: TicketEvent, before: TicketEvent | None, shown: dict[str, Any]) -> TicketEvent:
+class Recorded(NamedTuple):
+    """What a recorded event showed of what people and slabridge both change."""
+
+    tags: tuple[str, ...]
+    priority: str | None
+    status: str | None
+
+
+def _merged(event: TicketEvent, before: Recorded | None, shown: dict[str, Any]) -> TicketEvent:
     """A recorded event as the helpdesk would send it now: the simulated ticket's tags, priority and status,
     changed by what people changed between ``before`` and ``event`` (the two recorded events)."""
     if before is None or not shown:
@@ -253,4 +315,4 @@ def _run_shard(events, until, plugins, directory, sink, progress=None) -> dict:
     if until is None:
         return {}
     fire_timers(until)
-    return report.tally(list(simulation.states.values()), directory, until)
+    return report.tally(simulation.states.values(), directory, until)

@@ -66,3 +66,8 @@ def to_builtins(value: Any) -> Any:
 def from_builtins(raw: Any, kind: type[V]) -> V:
     """The value of type ``kind`` that :func:`to_builtins` stored."""
     return msgspec.convert(raw, kind, dec_hook=_decode_model, strict=False)
+
+
+def from_json(data: bytes, kind: type[V]) -> V:
+    """The value of type ``kind`` that :func:`to_json` wrote."""
+    return msgspec.json.decode(data, type=kind, dec_hook=_decode_model)
