@@ -10,8 +10,10 @@ comma-separated entry-point names).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import datetime
 from importlib.metadata import entry_points
+from operator import itemgetter
 from typing import Any
 
 import pluggy
@@ -55,21 +57,31 @@ class Dispatch:
     def __init__(self, hook: pluggy.HookCaller):
         impls = hook.get_hookimpls()
         self.pluggy = hook if any(i.hookwrapper or i.wrapper for i in impls) else None
-        self.calls = [(i.function, i.argnames, i.kwargnames) for i in reversed(impls)]
+        self.calls = [(i.function, _positional(i.argnames), i.kwargnames) for i in reversed(impls)]
         self.firstresult = bool(hook.spec and hook.spec.opts.get("firstresult"))
 
     def __call__(self, **kwargs: Any) -> Any:
         if self.pluggy is not None:
             return self.pluggy(**kwargs)
         results = []
-        for function, names, optional in self.calls:  # optional: parameters with a default, passed if given
-            result = function(*[kwargs[name] for name in names],
-                              **{name: kwargs[name] for name in optional if name in kwargs})
+        for function, positional, optional in self.calls:  # optional: parameters with a default, passed if given
+            if optional:
+                result = function(*positional(kwargs), **{name: kwargs[name] for name in optional if name in kwargs})
+            else:
+                result = function(*positional(kwargs))
             if result is not None:
                 if self.firstresult:
                     return result
                 results.append(result)
         return None if self.firstresult else results
+
+
+def _positional(names: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple]:
+    """The arguments an implementation takes, in its order, from the call's keyword arguments."""
+    if len(names) == 1:
+        name = names[0]
+        return lambda kwargs: (kwargs[name],)
+    return itemgetter(*names) if names else (lambda kwargs: ())
 
 
 class Plugins:
