@@ -12,10 +12,18 @@ and starts a new one; every closed cycle keeps its own outcome.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from .calendar import Calendar
 from .timeparse import utc
 from .values import Value
+
+
+@lru_cache(maxsize=16384)
+def _business_add(calendar: Calendar, start: datetime, target: timedelta,
+                  pauses: tuple[tuple[datetime, datetime], ...]) -> datetime:
+    """Remembered: a cycle's due and warning instants are asked for again on each of its ticket's decisions."""
+    return calendar.add(start, target, pauses=pauses)
 
 
 class ClockError(ValueError):
@@ -127,7 +135,7 @@ class MetricClock(Value):
         cycle = cycle or self.current
         if cycle is None or (cycle.paused and cycle.stopped_at is None):
             return None
-        return calendar.add(cycle.started_at, target, pauses=[(a, b) for a, b in cycle.pauses if b is not None])
+        return _business_add(calendar, cycle.started_at, target, tuple((a, b) for a, b in cycle.pauses if b is not None))
 
     def at_fraction(self, calendar: Calendar, target: timedelta, fraction: float) -> datetime | None:
         """When ``fraction`` of the target will have elapsed (e.g. 0.75 for a warning)."""

@@ -71,6 +71,11 @@ def first_phrase(phrases: list[str] | tuple[str, ...], text: str, language: str 
     """The contract phrase found in ``text``, or None."""
     if not phrases or not text:
         return None
-    phrases = tuple(phrases)
+    return _first_phrase(tuple(phrases), text, language)
+
+
+@lru_cache(maxsize=4096)
+def _first_phrase(phrases: tuple[str, ...], text: str, language: str) -> str | None:
+    """Remembered: a ticket's text is matched again on each of its events and timers, mostly unchanged."""
     found = matcher(phrases, language).search(indexed(text, language))
     return phrases[int(found.lastgroup[1:])] if found else None

@@ -30,6 +30,12 @@ def ticket_text(event: TicketEvent) -> str:
 
 
 def first_pattern(patterns: list[str], text: str) -> str | None:
+    return _first_pattern(tuple(patterns), text)
+
+
+@lru_cache(maxsize=4096)
+def _first_pattern(patterns: tuple[str, ...], text: str) -> str | None:
+    """Remembered, like :func:`slabridge.phrases.first_phrase`: the same text comes back with each event."""
     return next((p for p in patterns if _pattern(p).search(text)), None)
 
 
