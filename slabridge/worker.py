@@ -40,11 +40,10 @@ class Worker:
         self.plugins = plugins
         self.settings = plugins.settings
         self.directory = directory
+        self._planned: dict[str, list[PlannedEvent]] = {}  # each customer's stored planned events, this batch
         if directory is not None:
             directory.ledger = store.ledger_entries
-            directory.stored_events = lambda customer: [
-                PlannedEvent(kind=e["kind"], starts=e["from"], ends=e["to"], note=e["note"])
-                for e in store.planned_events(customer)]
+            directory.stored_events = self._stored_events
         self.clock = clock
         self.http_factory = http_factory
         self.lookups = Lookups(ttl_seconds=self.settings.lookup_ttl_seconds)
@@ -59,9 +58,20 @@ class Worker:
         """Decide the next inbox event; False if none was ready."""
         return self.process_events(limit=1) > 0
 
+    def _stored_events(self, customer: str) -> list[PlannedEvent]:
+        """The customer's planned events added at run time, read once per batch of decisions (every
+        decision's entitlement asks; they change when an admin adds one, seen from the next batch on)."""
+        events = self._planned.get(customer)
+        if events is None:
+            events = self._planned[customer] = [
+                PlannedEvent(kind=e["kind"], starts=e["from"], ends=e["to"], note=e["note"])
+                for e in self.store.planned_events(customer)]
+        return events
+
     def process_events(self, limit: int = BATCH) -> int:
         """Decide up to ``limit`` inbox events (one per ticket) in one transaction; return how many were
         decided or failed."""
+        self._planned = {}
         now = self.clock()
         when = datetime.fromtimestamp(now, timezone.utc)
         started = time.perf_counter()

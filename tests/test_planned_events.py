@@ -69,6 +69,27 @@ def test_a_planned_event_added_through_the_admin_api_makes_site_down_no_emergenc
     assert severity_of(store, "502") == "emergency"
 
 
+def test_a_batch_reads_a_customers_planned_events_once_and_the_next_batch_sees_a_new_one(system, sign, monkeypatch):
+    receiver, worker, store = system
+    reads = []
+    monkeypatch.setattr(store, "planned_events", lambda customer=None, read=store.planned_events: (
+        reads.append(customer), read(customer))[1])
+    with httpx.Client(base_url=receiver.url) as http:
+        for ticket in ("601", "602", "603"):
+            body = site_down(ticket)
+            assert http.post("/webhooks/freshdesk", content=body, headers=sign("freshdesk", body)).status_code == 202
+    assert worker.process_events() == 3
+    assert reads == ["northwind-clinic"]  # three decisions of one customer, one read
+    assert {severity_of(store, t) for t in ("601", "602", "603")} == {"emergency"}
+    now = datetime.now(timezone.utc)
+    store.add_planned_event("northwind-clinic", "software_upgrade", now - timedelta(hours=1), now + timedelta(hours=1))
+    with httpx.Client(base_url=receiver.url) as http:
+        body = site_down("604")
+        http.post("/webhooks/freshdesk", content=body, headers=sign("freshdesk", body))
+    assert worker.process_events() == 1
+    assert severity_of(store, "604") == "standard" and len(reads) == 2
+
+
 @pytest.mark.parametrize("body, status, message", [
     ({"customer": "nobody", "kind": "k", "from": "2026-01-01T00:00Z", "to": "2026-01-02T00:00Z"}, 422,
      "unknown customer 'nobody'"),
