@@ -64,7 +64,7 @@ def main() -> int:
         "py-spy", "record", "--format", "raw", "--threads", "--rate", "200", "-o", f"{args.py_spy}-{i}.txt",
         "--", *command]) for i in range(args.workers)]
     try:
-        if not rig.wait_drained(timeout=1800):
+        if not rig.wait_drained(timeout=1800, poll=0.02):  # the clock's resolution
             raise RuntimeError(f"not drained: {rig.store.counts()}")
         elapsed = time.monotonic() - started
     finally:

@@ -253,8 +253,9 @@ class Rig:
 
     # --- outcome ----------------------------------------------------------
 
-    def wait_drained(self, timeout: float) -> bool:
-        """True once no event and no write is left to do (timers may wait: they are in the future).
+    def wait_drained(self, timeout: float, poll: float = 0.5) -> bool:
+        """True once no event and no write is left to do (timers may wait: they are in the future), looking
+        every ``poll`` seconds.
 
         The moment is kept: a timer that falls due afterwards makes new work, which :meth:`report` does not
         count as left undone."""
@@ -265,7 +266,7 @@ class Rig:
             if not counts["inbox"].get("pending") and not any(counts["outbox"].get(s) for s in ("pending", "sending")):
                 self.drained_at = seen_at
                 return True
-            time.sleep(0.5)
+            time.sleep(poll)
         return False
 
     def report(self, sent: list[Sent]) -> Report:
