@@ -1,0 +1,24 @@
+"""A ticket state stored before the per-decision values became msgspec Structs reads as it was."""
+
+import json
+from pathlib import Path
+
+from slabridge.clocks import MetricClock
+from slabridge.engine import TicketState
+from slabridge.models import TicketEvent
+
+# Written by slabridge 5b263f7 (pydantic models) with model_dump(mode="json"): a clock with a closed pause,
+# a next-response clock reset and paused, what slabridge applied, memory and a deadline summary.
+STORED = Path(__file__).parent / "stored" / "ticket_state_before_values.json"
+
+
+def test_a_state_stored_by_the_pydantic_models_loads_and_stores_back_the_same():
+    raw = json.loads(STORED.read_text())
+    state = TicketState.load(raw)
+    assert isinstance(state.last_event, TicketEvent) and state.last_event.comment is not None
+    first = state.clocks["first_response"]
+    assert isinstance(first, MetricClock) and first.state == "stopped"
+    assert first.cycles[0].pauses[0][1] is not None and first.cycles[0].pauses[0][1].tzinfo is not None
+    assert state.clocks["next_response"].state == "paused" and len(state.clocks["next_response"].cycles) == 2
+    assert state.applied.tags == ("sla_sev1", "sla_reclassified") and state.applied.fields["360002"] is None
+    assert json.dumps(state.dump()) == json.dumps(raw)  # stored again: the same JSON text as before
