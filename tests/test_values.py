@@ -1,4 +1,5 @@
-"""A ticket state stored before the per-decision values became msgspec Structs reads as it was."""
+"""The values built per decision (slabridge/values.py): states stored before they were msgspec Structs read
+as they were, and texts that may hold PHI stay out of their repr."""
 
 import json
 from pathlib import Path
@@ -22,3 +23,16 @@ def test_a_state_stored_by_the_pydantic_models_loads_and_stores_back_the_same():
     assert state.clocks["next_response"].state == "paused" and len(state.clocks["next_response"].cycles) == 2
     assert state.applied.tags == ("sla_sev1", "sla_reclassified") and state.applied.fields["360002"] is None
     assert json.dumps(state.dump()) == json.dumps(raw)  # stored again: the same JSON text as before
+
+
+def test_a_verdicts_note_and_reply_stay_out_of_its_repr():
+    """They may quote the ticket (PHI); a verdict in a log line or a traceback shows the rest."""
+    from slabridge.models import Reason
+    from slabridge.verdicts import Classification
+
+    verdict = Classification(severity="sev1", note="patient Jane Roe, MRN 123", reply="Dear Jane Roe",
+                             reasons=(Reason(rule="classify.x", text="matched"),))
+    shown = repr(verdict)
+    assert "Jane Roe" not in shown and "MRN" not in shown
+    assert "severity='sev1'" in shown and "classify.x" in shown
+    assert verdict.replace(note=None).note is None and verdict.note is not None  # frozen: replace() copies
