@@ -9,7 +9,6 @@ are frozen: a plugin can read them, never change them in place.
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Union
 
