@@ -457,9 +457,8 @@ class Store:
         """Extend ``owner``'s leases on ``row_ids``; how many it still held."""
         now = now or time.time()
         with self.engine.begin() as conn:
-            return conn.execute(outbox.update().where(
-                outbox.c.id.in_(row_ids) & (outbox.c.status == "sending") & (outbox.c.lease_owner == owner))
-                .values(lease_until=now + lease_seconds)).rowcount
+            return conn.execute(outbox.update().where(_held(row_ids, owner)).values(
+                lease_until=now + lease_seconds)).rowcount
 
     def pause_vendor(self, vendor: str, until: float) -> None:
         """Send nothing more to ``vendor`` before ``until`` (its 429 said so), from any worker process."""
@@ -508,7 +507,7 @@ class Store:
                     values["failing_since"] = sa.func.coalesce(outbox.c.failing_since, now)
                 if row.status == "unsent":  # released without an attempt: it counts for nothing
                     values.update(status="pending", attempts=outbox.c.attempts - 1)
-                held.append(conn.execute(outbox.update().where(_held(row.row_id, owner)).values(**values))
+                held.append(conn.execute(outbox.update().where(_held([row.row_id], owner)).values(**values))
                             .rowcount == 1)
         return held
 
@@ -628,8 +627,9 @@ class EventFailed(Exception):
         self.attempts = attempts  # failed attempts before this one
 
 
-def _held(row_id: int, owner: str):
-    return (outbox.c.id == row_id) & (outbox.c.status == "sending") & (outbox.c.lease_owner == owner)
+def _held(row_ids: list[int], owner: str):
+    """The outbox rows among ``row_ids`` that ``owner`` still holds the lease of."""
+    return outbox.c.id.in_(row_ids) & (outbox.c.status == "sending") & (outbox.c.lease_owner == owner)
 
 
 _INSERT_INBOX = inbox.insert()

@@ -12,11 +12,7 @@ import time
 import httpx
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from slabridge.testing.rig import free_port, wait_ready
 
 
 @pytest.fixture
@@ -27,14 +23,9 @@ def served(tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "slabridge", "serve", "--port", str(port)], cwd=tmp_path,
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    else:
+    try:
+        wait_ready(url, "serve did not start", seconds=30)
+    except RuntimeError:
         process.kill()
         pytest.fail(f"serve did not start: {process.communicate()[0]}")
     yield process, port, url

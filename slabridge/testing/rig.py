@@ -62,7 +62,8 @@ def wait_ready(url: str, failure: str, seconds: float = 60) -> None:
             if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
                 return
         except httpx.TransportError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)  # not listening yet, or not ready (503): look again shortly
     raise RuntimeError(failure)
 
 
