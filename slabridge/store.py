@@ -12,6 +12,7 @@ the same way.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import threading
@@ -30,6 +31,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from .engine import Outcome, TicketState, timer_event
+from .intake import Intake
 from .models import ACTIONS, Action, TicketEvent, TicketRef
 from .values import to_builtins
 
@@ -259,12 +261,22 @@ class Store:
         With ``by_content`` (an event the vendor stamped with its own time), the same change under a
         new delivery id is a duplicate too: a replayed body is not a second event.
         """
-        try:
-            with self.engine.begin() as conn:
-                self._insert_inbox(conn, inbox_row(event, now or time.time(), by_content))
-        except IntegrityError:
-            return False
-        return True
+        row = inbox_row(event, now or time.time(), by_content)
+        return self._intake.insert(row, turn=f"{row['vendor']}:{row['ticket_id']}")
+
+    def close(self) -> None:
+        """Close every pooled connection (the store stays usable: pools reconnect on demand)."""
+        self.engine.dispose()
+        if "_intake" in self.__dict__:
+            self._intake.engine.dispose()
+
+    @functools.cached_property
+    def _intake(self) -> Intake:
+        """The receiver's one-statement insert (see :mod:`slabridge.intake`); on PostgreSQL its own pool of
+        autocommit connections that are not pinged before each use."""
+        engine = self.engine if not self.is_postgres else _create_engine(
+            self.url, self.engine.echo, pre_ping=False, isolation_level="AUTOCOMMIT")
+        return Intake(engine, inbox.name, _INBOX_COLUMNS)
 
     def _insert_inbox(self, conn: Connection, row: dict[str, Any]) -> None:
         """Insert an inbox row (a statement compiled once: the receiver's hot path).
@@ -276,7 +288,7 @@ class Store:
         end of the transaction, makes a ticket's inserts take turns (SQLite's writers always do).
         """
         if self.is_postgres:
-            conn.execute(_LOCK_TICKET_INBOX, {"key": f"{row['vendor']}:{row['ticket_id']}"})
+            conn.execute(_LOCK_TICKET_INBOX, {"key": f"{row['vendor']}:{row['ticket_id']}"})  # as Intake does
         conn.execute(_INSERT_INBOX, row)
 
     def process_next_event(self, decide: Callable[[TicketEvent, TicketState | None], Outcome],
@@ -633,6 +645,8 @@ def _held(row_ids: list[int], owner: str):
 
 
 _INSERT_INBOX = inbox.insert()
+_INBOX_COLUMNS = ("vendor", "delivery_id", "ticket_id", "event", "received_at", "status", "attempts", "not_before",
+                  "content_key")  # what inbox_row fills
 _LOCK_TICKET_INBOX = sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 # Statements of the worker's hot path, built once; a ticket is named by the parameters ``b_vendor``, ``b_ticket``.
 _TICKET = (tickets.c.vendor == sa.bindparam("b_vendor")) & (tickets.c.ticket_id == sa.bindparam("b_ticket"))
@@ -682,11 +696,11 @@ def _claimable(table: sa.Table, ready, blocking: tuple[str, ...], limit: int = 1
             .with_for_update(skip_locked=True, of=table))
 
 
-def _create_engine(url: str, echo: bool) -> Engine:
+def _create_engine(url: str, echo: bool, pre_ping: bool = True, **options: Any) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if not url.startswith("sqlite"):
-        return sa.create_engine(url, echo=echo, pool_pre_ping=True, future=True)
+        return sa.create_engine(url, echo=echo, pool_pre_ping=pre_ping, **options)
     engine = sa.create_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False})
 
     @sa.event.listens_for(engine, "connect")

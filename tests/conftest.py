@@ -103,7 +103,7 @@ def store(db_url):
     store = Store(db_url)
     store.upgrade()
     yield store
-    store.engine.dispose()
+    store.close()
 
 
 @pytest.fixture

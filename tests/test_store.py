@@ -56,7 +56,7 @@ def test_a_database_from_before_alembic_is_stamped_and_only_what_it_lacks_applie
         assert not sa.inspect(conn).has_table("schema_migrations")
         assert conn.exec_driver_sql("SELECT delta FROM ledger").scalar() == 20
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
-    store.engine.dispose()
+    store.close()
 
 
 def test_enqueue_dedupes_on_vendor_and_delivery(store):
@@ -64,6 +64,32 @@ def test_enqueue_dedupes_on_vendor_and_delivery(store):
     assert not store.enqueue(event("1", "d1"))
     assert store.enqueue(event("1", "d1", vendor="jira"))  # same id, other vendor
     assert len(store.rows("inbox")) == 2
+
+
+def test_an_enqueued_event_reads_back_as_it_was_received_and_a_replayed_body_is_a_duplicate(store):
+    received = event("1", "d1").model_copy(update={"tags": ("vip",), "subject": "Ünïcode \"quoted\""})
+    assert store.enqueue(received, now=12.5, by_content=True)
+    assert not store.enqueue(received.model_copy(update={"delivery_id": "d2"}), by_content=True)  # same change
+    [row] = store.rows("inbox")
+    assert TicketEvent.model_validate(row["event"]) == received
+    assert (row["status"], row["attempts"], row["received_at"], row["ticket_id"]) == ("pending", 0, 12.5, "1")
+
+
+@pytest.mark.postgres
+def test_a_webhook_after_the_database_dropped_its_connection_is_still_stored(pg_empty):
+    """Receivers keep pooled connections without pinging them first: one the server closed (a restart)
+    is found dead on use, discarded, and the insert made on a fresh one."""
+    store = Store(pg_empty)
+    store.upgrade()
+    try:
+        assert store.enqueue(event("1", "before"))
+        with store.engine.begin() as conn:  # the server ends every other session, as a restart would
+            conn.exec_driver_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                 "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        assert store.enqueue(event("1", "after"))
+        assert [r["delivery_id"] for r in store.rows("inbox")] == ["before", "after"]
+    finally:
+        store.close()
 
 
 def test_events_of_one_ticket_are_processed_in_arrival_order(store):

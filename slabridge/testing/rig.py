@@ -148,7 +148,7 @@ class Rig:
             _kill(process, signal.SIGTERM)
         for fake in self.fakes.values():
             fake.stop()
-        self.store.engine.dispose()
+        self.store.close()
 
     def start_receiver(self) -> None:
         command = [sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--workers", str(self.receivers),

@@ -1,0 +1,74 @@
+"""The receiver's hot path: one webhook, one inbox row, one statement, one durable commit.
+
+A Core transaction costs a webhook more than its own disk write: a pre-ping round
+trip, BEGIN, the ticket's turn lock and the insert as separate statements, COMMIT.
+Here, on a pooled DBAPI connection:
+
+- PostgreSQL: the ticket's turn lock (see ``Store._insert_inbox``) and the insert are
+  one autocommit statement: one round trip, and the lock is held to its commit.
+- SQLite: ``BEGIN IMMEDIATE``, ``INSERT``, ``COMMIT`` (the commit is the fsync).
+
+A connection found dropped (the database restarted since it was pooled) is discarded
+and the insert tried once more on a fresh one; nothing is pinged in advance.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+
+class Intake:
+    def __init__(self, engine: Engine, table: str, columns: Sequence[str]):
+        self.engine = engine
+        self.dialect = engine.dialect
+        self.postgres = self.dialect.name == "postgresql"
+        names = ", ".join(columns)
+        if self.postgres:
+            values = ", ".join(f"%({c})s" for c in columns)
+            self.sql = (f"WITH turn AS (SELECT pg_advisory_xact_lock(hashtextextended(%(turn)s, 0))) "
+                        f"INSERT INTO {table} ({names}) SELECT {values} FROM turn")
+        else:
+            self.sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(f':{c}' for c in columns)})"
+
+    def insert(self, row: dict[str, Any], turn: str) -> bool:
+        """Insert ``row`` (its ``event`` as JSON text, as the Core JSON type writes it) durably; False if
+        a unique constraint refused it (a duplicate delivery). ``turn`` names the ticket whose inserts
+        take turns."""
+        params = {**row, "event": json.dumps(row["event"]), "turn": turn}
+        for attempt in (1, 2):
+            connection = self.engine.raw_connection()
+            try:
+                return self._insert(connection, params)
+            except self.dialect.loaded_dbapi.Error as exc:
+                dropped = self.dialect.is_disconnect(exc, connection.dbapi_connection, None)
+                if dropped:
+                    connection.invalidate(exc)
+                if not dropped or attempt == 2:
+                    raise
+            finally:
+                connection.close()  # back to the pool (or gone, if invalidated)
+        raise AssertionError("unreachable")
+
+    def _insert(self, connection, params: dict[str, Any]) -> bool:
+        dbapi = self.dialect.loaded_dbapi
+        cursor = connection.cursor()
+        try:
+            if self.postgres:  # an autocommit engine: the statement commits itself
+                cursor.execute(self.sql, params)
+                return True
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                cursor.execute(self.sql, params)
+            except dbapi.IntegrityError:
+                cursor.execute("ROLLBACK")
+                return False
+            cursor.execute("COMMIT")
+            return True
+        except dbapi.IntegrityError:
+            return False
+        finally:
+            cursor.close()
