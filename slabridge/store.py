@@ -308,33 +308,39 @@ class Store:
         """Claim up to ``limit`` events, each the oldest pending one of its ticket, and decide them in one
         transaction (one commit for the batch). Returns how many were decided and the failures.
 
-        Each event is decided under its own savepoint: one that fails is rolled back alone and
-        stays pending (the caller records the failure, see :meth:`fail_event`); the others commit.
+        The batch's ticket states are read in one statement and its decisions' writes made in one
+        statement per kind. An event whose decision raises, or whose writes fail (then each
+        decision's writes are made alone, under its own savepoint), stays pending (the caller
+        records the failure, see :meth:`fail_event`); the others commit. A decision that charges
+        prepaid incidents is written at once, so the next decision's ledger read sees it.
         """
         now = now or time.time()
-        decided, failures = 0, []
+        failures: list[EventFailed] = []
+        decided: list[tuple[Any, Outcome, TicketState | None]] = []
+        pending: list[tuple[Any, Outcome, TicketState | None]] = []
         with self.engine.begin() as conn:
             rows = conn.execute(_claimable(inbox, (inbox.c.status == "pending") & (inbox.c.not_before <= now),
                                            ("pending",), limit)).all()
+            if not rows:
+                return 0, []
+            states = self._lock_states(conn, rows)
             self._decision.conn = conn
             try:
                 for row in rows:
                     try:  # whatever fails here, the row is retried and dead-lettered: it never blocks the inbox
-                        with conn.begin_nested():
-                            event = TicketEvent.model_validate(row.event)
-                            state = self._lock_state(conn, event.ticket)
-                            outcome = decide(event, state)
-                            self._save_outcome(conn, outcome, state, now)
-                            conn.execute(_FINISH_INBOX, {"row_id": row.id, "processed_at": now,
-                                                         "attempts": row.attempts + 1})
-                        decided += 1
+                        event = TicketEvent.model_validate(row.event)
+                        state = states.get((event.ticket.vendor, event.ticket.id))
+                        pending.append((row, decide(event, state), state))
                     except Exception as exc:  # noqa: BLE001 - any failure must not lose the event
-                        failure = EventFailed(row.id, exc, row.attempts)
-                        failure.__cause__ = exc
-                        failures.append(failure)
+                        failures.append(EventFailed.of(row, exc))
+                        continue
+                    if pending[-1][1].charges:
+                        decided += self._save_outcomes(conn, pending, now, failures)
+                        pending = []
+                decided += self._save_outcomes(conn, pending, now, failures)
             finally:
                 self._decision.conn = None
-        return decided, failures
+        return len(decided), failures
 
     def note_rejection(self, vendor: str, status: int, reason: str, now: float | None = None) -> None:
         """Remember the last webhook ``vendor``'s endpoint refused (the reason never holds ticket values)."""
@@ -371,31 +377,32 @@ class Store:
                 (tickets.c.vendor == ticket.vendor) & (tickets.c.ticket_id == ticket.id))).scalar()
         return TicketState.load(raw) if raw else None
 
-    def _lock_state(self, conn: Connection, ticket: TicketRef) -> TicketState | None:
-        raw = conn.execute(_LOCK_STATE, {"b_vendor": ticket.vendor, "b_ticket": ticket.id}).scalar()
-        return TicketState.load(raw) if raw else None
+    def _lock_states(self, conn: Connection, rows: list[Any]) -> dict[tuple[str, str], TicketState]:
+        """The stored states of the rows' tickets, locked to the end of the transaction, by (vendor, ticket id)."""
+        keys = list({(row.vendor, row.ticket_id) for row in rows})
+        found = conn.execute(sa.select(tickets.c.vendor, tickets.c.ticket_id, tickets.c.state).where(
+            sa.tuple_(tickets.c.vendor, tickets.c.ticket_id).in_(keys)).with_for_update()).all()
+        return {(r.vendor, r.ticket_id): TicketState.load(r.state) for r in found}
 
-    def _save_outcome(self, conn: Connection, outcome: Outcome, before: TicketState | None, now: float) -> None:
-        """The decision's state, writes, timers, charges and audit row (statements built once: the worker's hot
-        path)."""
-        ticket, decision = outcome.state.ticket, outcome.decision
-        where = {"b_vendor": ticket.vendor, "b_ticket": ticket.id}
-        state = outcome.state.dump()
-        conn.execute(_INSERT_TICKET if before is None else _UPDATE_TICKET, {**where, "state": state, "updated_at": now})
-        if decision.actions:
-            conn.execute(_INSERT_OUTBOX, [
-                {**where, "delivery_id": decision.delivery_id, "action": ACTIONS.dump_python(action, mode="json"),
-                 "created_at": now} for action in decision.actions])
-        if not decision.ignored:
-            conn.execute(_DROP_PENDING_TIMERS, where)
-            if outcome.timers:
-                conn.execute(_INSERT_TIMER, [{**where, "kind": timer.kind, "fire_at": timer.fire_at.timestamp()}
-                                             for timer in outcome.timers])
-        for charge in outcome.charges:
-            conn.execute(ledger.insert().values(customer=charge.customer, at=now, delta=charge.delta,
-                                                reason=charge.reason, vendor=ticket.vendor, ticket_id=ticket.id))
-        conn.execute(_INSERT_AUDIT, {**where, "at": now, "delivery_id": decision.delivery_id, "kind": "decision",
-                                     "body": to_builtins(decision)})
+    def _save_outcomes(self, conn: Connection, decided: list[tuple[Any, Outcome, TicketState | None]], now: float,
+                       failures: list["EventFailed"]) -> list[tuple[Any, Outcome, TicketState | None]]:
+        """Write the decisions' states, writes, timers, charges and audit rows and mark their events done,
+        in one statement per kind; if that fails, each decision alone (a failing one is added to
+        ``failures``). Returns the decisions written."""
+        if not decided:
+            return []
+        try:
+            with conn.begin_nested():
+                _save_outcomes(conn, decided, now)
+            return decided
+        except Exception as exc:  # noqa: BLE001 - find the decision that failed, keep the others
+            if len(decided) == 1:
+                failures.append(EventFailed.of(decided[0][0], exc))
+                return []
+        saved = []
+        for one in decided:
+            saved += self._save_outcomes(conn, [one], now, failures)
+        return saved
 
     # --- timers -----------------------------------------------------------
 
@@ -504,24 +511,22 @@ class Store:
         return self.finish_outboxes([Finished(row_id, status, error, retry_at)], now, owner)[0]
 
     def finish_outboxes(self, finished: list["Finished"], now: float | None = None, owner: str = "-") -> list[bool]:
-        """Record several sends' outcomes in one transaction (see :meth:`finish_outbox`); one bool each."""
+        """Record several sends' outcomes in one transaction (see :meth:`finish_outbox`); one bool each.
+        The usual outcomes (``done``, ``unsent``) are one statement each for the whole batch."""
         now = now or time.time()
-        held = []
+        held: set[int] = set()
         with self.engine.begin() as conn:
+            for status in ("done", "unsent"):
+                if ids := [row.row_id for row in finished if row.status == status]:
+                    held.update(conn.execute(outbox.update().where(_held(ids, owner))
+                                             .values(**_finish_values(Finished(0, status), now))
+                                             .returning(outbox.c.id)).scalars())
             for row in finished:
-                values: dict[str, Any] = dict(status=row.status, error=row.error[:2000] if row.error else None,
-                                              lease_until=None, lease_owner=None)
-                if row.status == "done":
-                    values["done_at"] = now
-                    values["failing_since"] = None
-                if row.status == "pending":
-                    values["not_before"] = row.retry_at or now
-                    values["failing_since"] = sa.func.coalesce(outbox.c.failing_since, now)
-                if row.status == "unsent":  # released without an attempt: it counts for nothing
-                    values.update(status="pending", attempts=outbox.c.attempts - 1)
-                held.append(conn.execute(outbox.update().where(_held([row.row_id], owner)).values(**values))
-                            .rowcount == 1)
-        return held
+                if row.status not in ("done", "unsent") and conn.execute(
+                        outbox.update().where(_held([row.row_id], owner)).values(**_finish_values(row, now))
+                ).rowcount == 1:
+                    held.add(row.row_id)
+        return [row.row_id in held for row in finished]
 
     def dead_letters(self) -> list[dict[str, Any]]:
         """Inbox events and outbox writes that gave up, with their errors.
@@ -638,6 +643,26 @@ class EventFailed(Exception):
         self.cause = cause
         self.attempts = attempts  # failed attempts before this one
 
+    @classmethod
+    def of(cls, row: Any, cause: BaseException) -> "EventFailed":
+        """The failure of inbox ``row``'s attempt."""
+        failure = cls(row.id, cause, row.attempts)
+        failure.__cause__ = cause
+        return failure
+
+
+def _finish_values(row: Finished, now: float) -> dict[str, Any]:
+    """An outbox row's columns once its send ended as ``row.status`` says."""
+    values: dict[str, Any] = dict(status=row.status, error=row.error[:2000] if row.error else None,
+                                  lease_until=None, lease_owner=None)
+    if row.status == "done":
+        values.update(done_at=now, failing_since=None)
+    if row.status == "pending":
+        values.update(not_before=row.retry_at or now, failing_since=sa.func.coalesce(outbox.c.failing_since, now))
+    if row.status == "unsent":  # released without an attempt: it counts for nothing
+        values.update(status="pending", attempts=outbox.c.attempts - 1)
+    return values
+
 
 def _held(row_ids: list[int], owner: str):
     """The outbox rows among ``row_ids`` that ``owner`` still holds the lease of."""
@@ -650,7 +675,6 @@ _INBOX_COLUMNS = ("vendor", "delivery_id", "ticket_id", "event", "received_at", 
 _LOCK_TICKET_INBOX = sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 # Statements of the worker's hot path, built once; a ticket is named by the parameters ``b_vendor``, ``b_ticket``.
 _TICKET = (tickets.c.vendor == sa.bindparam("b_vendor")) & (tickets.c.ticket_id == sa.bindparam("b_ticket"))
-_LOCK_STATE = sa.select(tickets.c.state).where(_TICKET).with_for_update()
 _INSERT_TICKET = tickets.insert().values(vendor=sa.bindparam("b_vendor"), ticket_id=sa.bindparam("b_ticket"), version=1)
 _UPDATE_TICKET = tickets.update().where(_TICKET).values(version=tickets.c.version + 1)
 _INSERT_OUTBOX = outbox.insert().values(vendor=sa.bindparam("b_vendor"), ticket_id=sa.bindparam("b_ticket"),
@@ -660,9 +684,36 @@ _DROP_PENDING_TIMERS = timers.delete().where((timers.c.vendor == sa.bindparam("b
                                              & (timers.c.status == "pending"))
 _INSERT_TIMER = timers.insert().values(vendor=sa.bindparam("b_vendor"), ticket_id=sa.bindparam("b_ticket"),
                                        status="pending")
+_INSERT_CHARGE = ledger.insert()
 _INSERT_AUDIT = audit.insert().values(vendor=sa.bindparam("b_vendor"), ticket_id=sa.bindparam("b_ticket"))
 _FINISH_INBOX = inbox.update().where(inbox.c.id == sa.bindparam("row_id")).values(
     status="done", processed_at=sa.bindparam("processed_at"), attempts=sa.bindparam("attempts"))
+
+
+def _save_outcomes(conn: Connection, decided: list[tuple[Any, Outcome, TicketState | None]], now: float) -> None:
+    """One statement per kind of row for all the decisions (statements built once: the worker's hot path).
+    Each ticket appears once in a batch, so dropping its pending timers before any insert is safe."""
+    created, updated, writes, dropped, timer_rows, charges, audits, done = [], [], [], [], [], [], [], []
+    for row, outcome, before in decided:
+        ticket, decision = outcome.state.ticket, outcome.decision
+        where = {"b_vendor": ticket.vendor, "b_ticket": ticket.id}
+        (created if before is None else updated).append({**where, "state": outcome.state.dump(), "updated_at": now})
+        writes += [{**where, "delivery_id": decision.delivery_id, "action": ACTIONS.dump_python(action, mode="json"),
+                    "created_at": now} for action in decision.actions]
+        if not decision.ignored:
+            dropped.append(where)
+            timer_rows += [{**where, "kind": timer.kind, "fire_at": timer.fire_at.timestamp()}
+                           for timer in outcome.timers]
+        charges += [dict(customer=charge.customer, at=now, delta=charge.delta, reason=charge.reason,
+                         vendor=ticket.vendor, ticket_id=ticket.id) for charge in outcome.charges]
+        audits.append({**where, "at": now, "delivery_id": decision.delivery_id, "kind": "decision",
+                       "body": to_builtins(decision)})
+        done.append({"row_id": row.id, "processed_at": now, "attempts": row.attempts + 1})
+    for statement, parameters in ((_INSERT_TICKET, created), (_UPDATE_TICKET, updated), (_INSERT_OUTBOX, writes),
+                                  (_DROP_PENDING_TIMERS, dropped), (_INSERT_TIMER, timer_rows),
+                                  (_INSERT_CHARGE, charges), (_INSERT_AUDIT, audits), (_FINISH_INBOX, done)):
+        if parameters:
+            conn.execute(statement, parameters)
 
 
 def inbox_row(event: TicketEvent, received_at: float, by_content: bool = False) -> dict[str, Any]:

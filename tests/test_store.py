@@ -146,6 +146,40 @@ def test_a_failing_decision_changes_nothing_and_keeps_the_event(store):
     assert store.fail_event(store.rows("inbox")[0]["id"], "rule bug", max_attempts=1, retry_in=0) == "dead"
 
 
+def test_a_batch_is_written_together_and_a_decision_whose_writes_fail_stays_pending_alone(store):
+    """The batch's writes go in one statement per kind; when one decision's rows are refused by the
+    database (here a timer without a kind), the others are written one by one and only it fails."""
+    from slabridge.engine import Charge
+
+    for ticket in ("A", "B", "C", "D"):
+        store.enqueue(event(ticket, f"{ticket}1"))
+
+    def decide(ev, st):
+        if ev.ticket.id == "B":
+            return outcome_for(ev, st, timers=(Timer(kind=None, fire_at=datetime(2026, 3, 3, tzinfo=timezone.utc)),))
+        if ev.ticket.id == "D":  # a charge is written at once, with what was decided before it
+            return outcome_for(ev, st).replace(charges=(Charge(customer="acme", delta=-1, reason="incident"),))
+        return outcome_for(ev, st, timers=(Timer(kind="check", fire_at=datetime(2026, 3, 3, tzinfo=timezone.utc)),))
+
+    decided, failures = store.process_events(decide, limit=10)
+    assert decided == 3 and [f.inbox_id for f in failures] == [2]
+    assert "IntegrityError" in str(failures[0])
+    assert {r["delivery_id"]: r["status"] for r in store.rows("inbox")} == {
+        "A1": "done", "B1": "pending", "C1": "done", "D1": "done"}
+    assert sorted(r["ticket_id"] for r in store.rows("tickets")) == ["A", "C", "D"]
+    assert sorted(r["ticket_id"] for r in store.rows("outbox")) == ["A", "C", "D"]
+    assert sorted(r["ticket_id"] for r in store.rows("timers")) == ["A", "C"]
+    assert [(r["customer"], r["delta"]) for r in store.rows("ledger")] == [("acme", -1)]
+    assert sorted(r["ticket_id"] for r in store.rows("audit")) == ["A", "C", "D"]
+    # the next batch reads the states this one wrote (and B's none) and updates them
+    store.enqueue(event("A", "A2"))
+    seen = {}
+    store.process_events(lambda ev, st: (seen.update({ev.delivery_id: st and st.last_event.delivery_id}),
+                                         outcome_for(ev, st))[1], limit=10)
+    assert seen == {"B1": None, "A2": "A1"}
+    assert {r["ticket_id"]: r["version"] for r in store.rows("tickets")} == {"A": 2, "C": 1, "D": 1, "B": 1}
+
+
 def test_concurrent_workers_process_each_event_once_and_in_ticket_order(store):
     tickets = [f"T{i}" for i in range(6)]
     for n in range(8):

@@ -117,6 +117,27 @@ def test_only_the_lease_holder_finishes_a_row(store):
     assert store.rows("outbox")[0]["status"] == "done"
 
 
+def test_a_batch_of_outcomes_is_recorded_only_for_the_rows_still_held(store):
+    """Done and unsent rows are finished in one statement each; a row whose lease another worker took
+    is left to it whatever the batch says."""
+    from slabridge.store import Finished
+
+    ids = [add_write(store, "zendesk", str(30 + n), AddTags(tags=("x",))) for n in range(5)]
+    claimed = store.claim_outboxes("slow", lease_seconds=10, now=1000.0, limit=5)
+    assert sorted(r.id for r in claimed) == ids
+    with store.engine.begin() as conn:  # the second and fourth leases ran out and "fresh" took them
+        conn.execute(outbox.update().where(outbox.c.id.in_([ids[1], ids[3]])).values(lease_owner="fresh"))
+    outcomes = [Finished(ids[0], "done"), Finished(ids[1], "done"), Finished(ids[2], "unsent"),
+                Finished(ids[3], "unsent"), Finished(ids[4], "pending", "503", retry_at=1100.0)]
+    assert store.finish_outboxes(outcomes, now=1005.0, owner="slow") == [True, False, True, False, True]
+    rows = {r["id"]: r for r in store.rows("outbox")}
+    assert [rows[i]["status"] for i in ids] == ["done", "sending", "pending", "sending", "pending"]
+    assert rows[ids[0]]["done_at"] == 1005.0 and rows[ids[0]]["lease_owner"] is None
+    assert rows[ids[2]]["attempts"] == 0  # released untried: the attempt does not count
+    assert (rows[ids[4]]["not_before"], rows[ids[4]]["error"], rows[ids[4]]["attempts"]) == (1100.0, "503", 1)
+    assert rows[ids[1]]["lease_owner"] == rows[ids[3]]["lease_owner"] == "fresh"
+
+
 def test_the_lease_outlasts_the_clients_whole_retry_budget(make_settings, db_url):
     settings = make_settings(db_url)
     for vendor in settings.vendors.values():
