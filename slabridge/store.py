@@ -442,13 +442,14 @@ class Store:
 
     def claim_outbox(self, owner: str = "-", lease_seconds: float = 60.0, now: float | None = None) -> OutboxRow | None:
         """Lease the next sendable action to ``owner`` (see :meth:`claim_outboxes`); None if nothing is due."""
-        rows = self.claim_outboxes(owner, lease_seconds, now, limit=1)
+        rows = self.claim_outboxes(owner, lease_seconds, now, limit=1, joined=False)
         return rows[0] if rows else None
 
     def claim_outboxes(self, owner: str = "-", lease_seconds: float = 60.0, now: float | None = None,
-                       limit: int = 16) -> list[OutboxRow]:
-        """Lease up to ``limit`` sendable actions to ``owner``, each the next of its ticket (so at most
-        one per ticket), oldest first.
+                       limit: int = 16, joined: bool = True) -> list[OutboxRow]:
+        """Lease up to ``limit`` tickets' next sendable writes to ``owner``, oldest first, in id order: each
+        ticket's next write and (``joined``) the writes of the same decision right after it (the
+        connector may send them in one request), up to ``MAX_JOINED`` per ticket.
 
         A ticket's dead write blocks its later writes until it is retried or dropped: writes are
         never applied out of order.
@@ -460,6 +461,8 @@ class Store:
         ready = ready & outbox.c.vendor.not_in(paused)
         with self.engine.begin() as conn:
             rows = conn.execute(_claimable(outbox, ready, ("pending", "sending", "dead"), limit)).all()
+            if rows and joined:
+                rows = sorted(rows + _same_decision_after(conn, rows, now), key=lambda r: r.id)
             if rows:
                 conn.execute(outbox.update().where(outbox.c.id.in_([r.id for r in rows])).values(
                     status="sending", lease_owner=owner, lease_until=now + lease_seconds,
@@ -734,6 +737,31 @@ def write_key(vendor: str, ticket_id: str, delivery_id: str | None, action: dict
     """The idempotency key of one write-back: the same decision's same action always has the same key."""
     said = json.dumps([vendor, ticket_id, delivery_id, action], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(said.encode()).hexdigest()[:16]
+
+
+MAX_JOINED = 8  # a decision's writes claimed together for one ticket
+
+
+def _same_decision_after(conn: Connection, heads: list[Any], now: float) -> list[Any]:
+    """The writes right after each head, of the same decision (delivery id and time), ready as it was: a
+    run that ends at the first write of another decision or in another state."""
+    keys = list({(h.vendor, h.ticket_id) for h in heads})
+    later = conn.execute(sa.select(outbox).where(
+        sa.tuple_(outbox.c.vendor, outbox.c.ticket_id).in_(keys) & (outbox.c.id > min(h.id for h in heads))
+        & outbox.c.status.in_(("pending", "sending", "dead"))).order_by(outbox.c.id).with_for_update()).all()
+    after: dict[tuple[str, str], list[Any]] = {}
+    for row in later:
+        after.setdefault((row.vendor, row.ticket_id), []).append(row)
+    joined = []
+    for head in heads:
+        run = [row for row in after.get((head.vendor, head.ticket_id), ()) if row.id > head.id]
+        for row in run[:MAX_JOINED - 1]:
+            ready = (row.status == "pending" and row.not_before <= now) or (
+                row.status == "sending" and row.lease_until is not None and row.lease_until < now)
+            if not ready or (row.delivery_id, row.created_at) != (head.delivery_id, head.created_at):
+                break
+            joined.append(row)
+    return joined
 
 
 def _claimable(table: sa.Table, ready, blocking: tuple[str, ...], limit: int = 1):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import email.utils
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timezone
 from typing import Any
 
@@ -185,16 +185,44 @@ class VendorClient:
         """Write one action back to the vendor. Connectors implement it."""
         raise NotImplementedError
 
-    def deliver(self, ticket: TicketRef, action: Action, write_key: str, maybe_sent: bool) -> bool:
-        """Apply ``action`` once: a note or reply carries its write's marker, and when an earlier attempt
-        may have reached the vendor (``maybe_sent``) the ticket is searched for the marker first.
-        False if it was found there (nothing sent now)."""
-        if isinstance(action, COMMENTS):
-            mark = marker(write_key)
-            if maybe_sent and self.has_comment(ticket, mark):
-                return False
-            action = action.model_copy(update={"body": f"{action.body}\n\n{mark}"})
-        self.apply(ticket, action)
+    def joins(self, group: Sequence[Action], action: Action) -> bool:
+        """Whether ``action`` can go in the same request as ``group`` (the actions before it of one
+        decision for one ticket). By default never: each action is its own request. A connector whose
+        API takes several changes at once says yes where one request carries them all, atomically,
+        at most one note or reply among them, and implements :meth:`apply_together`."""
+        return False
+
+    def apply_together(self, ticket: TicketRef, actions: Sequence[Action]) -> None:
+        """Write actions that :meth:`joins` accepted together, in one request."""
+        if len(actions) != 1:
+            raise NotImplementedError(f"{type(self).__name__} joins no actions")
+        self.apply(ticket, actions[0])
+
+    def requests_for(self, actions: Sequence[Action]) -> list[list[int]]:
+        """One decision's writes to one ticket, in order, cut into requests: lists of positions."""
+        groups: list[list[int]] = []
+        for position, action in enumerate(actions):
+            if groups and self.joins([actions[i] for i in groups[-1]], action):
+                groups[-1].append(position)
+            else:
+                groups.append([position])
+        return groups
+
+    def deliver(self, ticket: TicketRef, actions: Sequence[Action], write_keys: Sequence[str],
+                maybe_sent: bool) -> bool:
+        """Apply ``actions`` (one request: one action, or several :meth:`joins` accepted) once: a note or
+        reply carries its write's marker, and when an earlier attempt may have reached the vendor
+        (``maybe_sent``) the ticket is searched for the marker first. False if it was found there:
+        the request that carried it got through, all of it (nothing sent now)."""
+        marked = []
+        for action, write_key in zip(actions, write_keys, strict=True):
+            if isinstance(action, COMMENTS):
+                mark = marker(write_key)
+                if maybe_sent and self.has_comment(ticket, mark):
+                    return False
+                action = action.model_copy(update={"body": f"{action.body}\n\n{mark}"})
+            marked.append(action)
+        self.apply_together(ticket, marked)
         return True
 
     def has_comment(self, ticket: TicketRef, text: str) -> bool:

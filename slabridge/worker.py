@@ -135,27 +135,32 @@ class Worker:
         return self.send_writes(limit=1) > 0
 
     def send_writes(self, limit: int = BATCH) -> int:
-        """Send up to ``limit`` due outbox actions, each the next of its ticket; return how many were tried.
+        """Send due outbox actions of up to ``limit`` tickets, each ticket's next ones; return how many were
+        tried.
 
-        The rows are leased for longer than the client's whole retry budget and the leases are renewed
-        while the sends go on; only the lease holder finishes a row. Transient failures are retried for
-        ``write_retry_hours``; a 4xx is a dead letter at once. After a transient failure the batch's
-        other writes to that vendor are released unsent (its outage or rate limit holds them all).
+        A ticket's claimed writes (its next one and the rest of that decision's) go out in order, in
+        as few requests as its connector can join them; after a request that did not go through, the
+        ticket's other writes are released unsent. The rows are leased for longer than the client's
+        whole retry budget and the leases are renewed while the sends go on; only the lease holder
+        finishes a row. Transient failures are retried for ``write_retry_hours``; a 4xx is a dead
+        letter at once. After a transient failure the batch's other writes to that vendor are released
+        unsent (its outage or rate limit holds them all).
         """
         rows = self.store.claim_outboxes(self.owner, lease_seconds=self.lease_seconds, now=self.clock(), limit=limit)
         if not rows:
             return 0
+        by_ticket: dict[str, list[OutboxRow]] = {}
+        for row in rows:
+            by_ticket.setdefault(row.ticket.key, []).append(row)
         finished: list[Finished] = []
         failing: set[str] = set()
         with self._renewing(rows):
-            for row in rows:
-                if row.ticket.vendor in failing:
-                    finished.append(Finished(row.id, "unsent"))
-                    continue
-                outcome = self._send(row)
-                finished.append(outcome)
-                if outcome.status == "pending":
-                    failing.add(row.ticket.vendor)
+            for writes in by_ticket.values():
+                vendor = writes[0].ticket.vendor
+                outcomes = [Finished(r.id, "unsent") for r in writes] if vendor in failing else self._send_ticket(writes)
+                finished += outcomes
+                if any(outcome.status == "pending" for outcome in outcomes):
+                    failing.add(vendor)
         held = self.store.finish_outboxes(finished, now=self.clock(), owner=self.owner)
         for outcome, ok in zip(finished, held):
             if not ok:
@@ -163,45 +168,71 @@ class Worker:
                             outcome.row_id, outcome.status)
         return len(rows)
 
-    def _send(self, row: OutboxRow) -> Finished:
-        """Send one leased write; its outcome, to record."""
-        what = f"outbox {row.id} {row.action.type} on {row.ticket.key}"
-        vendor, started = row.ticket.vendor, time.perf_counter()
+    def _send_ticket(self, writes: list[OutboxRow]) -> list[Finished]:
+        """One ticket's claimed writes, in order and in the requests its connector joins them into."""
+        client = self.client_for(writes[0].ticket.vendor)
+        if client is None:
+            log.error("outbox %s on %s: dead letter (vendor not enabled)", _ids(writes), writes[0].ticket.key)
+            return [Finished(r.id, "dead", f"vendor {r.ticket.vendor!r} is not enabled") for r in writes]
+        try:
+            requests = client.requests_for([r.action for r in writes])
+        except Exception:  # noqa: BLE001 - a connector's joining bug must not hold writes: one request each
+            log.exception("outbox %s: the connector could not join writes; sending one at a time", _ids(writes))
+            requests = [[i] for i in range(len(writes))]
+        finished: list[Finished] = []
+        for n, positions in enumerate(requests):
+            outcome = self._send(client, [writes[i] for i in positions])
+            finished += outcome
+            if outcome[0].status != "done":
+                finished += [Finished(writes[i].id, "unsent") for later in requests[n + 1:] for i in later]
+                break
+        return finished
+
+    def _send(self, client: VendorClient, rows: list[OutboxRow]) -> list[Finished]:
+        """Send leased writes as one request; each row's outcome, to record."""
+        first = rows[0]
+        kinds = "+".join(row.action.type for row in rows)
+        what = f"outbox {_ids(rows)} {kinds} on {first.ticket.key}"
+        vendor, started = first.ticket.vendor, time.perf_counter()
 
         def fields(status: int | str) -> dict:
-            return {"extra": {"vendor": vendor, "ticket": row.ticket.key, "action": row.action.type, "status": status,
-                              "attempt": row.attempts, "duration_ms": round((time.perf_counter() - started) * 1000, 2)}}
-        client = self.client_for(row.ticket.vendor)
-        if client is None:
-            log.error("%s: dead letter (vendor not enabled)", what, **fields("dead"))
-            return Finished(row.id, "dead", f"vendor {row.ticket.vendor!r} is not enabled")
+            return {"extra": {"vendor": vendor, "ticket": first.ticket.key, "action": kinds, "status": status,
+                              "attempt": first.attempts, "writes": len(rows),
+                              "duration_ms": round((time.perf_counter() - started) * 1000, 2)}}
+
+        def each(status: str, error: str | None = None, retry_at: float | None = None) -> list[Finished]:
+            return [Finished(row.id, status, error, retry_at) for row in rows]
+
+        def count(outcome: str, status: int | None = None) -> None:
+            for row in rows:
+                metrics.WRITES.labels(vendor, row.action.type, outcome, str(status or 0)).inc()
         try:
-            sent = client.deliver(row.ticket, row.action, row.write_key, maybe_sent=row.attempts > 1)
+            sent = client.deliver(first.ticket, [r.action for r in rows], [r.write_key for r in rows],
+                                  maybe_sent=any(r.attempts > 1 for r in rows))
         except VendorError as exc:
             cause = _cause(exc)
             metrics.WRITE_SECONDS.labels(vendor).observe(time.perf_counter() - started)
-            if exc.retryable and not self._gave_up(row):
-                metrics.WRITES.labels(vendor, row.action.type, "retry", str(exc.status or 0)).inc()
-                delay = exc.retry_after if exc.retry_after is not None else _backoff(row.attempts)
+            if exc.retryable and not self._gave_up(rows):
+                count("retry", exc.status)
+                delay = exc.retry_after if exc.retry_after is not None else _backoff(first.attempts)
                 log.warning("%s: %s; retry in %.1fs", what, cause, delay, **fields(exc.status or 0))
-                return Finished(row.id, "pending", str(exc), retry_at=self.clock() + delay)
-            metrics.WRITES.labels(vendor, row.action.type, "dead", str(exc.status or 0)).inc()
+                return each("pending", str(exc), retry_at=self.clock() + delay)
+            count("dead", exc.status)
             log.error("%s: dead letter: %s", what, cause, **fields(exc.status or 0))
-            return Finished(row.id, "dead", str(exc))
+            return each("dead", str(exc))
         except Exception as exc:  # noqa: BLE001 - an unexpected client failure is retried, then dead-lettered
-            status = "pending" if row.attempts < self.settings.max_attempts else "dead"
+            status = "pending" if first.attempts < self.settings.max_attempts else "dead"
             log.error("%s: unexpected %s (%s)", what, exc.__class__.__name__, status, **fields(status))
-            return Finished(row.id, status, f"{exc.__class__.__name__}: {exc}",
-                            retry_at=self.clock() + _backoff(row.attempts))
+            return each(status, f"{exc.__class__.__name__}: {exc}", retry_at=self.clock() + _backoff(first.attempts))
         metrics.WRITE_SECONDS.labels(vendor).observe(time.perf_counter() - started)
-        metrics.WRITES.labels(vendor, row.action.type, "sent" if sent else "already", "0").inc()
+        count("sent" if sent else "already")
         log.info("%s: %s", what, "sent" if sent else "already on the vendor (an earlier attempt got through)",
                  **fields("sent" if sent else "already"))
-        return Finished(row.id, "done")
+        return each("done")
 
-    def _gave_up(self, row: OutboxRow) -> bool:
+    def _gave_up(self, rows: list[OutboxRow]) -> bool:
         """Transient failures are retried for a window of hours, like the vendors' own webhook retries."""
-        since = row.failing_since if row.failing_since is not None else self.clock()
+        since = min((r.failing_since for r in rows if r.failing_since is not None), default=self.clock())
         return self.clock() - since >= self.settings.write_retry_hours * 3600
 
     @contextlib.contextmanager
@@ -265,6 +296,10 @@ class Worker:
                 client.on_rate_limited = lambda wait, v=vendor: self.store.pause_vendor(v, self.clock() + wait)
                 self._clients[vendor] = client
         return self._clients[vendor]
+
+
+def _ids(rows: list[OutboxRow]) -> str:
+    return ",".join(str(row.id) for row in rows)
 
 
 def _describe(exc: BaseException) -> str:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from slabridge.models import ACTIONS, AddTags, InternalNote, PublicReply
+from slabridge.models import ACTIONS, AddTags, InternalNote, PublicReply, SetPriority, SetStatus
 from slabridge.plugins import Plugins
 from slabridge.store import outbox
 from slabridge.worker import Worker, lease_for
@@ -21,11 +21,12 @@ class Clock:
         return self.now
 
 
-def add_write(store, vendor: str, ticket: str, action, delivery: str = "d1") -> int:
+def add_write(store, vendor: str, ticket: str, action, delivery: str = "d1", at: float | None = None) -> int:
+    """An outbox row as a decision writes it (a decision's rows share its delivery id and time ``at``)."""
     with store.engine.begin() as conn:
         return conn.execute(outbox.insert().values(
             vendor=vendor, ticket_id=ticket, delivery_id=delivery, action=ACTIONS.dump_python(action, mode="json"),
-            status="pending", attempts=0, not_before=0.0, created_at=time.time())).inserted_primary_key[0]
+            status="pending", attempts=0, not_before=0.0, created_at=at or time.time())).inserted_primary_key[0]
 
 
 CASES = [  # vendor, ticket, comment_api, where its comments are listed, how a note is written
@@ -66,7 +67,7 @@ def test_a_comment_sent_before_a_crash_is_not_posted_again(store, vendor_worker,
     worker, fake = vendor_worker(vendor, comment_api, clock)
     add_write(store, vendor, ticket, kind(body="Reclassified to P1."))
     crashed = store.claim_outbox("crashed-worker", lease_seconds=30, now=clock.now)
-    worker.client_for(vendor).deliver(crashed.ticket, crashed.action, crashed.write_key, maybe_sent=False)
+    worker.client_for(vendor).deliver(crashed.ticket, [crashed.action], [crashed.write_key], maybe_sent=False)
     # ...the process dies here: the vendor has the comment, the row is still "sending".
     assert store.rows("outbox")[0]["status"] == "sending"
     clock.now += 31  # the lease expires; another worker takes the row over
@@ -236,3 +237,72 @@ def test_a_batch_sends_each_tickets_next_write_and_an_outage_releases_that_vendo
     assert rows["33", "first"]["status"] == "pending" and rows["33", "first"]["attempts"] == 0  # released unsent
     assert rows["33", "first"]["error"] is None and rows["31", "second"]["attempts"] == 0
     assert [r.path for r in fake.writes()] == ["/api/v2/tickets/31/tags", "/api/v2/tickets/32/tags"]
+
+
+# --- a decision's writes are claimed together and sent in the requests the connector joins them into ---
+
+def test_a_decisions_writes_go_out_in_one_request_and_the_next_decisions_after_them(store, vendor_worker):
+    worker, fake = vendor_worker("zendesk")
+    for action in (AddTags(tags=("sla_p1",)), SetPriority(priority="high"), InternalNote(body="Why.")):
+        add_write(store, "zendesk", "40", action, delivery="d1", at=100.0)
+    add_write(store, "zendesk", "40", SetStatus(status="solved"), delivery="d2", at=101.0)
+    assert worker.send_writes() == 3  # the first decision's three writes, one request
+    assert [(r.method, r.body and sorted(r.body["ticket"])) for r in fake.requests] == [
+        ("GET", None), ("PUT", ["comment", "priority", "safe_update", "tags", "updated_stamp"])]
+    assert worker.send_writes() == 1 and worker.send_writes() == 0  # then the next decision's
+    assert [r["status"] for r in store.rows("outbox")] == ["done"] * 4
+    assert fake.tickets["40"]["tags"] == ["sla_p1"] and fake.tickets["40"]["status"] == "solved"
+
+
+def test_a_joined_request_that_fails_keeps_its_writes_together_and_the_rest_unsent(store, vendor_worker):
+    clock = Clock(time.time())
+    worker, fake = vendor_worker("freshdesk", clock=clock)
+    ids = [add_write(store, "freshdesk", "41", action, at=100.0) for action in (
+        AddTags(tags=("sla_p1",)), SetPriority(priority="4"), InternalNote(body="Why."))]
+    fake.fail_next("PUT", "/api/v2/tickets/41", 503)
+    assert worker.send_writes() == 3
+    rows = {r["id"]: r for r in store.rows("outbox")}
+    assert [(rows[i]["status"], rows[i]["attempts"]) for i in ids] == [("pending", 1), ("pending", 1), ("pending", 0)]
+    assert rows[ids[0]]["not_before"] == rows[ids[1]]["not_before"] > clock.now  # retried together, later
+    clock.now = rows[ids[0]]["not_before"] + 1
+    worker.drain()
+    assert [r["status"] for r in store.rows("outbox")] == ["done"] * 3
+    assert fake.tickets["41"]["tags"] == ["sla_p1"] and fake.tickets["41"]["priority"] == 4
+    assert len(comment_writes(fake, "Why.")) == 1
+
+
+def test_a_write_the_vendor_refuses_dies_alone_and_holds_back_the_rest(store, vendor_worker):
+    worker, fake = vendor_worker("freshdesk")
+    ids = [add_write(store, "freshdesk", "42", action, at=100.0) for action in (
+        SetPriority(priority="4"), SetStatus(status="archived"), AddTags(tags=("x",)))]
+    worker.drain()
+    rows = {r["id"]: r for r in store.rows("outbox")}
+    assert [rows[i]["status"] for i in ids] == ["done", "dead", "pending"]  # later writes wait for the dead one
+    assert "no status 'archived'" in rows[ids[1]]["error"]
+    assert fake.tickets["42"]["priority"] == 4 and "x" not in fake.tickets["42"].get("tags", [])
+
+
+def test_a_joined_request_with_a_note_sent_before_a_crash_is_not_sent_again(store, vendor_worker):
+    clock = Clock(time.time())
+    worker, fake = vendor_worker("zendesk", clock=clock)
+    for action in (SetPriority(priority="urgent"), InternalNote(body="Reclassified to P1.")):
+        add_write(store, "zendesk", "43", action, at=100.0)
+    crashed = store.claim_outboxes("crashed-worker", lease_seconds=30, now=clock.now)
+    assert len(crashed) == 2
+    worker.client_for("zendesk").deliver(crashed[0].ticket, [r.action for r in crashed],
+                                         [r.write_key for r in crashed], maybe_sent=False)
+    clock.now += 31  # the lease expires; another worker takes both rows over
+    assert worker.send_writes() == 2
+    assert len([r for r in fake.writes() if r.path == "/api/v2/tickets/43"]) == 1, "sent twice"
+    assert [r["status"] for r in store.rows("outbox")] == ["done", "done"]
+
+
+def test_only_one_decisions_ready_writes_are_joined(store):
+    for action, delivery, at in ((AddTags(tags=("a",)), "d1", 100.0), (SetPriority(priority="high"), "d1", 100.0),
+                                 (AddTags(tags=("b",)), "d2", 101.0)):
+        add_write(store, "zendesk", "44", action, delivery=delivery, at=at)
+    add_write(store, "zendesk", "45", AddTags(tags=("c",)), delivery="d1", at=100.0)  # same id, other ticket
+    claimed = store.claim_outboxes("w", now=1000.0)
+    assert [(r.ticket.id, r.action.type) for r in claimed] == [("44", "add_tags"), ("44", "set_priority"),
+                                                               ("45", "add_tags")]
+    assert store.claim_outboxes("w", now=1000.0) == []  # d2 waits for d1's writes

@@ -1,14 +1,15 @@
-"""Freshdesk write-back: ticket PUT, tags by read-modify-write, notes and replies."""
+"""Freshdesk write-back: one ticket PUT per decision (tags by read-modify-write), notes and replies."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from urllib.parse import quote
 
 from slabridge.config import VendorSettings
 from slabridge.models import (
     Action, AddTags, Assign, InternalNote, PublicReply, RemoveTags, SetFields, SetPriority, SetStatus, TicketRef,
 )
-from slabridge.vendorapi import BadRequest, NotFound, VendorClient, as_text, numeric_id
+from slabridge.vendorapi import COMMENTS, BadRequest, NotFound, VendorClient, as_text, numeric_id
 
 PAGE = 100
 MAX_PAGES = 10  # conversations come oldest first; a ticket with more than 1,000 is not searched to its end
@@ -27,33 +28,57 @@ class FreshdeskClient(VendorClient):
     def apply(self, ticket: TicketRef, action: Action) -> None:
         path = f"/api/v2/tickets/{quote(ticket.id, safe='')}"
         match action:
-            case AddTags(tags=tags):
-                current = self._tags(path)
-                self.request("PUT", path, json={"tags": current + [t for t in tags if t not in current]})
-            case RemoveTags(tags=tags):
-                current = self._tags(path)
-                self.request("PUT", path, json={"tags": [t for t in current if t not in tags]})
-            case SetFields(fields=fields):
-                body: dict = {k: v for k, v in fields.items() if k in TOP_LEVEL_FIELDS}
-                custom = {k: v for k, v in fields.items() if k not in TOP_LEVEL_FIELDS}
-                if custom:
-                    body["custom_fields"] = custom
-                self.request("PUT", path, json=body)
-            case SetPriority(priority=priority):
-                self.request("PUT", path, json={"priority": int(priority)})
             case InternalNote(body=body):
                 self.request("POST", f"{path}/notes", json={"body": body, "private": True})
             case PublicReply(body=body):
                 self.request("POST", f"{path}/reply", json={"body": body})
+            case _:
+                self.apply_together(ticket, [action])
+
+    def joins(self, group: Sequence[Action], action: Action) -> bool:
+        """Everything but notes and replies is a change of the ticket: one PUT carries them all."""
+        return not any(isinstance(a, COMMENTS) or not self._writable(a) for a in (*group, action))
+
+    def apply_together(self, ticket: TicketRef, actions: Sequence[Action]) -> None:
+        if len(actions) == 1 and isinstance(actions[0], COMMENTS):
+            return self.apply(ticket, actions[0])
+        path = f"/api/v2/tickets/{quote(ticket.id, safe='')}"
+        body: dict = {}
+        if any(isinstance(a, (AddTags, RemoveTags)) for a in actions):  # Freshdesk replaces the whole list
+            body["tags"] = self._tags(path)
+        for action in actions:
+            self._change(body, action)
+        self.request("PUT", path, json=body)
+
+    def _writable(self, action: Action) -> bool:
+        try:
+            self._change({"tags": []}, action)  # one that cannot be written goes alone: it fails without the others
+        except (BadRequest, ValueError):
+            return False
+        return True
+
+    def _change(self, body: dict, action: Action) -> None:
+        """Apply ``action`` to a ticket update's ``body`` (its ``tags`` already the ticket's list)."""
+        match action:
+            case AddTags(tags=tags):
+                body["tags"] = body["tags"] + [t for t in tags if t not in body["tags"]]
+            case RemoveTags(tags=tags):
+                body["tags"] = [t for t in body["tags"] if t not in tags]
+            case SetFields(fields=fields):
+                body.update({k: v for k, v in fields.items() if k in TOP_LEVEL_FIELDS})
+                if custom := {k: v for k, v in fields.items() if k not in TOP_LEVEL_FIELDS}:
+                    body["custom_fields"] = {**body.get("custom_fields", {}), **custom}
+            case SetPriority(priority=priority):
+                body["priority"] = int(priority)
             case Assign(group=group, assignee=assignee):
-                change = {"group_id": numeric_id(self.settings.group(group), "freshdesk", "group", GROUP_FIX)
-                          if group else None,
-                          "responder_id": numeric_id(assignee, "freshdesk", "assignee", ASSIGNEE_FIX) if assignee else None}
-                self.request("PUT", path, json={k: v for k, v in change.items() if v is not None})
+                if group:
+                    body["group_id"] = numeric_id(self.settings.group(group), "freshdesk", "group", GROUP_FIX)
+                if assignee:
+                    body["responder_id"] = numeric_id(assignee, "freshdesk", "assignee", ASSIGNEE_FIX)
             case SetStatus(status=status):
                 if status not in STATUS_CODES:
                     raise BadRequest(f"freshdesk has no status {status!r} (known: {', '.join(STATUS_CODES)})")
-                self.request("PUT", path, json={"status": STATUS_CODES[status]})
+                body["status"] = STATUS_CODES[status]
             case _:
                 raise BadRequest(f"the freshdesk connector cannot apply {action.type}")
 

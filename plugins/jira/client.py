@@ -1,8 +1,10 @@
-"""Jira write-back: issue edits (labels, priority, fields), JSM comments, assignee."""
+"""Jira write-back: one issue edit per decision (labels, priority, fields, group), JSM comments, assignee,
+transitions."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from urllib.parse import quote
 
 from slabridge.config import VendorSettings
@@ -27,30 +29,58 @@ class JiraClient(VendorClient):
     def apply(self, ticket: TicketRef, action: Action) -> None:
         issue = f"/rest/api/3/issue/{quote(ticket.id, safe='')}"
         match action:
-            case AddTags(tags=tags):
-                self.request("PUT", issue, json={"update": {"labels": [{"add": t} for t in tags]}})
-            case RemoveTags(tags=tags):
-                self.request("PUT", issue, json={"update": {"labels": [{"remove": t} for t in tags]}})
-            case SetFields(fields=fields):
-                values = {k: (v[:10] if k == "duedate" and v else v) for k, v in fields.items()}
-                self.request("PUT", issue, json={"fields": values})
-            case SetPriority(priority=priority):
-                self.request("PUT", issue, json={"fields": {"priority": {"name": priority}}})
             case InternalNote(body=body):
                 self._comment(ticket, body, public=False)
             case PublicReply(body=body):
                 self._comment(ticket, body, public=True)
-            case Assign(group=group, assignee=assignee):
-                if assignee:
-                    self.request("PUT", f"{issue}/assignee", json={"accountId": assignee})
+            case Assign(group=group, assignee=assignee) if assignee:
+                self.request("PUT", f"{issue}/assignee", json={"accountId": assignee})
                 if group:
-                    if not self.group_field:
-                        raise BadRequest("cannot assign a group: options.group_field is not configured for jira")
-                    self.request("PUT", issue, json={"fields": {self.group_field: {"name": self.settings.group(group)}}})
+                    self.apply_together(ticket, [Assign(group=group)])
             case SetStatus(status=status):
                 if status not in self.transitions:
                     raise BadRequest(f"cannot set status {status!r}: options.transitions has no transition id for it")
                 self.request("POST", f"{issue}/transitions", json={"transition": {"id": str(self.transitions[status])}})
+            case _:
+                edit: dict = {}
+                self._edit(edit, action)
+                self.request("PUT", issue, json=edit)
+
+    def joins(self, group: Sequence[Action], action: Action) -> bool:
+        """Labels, fields, priority and the group field are one issue edit; the rest are requests of their own."""
+        return all(self._editable(a) for a in (*group, action))
+
+    def apply_together(self, ticket: TicketRef, actions: Sequence[Action]) -> None:
+        if len(actions) == 1:
+            return self.apply(ticket, actions[0])
+        edit: dict = {}
+        for action in actions:
+            self._edit(edit, action)
+        self.request("PUT", f"/rest/api/3/issue/{quote(ticket.id, safe='')}", json=edit)
+
+    def _editable(self, action: Action) -> bool:
+        try:
+            self._edit({}, action)
+        except BadRequest:
+            return False
+        return True
+
+    def _edit(self, edit: dict, action: Action) -> None:
+        """Add ``action`` to an issue edit (``update`` operations and ``fields``); BadRequest if it is not one."""
+        fields = edit.setdefault("fields", {}) if not isinstance(action, (AddTags, RemoveTags)) else None
+        match action:
+            case AddTags(tags=tags):
+                edit.setdefault("update", {}).setdefault("labels", []).extend({"add": t} for t in tags)
+            case RemoveTags(tags=tags):
+                edit.setdefault("update", {}).setdefault("labels", []).extend({"remove": t} for t in tags)
+            case SetFields(fields=values):
+                fields.update({k: (v[:10] if k == "duedate" and v else v) for k, v in values.items()})
+            case SetPriority(priority=priority):
+                fields["priority"] = {"name": priority}
+            case Assign(group=group, assignee=None) if group:
+                if not self.group_field:
+                    raise BadRequest("cannot assign a group: options.group_field is not configured for jira")
+                fields[self.group_field] = {"name": self.settings.group(group)}
             case _:
                 raise BadRequest(f"the jira connector cannot apply {action.type}")
 

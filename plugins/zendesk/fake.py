@@ -34,7 +34,7 @@ def _update(api, m, body):
     if _stale(ticket, change):
         return 409, {"error": "UpdateConflict", "description": "the ticket was updated since updated_stamp"}
     _touch(ticket)
-    for key in ("priority", "group_id", "assignee_id", "status"):
+    for key in ("priority", "group_id", "assignee_id", "status", "tags"):
         if key in change:
             ticket[key] = change[key]
     for item in change.get("custom_fields") or ():

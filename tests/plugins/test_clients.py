@@ -4,7 +4,9 @@ import httpx
 import pytest
 
 from slabridge.config import VendorSettings
-from slabridge.models import AddTags, InternalNote, RemoveTags, SetFields, SetPriority, SetStatus, TicketRef
+from slabridge.models import (
+    AddTags, Assign, InternalNote, PublicReply, RemoveTags, SetFields, SetPriority, SetStatus, TicketRef,
+)
 from slabridge.plugins import Plugins
 from slabridge.vendorapi import BadRequest, Conflict
 
@@ -136,3 +138,85 @@ def test_ticket_ids_are_percent_encoded_into_the_path(vendor, ticket, path):
     client = Plugins().connectors[vendor].client(VendorSettings(max_retries=0), http)
     client.apply(TicketRef(vendor=vendor, id=ticket), SetPriority(priority="3" if vendor == "freshdesk" else "high"))
     assert seen and all(p.startswith(path) for p in seen)
+
+
+# --- one decision's writes in as few requests as each API allows ---
+
+def send_decision(client, ticket, actions):
+    """What the worker does with one decision's writes: cut into requests, each delivered whole."""
+    for positions in client.requests_for(actions):
+        client.deliver(ticket, [actions[i] for i in positions], [f"k{i}" for i in positions], maybe_sent=False)
+
+
+DECISION = (AddTags(tags=("sla_p1",)), RemoveTags(tags=("vip",)), SetPriority(priority="high"),
+            SetFields(fields={"360001": "2026-03-04T11:00:00-07:00"}), Assign(group="development"),
+            InternalNote(body="Reclassified."), PublicReply(body="We are on it."), SetStatus(status="solved"))
+
+
+def test_zendesk_sends_a_decision_as_one_ticket_update_per_comment(vendor):
+    fake, client = vendor("zendesk")
+    client.settings.groups["development"] = "361"
+    fake.ticket("9", updated_at="2026-01-01T00:00:00Z", tags=["vip", "billing"])
+    send_decision(client, TicketRef(vendor="zendesk", id="9"), DECISION)
+    assert [(r.method, r.path) for r in fake.requests] == [
+        ("GET", "/api/v2/tickets/9"), ("PUT", "/api/v2/tickets/9"), ("PUT", "/api/v2/tickets/9")]
+    first, second = fake.requests[1].body["ticket"], fake.requests[2].body["ticket"]
+    assert first["tags"] == ["billing", "sla_p1"] and first["safe_update"] is True
+    assert (first["priority"], first["group_id"], first["comment"]["public"]) == ("high", 361, False)
+    assert second["comment"]["public"] is True and second["status"] == "solved"
+    assert second["updated_stamp"] == "2026-01-01T00:00:01Z"  # as the first update returned it: no second read
+    stored = fake.tickets["9"]
+    assert stored["tags"] == ["billing", "sla_p1"] and stored["priority"] == "high" and stored["status"] == "solved"
+    assert [c["public"] for c in stored["comments"]] == [False, True]
+    assert stored["custom_fields"] == {"360001": "2026-03-04T11:00:00-07:00"}
+
+
+def test_zendesk_joined_tags_are_rewritten_after_a_conflict(vendor):
+    """The whole tag list rides on safe_update: a 409 (someone changed the ticket) re-reads it first."""
+    fake, client = vendor("zendesk")
+    fake.ticket("9", updated_at="2026-01-01T00:00:00Z", tags=["vip"])
+    fake.fail_next("PUT", "/api/v2/tickets/9", 409, body={"error": "UpdateConflict"})
+    ticket = TicketRef(vendor="zendesk", id="9")
+    client.deliver(ticket, [AddTags(tags=("sla_p1",)), SetPriority(priority="high")], ["a", "b"], maybe_sent=False)
+    assert [r.method for r in fake.requests] == ["GET", "PUT", "GET", "PUT"]
+    assert fake.tickets["9"]["tags"] == ["vip", "sla_p1"] and fake.tickets["9"]["priority"] == "high"
+
+
+def test_freshdesk_sends_a_decisions_ticket_changes_in_one_put(vendor):
+    fake, client = vendor("freshdesk")
+    client.settings.groups["development"] = "42"
+    fake.ticket("7")["tags"] = ["vip", "billing"]
+    actions = (*DECISION[:2], SetPriority(priority="3"), SetFields(fields={"due_by": "2026-03-04T18:00:00Z",
+                                                                          "cf_sla": "P1"}), *DECISION[4:])
+    send_decision(client, TicketRef(vendor="freshdesk", id="7"), actions)
+    assert [(r.method, r.path) for r in fake.requests] == [
+        ("GET", "/api/v2/tickets/7"), ("PUT", "/api/v2/tickets/7"), ("POST", "/api/v2/tickets/7/notes"),
+        ("POST", "/api/v2/tickets/7/reply"), ("PUT", "/api/v2/tickets/7")]
+    assert fake.requests[1].body == {"tags": ["billing", "sla_p1"], "priority": 3, "due_by": "2026-03-04T18:00:00Z",
+                                     "custom_fields": {"cf_sla": "P1"}, "group_id": 42}
+    assert fake.requests[4].body == {"status": 4}
+
+
+def test_jira_sends_labels_fields_and_priority_as_one_issue_edit(vendor):
+    fake, client = vendor("jira", transitions={"solved": "31"}, group_field="customfield_10050")
+    send_decision(client, TicketRef(vendor="jira", id="SUP-4"), DECISION)
+    assert [(r.method, r.path) for r in fake.requests] == [
+        ("PUT", "/rest/api/3/issue/SUP-4"), ("POST", "/rest/servicedeskapi/request/SUP-4/comment"),
+        ("POST", "/rest/servicedeskapi/request/SUP-4/comment"), ("POST", "/rest/api/3/issue/SUP-4/transitions")]
+    assert fake.requests[0].body == {
+        "update": {"labels": [{"add": "sla_p1"}, {"remove": "vip"}]},
+        "fields": {"priority": {"name": "high"}, "360001": "2026-03-04T11:00:00-07:00",
+                   "customfield_10050": {"name": "development"}}}
+
+
+@pytest.mark.parametrize("name, options, unwritable", [
+    ("zendesk", {}, Assign(group="nowhere")),  # no group id mapped
+    ("freshdesk", {}, SetStatus(status="archived")),
+    ("jira", {}, Assign(group="development")),  # no group field configured
+])
+def test_a_write_the_vendor_cannot_take_goes_alone(vendor, name, options, unwritable):
+    """It fails as a dead letter on its own; it does not take the decision's other changes with it."""
+    fake, client = vendor(name, **options)
+    actions = [SetPriority(priority="3" if name == "freshdesk" else "high"), unwritable, AddTags(tags=("x",))]
+    assert client.requests_for(actions) == [[0], [1], [2]]
+    assert client.requests_for([actions[0], actions[2]]) == [[0, 1]]
