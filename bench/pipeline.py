@@ -3,8 +3,9 @@
     python bench/pipeline.py [--events 3000] [--database sqlite|postgresql://...] [--workers 1] [--threads 2]
 
 N signed webhooks over the three vendors and the example contracts are parsed and stored in the inbox
-first (as the receiver would have); then ``--workers`` ``slabridge worker`` processes start against
-loopback fake vendors, and the clock runs until every event is decided and every write-back received.
+first (as the receiver would have) and held; then ``--workers`` ``slabridge worker`` processes start against
+loopback fake vendors, and once they run the backlog is released in one commit and the clock runs until
+every event is decided and every write-back received (start-up is not counted).
 It prints events/s end to end and, from the workers' JSON log lines, the time per decision (decide and
 commit, one transaction) and per write-back (the vendor round trip, retries included).
 """
@@ -58,11 +59,17 @@ def main() -> int:
         rig.store.enqueue(event, by_content=True)
     rig.kill_receiver()
     queued = rig.store.counts()["inbox"].get("pending", 0)
-    started = time.monotonic()
+    # The backlog is held until every worker has started (imports, plugins, contracts: not pipeline time),
+    # then released at once, as a database coming back after an outage would find it.
+    hold(rig, True)
+    os.environ["PYTHONUNBUFFERED"] = "1"  # the worker's start-up line reaches its log at once
     command = [sys.executable, "-m", "slabridge", "worker", "--threads", str(args.threads)]
     workers = [rig._spawn(f"worker-{i}", command if not args.py_spy else [
         "py-spy", "record", "--format", "raw", "--threads", "--rate", "200", "-o", f"{args.py_spy}-{i}.txt",
         "--", *command]) for i in range(args.workers)]
+    wait_started(folder, args.workers)
+    hold(rig, False)
+    started = time.monotonic()
     try:
         if not rig.wait_drained(timeout=1800, poll=0.02):  # the clock's resolution
             raise RuntimeError(f"not drained: {rig.store.counts()}")
@@ -92,6 +99,23 @@ def main() -> int:
     print(f"| {queued:,} | {len(decide):,} | {writes:,} | {elapsed:.1f} | {queued / elapsed:,.0f} | "
           f"{_p(decide, 50)} / {_p(decide, 99)} | {_p(send, 50)} / {_p(send, 99)} |")
     return 0
+
+
+def hold(rig: Rig, held: bool) -> None:
+    """Keep the inbox's pending events from being decided (``held``), or let them all go in one commit."""
+    with rig.store.engine.begin() as conn:
+        conn.exec_driver_sql(f"UPDATE inbox SET not_before = {1e12 if held else 0.0} WHERE status = 'pending'")
+
+
+def wait_started(folder: Path, workers: int, seconds: float = 120) -> None:
+    """Wait until each worker process has said it runs (its threads are polling by then)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        logs = [p.read_text(errors="replace") for p in folder.glob("worker-*.log")]
+        if sum("slabridge worker:" in text for text in logs) >= workers:
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"workers did not start; see {folder}")
 
 
 def _settings(folder: Path):

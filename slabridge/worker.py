@@ -273,7 +273,14 @@ class Worker:
         return done
 
     def run(self, stop: threading.Event) -> None:
-        """Loop until ``stop`` is set, sleeping ``worker_poll_seconds`` when idle."""
+        """Build the enabled vendors' clients, then loop until ``stop`` is set, sleeping
+        ``worker_poll_seconds`` when idle."""
+        for vendor in self.plugins.connectors:
+            try:  # before the first write waits on it (an HTTP client with TLS takes a moment to build)
+                self.client_for(vendor)
+            except Exception:  # noqa: BLE001 - a vendor whose client cannot be built must not stop the others
+                log.exception("could not build the %s client; its writes will fail until this is fixed", vendor)
+                self._clients.pop(vendor, None)
         while not stop.is_set():
             try:
                 idle = self.step() == 0

@@ -161,3 +161,18 @@ def test_a_429_pauses_every_write_to_that_vendor_not_only_its_own_row(store, zen
     clock.now += 91
     worker.drain()
     assert zendesk_fake.tickets["14"]["tags"] and zendesk_fake.tickets["13"]["tags"]
+
+
+def test_a_running_worker_builds_its_vendor_clients_first_and_one_that_fails_spares_the_others(
+        store, make_settings, db_url, monkeypatch, caplog):
+    import threading
+
+    plugins = Plugins(make_settings(db_url))
+    broken = plugins.connectors["jira"]
+    monkeypatch.setattr(broken, "http_client", lambda settings: (_ for _ in ()).throw(RuntimeError("bad TLS file")))
+    worker = Worker(store, plugins)
+    stop = threading.Event()
+    stop.set()
+    worker.run(stop)
+    assert sorted(worker._clients) == ["freshdesk", "zendesk"]
+    assert "could not build the jira client" in caplog.text
