@@ -135,7 +135,10 @@ class MetricClock(Value):
         cycle = cycle or self.current
         if cycle is None or (cycle.paused and cycle.stopped_at is None):
             return None
-        return _business_add(calendar, cycle.started_at, target, tuple((a, b) for a, b in cycle.pauses if b is not None))
+        pauses = cycle.pauses  # closed, but for a last one left open by a stop's caller
+        if pauses and pauses[-1][1] is None:
+            pauses = tuple((a, b) for a, b in pauses if b is not None)
+        return _business_add(calendar, cycle.started_at, target, pauses)
 
     def at_fraction(self, calendar: Calendar, target: timedelta, fraction: float) -> datetime | None:
         """When ``fraction`` of the target will have elapsed (e.g. 0.75 for a warning)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 
 from pydantic import ConfigDict, Field, ValidationError, model_validator
@@ -84,7 +85,13 @@ class Customer(Strict):
     planned_events: list[PlannedEvent] = Field(default_factory=list)
 
     def has(self, email: str | None, people: list[str]) -> bool:
-        return bool(email) and email.lower() in {p.lower() for p in people}
+        return bool(email) and email.lower() in _lowered(tuple(people))
+
+
+@lru_cache(maxsize=1024)
+def _lowered(people: tuple[str, ...]) -> frozenset[str]:
+    """A list of e-mails as compared (remembered: each decision asks about the same lists again)."""
+    return frozenset(p.lower() for p in people)
 
 
 class CustomersFile(Strict):

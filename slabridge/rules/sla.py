@@ -16,6 +16,7 @@ Every clock pauses on ``pause_statuses``.
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import lru_cache
 
 from slabridge import hookimpl
 from slabridge.clocks import MetricClock
@@ -136,6 +137,7 @@ def _advance(clock: MetricClock, metric, event, created) -> MetricClock:
     return clock
 
 
+@lru_cache(maxsize=1024)
 def _human(duration: timedelta) -> str:
     minutes = int(duration.total_seconds() // 60)
     return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
