@@ -15,6 +15,7 @@ import threading
 import uuid
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
 
@@ -51,6 +52,7 @@ class Worker:
         self.owner = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease_seconds = lease_for(self.settings)
         self._next_orphan_check = 0.0
+        self._pool: ThreadPoolExecutor | None = None
 
     # --- one unit of work each --------------------------------------------
 
@@ -140,11 +142,11 @@ class Worker:
 
         A ticket's claimed writes (its next one and the rest of that decision's) go out in order, in
         as few requests as its connector can join them; after a request that did not go through, the
-        ticket's other writes are released unsent. The rows are leased for longer than the client's
-        whole retry budget and the leases are renewed while the sends go on; only the lease holder
-        finishes a row. Transient failures are retried for ``write_retry_hours``; a 4xx is a dead
-        letter at once. After a transient failure the batch's other writes to that vendor are released
-        unsent (its outage or rate limit holds them all).
+        ticket's other writes are released unsent. Up to ``send_concurrency`` tickets are sent at
+        once. The rows are leased for longer than the client's whole retry budget and the leases are
+        renewed while the sends go on; only the lease holder finishes a row. Transient failures are retried for ``write_retry_hours``; a 4xx is a dead
+        letter at once. After a transient failure the batch's other writes to that vendor that have not
+        started are released unsent (its outage or rate limit holds them all).
         """
         rows = self.store.claim_outboxes(self.owner, lease_seconds=self.lease_seconds, now=self.clock(), limit=limit)
         if not rows:
@@ -152,21 +154,34 @@ class Worker:
         by_ticket: dict[str, list[OutboxRow]] = {}
         for row in rows:
             by_ticket.setdefault(row.ticket.key, []).append(row)
-        finished: list[Finished] = []
         failing: set[str] = set()
+
+        def send(writes: list[OutboxRow]) -> list[Finished]:
+            vendor = writes[0].ticket.vendor
+            if vendor in failing:  # its outage or rate limit holds them all
+                return [Finished(r.id, "unsent") for r in writes]
+            outcomes = self._send_ticket(writes)
+            if any(outcome.status == "pending" for outcome in outcomes):
+                failing.add(vendor)
+            return outcomes
         with self._renewing(rows):
-            for writes in by_ticket.values():
-                vendor = writes[0].ticket.vendor
-                outcomes = [Finished(r.id, "unsent") for r in writes] if vendor in failing else self._send_ticket(writes)
-                finished += outcomes
-                if any(outcome.status == "pending" for outcome in outcomes):
-                    failing.add(vendor)
+            if self.settings.send_concurrency > 1 and len(by_ticket) > 1:
+                sent = list(self._senders().map(send, by_ticket.values()))
+            else:
+                sent = [send(writes) for writes in by_ticket.values()]
+        finished = [outcome for outcomes in sent for outcome in outcomes]
         held = self.store.finish_outboxes(finished, now=self.clock(), owner=self.owner)
         for outcome, ok in zip(finished, held):
             if not ok:
                 log.warning("outbox %s: lease lost to another worker; its outcome (%s) is theirs to record",
                             outcome.row_id, outcome.status)
         return len(rows)
+
+    def _senders(self) -> ThreadPoolExecutor:
+        """The threads that send several tickets' writes at once (``send_concurrency``)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.settings.send_concurrency, thread_name_prefix="send")
+        return self._pool
 
     def _send_ticket(self, writes: list[OutboxRow]) -> list[Finished]:
         """One ticket's claimed writes, in order and in the requests its connector joins them into."""

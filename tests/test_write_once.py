@@ -223,7 +223,8 @@ def test_a_lease_held_by_a_process_that_is_gone_is_released_at_once(store):
 def test_a_batch_sends_each_tickets_next_write_and_an_outage_releases_that_vendors_rest_unsent(
         store, vendor_worker):
     """Writes of several tickets go in one claim; after a 503 the vendor's other claimed writes wait,
-    their attempts uncounted, and a ticket's second write waits for its first."""
+    their attempts uncounted, and a ticket's second write waits for its first (sent one ticket at a time,
+    the default: with several at once, those already under way when the 503 comes are not held back)."""
     worker, fake = vendor_worker("zendesk")
     for ticket in ("31", "32", "33"):
         add_write(store, "zendesk", ticket, AddTags(tags=("first",)))
@@ -306,3 +307,22 @@ def test_only_one_decisions_ready_writes_are_joined(store):
     assert [(r.ticket.id, r.action.type) for r in claimed] == [("44", "add_tags"), ("44", "set_priority"),
                                                                ("45", "add_tags")]
     assert store.claim_outboxes("w", now=1000.0) == []  # d2 waits for d1's writes
+
+
+def test_several_tickets_writes_are_sent_at_once_each_in_its_order(store, vendor_worker):
+    """With ``send_concurrency`` 3, three tickets' tag writes are in flight together: the fake vendor holds
+    each until all three have arrived (sent one after another, the first would wait in vain)."""
+    import threading
+
+    worker, fake = vendor_worker("zendesk")
+    worker.settings.send_concurrency = 3
+    together = threading.Barrier(3, timeout=10)
+
+    handle = fake._handle
+    fake._handle = lambda method, *rest: (method != "PUT" or together.wait(), handle(method, *rest))[1]
+    for ticket in ("51", "52", "53"):
+        add_write(store, "zendesk", ticket, AddTags(tags=("first",)), delivery="d1", at=100.0)
+        add_write(store, "zendesk", ticket, AddTags(tags=("second",)), delivery="d2", at=101.0)
+    assert worker.send_writes() == 3 and worker.send_writes() == 3
+    assert [r["status"] for r in store.rows("outbox")] == ["done"] * 6
+    assert all(fake.tickets[t]["tags"] == ["first", "second"] for t in ("51", "52", "53"))
