@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from urllib.parse import quote
 
@@ -12,6 +13,7 @@ from slabridge.models import (
 from slabridge.vendorapi import COMMENTS, BadRequest, Conflict, NotFound, VendorClient, as_text, numeric_id
 
 CONFLICT_RETRIES = 3
+SEEN_TICKETS = 1024  # tickets whose stamp and tags from our last update are kept, to write again without a read
 
 GROUP_FIX = "map the contract's group name to its id in vendors.zendesk.groups"
 ASSIGNEE_FIX = "give the agent's zendesk user id (customers file: tam.assignee.zendesk)"
@@ -28,7 +30,8 @@ class ZendeskClient(VendorClient):
     def __init__(self, http, settings: VendorSettings, **kwargs):
         super().__init__(http, max_retries=settings.max_retries, **kwargs)
         self.settings = settings
-        self._seen: dict[str, dict] = {}  # ticket path -> the ticket our last update returned (stamp, tags)
+        self._seen: dict[str, dict] = {}  # ticket path -> stamp and tags our last update returned
+        self._seen_lock = threading.Lock()  # several tickets may be written at once (send_concurrency)
 
     def apply(self, ticket: TicketRef, action: Action) -> None:
         path = _path(ticket)
@@ -106,7 +109,9 @@ class ZendeskClient(VendorClient):
     def _safely(self, method: str, url: str, ticket_path: str, body: Callable[[dict], dict]) -> None:
         """Send ``body(ticket as last seen)`` with its stamp; on a 409 read the ticket again and retry."""
         for attempt in range(CONFLICT_RETRIES):
-            seen = self._seen.pop(ticket_path, None) or self._read(ticket_path)
+            with self._seen_lock:
+                seen = self._seen.pop(ticket_path, None)
+            seen = seen or self._read(ticket_path)
             try:
                 response = self.request(method, url, json=body(seen))
             except Conflict:  # changed meanwhile: the next attempt reads the ticket again
@@ -114,8 +119,11 @@ class ZendeskClient(VendorClient):
                     raise
                 continue
             written = (response.json() or {}).get("ticket") if response.content else None
-            if isinstance(written, dict) and written.get("updated_at"):
-                self._seen[ticket_path] = written  # tag writes return no ticket: read next time
+            if isinstance(written, dict) and written.get("updated_at"):  # tag writes return none: read next time
+                with self._seen_lock:
+                    if len(self._seen) >= SEEN_TICKETS:
+                        self._seen.pop(next(iter(self._seen)))  # the oldest: a stale one costs a 409 and a read
+                    self._seen[ticket_path] = {"updated_at": written["updated_at"], "tags": written.get("tags")}
             return
 
     def _read(self, ticket_path: str) -> dict:

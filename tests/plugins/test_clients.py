@@ -220,3 +220,16 @@ def test_a_write_the_vendor_cannot_take_goes_alone(vendor, name, options, unwrit
     actions = [SetPriority(priority="3" if name == "freshdesk" else "high"), unwritable, AddTags(tags=("x",))]
     assert client.requests_for(actions) == [[0], [1], [2]]
     assert client.requests_for([actions[0], actions[2]]) == [[0, 1]]
+
+
+def test_zendesk_remembers_only_stamps_and_tags_of_its_recent_updates(vendor, monkeypatch):
+    """What a ticket update returned is kept to write again without a read: its stamp and tags, for a
+    bounded number of tickets (a worker runs for months over many thousands)."""
+    import slabridge_zendesk.client as zendesk
+
+    monkeypatch.setattr(zendesk, "SEEN_TICKETS", 3)
+    fake, client = vendor("zendesk")
+    for ticket in ("1", "2", "3", "4"):
+        client.apply(TicketRef(vendor="zendesk", id=ticket), InternalNote(body="why"))
+    assert list(client._seen) == ["/api/v2/tickets/2", "/api/v2/tickets/3", "/api/v2/tickets/4"]
+    assert client._seen["/api/v2/tickets/4"] == {"updated_at": "2026-01-01T00:00:01Z", "tags": []}
