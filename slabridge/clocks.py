@@ -19,7 +19,7 @@ from .timeparse import utc
 from .values import Value
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=4096)
 def _business_add(calendar: Calendar, start: datetime, target: timedelta,
                   pauses: tuple[tuple[datetime, datetime], ...]) -> datetime:
     """Remembered: a cycle's due and warning instants are asked for again on each of its ticket's decisions."""

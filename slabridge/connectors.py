@@ -7,16 +7,19 @@ only code that sees vendor dictionaries; everything it hands on is a model.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import importlib
 import re
+import ssl
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
 
+import certifi
 import httpx
 
 from .config import VendorSettings
@@ -122,7 +125,15 @@ class Connector(ABC):
             auth=(user or "", token or "") if (user or token) else None,
             timeout=httpx.Timeout(settings.timeout_seconds),
             headers={"User-Agent": "slabridge"},
+            verify=tls_context(),
         )
+
+
+@functools.lru_cache(maxsize=1)
+def tls_context() -> ssl.SSLContext:
+    """The TLS settings every vendor client of this process shares: httpx's default (certificates verified
+    against certifi's CA bundle), loaded once: each load holds the bundle, about 3 MiB."""
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 def hmac_matches(secrets: list[bytes], message: bytes, presented: bytes, digest: str, encode) -> bool:

@@ -21,12 +21,9 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from alembic import command as alembic_command
-from alembic.config import Config as AlembicConfig
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -34,6 +31,9 @@ from .engine import Outcome, TicketState, timer_event
 from .intake import Intake
 from .models import ACTIONS, Action, TicketEvent, TicketRef
 from .values import to_builtins
+
+if TYPE_CHECKING:
+    from .migrate import Migration
 
 metadata = sa.MetaData()
 
@@ -149,23 +149,9 @@ webhook_rejections = sa.Table(
 )
 
 
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    description: str
-
-
-def _alembic_config(conn: Connection | None = None) -> AlembicConfig:
-    config = AlembicConfig()
-    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    config.attributes["connection"] = conn
-    return config
-
-
-MIGRATIONS: tuple[Migration, ...] = tuple(  # oldest first; the files are in migrations/versions/
-    Migration(int(s.revision), s.doc) for s in reversed(list(ScriptDirectory.from_config(_alembic_config())
-                                                                .walk_revisions())))
-LATEST = MIGRATIONS[-1].version
+# The schema's version, from the migration scripts' names (``0005_webhook_rejections.py`` is revision 0005):
+# a process whose database is up to date never imports Alembic (see :mod:`slabridge.migrate`).
+LATEST = max(int(p.name[:4]) for p in (Path(__file__).parent / "migrations" / "versions").glob("[0-9]" * 4 + "_*.py"))
 
 
 def _version(conn: Connection) -> int:
@@ -236,9 +222,12 @@ class Store:
                 conn.exec_driver_sql("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
                 conn.exec_driver_sql(f"INSERT INTO alembic_version VALUES ('{before:04d}')")
                 conn.exec_driver_sql("DROP TABLE schema_migrations")
-            if before < LATEST:
-                alembic_command.upgrade(_alembic_config(conn), "head")
-        return [m for m in MIGRATIONS if m.version > before]
+            if before >= LATEST:
+                return []
+            from . import migrate
+
+            migrate.upgrade(conn)
+        return [m for m in migrate.migrations() if m.version > before]
 
     def _read(self):
         """A connection for reads: inside a decision, the decision's own (a rule reading the ledger

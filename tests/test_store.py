@@ -11,7 +11,8 @@ from alembic.runtime.migration import MigrationContext
 
 from slabridge.engine import Outcome, TicketState, Timer
 from slabridge.models import AddTags, Decision, EventKind, TicketEvent, TicketRef
-from slabridge.store import LATEST, Store, _alembic_config, inbox_row, metadata
+from slabridge.migrate import alembic_config, migrations
+from slabridge.store import LATEST, Store, inbox_row, metadata
 
 
 def event(ticket: str, delivery: str, vendor: str = "zendesk") -> TicketEvent:
@@ -43,7 +44,7 @@ def test_a_database_from_before_alembic_is_stamped_and_only_what_it_lacks_applie
     """A database the old runner left at version 3 (a ``schema_migrations`` table) keeps its rows."""
     store = Store(db_url)
     with store.engine.begin() as conn:
-        alembic_command.upgrade(_alembic_config(conn), "0003")
+        alembic_command.upgrade(alembic_config(conn), "0003")
         conn.exec_driver_sql("DROP TABLE alembic_version")
         conn.exec_driver_sql("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT, "
                              "applied_at FLOAT)")
@@ -57,6 +58,19 @@ def test_a_database_from_before_alembic_is_stamped_and_only_what_it_lacks_applie
         assert conn.exec_driver_sql("SELECT delta FROM ledger").scalar() == 20
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
     store.close()
+
+
+def test_the_latest_version_is_alembics_head_and_an_up_to_date_database_needs_no_alembic(tmp_path):
+    import subprocess
+    import sys
+
+    assert LATEST == migrations()[-1].version == len(migrations())
+    url = f"sqlite:///{tmp_path}/db.sqlite"
+    Store(url).upgrade()
+    probe = ("import sys; from slabridge.store import Store; applied = Store(sys.argv[1]).upgrade(); "
+             "print(applied, 'alembic' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", probe, url], capture_output=True, text=True,
+                          check=True).stdout.split() == ["[]", "False"]
 
 
 def test_enqueue_dedupes_on_vendor_and_delivery(store):

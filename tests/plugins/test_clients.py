@@ -233,3 +233,15 @@ def test_zendesk_remembers_only_stamps_and_tags_of_its_recent_updates(vendor, mo
         client.apply(TicketRef(vendor="zendesk", id=ticket), InternalNote(body="why"))
     assert list(client._seen) == ["/api/v2/tickets/2", "/api/v2/tickets/3", "/api/v2/tickets/4"]
     assert client._seen["/api/v2/tickets/4"] == {"updated_at": "2026-01-01T00:00:01Z", "tags": []}
+
+
+def test_vendor_http_clients_share_one_tls_context_that_verifies_certificates(monkeypatch):
+    """Each context holds the CA bundle (~3 MiB): one per process, not one per vendor client."""
+    import ssl
+
+    built, real = [], httpx.Client
+    monkeypatch.setattr(httpx, "Client", lambda **kwargs: built.append(kwargs["verify"]) or real(**kwargs))
+    for name in ("zendesk", "freshdesk", "jira"):
+        CONNECTORS[name].http_client(VendorSettings(enabled=True, base_url="https://helpdesk.example"))
+    assert built[0] is built[1] is built[2]
+    assert built[0].verify_mode == ssl.CERT_REQUIRED and built[0].check_hostname
