@@ -382,7 +382,7 @@ class Store:
             return []
         try:
             with conn.begin_nested():
-                _save_outcomes(conn, decided, now)
+                _write_decisions(conn, decided, now)
             return decided
         except Exception as exc:  # noqa: BLE001 - find the decision that failed, keep the others
             if len(decided) == 1:
@@ -682,7 +682,7 @@ _FINISH_INBOX = inbox.update().where(inbox.c.id == sa.bindparam("row_id")).value
     status="done", processed_at=sa.bindparam("processed_at"), attempts=sa.bindparam("attempts"))
 
 
-def _save_outcomes(conn: Connection, decided: list[tuple[Any, Outcome, TicketState | None]], now: float) -> None:
+def _write_decisions(conn: Connection, decided: list[tuple[Any, Outcome, TicketState | None]], now: float) -> None:
     """One statement per kind of row for all the decisions (statements built once: the worker's hot path).
     Each ticket appears once in a batch, so dropping its pending timers before any insert is safe."""
     created, updated, writes, dropped, timer_rows, charges, audits, done = [], [], [], [], [], [], [], []
