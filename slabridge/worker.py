@@ -144,9 +144,10 @@ class Worker:
         as few requests as its connector can join them; after a request that did not go through, the
         ticket's other writes are released unsent. Up to ``send_concurrency`` tickets are sent at
         once. The rows are leased for longer than the client's whole retry budget and the leases are
-        renewed while the sends go on; only the lease holder finishes a row. Transient failures are retried for ``write_retry_hours``; a 4xx is a dead
-        letter at once. After a transient failure the batch's other writes to that vendor that have not
-        started are released unsent (its outage or rate limit holds them all).
+        renewed while the sends go on; only the lease holder finishes a row. Transient failures are
+        retried for ``write_retry_hours``; a 4xx is a dead letter at once. After a transient failure
+        the batch's other writes to that vendor that have not started are released unsent (its
+        outage or rate limit holds them all).
         """
         rows = self.store.claim_outboxes(self.owner, lease_seconds=self.lease_seconds, now=self.clock(), limit=limit)
         if not rows:
