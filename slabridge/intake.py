@@ -15,34 +15,38 @@ and the insert tried once more on a fresh one; nothing is pinged in advance.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
 
 class Intake:
-    def __init__(self, engine: Engine, table: str, columns: Sequence[str]):
+    def __init__(self, engine: Engine, table: str):
         self.engine = engine
         self.dialect = engine.dialect
         self.postgres = self.dialect.name == "postgresql"
+        self.table = table
+        self._statements: dict[tuple[str, ...], str] = {}  # by the row's columns, as the store fills them
+
+    def _statement(self, columns: tuple[str, ...]) -> str:
         names = ", ".join(columns)
         if self.postgres:
             values = ", ".join(f"%({c})s" for c in columns)
-            self.sql = (f"WITH turn AS (SELECT pg_advisory_xact_lock(hashtextextended(%(turn)s, 0))) "
-                        f"INSERT INTO {table} ({names}) SELECT {values} FROM turn")
-        else:
-            self.sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(f':{c}' for c in columns)})"
+            return (f"WITH turn AS (SELECT pg_advisory_xact_lock(hashtextextended(%(turn)s, 0))) "
+                    f"INSERT INTO {self.table} ({names}) SELECT {values} FROM turn")
+        return f"INSERT INTO {self.table} ({names}) VALUES ({', '.join(f':{c}' for c in columns)})"
 
     def insert(self, row: dict[str, Any], turn: str) -> bool:
         """Insert ``row`` (its ``event`` as JSON text, as the Core JSON type writes it) durably; False if
         a unique constraint refused it (a duplicate delivery). ``turn`` names the ticket whose inserts
         take turns."""
+        columns = tuple(row)
+        sql = self._statements.get(columns) or self._statements.setdefault(columns, self._statement(columns))
         params = {**row, "event": json.dumps(row["event"]), "turn": turn}
         for attempt in (1, 2):
             connection = self.engine.raw_connection()
             try:
-                return self._insert(connection, params)
+                return self._insert(connection, sql, params)
             except self.dialect.loaded_dbapi.Error as exc:
                 dropped = self.dialect.is_disconnect(exc, connection.dbapi_connection, None)
                 if dropped:
@@ -53,16 +57,16 @@ class Intake:
                 connection.close()  # back to the pool (or gone, if invalidated)
         raise AssertionError("unreachable")
 
-    def _insert(self, connection, params: dict[str, Any]) -> bool:
+    def _insert(self, connection, sql: str, params: dict[str, Any]) -> bool:
         dbapi = self.dialect.loaded_dbapi
         cursor = connection.cursor()
         try:
             if self.postgres:  # an autocommit engine: the statement commits itself
-                cursor.execute(self.sql, params)
+                cursor.execute(sql, params)
                 return True
             cursor.execute("BEGIN IMMEDIATE")
             try:
-                cursor.execute(self.sql, params)
+                cursor.execute(sql, params)
             except dbapi.IntegrityError:
                 cursor.execute("ROLLBACK")
                 return False

@@ -251,7 +251,7 @@ class Store:
         new delivery id is a duplicate too: a replayed body is not a second event.
         """
         row = inbox_row(event, now or time.time(), by_content)
-        return self._intake.insert(row, turn=f"{row['vendor']}:{row['ticket_id']}")
+        return self._intake.insert(row, turn=_turn(row))
 
     def close(self) -> None:
         """Close every pooled connection (the store stays usable: pools reconnect on demand)."""
@@ -265,10 +265,11 @@ class Store:
         autocommit connections that are not pinged before each use."""
         engine = self.engine if not self.is_postgres else _create_engine(
             self.url, self.engine.echo, pre_ping=False, isolation_level="AUTOCOMMIT")
-        return Intake(engine, inbox.name, _INBOX_COLUMNS)
+        return Intake(engine, inbox.name)
 
     def _insert_inbox(self, conn: Connection, row: dict[str, Any]) -> None:
-        """Insert an inbox row (a statement compiled once: the receiver's hot path).
+        """Insert an inbox row in ``conn``'s transaction (a fired timer's event; webhooks go through
+        :class:`~slabridge.intake.Intake`, which takes the same turns in one statement).
 
         A ticket's events are decided in inbox id order, and the worker only sees committed rows.
         On PostgreSQL an id is drawn from a sequence at insert, not at commit: two receivers
@@ -277,7 +278,7 @@ class Store:
         end of the transaction, makes a ticket's inserts take turns (SQLite's writers always do).
         """
         if self.is_postgres:
-            conn.execute(_LOCK_TICKET_INBOX, {"key": f"{row['vendor']}:{row['ticket_id']}"})  # as Intake does
+            conn.execute(_LOCK_TICKET_INBOX, {"key": _turn(row)})
         conn.execute(_INSERT_INBOX, row)
 
     def process_next_event(self, decide: Callable[[TicketEvent, TicketState | None], Outcome],
@@ -662,8 +663,6 @@ def _held(row_ids: list[int], owner: str):
 
 
 _INSERT_INBOX = inbox.insert()
-_INBOX_COLUMNS = ("vendor", "delivery_id", "ticket_id", "event", "received_at", "status", "attempts", "not_before",
-                  "content_key")  # what inbox_row fills
 _LOCK_TICKET_INBOX = sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 # Statements of the worker's hot path, built once; a ticket is named by the parameters ``b_vendor``, ``b_ticket``.
 _TICKET = (tickets.c.vendor == sa.bindparam("b_vendor")) & (tickets.c.ticket_id == sa.bindparam("b_ticket"))
@@ -714,6 +713,11 @@ def inbox_row(event: TicketEvent, received_at: float, by_content: bool = False) 
     return dict(vendor=event.vendor, delivery_id=event.delivery_id[:256], ticket_id=event.ticket.id, event=dumped,
                 received_at=received_at, status="pending", attempts=0, not_before=0.0,
                 content_key=content_key(dumped) if by_content else None)
+
+
+def _turn(row: dict[str, Any]) -> str:
+    """What a ticket's inbox inserts take turns on (PostgreSQL's transaction lock key)."""
+    return f"{row['vendor']}:{row['ticket_id']}"
 
 
 def content_key(event: dict[str, Any]) -> str:
