@@ -9,7 +9,8 @@ Here, on a pooled DBAPI connection:
 - SQLite: ``BEGIN IMMEDIATE``, ``INSERT``, ``COMMIT`` (the commit is the fsync).
 
 A connection found dropped (the database restarted since it was pooled) is discarded
-and the insert tried once more on a fresh one; nothing is pinged in advance.
+and the insert tried once more on a fresh one; nothing is pinged in advance. A database that cannot
+be reached (or, on SQLite, stays locked past its timeout) raises :class:`StoreUnavailable`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,17 @@ import json
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+
+
+class StoreUnavailable(Exception):
+    """The inbox cannot take the webhook now (database down, unreachable, or locked past its timeout):
+    nothing was stored, and the sender should try again. ``detail`` is the database's own first line,
+    for the log (it may name hosts: not for the sender)."""
+
+    def __init__(self, message: str, cause: BaseException):
+        super().__init__(message)
+        self.detail = f"{cause.__class__.__name__}: {(str(cause).splitlines() or [''])[0][:200]}"
 
 
 class Intake:
@@ -43,14 +55,20 @@ class Intake:
         columns = tuple(row)
         sql = self._statements.get(columns) or self._statements.setdefault(columns, self._statement(columns))
         params = {**row, "event": json.dumps(row["event"]), "turn": turn}
+        dbapi = self.dialect.loaded_dbapi
         for attempt in (1, 2):
-            connection = self.engine.raw_connection()
+            try:
+                connection = self.engine.raw_connection()
+            except (DBAPIError, dbapi.Error) as exc:  # no connection to be had: down or unreachable
+                raise StoreUnavailable("database unreachable", getattr(exc, "orig", None) or exc) from exc
             try:
                 return self._insert(connection, sql, params)
-            except self.dialect.loaded_dbapi.Error as exc:
+            except dbapi.Error as exc:
                 dropped = self.dialect.is_disconnect(exc, connection.dbapi_connection, None)
                 if dropped:
                     connection.invalidate(exc)
+                if isinstance(exc, dbapi.OperationalError) and (attempt == 2 or not dropped):
+                    raise StoreUnavailable("database unavailable", exc) from exc
                 if not dropped or attempt == 2:
                     raise
             finally:

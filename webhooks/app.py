@@ -23,6 +23,7 @@ from slabridge import logs, metrics
 from slabridge.config import Settings
 from slabridge.connectors import WebhookRejected, WebhookRequest
 from slabridge.plugins import Plugins
+from slabridge.intake import StoreUnavailable
 from slabridge.store import Store
 
 from .admin import admin_api
@@ -69,7 +70,14 @@ def create_app(settings: Settings | None = None, plugins: Plugins | None = None,
             return refuse(vendor, 422, "the delivery id is longer than 256 characters")
         fields = {"vendor": vendor, "delivery_id": event.delivery_id[:80], "ticket": event.ticket.key,
                   "event_kind": str(event.kind)}
-        if not store.enqueue(event, by_content=event.occurred_at != incoming.received_at):
+        try:
+            stored = store.enqueue(event, by_content=event.occurred_at != incoming.received_at)
+        except StoreUnavailable as exc:  # the sender retries: vendors redeliver on a 5xx
+            log.warning("%s %s for %s not accepted, %s: %s", vendor, event.kind, event.ticket.key, exc, exc.detail,
+                        extra={**fields, "status": 503})
+            metrics.WEBHOOKS.labels(vendor, "unavailable", "503").inc()
+            return _error(503, f"{exc}: the event was not accepted; send it again later")
+        if not stored:
             metrics.WEBHOOKS.labels(vendor, "duplicate", "200").inc()
             log.info("duplicate %s %s for %s", vendor, event.kind, event.ticket.key, extra={**fields, "status": 200})
             return jsonify(status="duplicate", delivery_id=event.delivery_id), 200

@@ -150,6 +150,47 @@ def test_readiness_503_when_database_unreachable(settings, store, tmp_path):
     assert "database unreachable" in answer.json["message"]
 
 
+def test_a_webhook_while_the_database_is_unreachable_gets_503_and_one_log_line(settings, signed, caplog):
+    from slabridge.store import Store
+
+    broken = Store("postgresql://nobody@127.0.0.1:1/none")
+    client = create_app(settings, Plugins(settings), broken).test_client()
+    headers, body = signed("zendesk", "5")
+    answer = post(client, "zendesk", headers, body)
+    assert answer.status_code == 503
+    assert answer.json["message"] == "database unreachable: the event was not accepted; send it again later"
+    assert "127.0.0.1" not in answer.get_data(as_text=True)  # where the database is stays in the log
+    [line] = [r for r in caplog.records if r.name == "slabridge.receiver" and r.levelname != "INFO"]
+    assert "not accepted, database unreachable: OperationalError" in line.getMessage() and not line.exc_info
+
+
+def test_a_webhook_while_sqlite_stays_locked_gets_503_and_is_taken_once_it_is_free(settings, signed, tmp_path):
+    """A writer holding the database past the busy timeout: 503, nothing half-stored, earlier events kept."""
+    import sqlite3
+
+    from slabridge.store import Store
+
+    store = Store(f"sqlite:///{tmp_path}/locked.db")
+    store.upgrade()
+    client = create_app(settings, Plugins(settings), store).test_client()
+    assert post(client, "zendesk", *signed("zendesk", "4")).status_code == 202
+    pooled = store.engine.raw_connection()
+    pooled.cursor().execute("PRAGMA busy_timeout=100")  # not 30 s in a test
+    pooled.close()
+    holder = sqlite3.connect(store.url.removeprefix("sqlite:///"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    headers, body = signed("zendesk", "5")
+    try:
+        answer = post(client, "zendesk", headers, body)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert answer.status_code == 503 and "database unavailable" in answer.json["message"]
+    assert post(client, "zendesk", headers, body).status_code == 202  # the sender's retry
+    assert sorted(r["ticket_id"] for r in store.rows("inbox")) == ["4", "5"]
+    store.close()
+
+
 def test_store_failure_is_json_500_not_traceback(settings, store, signed, monkeypatch):
     client = create_app(settings, Plugins(settings), store).test_client()
     monkeypatch.setattr(store, "enqueue", lambda event: 1 / 0)
