@@ -326,3 +326,15 @@ def test_several_tickets_writes_are_sent_at_once_each_in_its_order(store, vendor
     assert worker.send_writes() == 3 and worker.send_writes() == 3
     assert [r["status"] for r in store.rows("outbox")] == ["done"] * 6
     assert all(fake.tickets[t]["tags"] == ["first", "second"] for t in ("51", "52", "53"))
+
+
+def test_a_connector_that_fails_to_join_writes_still_sends_each_alone(store, vendor_worker, caplog):
+    worker, fake = vendor_worker("zendesk")
+    for action in (AddTags(tags=("sla_p1",)), SetPriority(priority="high")):
+        add_write(store, "zendesk", "60", action, at=100.0)
+    client = worker.client_for("zendesk")
+    client.joins = lambda group, action: 1 / 0  # a plugin's bug
+    assert worker.send_writes() == 2
+    assert [r["status"] for r in store.rows("outbox")] == ["done", "done"]
+    assert [r.path for r in fake.writes()] == ["/api/v2/tickets/60/tags", "/api/v2/tickets/60"]
+    assert "could not join writes; sending one at a time" in caplog.text
