@@ -109,12 +109,15 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
     escalations = plugins.escalations(event, deadlines, customer, contract, now, state) if clocked else []
     verdicts: list[Verdict] = [entitlement, classification, *deadlines, *escalations]
 
-    priority = next((e.vendor_priority for e in reversed(escalations) if e.vendor_priority),
-                    classification.vendor_priority)
-    routed = next((e for e in reversed(escalations) if e.group or e.assignee), None)
-    group, assignee = (routed.group, routed.assignee) if routed else (classification.group, None)
+    priority, group, assignee = classification.vendor_priority, classification.group, None
+    for escalation in escalations:  # the last step that says wins
+        priority = escalation.vendor_priority or priority
+        if escalation.group or escalation.assignee:
+            group, assignee = escalation.group, escalation.assignee
     fields = _vendor_fields(plugins, event.vendor, deadlines)
-    status = next((v.status for v in reversed(verdicts) if v.status), None)
+    status = None
+    for verdict in verdicts:
+        status = verdict.status or status
     actions, applied = _diff(event, state.applied, verdicts, priority, fields, group, assignee, status)
 
     customer_name = entitlement.customer or getattr(customer, "id", None) or (
@@ -133,9 +136,12 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
              if t and t > now}
     # Only the earliest: each decision replaces the ticket's timers, and the one it fires recomputes the rest.
     timers = (Timer(kind="check", fire_at=min(wake)),) if wake else ()
-    memory = {**state.memory}
+    memory, charges = {**state.memory}, []
     for verdict in verdicts:
-        memory.update(verdict.memory)
+        if verdict.memory:
+            memory.update(verdict.memory)
+        if verdict.charges:
+            charges += verdict.charges
     # The priority the ticket has once this decision is written: a later event showing another was set by a person.
     memory["priority_after"] = next((a.priority for a in actions if isinstance(a, SetPriority)), event.priority)
     new_state = TicketState(
@@ -143,8 +149,7 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
         clocks={**state.clocks, **{d.metric: d.clock for d in deadlines if d.clock}},
         deadlines={**state.deadlines, **{d.metric: _deadline_summary(d) for d in deadlines}},
     )
-    charges = tuple(c for v in verdicts for c in v.charges)
-    return Outcome(decision=decision, state=new_state, timers=timers, charges=charges)
+    return Outcome(decision=decision, state=new_state, timers=timers, charges=tuple(charges))
 
 
 def _carry_forward(event: TicketEvent, last: TicketEvent | None) -> TicketEvent:
@@ -160,15 +165,19 @@ def _carry_forward(event: TicketEvent, last: TicketEvent | None) -> TicketEvent:
         update["absent"] = ()
     requester, before = update.get("requester", event.requester), last.requester
     if requester.id in (None, before.id):
-        filled = {k: before_value for k, before_value in (("id", before.id), ("email", before.email),
-                                                          ("name", before.name))
-                  if getattr(requester, k) is None and before_value is not None}
+        filled = {}
+        if requester.id is None and before.id is not None:
+            filled["id"] = before.id
+        if requester.email is None and before.email is not None:
+            filled["email"] = before.email
+        if requester.name is None and before.name is not None:
+            filled["name"] = before.name
         if filled:
             update["requester"] = requester.model_copy(update=filled)
-    organization = update.get("organization", event.organization)
-    if (organization.id in (None, last.organization.id) and organization.name in (None, last.organization.name)
-            and last.organization != organization):
-        update["organization"] = last.organization
+    organization, known = update.get("organization", event.organization), last.organization
+    if (organization.id in (None, known.id) and organization.name in (None, known.name)
+            and (organization.id, organization.name) != (known.id, known.name)):
+        update["organization"] = known
     if event.created_at is None and last.created_at is not None:
         update["created_at"] = last.created_at
     return event.model_copy(update=update) if update else event
@@ -176,9 +185,11 @@ def _carry_forward(event: TicketEvent, last: TicketEvent | None) -> TicketEvent:
 
 def timer_event(last: TicketEvent, fire_at: datetime, delivery_id: str) -> TicketEvent:
     """The event a durable timer feeds back: the ticket as last seen, re-decided at ``fire_at``."""
+    actor = last.actor
+    if actor.is_self or not actor.is_automation:  # a timer's own event (timers in a row) has this actor already
+        actor = actor.model_copy(update={"is_self": False, "is_automation": True})
     return last.model_copy(update={
-        "delivery_id": delivery_id, "kind": EventKind.timer, "occurred_at": fire_at, "comment": None,
-        "actor": last.actor.model_copy(update={"is_self": False, "is_automation": True})})
+        "delivery_id": delivery_id, "kind": EventKind.timer, "occurred_at": fire_at, "comment": None, "actor": actor})
 
 
 def _vendor_fields(plugins: Any, vendor: str, deadlines: list[Deadline]) -> dict[str, str | None]:
@@ -226,6 +237,8 @@ def _diff(event: TicketEvent, applied: Applied, verdicts: list[Verdict], priorit
 
     messages = list(applied.messages)
     for verdict in verdicts:
+        if not (verdict.note or verdict.reply):
+            continue
         for kind, body in (("note", verdict.note), ("reply", verdict.reply)):
             key = _message_key(kind, body) if body else None
             if key and key not in messages:
@@ -235,10 +248,9 @@ def _diff(event: TicketEvent, applied: Applied, verdicts: list[Verdict], priorit
     if status and status != event.status and status != applied.status:
         actions.append(SetStatus(status=status))
 
-    update = {"tags": tuple(wanted), "priority": priority or applied.priority, "fields": {**applied.fields, **fields},
-              "messages": tuple(messages), "group": group, "assignee": assignee, "status": status or applied.status}
-    unchanged = all(getattr(applied, name) == value for name, value in update.items())
-    return actions, applied if unchanged else Applied(**update)
+    after = Applied(tags=tuple(wanted), priority=priority or applied.priority, fields={**applied.fields, **fields},
+                    messages=tuple(messages), group=group, assignee=assignee, status=status or applied.status)
+    return actions, applied if after == applied else after
 
 
 def _same_value(wanted: str | None, shown: Any) -> bool:
