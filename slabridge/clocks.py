@@ -20,9 +20,10 @@ from .values import Value
 
 
 @lru_cache(maxsize=4096)
-def _business_add(calendar: Calendar, start: datetime, target: timedelta,
-                  pauses: tuple[tuple[datetime, datetime], ...]) -> datetime:
-    """Remembered: a cycle's due and warning instants are asked for again on each of its ticket's decisions."""
+def business_add(calendar: Calendar, start: datetime, target: timedelta,
+                 pauses: tuple[tuple[datetime, datetime], ...] = ()) -> datetime:
+    """``calendar.add``, remembered: a cycle's due and warning instants (and an escalation step's time
+    past them) are asked for again on each of its ticket's decisions."""
     return calendar.add(start, target, pauses=pauses)
 
 
@@ -138,7 +139,7 @@ class MetricClock(Value):
         pauses = cycle.pauses  # closed, but for a last one left open by a stop's caller
         if pauses and pauses[-1][1] is None:
             pauses = tuple((a, b) for a, b in pauses if b is not None)
-        return _business_add(calendar, cycle.started_at, target, pauses)
+        return business_add(calendar, cycle.started_at, target, pauses)
 
     def at_fraction(self, calendar: Calendar, target: timedelta, fraction: float) -> datetime | None:
         """When ``fraction`` of the target will have elapsed (e.g. 0.75 for a warning)."""

@@ -323,6 +323,27 @@ class Contract(Clause):
             found.setdefault(target.metric, []).append(target)
         return found
 
+    @cached_property
+    def target_index(self) -> dict[tuple, tuple[Target, ...]]:
+        """What :meth:`targets_for` found, by its arguments (filled as they are asked for)."""
+        return {}
+
+    def targets_for(self, metric: str, level: str | None, plan: str | None, coverage: str | None,
+                    request_type: str | None) -> tuple[Target, ...]:
+        """The metric's targets whose level, plan, coverage and request type conditions hold, in order
+        (each may still name an arrival window)."""
+        key = (metric, level, plan, coverage, request_type)
+        found = self.target_index.get(key)
+        if found is None:
+            if len(self.target_index) >= 4096:  # a plugin's own levels or plans could be any text
+                self.target_index.clear()
+            found = self.target_index[key] = tuple(
+                t for t in self.targets_by_metric.get(metric, ())
+                if (not t.levels or level in t.levels) and (not t.plans or plan in t.plans)
+                and (not t.coverage or coverage in t.coverage)
+                and (not t.request_types or request_type in t.request_types))
+        return found
+
 
 Problem = tuple[tuple, str]
 

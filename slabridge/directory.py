@@ -130,7 +130,7 @@ class Directory:
     def planned_kinds(self, customer: Customer, when: datetime) -> tuple[str, ...]:
         """The kinds of the customer's planned events active at ``when`` (customers file and database)."""
         events = [*customer.planned_events, *self.stored_events(customer.id)]
-        return tuple(sorted({e.kind for e in events if e.active(when)}))
+        return tuple(sorted({e.kind for e in events if e.active(when)})) if events else ()
 
     def contract_for(self, customer: Customer | None) -> Contract | None:
         return self.contracts.get(customer.contract) if customer else None

@@ -9,6 +9,7 @@ priority) and are listed in the ticket's memory.
 from __future__ import annotations
 
 from slabridge import hookimpl
+from slabridge.clocks import business_add
 from slabridge.engine import BREACH_GRACE
 from slabridge.timeparse import utc
 from slabridge.models import Reason
@@ -29,8 +30,7 @@ class EscalationRules:
             return None
         policy = contract.escalation
         out, taken = [], list(state.memory.get("escalated", []))
-        at_risk = [d for d in deadlines if d.warn_at and d.running and now >= d.warn_at
-                   and not d.breached]
+        at_risk = [d for d in deadlines if d.warn_at and not d.breached and d.running and now >= d.warn_at]
         breached = [d for d in deadlines if d.breached]
         tags = ([policy.warning_tag] if at_risk else []) + ([policy.breach_tag] if breached else [])
         reasons = [Reason(rule="escalation.warning", clause=policy.source, text=f"{d.metric} passed "
@@ -69,7 +69,7 @@ class EscalationRules:
         """The instant ``step.after`` past the trigger: in the step's calendar's open time, else elapsed."""
         if step.calendar is None or not step.after:
             return utc(threshold) + step.after  # elapsed time, not wall-clock time
-        return utc(calendars_for(contract, customer)(step.calendar).add(utc(threshold), step.after))
+        return utc(business_add(calendars_for(contract, customer)(step.calendar), utc(threshold), step.after))
 
     def _step(self, step, event, customer, contract, deadline, when) -> Escalation:
         group = assignee = None

@@ -9,6 +9,7 @@ an appeal freezes further automatic reclassification.
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 from slabridge import hookimpl
 from slabridge.models import Reason
@@ -197,9 +198,14 @@ class SeverityRules:
 def _basis(event, shown, contract, planned) -> str:
     """What a level is decided from, as a digest: the ticket's text, its priority, the tags classification
     looks at (an agent's ``planned_event`` tag added later counts) and the planned events under way."""
-    watched = contract.watched_tags
-    tags = ",".join(sorted(t for t in event.tags if t in watched))
-    facts = f"{shown}\0{event.subject}\0{event.description}\0{tags}\0{','.join(planned)}"
+    return _digest(shown, event.subject, event.description, event.tags, contract.watched_tags, planned)
+
+
+@lru_cache(maxsize=1024)
+def _digest(shown, subject, description, tags, watched, planned) -> str:
+    """Remembered: a ticket's events and timers carry the same texts (the same objects, hashed once)."""
+    tags = ",".join(sorted(t for t in tags if t in watched))
+    facts = f"{shown}\0{subject}\0{description}\0{tags}\0{','.join(planned)}"
     return hashlib.sha256(facts.encode()).hexdigest()[:16]
 
 

@@ -64,7 +64,8 @@ class SlaRules:
             running = clock_state == "running"
             warn = clock.at_fraction(calendar, within, contract.escalation.warning_at) if running and within else None
             if due is not None:  # running or stopped: breached if the deadline passed before it stopped
-                breached = min(utc(clock.current.stopped_at or now), utc(now)) > utc(due)
+                due_utc, stopped = utc(due), clock.current.stopped_at
+                breached = utc(now) > due_utc and (stopped is None or utc(stopped) > due_utc)
             else:
                 breached = clock.breached(calendar, within, now)
             reason = Reason(
@@ -81,15 +82,8 @@ class SlaRules:
 
 def _target(contract, name, classification, entitlement, arrival, calendar_for):
     """The first target for this metric whose conditions all hold."""
-    for target in contract.targets_by_metric.get(name, ()):
-        if target.levels and classification.severity not in target.levels:
-            continue
-        if target.plans and entitlement.plan not in target.plans:
-            continue
-        if target.coverage and entitlement.coverage not in target.coverage:
-            continue
-        if target.request_types and classification.request_type not in target.request_types:
-            continue
+    for target in contract.targets_for(name, classification.severity, entitlement.plan, entitlement.coverage,
+                                       classification.request_type):
         if target.arrival_window:
             calendar_name, _, window = target.arrival_window.partition(".")
             if calendar_for(calendar_name).window_at(arrival) != window:
@@ -100,7 +94,9 @@ def _target(contract, name, classification, entitlement, arrival, calendar_for):
 
 def _advance(clock: MetricClock, metric, event, created) -> MetricClock:
     """Apply one event to a metric's clock."""
-    at = max(event.occurred_at, clock.current.started_at, key=utc) if clock.current else event.occurred_at
+    at, cycle = event.occurred_at, clock.current
+    if cycle is not None and utc(cycle.started_at) > utc(at):
+        at = cycle.started_at
     clock_state = clock.state
     if clock_state == "idle":
         if metric.kind in START_AT_CREATION:
