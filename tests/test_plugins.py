@@ -133,6 +133,37 @@ def test_an_id_only_event_inherits_the_requesters_email_from_the_tickets_last_ev
     assert recorder.seen == ["a@example.com", "a@example.com", None]  # a different requester is not guessed
 
 
+def test_a_firstresult_phase_takes_the_first_answer_and_a_list_phase_every_one():
+    """The written-out dispatch keeps pluggy's rules: None passes to the next implementation; the first other
+    answer ends a firstresult hook; a list hook gathers every answer but None, tryfirst first."""
+    calls = []
+
+    class Silent:
+        @hookimpl(tryfirst=True)
+        def slabridge_entitlement(self, event):
+            calls.append("silent")
+
+        @hookimpl(tryfirst=True)
+        def slabridge_deadlines(self):
+            calls.append("silent deadlines")
+
+    class Answers:
+        @hookimpl
+        def slabridge_entitlement(self, customer, now):
+            calls.append(("answers", customer, now))
+            return Entitlement(entitled=False, plan="answered")
+
+        @hookimpl
+        def slabridge_deadlines(self, now):
+            return [Deadline(metric="mine", due_at=now)]
+
+    plugins = Plugins(Settings(), extra=(Answers(), Silent()))
+    verdict = plugins.entitlement(EVENT, "acme", None, NOW, None, None)
+    assert verdict.plan == "answered" and calls == ["silent", ("answers", "acme", NOW)]  # the built-in never ran
+    deadlines = plugins.deadlines(EVENT, Entitlement(entitled=True), Classification(), None, NOW, None)
+    assert [d.metric for d in deadlines] == ["mine"] and calls[-1] == "silent deadlines"
+
+
 def test_the_rule_phases_are_called_as_pluggy_would_call_them():
     """Plain calls in pluggy's order, optional parameters passed, wrappers left to pluggy, and the call lists
     rebuilt when a plugin comes or goes."""

@@ -263,3 +263,30 @@ def test_contract_yaml_is_read_as_yaml_1_2(tmp_path):
     path.write_text("a: !!python/object/apply:os.system ['true']\n")
     with pytest.raises(yamlfile.FileProblem, match=r"c.yaml:1: not valid YAML"):
         yamlfile.load(path)
+
+
+@pytest.mark.parametrize("name", SEEDS)
+def test_targets_for_keeps_the_contract_order_and_every_condition(name):
+    """The index the SLA rule looks targets up in answers what a scan of the contract's targets would,
+    for every metric, level, plan, coverage and request type the contract names (and for unknown ones)."""
+    contract = load(EXAMPLES / "contracts", EXAMPLES / "customers.yaml")[0].contracts[name]
+    values = lambda attr: sorted({v for t in contract.targets for v in getattr(t, attr)}) + [None, "unknown"]
+    for metric in [*contract.metrics, "unknown"]:
+        for level in values("levels"):
+            for plan in values("plans"):
+                for coverage in values("coverage"):
+                    for request_type in values("request_types"):
+                        scanned = tuple(t for t in contract.targets if t.metric == metric
+                                        and (not t.levels or level in t.levels) and (not t.plans or plan in t.plans)
+                                        and (not t.coverage or coverage in t.coverage)
+                                        and (not t.request_types or request_type in t.request_types))
+                        assert contract.targets_for(metric, level, plan, coverage, request_type) == scanned
+                        assert contract.targets_for(metric, level, plan, coverage, request_type) == scanned
+
+
+def test_targets_for_stays_bounded_whatever_levels_a_plugin_invents():
+    contract = load(EXAMPLES / "contracts", EXAMPLES / "customers.yaml")[0].contracts["caret"]
+    metric = next(iter(contract.metrics))
+    for i in range(5000):
+        contract.targets_for(metric, f"level-{i}", None, None, None)
+    assert len(contract.target_index) <= 4096
