@@ -413,8 +413,7 @@ class Calendar(Schedule):
 
     def window_at(self, when: datetime) -> str | None:
         """The first named window (in declaration order) containing ``when``, or None."""
-        t = self._epoch(when)
-        return next((name for name, window in self.windows.items() if window.is_open_at(t)), None)
+        return _window_at(self, when)
 
     def _pauses(self, pauses: Iterable[Pause]) -> list[tuple[float, float]]:
         spans = []
@@ -467,3 +466,10 @@ def parse_duration(text: str) -> timedelta:
     if seconds > MAX_DURATION.total_seconds():
         raise ValueError(f"duration {text!r} is more than {MAX_DURATION.days} days: no SLA target is that long")
     return timedelta(seconds=seconds)
+
+
+@lru_cache(maxsize=4096)
+def _window_at(calendar: Calendar, when: datetime) -> str | None:
+    """Remembered: a target's arrival window is asked of the same cycle start on each of its ticket's decisions."""
+    t = calendar._epoch(when)
+    return next((name for name, window in calendar.windows.items() if window.is_open_at(t)), None)

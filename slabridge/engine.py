@@ -129,11 +129,12 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
         reasons=tuple(r for v in verdicts for r in v.reasons),
     )
     decision = plugins.actions(decision)
-    wake = {utc(t) for v in verdicts for t in v.wake_at if t > now}
+    wake = [utc(t) for v in verdicts for t in v.wake_at if t > now]
     # A deadline is missed the moment after it: wake one second past it to see the breach.
-    running = [d for d in deadlines if d.running]
-    wake |= {t for d in running for t in (d.warn_at and utc(d.warn_at), d.due_at and utc(d.due_at) + BREACH_GRACE)
-             if t and t > now}
+    for d in deadlines:
+        if d.running:
+            wake += [t for t in (d.warn_at and utc(d.warn_at), d.due_at and utc(d.due_at) + BREACH_GRACE)
+                     if t and t > now]
     # Only the earliest: each decision replaces the ticket's timers, and the one it fires recomputes the rest.
     timers = (Timer(kind="check", fire_at=min(wake)),) if wake else ()
     memory, charges = {**state.memory}, []

@@ -100,7 +100,7 @@ def _advance(clock: MetricClock, metric, event, created) -> MetricClock:
     clock_state = clock.state
     if clock_state == "idle":
         if metric.kind in START_AT_CREATION:
-            clock = clock.start(min(created, at, key=utc))
+            clock = clock.start(created if utc(created) <= utc(at) else at)
         elif metric.kind == "milestone" and any(t in event.tags for t in metric.start_tags):
             clock = clock.start(at)
         elif metric.kind == "scheduled_visit" and metric.start_field:
