@@ -36,13 +36,19 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=6)
     parser.add_argument("--events", type=int, default=20_000)
     args = parser.parse_args()
+    if args.pairs < 1 or args.events < 1:
+        parser.error("--pairs and --events must be at least 1")
     if not (args.other / "slabridge" / "__init__.py").is_file() or not (args.other / "bench" / "replay.py").is_file():
         parser.error(f"{args.other} is not a slabridge checkout with bench/replay.py")
     pairs = []
     print("| pair | other: events/s, constant µs | this: events/s, constant µs | ratio events/s | ratio µs |")
     print("| ---: | --- | --- | ---: | ---: |")
     for index in range(1, args.pairs + 1):
-        other, this = (measure(root, args.events) for root in (args.other.resolve(), ROOT))
+        try:
+            other, this = (measure(root, args.events) for root in (args.other.resolve(), ROOT))
+        except RuntimeError as problem:
+            print(f"bench/compare.py: {problem}", file=sys.stderr)
+            return 1
         pairs.append((other, this))
         print(f"| {index} | {other[0]:,.0f}, {other[1]:,.0f} | {this[0]:,.0f}, {this[1]:,.0f} | "
               f"{this[0] / other[0]:.2f} | {this[1] / other[1]:.2f} |")
@@ -58,9 +64,13 @@ def main() -> int:
 def measure(root: Path, events: int) -> tuple[float, float]:
     """(contract rules events/s, constant rules core-µs per decision) of one replay benchmark run."""
     command = [sys.executable, __file__, "--run", str(root), "--events", str(events), "--jobs", "1"]
-    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    done = subprocess.run(command, capture_output=True, text=True)
     found = {m[1]: (float(m[2].replace(",", "")), float(m[3].replace(",", "")))
-             for m in map(ROW.match, output.splitlines()) if m}
+             for m in map(ROW.match, done.stdout.splitlines()) if m}
+    if done.returncode != 0 or set(found) != {"contracts", "constant"}:
+        last = (done.stderr.strip().splitlines() or ["(nothing on stderr)"])[-1]
+        raise RuntimeError(f"the replay benchmark of {root} exited {done.returncode} without its two one-job "
+                           f"rows: {last}")
     return found["contracts"][0], found["constant"][1]
 
 
