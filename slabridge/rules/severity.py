@@ -204,8 +204,8 @@ def _basis(event, shown, contract, planned) -> str:
 @lru_cache(maxsize=1024)
 def _digest(shown, subject, description, tags, watched, planned) -> str:
     """Remembered: a ticket's events and timers carry the same texts (the same objects, hashed once)."""
-    tags = ",".join(sorted(t for t in tags if t in watched))
-    facts = f"{shown}\0{subject}\0{description}\0{tags}\0{','.join(planned)}"
+    looked_at = ",".join(sorted(t for t in tags if t in watched))
+    facts = f"{shown}\0{subject}\0{description}\0{looked_at}\0{','.join(planned)}"
     return hashlib.sha256(facts.encode()).hexdigest()[:16]
 
 
