@@ -105,6 +105,9 @@ def test_a_duplicate_storm_ends_as_a_single_clean_send(make_rig, pg_empty, tmp_p
     final = {v: {t: (sorted(d["tags"]), d.get("priority")) for t, d in fake.tickets.items()}
              for v, fake in storm.fakes.items()}
     assert report.comments_posted > 0, (report, storm.store.counts(), storm.folder)  # the storm reached the vendors
-    assert final == expected
+    differing = {(v, t): {"storm": final[v].get(t), "clean": expected.get(v, {}).get(t)}
+                 for v in final for t in {*final[v], *expected.get(v, {})}
+                 if final[v].get(t) != expected.get(v, {}).get(t)}
+    assert final == expected, (differing, storm.folder)  # names the tickets (the folder goes with tmp_path)
     with storm.store.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM outbox WHERE attempts > 1")).scalar() == 0
