@@ -23,6 +23,7 @@ Rules:
 from __future__ import annotations
 
 import re
+import threading
 from bisect import bisect_left, bisect_right
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
@@ -190,8 +191,39 @@ def _clock(value: str, text: str, allow_24: bool) -> int:
 # --- compiled calendars ---------------------------------------------------
 
 
+class Span:
+    """One compiled stretch of a schedule: its open intervals, in order, and the open seconds before each.
+
+    Never changed once built: a wider stretch replaces it whole, so a thread that read one sees it
+    consistent while another compiles (calendars are shared by every worker thread).
+    """
+
+    __slots__ = ("starts", "ends", "cum", "cum_end", "lo", "hi", "years")
+
+    def __init__(self, starts: list[float], ends: list[float], cum: list[float], cum_end: list[float],
+                 lo: float, hi: float, years: tuple[int, int] | None):
+        self.starts, self.ends = starts, ends
+        self.cum = cum  # open seconds before interval i
+        self.cum_end = cum_end  # open seconds up to the end of interval i
+        self.lo, self.hi, self.years = lo, hi, years
+
+    def covers(self, t: float) -> bool:
+        return self.lo <= t < self.hi
+
+    def cum_at(self, t: float) -> float:
+        """Open seconds from the span's start to ``t`` (which it covers)."""
+        i = bisect_right(self.starts, t) - 1
+        if i < 0:
+            return 0.0
+        return self.cum[i] + (min(t, self.ends[i]) - self.starts[i])
+
+
 class Schedule:
-    """Open intervals of one weekly schedule, compiled on demand year by year."""
+    """Open intervals of one weekly schedule, compiled on demand year by year.
+
+    ``span`` is the stretch compiled so far; it only ever widens (under a lock, by replacing it), so
+    an instant a span covers stays covered and a span read once is safe to use throughout a query.
+    """
 
     def __init__(self, spec: ScheduleSpec, zone: ZoneInfo, holidays: HolidaySpec | None = None):
         self.tz = zone
@@ -201,30 +233,38 @@ class Schedule:
                 self._weekly[day].extend(parse_interval(t) for t in intervals)
         self._spans = [parse_span(t) for t in spec.spans]
         self._holiday_spec = holidays or HolidaySpec()
-        self._years: tuple[int, int] | None = None
-        self.starts: list[float] = []
-        self.ends: list[float] = []
-        self.cum: list[float] = []  # open seconds before interval i
-        self.cum_end: list[float] = []  # open seconds up to the end of interval i
-        self.lo = self.hi = 0.0
+        self.span = Span([], [], [], [], 0.0, 0.0, None)
+        self._compiling = threading.Lock()
 
     # -- compilation --
 
-    def ensure(self, t: float) -> None:
-        """Make sure instant ``t`` lies inside the compiled range."""
-        if not (self.lo <= t < self.hi):
-            year = datetime.fromtimestamp(t, timezone.utc).year
-            first, last = self._years or (year, year)
-            self._compile(min(first, year - 1), max(last, year + 1))
+    def covering(self, t: float) -> Span:
+        """The compiled span, widened first if it does not cover instant ``t``."""
+        span = self.span
+        if span.covers(t):
+            return span
+        with self._compiling:
+            span = self.span
+            if not span.covers(t):
+                year = datetime.fromtimestamp(t, timezone.utc).year
+                first, last = span.years or (year, year)
+                span = self.span = self._compile(min(first, year - 1), max(last, year + 1))
+        return span
 
-    def extend_forward(self) -> None:
-        first, last = self._years
-        if last - first > MAX_YEARS_AHEAD * 2:
-            raise CalendarError(f"no due time within {MAX_YEARS_AHEAD} years: the calendar has too little (or no) "
-                                "open time for this duration")
-        self._compile(first, last + 2)
+    def extended(self, span: Span) -> Span:
+        """A span reaching further ahead than ``span`` (two more years, unless another thread did it)."""
+        with self._compiling:
+            current = self.span
+            if current.hi > span.hi:
+                return current
+            first, last = current.years
+            if last - first > MAX_YEARS_AHEAD * 2:
+                raise CalendarError(f"no due time within {MAX_YEARS_AHEAD} years: the calendar has too little (or "
+                                    "no) open time for this duration")
+            current = self.span = self._compile(first, last + 2)
+            return current
 
-    def _compile(self, first: int, last: int) -> None:
+    def _compile(self, first: int, last: int) -> Span:
         tz = self.tz
         begin = date(first, 1, 1) - timedelta(days=7)
         stop = date(last + 1, 1, 1)
@@ -250,14 +290,12 @@ class Schedule:
         lo = datetime.combine(date(first, 1, 1), time(0), tzinfo=tz).timestamp()
         hi = datetime.combine(stop, time(0), tzinfo=tz).timestamp()
         intervals = [(max(s, lo), min(e, hi)) for s, e in _subtract(merged, _merge(closed)) if e > lo and s < hi]
-        self.starts = [s for s, _ in intervals]
-        self.ends = [e for _, e in intervals]
-        self.cum, self.cum_end, total = [], [], 0.0
+        cum, cum_end, total = [], [], 0.0
         for s, e in intervals:
-            self.cum.append(total)
+            cum.append(total)
             total += e - s
-            self.cum_end.append(total)
-        self.lo, self.hi, self._years = lo, hi, (first, last)
+            cum_end.append(total)
+        return Span([s for s, _ in intervals], [e for _, e in intervals], cum, cum_end, lo, hi, (first, last))
 
     def _holidays(self, first: int, last: int) -> set[date]:
         spec = self._holiday_spec
@@ -274,9 +312,9 @@ class Schedule:
     # -- queries on epoch seconds --
 
     def is_open_at(self, t: float) -> bool:
-        self.ensure(t)
-        i = bisect_right(self.starts, t) - 1
-        return i >= 0 and t < self.ends[i]
+        span = self.covering(t)
+        i = bisect_right(span.starts, t) - 1
+        return i >= 0 and t < span.ends[i]
 
 
 def _merge(intervals: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -322,38 +360,35 @@ class Calendar(Schedule):
 
     # -- epoch-level core (floats in, floats out) --
 
-    def _cum_at(self, t: float) -> float:
-        i = bisect_right(self.starts, t) - 1
-        if i < 0:
-            return 0.0
-        return self.cum[i] + (min(t, self.ends[i]) - self.starts[i])
-
     def add_epoch(self, t: float, seconds: float) -> float:
-        self.ensure(t)
+        span = self.covering(t)
         if seconds <= 0:
             return self.next_open_epoch(t)
-        target = self._cum_at(t) + seconds
-        while target > self.cum_end[-1]:
-            self.extend_forward()
-        i = bisect_left(self.cum_end, target)
-        return self.starts[i] + (target - self.cum[i])
+        target = span.cum_at(t) + seconds
+        while target > span.cum_end[-1]:
+            span = self.extended(span)
+            target = span.cum_at(t) + seconds  # the same unless another thread compiled earlier years in
+        i = bisect_left(span.cum_end, target)
+        return span.starts[i] + (target - span.cum[i])
 
     def between_epoch(self, a: float, b: float) -> float:
         if b <= a:
             return 0.0
-        if not (self.lo <= a and b < self.hi):
-            self.ensure(a)
-            self.ensure(b)
-        return self._cum_at(b) - self._cum_at(a)
+        span = self.span
+        if not (span.lo <= a and b < span.hi):
+            self.covering(a)
+            span = self.covering(b)  # spans only widen: it still covers a
+        return span.cum_at(b) - span.cum_at(a)
 
     def next_open_epoch(self, t: float) -> float:
-        self.ensure(t)
-        i = bisect_right(self.starts, t) - 1
-        if i >= 0 and t < self.ends[i]:
+        span = self.covering(t)
+        i = bisect_right(span.starts, t) - 1
+        if i >= 0 and t < span.ends[i]:
             return t
-        while i + 1 >= len(self.starts):
-            self.extend_forward()
-        return self.starts[i + 1]
+        while i + 1 >= len(span.starts):
+            span = self.extended(span)
+            i = bisect_right(span.starts, t) - 1
+        return span.starts[i + 1]
 
     # -- datetime API --
 
@@ -369,23 +404,26 @@ class Calendar(Schedule):
         t = start.timestamp() if start.tzinfo else self._epoch(start)
         if pauses:
             return self._local(self._add_with_pauses(t, seconds, self._pauses(pauses)))
-        if seconds <= 0 or not (self.lo <= t < self.hi):
+        span = self.span
+        if seconds <= 0 or not (span.lo <= t < span.hi):
             return self._local(self.add_epoch(t, seconds))
         # The hot path of add_epoch, inlined: two bisects and a datetime.
-        i = bisect_right(self.starts, t) - 1
-        target = seconds + (self.cum[i] + (min(t, self.ends[i]) - self.starts[i]) if i >= 0 else 0.0)
-        if target > self.cum_end[-1]:
+        starts, cum = span.starts, span.cum
+        i = bisect_right(starts, t) - 1
+        target = seconds + (cum[i] + (min(t, span.ends[i]) - starts[i]) if i >= 0 else 0.0)
+        if target > span.cum_end[-1]:
             return self._local(self.add_epoch(t, seconds))
-        j = bisect_left(self.cum_end, target)
-        return datetime.fromtimestamp(self.starts[j] + (target - self.cum[j]), self.tz)
+        j = bisect_left(span.cum_end, target)
+        return datetime.fromtimestamp(starts[j] + (target - cum[j]), self.tz)
 
     def between(self, a: datetime, b: datetime, pauses: Iterable[Pause] = ()) -> timedelta:
         """Business time from ``a`` to ``b`` (0 if ``b`` is not after ``a``), less ``pauses``."""
         ta = a.timestamp() if a.tzinfo else self._epoch(a)
         tb = b.timestamp() if b.tzinfo else self._epoch(b)
-        if not pauses and self.lo <= ta < tb < self.hi:
+        span = self.span
+        if not pauses and span.lo <= ta < tb < span.hi:
             # The hot path of between_epoch, inlined.
-            starts, ends, cum = self.starts, self.ends, self.cum
+            starts, ends, cum = span.starts, span.ends, span.cum
             i = bisect_right(starts, ta) - 1
             j = bisect_right(starts, tb, i if i > 0 else 0) - 1
             at_a = cum[i] + (min(ta, ends[i]) - starts[i]) if i >= 0 else 0.0
@@ -408,8 +446,8 @@ class Calendar(Schedule):
     def closing_after(self, when: datetime) -> datetime:
         """The end of the open interval containing ``when``, or of the next one: "end of business day"."""
         t = self.next_open_epoch(self._epoch(when))
-        i = bisect_right(self.starts, t) - 1
-        return self._local(self.ends[i])
+        span = self.covering(t)
+        return self._local(span.ends[bisect_right(span.starts, t) - 1])
 
     def window_at(self, when: datetime) -> str | None:
         """The first named window (in declaration order) containing ``when``, or None."""

@@ -347,11 +347,19 @@ class Store:
     def fail_event(self, inbox_id: int, error: str, max_attempts: int, retry_in: float, now: float | None = None,
                    dead_if_repeated: bool = False) -> str:
         """Record a failed attempt: back to pending with a delay, or ``dead`` after max_attempts (or, with
-        ``dead_if_repeated``, as soon as it fails the same way twice: retrying a deterministic failure is futile)."""
+        ``dead_if_repeated``, as soon as it fails the same way twice: retrying a deterministic failure is futile).
+
+        Only a pending row is touched: between the failed attempt's commit and this call another worker
+        may have decided the event, and a decided event must never be put back in the queue (it would
+        be decided twice). Returns the row's status afterwards (``done`` then: the failure is moot).
+        """
         now = now or time.time()
         error = error[:2000]
         with self.engine.begin() as conn:
-            row = conn.execute(sa.select(inbox.c.attempts, inbox.c.error).where(inbox.c.id == inbox_id)).one()
+            row = conn.execute(sa.select(inbox.c.attempts, inbox.c.error, inbox.c.status)
+                               .where(inbox.c.id == inbox_id).with_for_update()).one()
+            if row.status != "pending":
+                return row.status
             attempts = row.attempts + 1
             repeated = dead_if_repeated and row.error == error
             status = "dead" if attempts >= max_attempts or repeated else "pending"
@@ -629,6 +637,12 @@ class Store:
         return out
 
 
+class StaleClaim(Exception):
+    """A decision's rows were changed by someone else while it was being made (its event is no longer
+    pending, or its ticket's state is gone): its writes are discarded. The claim's locks make this
+    impossible; the check is the fence that keeps a broken claim from deciding an event twice."""
+
+
 class EventFailed(Exception):
     def __init__(self, inbox_id: int, cause: BaseException, attempts: int = 0):
         super().__init__(f"inbox row {inbox_id}: {cause.__class__.__name__}: {cause}")
@@ -677,7 +691,7 @@ _INSERT_TIMER = timers.insert().values(vendor=sa.bindparam("b_vendor"), ticket_i
                                        status="pending")
 _INSERT_CHARGE = ledger.insert()
 _INSERT_AUDIT = audit.insert().values(vendor=sa.bindparam("b_vendor"), ticket_id=sa.bindparam("b_ticket"))
-_FINISH_INBOX = inbox.update().where(inbox.c.id == sa.bindparam("row_id")).values(
+_FINISH_INBOX = inbox.update().where((inbox.c.id == sa.bindparam("row_id")) & (inbox.c.status == "pending")).values(
     status="done", processed_at=sa.bindparam("processed_at"), attempts=sa.bindparam("attempts"))
 
 
@@ -704,7 +718,10 @@ def _write_decisions(conn: Connection, decided: list[tuple[Any, Outcome, TicketS
                                   (_DROP_PENDING_TIMERS, dropped), (_INSERT_TIMER, timer_rows),
                                   (_INSERT_CHARGE, charges), (_INSERT_AUDIT, audits), (_FINISH_INBOX, done)):
         if parameters:
-            conn.execute(statement, parameters)
+            changed = conn.execute(statement, parameters).rowcount
+            if statement in (_UPDATE_TICKET, _FINISH_INBOX) and changed != len(parameters):
+                raise StaleClaim(f"{len(parameters) - changed} of {len(parameters)} {statement.table.name} rows "
+                                 "changed under the claim")
 
 
 def inbox_row(event: TicketEvent, received_at: float, by_content: bool = False) -> dict[str, Any]:

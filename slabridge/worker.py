@@ -12,8 +12,9 @@ import logging
 import os
 import socket
 import threading
-import uuid
 import time
+import traceback
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -31,6 +32,7 @@ from .vendorapi import MAX_INLINE_WAIT, Throttle, VendorClient, VendorError, out
 
 log = logging.getLogger("slabridge.worker")
 BATCH = 32  # events, timers or writes per transaction: one commit (a durable disk write) for all of them
+_BATCH = threading.local()  # this thread's batch of decisions: each customer's stored planned events, read once
 
 
 class Worker:
@@ -41,7 +43,6 @@ class Worker:
         self.plugins = plugins
         self.settings = plugins.settings
         self.directory = directory
-        self._planned: dict[str, list[PlannedEvent]] = {}  # each customer's stored planned events, this batch
         if directory is not None:
             directory.ledger = store.ledger_entries
             directory.stored_events = self._stored_events
@@ -62,10 +63,16 @@ class Worker:
 
     def _stored_events(self, customer: str) -> list[PlannedEvent]:
         """The customer's planned events added at run time, read once per batch of decisions (every
-        decision's entitlement asks; they change when an admin adds one, seen from the next batch on)."""
-        events = self._planned.get(customer)
+        decision's entitlement asks; they change when an admin adds one, seen from the next batch on).
+
+        Worker threads share the directory, which calls the last worker's method: what a batch read
+        is kept per thread (a thread's batch never sees another thread's older reads)."""
+        planned = getattr(_BATCH, "planned", None)
+        if planned is None:
+            planned = _BATCH.planned = {}
+        events = planned.get(customer)
         if events is None:
-            events = self._planned[customer] = [
+            events = planned[customer] = [
                 PlannedEvent(kind=e["kind"], starts=e["from"], ends=e["to"], note=e["note"])
                 for e in self.store.planned_events(customer)]
         return events
@@ -73,7 +80,7 @@ class Worker:
     def process_events(self, limit: int = BATCH) -> int:
         """Decide up to ``limit`` inbox events (one per ticket) in one transaction; return how many were
         decided or failed."""
-        self._planned = {}
+        _BATCH.planned = {}
         now = self.clock()
         when = datetime.fromtimestamp(now, timezone.utc)
         started = time.perf_counter()
@@ -95,7 +102,12 @@ class Worker:
                 continue
             status = self.store.fail_event(failed.inbox_id, _describe(failed.cause), self.settings.max_attempts,
                                            retry_in=5.0, now=now, dead_if_repeated=True)
-            log.error("event %s failed (%s): %s", failed.inbox_id, status, failed.cause.__class__.__name__)
+            if status in ("pending", "dead"):
+                log.error("event %s failed (%s): %s%s", failed.inbox_id, status, failed.cause.__class__.__name__,
+                          _raised_at(failed.cause))
+            else:  # another worker decided it after this attempt failed: nothing to retry
+                log.warning("event %s: this attempt failed (%s) but it is already %s", failed.inbox_id,
+                            failed.cause.__class__.__name__, status)
         return decided + len(failures)
 
     def _look_up(self, needed: LookupNeeded, failed: EventFailed) -> None:
@@ -330,7 +342,17 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'event'}: {e['msg']}" for e in exc.errors()[:5])
         return f"ValidationError: {problems}"
-    return f"{exc.__class__.__name__}: {exc}"
+    return f"{exc.__class__.__name__}: {exc}{_raised_at(exc)}"
+
+
+def _raised_at(exc: BaseException) -> str:
+    """Where ``exc`` was raised, for whoever fixes it: `` (at rules/sla.py:120 in deadlines)``."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return ""
+    frame = frames[-1]
+    path = frame.filename.replace(os.sep, "/").rsplit("/", 2)
+    return f" (at {'/'.join(path[-2:])}:{frame.lineno} in {frame.name})"
 
 
 HOST = socket.gethostname()[:32]

@@ -90,6 +90,24 @@ def test_a_batch_reads_a_customers_planned_events_once_and_the_next_batch_sees_a
     assert severity_of(store, "604") == "standard" and len(reads) == 2
 
 
+def test_a_worker_thread_sees_a_new_planned_event_while_another_worker_on_the_directory_is_idle(system, sign):
+    """`slabridge worker --threads 2`: two workers share one directory, which calls the last one's reader.
+    The first worker's next batch must still read afresh, however long the other stays idle."""
+    receiver, worker, store = system
+    Worker(store, worker.plugins, worker.directory)  # the second thread's worker: never runs a batch here
+    with httpx.Client(base_url=receiver.url) as http:
+        body = site_down("701")
+        http.post("/webhooks/freshdesk", content=body, headers=sign("freshdesk", body))
+    assert worker.process_events() == 1 and severity_of(store, "701") == "emergency"
+    now = datetime.now(timezone.utc)
+    store.add_planned_event("northwind-clinic", "software_upgrade", now - timedelta(hours=1), now + timedelta(hours=1))
+    with httpx.Client(base_url=receiver.url) as http:
+        body = site_down("702")
+        http.post("/webhooks/freshdesk", content=body, headers=sign("freshdesk", body))
+    assert worker.process_events() == 1
+    assert severity_of(store, "702") == "standard"
+
+
 @pytest.mark.parametrize("body, status, message", [
     ({"customer": "nobody", "kind": "k", "from": "2026-01-01T00:00Z", "to": "2026-01-02T00:00Z"}, 422,
      "unknown customer 'nobody'"),

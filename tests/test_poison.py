@@ -5,6 +5,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
+from slabridge import hookimpl
 from slabridge.plugins import Plugins
 from slabridge.store import inbox
 from slabridge.worker import Worker
@@ -41,6 +42,27 @@ def test_a_stored_event_that_no_longer_validates_is_dead_lettered_and_does_not_b
     statuses = {r["ticket_id"]: r["status"] for r in store.rows("inbox")}
     assert statuses == {"1": "dead", "2": "done"}
     assert any(d["kind"] == "event" and "ValidationError" in d["error"] for d in store.dead_letters())
+
+
+class BrokenClassifier:
+    @hookimpl(tryfirst=True)
+    def slabridge_classify(self, event):
+        return {}["severity"]  # a rule's bug
+
+
+def test_a_rule_that_raises_dead_letters_its_event_saying_where_and_others_are_decided(store, settings, signed, client,
+                                                                                      caplog):
+    headers, body = signed("zendesk", "1")
+    assert client.post("/webhooks/zendesk", data=body, headers=headers).status_code == 202
+    worker = Worker(store, Plugins(settings, extra=(BrokenClassifier(),)))
+    for _ in range(2):  # the same failure twice: retrying it is futile
+        worker.drain()
+        with store.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE inbox SET not_before = 0"))
+    [dead] = store.dead_letters()
+    line = BrokenClassifier.slabridge_classify.__code__.co_firstlineno + 2
+    assert dead["error"] == f"KeyError: 'severity' (at tests/test_poison.py:{line} in slabridge_classify)"
+    assert f"KeyError (at tests/test_poison.py:{line} in slabridge_classify)" in caplog.text
 
 
 def test_a_timestamp_header_that_overflows_is_a_401_not_a_500(client, store):

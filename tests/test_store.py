@@ -160,6 +160,41 @@ def test_a_failing_decision_changes_nothing_and_keeps_the_event(store):
     assert store.fail_event(store.rows("inbox")[0]["id"], "rule bug", max_attempts=1, retry_in=0) == "dead"
 
 
+def test_a_failure_recorded_after_another_worker_decided_the_event_does_not_queue_it_again(store):
+    """Worker 1's attempt fails and commits (the event stays pending); worker 2 decides the event before
+    worker 1 records the failure. The late record must not put a decided event back: it would be decided
+    twice (two decisions, two sets of writes to the vendor)."""
+    from slabridge.store import EventFailed
+
+    store.enqueue(event("A", "a1"))
+    with pytest.raises(EventFailed) as failed:
+        store.process_next_event(lambda ev, st: (_ for _ in ()).throw(RuntimeError("lost connection")))
+    assert store.process_next_event(outcome_for)  # worker 2
+    assert store.fail_event(failed.value.inbox_id, "lost connection", max_attempts=5, retry_in=0) == "done"
+    assert [(r["status"], r["attempts"]) for r in store.rows("inbox")] == [("done", 1)]
+    assert not store.process_next_event(outcome_for)
+    assert len(store.rows("audit", kind="decision")) == 1 and len(store.rows("outbox")) == 1
+
+
+def test_a_decision_whose_event_stopped_being_pending_under_it_is_discarded(store):
+    """The fence behind the claim's locks: if the event a decision was made for is no longer pending when
+    its writes are made (here changed through the decision's own connection, which no other worker can
+    do while the claim holds the row), nothing of the decision is written and the event stays as it is."""
+    from slabridge.store import EventFailed, StaleClaim
+
+    store.enqueue(event("A", "a1"))
+
+    def decide_after_someone_finished_it(ev, st):
+        store._decision.conn.execute(sa.text("UPDATE inbox SET status = 'done'"))
+        return outcome_for(ev, st)
+
+    with pytest.raises(EventFailed) as failed:
+        store.process_next_event(decide_after_someone_finished_it)
+    assert isinstance(failed.value.cause, StaleClaim)
+    assert store.rows("audit") == [] and store.rows("outbox") == [] and store.rows("tickets") == []
+    assert store.fail_event(failed.value.inbox_id, "stale", max_attempts=5, retry_in=0) == "done"
+
+
 def test_a_batch_is_written_together_and_a_decision_whose_writes_fail_stays_pending_alone(store):
     """The batch's writes go in one statement per kind; when one decision's rows are refused by the
     database (here a timer without a kind), the others are written one by one and only it fails."""
