@@ -13,6 +13,7 @@ reports is the contract's phrase, never the ticket's words (they may hold PHI).
 from __future__ import annotations
 
 import re
+import threading
 from functools import lru_cache
 
 import snowballstemmer
@@ -23,9 +24,19 @@ WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 LANGUAGES = frozenset(snowballstemmer.algorithms())
 
 
-@lru_cache(maxsize=32)
+_THREAD = threading.local()
+
+
 def _stemmer(language: str):
-    return snowballstemmer.stemmer(language)
+    """This thread's stemmer for ``language``. A Snowball stemmer keeps the word it is stemming in itself:
+    worker threads sharing one get each other's words (an IndexError, or silently a wrong stem)."""
+    stemmers = getattr(_THREAD, "stemmers", None)
+    if stemmers is None:
+        stemmers = _THREAD.stemmers = {}
+    stemmer = stemmers.get(language)
+    if stemmer is None:
+        stemmer = stemmers[language] = snowballstemmer.stemmer(language)
+    return stemmer
 
 
 def words(text: str) -> list[str]:

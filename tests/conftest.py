@@ -65,6 +65,16 @@ VENDORS = ("zendesk", "freshdesk", "jira")
 SECRET = "test-secret-one"
 
 
+@pytest.fixture
+def frequent_switches():
+    """Threads switch every microsecond, so that shared state updated in steps is caught halfway as often
+    as possible (the worker's threads share compiled calendars and phrase matchers)."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(interval)
+
+
 @pytest.fixture(scope="session")
 def pg_database():
     """A throw-away database on the real PostgreSQL, for the whole session."""

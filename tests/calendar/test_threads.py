@@ -5,11 +5,8 @@ same cold calendar. Half-replaced interval lists made one thread's due time wron
 (seen as a failed decision, then retried).
 """
 
-import sys
 import threading
 from datetime import datetime, timedelta, timezone
-
-import pytest
 
 from slabridge.calendar import Calendar, CalendarSpec
 
@@ -23,15 +20,6 @@ QUERIES = [(datetime(year, month, 3, 15, tzinfo=timezone.utc), timedelta(hours=h
 def ask(calendar: Calendar, queries) -> list:
     return [(calendar.add(start, duration), calendar.between(start, start + duration * 3),
              calendar.is_open(start), calendar.closing_after(start)) for start, duration in queries]
-
-
-@pytest.fixture
-def frequent_switches():
-    """Threads switch every microsecond, so that a compile is interrupted halfway as often as possible."""
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    yield
-    sys.setswitchinterval(interval)
 
 
 def test_threads_widening_one_cold_calendar_all_get_the_answers_one_thread_gets(frequent_switches):
