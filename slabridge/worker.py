@@ -32,7 +32,7 @@ from .vendorapi import MAX_INLINE_WAIT, Throttle, VendorClient, VendorError, out
 
 log = logging.getLogger("slabridge.worker")
 BATCH = 32  # events, timers or writes per transaction: one commit (a durable disk write) for all of them
-_BATCH = threading.local()  # this thread's batch of decisions: each customer's stored planned events, read once
+_BATCH_READS = threading.local()  # this thread's batch of decisions: each customer's stored planned events, read once
 
 
 class Worker:
@@ -67,9 +67,9 @@ class Worker:
 
         Worker threads share the directory, which calls the last worker's method: what a batch read
         is kept per thread (a thread's batch never sees another thread's older reads)."""
-        planned = getattr(_BATCH, "planned", None)
+        planned = getattr(_BATCH_READS, "planned", None)
         if planned is None:
-            planned = _BATCH.planned = {}
+            planned = _BATCH_READS.planned = {}
         events = planned.get(customer)
         if events is None:
             events = planned[customer] = [
@@ -80,7 +80,7 @@ class Worker:
     def process_events(self, limit: int = BATCH) -> int:
         """Decide up to ``limit`` inbox events (one per ticket) in one transaction; return how many were
         decided or failed."""
-        _BATCH.planned = {}
+        _BATCH_READS.planned = {}
         now = self.clock()
         when = datetime.fromtimestamp(now, timezone.utc)
         started = time.perf_counter()

@@ -98,6 +98,7 @@ class Report:
     phi_in_logs: list[str] = field(default_factory=list)
     decided_twice_ids: list[str] = field(default_factory=list)
     tracebacks: list[str] = field(default_factory=list)
+    failed_events: list[str] = field(default_factory=list)  # a decision that raised: a bug, even if retried
 
     def problems(self) -> list[str]:
         found = []
@@ -108,6 +109,7 @@ class Report:
         found += [f"decided twice: {delivery}" for delivery in self.decided_twice_ids[:3]]
         found += [f"PHI in a log: {line[:160]}" for line in self.phi_in_logs[:3]]
         found += [f"traceback in a log: {line[:160]}" for line in self.tracebacks[:3]]
+        found += [f"a decision failed: {line[:200]}" for line in self.failed_events[:3]]
         return found
 
 
@@ -301,6 +303,7 @@ class Rig:
             log_lines=len(lines),
             phi_in_logs=[line for line in lines if any(p in line for p in PHI)],
             tracebacks=[line for line in lines if line.startswith("Traceback")],
+            failed_events=[line for line in lines if "slabridge.worker: event " in line and " failed (" in line],
         )
 
     def _order_violations(self, inbox: list[dict]) -> int:
