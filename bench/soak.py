@@ -108,11 +108,15 @@ def main() -> None:
     print(f"soak: {args.minutes:g} min at {args.rate:g}/s on PostgreSQL; {elapsed:.0f} s with the drain; "
           f"drained: {drained}; faults: {counts}")
     print("| sent | accepted | duplicates answered | decided | decided twice | writes delivered | "
-          "comments posted | posted twice | lost (accepted, not decided) | order violations | PHI/traceback lines |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "comments posted | posted twice | lost (accepted, not decided) | order violations | decisions that raised | "
+          "PHI/traceback lines |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     print(f"| {len(sent):,} | {report.accepted:,} | {report.duplicates_answered:,} | {report.decided:,} | "
           f"{report.decided_twice} | {delivered:,} | {report.comments_posted:,} | {report.comments_posted_twice} | "
-          f"{report.undecided} | {report.order_violations} | {len(report.phi_in_logs) + len(report.tracebacks)} |")
+          f"{report.undecided} | {report.order_violations} | {len(report.failed_events)} | "
+          f"{len(report.phi_in_logs) + len(report.tracebacks)} |")
+    for problem in report.problems():
+        print(f"problem: {problem}")
     print(f"logs kept in {folder}")
 
 
