@@ -10,6 +10,7 @@ unknown, never as a reason to refuse.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,12 +25,17 @@ class LookupNeeded(Exception):
 
 
 class Lookups:
-    """Answers of earlier look-ups, each kept for ``ttl_seconds`` (unknowns for ``unknown_ttl_seconds``)."""
+    """Answers of earlier look-ups, each kept for ``ttl_seconds`` (unknowns for ``unknown_ttl_seconds``).
+
+    One per process, shared by its worker threads: a user looked up by one thread is not looked up again
+    by the next (each request counts against the vendor's rate limit).
+    """
 
     def __init__(self, ttl_seconds: float = 900.0, unknown_ttl_seconds: float = 300.0,
                  clock: Callable[[], float] = time.monotonic, max_entries: int = 50_000):
         self.ttl, self.unknown_ttl, self.clock, self.max_entries = ttl_seconds, unknown_ttl_seconds, clock, max_entries
         self._answers: dict[tuple[str, str, str], tuple[float, dict[str, Any] | None]] = {}
+        self._lock = threading.Lock()  # puts (rare) take turns; gets read whichever dict is current
         self.made = 0  # look-ups made through this cache (for tests and the operator)
 
     def get(self, vendor: str, kind: str, key: str) -> dict[str, Any] | None:
@@ -40,15 +46,16 @@ class Lookups:
         return entry[1]
 
     def put(self, vendor: str, kind: str, key: str, answer: dict[str, Any] | None) -> None:
-        if len(self._answers) >= self.max_entries:
-            now = self.clock()
-            self._answers = {k: v for k, v in self._answers.items() if v[0] >= now}
-            if len(self._answers) >= self.max_entries:
-                self._answers.clear()
         ttl = self.ttl if answer is not None else self.unknown_ttl
-        self._answers[(vendor, kind, key)] = (self.clock() + ttl, answer)
+        with self._lock:
+            if len(self._answers) >= self.max_entries:
+                now = self.clock()
+                answers = {k: v for k, v in self._answers.items() if v[0] >= now}
+                self._answers = answers if len(answers) < self.max_entries else {}
+            self._answers[(vendor, kind, key)] = (self.clock() + ttl, answer)
 
     def fetch(self, needed: LookupNeeded, look_up: Callable[[str, str], dict[str, Any] | None]) -> None:
         """Make the look-up ``needed`` names with ``look_up(kind, key)`` and keep its answer."""
-        self.made += 1
+        with self._lock:
+            self.made += 1
         self.put(needed.vendor, needed.kind, needed.key, look_up(needed.kind, needed.key))

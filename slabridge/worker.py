@@ -38,7 +38,7 @@ _BATCH_READS = threading.local()  # this thread's batch of decisions: each custo
 class Worker:
     def __init__(self, store: Store, plugins: Plugins, directory: Any = None,
                  clock: Callable[[], float] = time.time,
-                 http_factory: Callable[[str], httpx.Client] | None = None):
+                 http_factory: Callable[[str], httpx.Client] | None = None, lookups: Lookups | None = None):
         self.store = store
         self.plugins = plugins
         self.settings = plugins.settings
@@ -48,7 +48,7 @@ class Worker:
             directory.stored_events = self._stored_events
         self.clock = clock
         self.http_factory = http_factory
-        self.lookups = Lookups(ttl_seconds=self.settings.lookup_ttl_seconds)
+        self.lookups = lookups or Lookups(ttl_seconds=self.settings.lookup_ttl_seconds)
         self._clients: dict[str, VendorClient | None] = {}
         self.owner = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease_seconds = lease_for(self.settings)
@@ -331,6 +331,20 @@ class Worker:
                 client.on_rate_limited = lambda wait, v=vendor: self.store.pause_vendor(v, self.clock() + wait)
                 self._clients[vendor] = client
         return self._clients[vendor]
+
+
+def worker_pool(store: Store, plugins: Plugins, directory: Any, count: int) -> list[Worker]:
+    """The workers of one process: each its own (thread and database connection), all sharing the
+    process's look-up cache."""
+    lookups = Lookups(ttl_seconds=plugins.settings.lookup_ttl_seconds)
+    return [Worker(store, plugins, directory, lookups=lookups) for _ in range(count)]
+
+
+def worker_threads(store: Store, plugins: Plugins, directory: Any, count: int,
+                   stop: threading.Event) -> list[threading.Thread]:
+    """A thread (not started) running each worker of :func:`worker_pool` until ``stop`` is set."""
+    return [threading.Thread(target=worker.run, args=(stop,), name=f"worker-{i}")
+            for i, worker in enumerate(worker_pool(store, plugins, directory, count))]
 
 
 def _ids(rows: list[OutboxRow]) -> str:

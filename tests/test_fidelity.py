@@ -431,3 +431,49 @@ def test_a_late_older_event_never_overwrites_a_newer_one(system):
     state = system.store.ticket_state(__import__("slabridge.models", fromlist=["TicketRef"]).TicketRef(
         vendor="zendesk", id="95"))
     assert state.last_event.priority == "normal"
+
+
+def test_worker_threads_of_one_process_share_their_look_ups(system):
+    """`slabridge worker --threads 2`: a user one thread looked up is not looked up again by the other."""
+    from slabridge.worker import worker_pool
+
+    system.fakes["zendesk"].records[("user", "8447388090494")] = {
+        "id": 8447388090494, "email": "casey@fabrikam.example", "name": "Casey", "organization_id": 9100,
+        "role": "end-user"}
+    first, second = worker_pool(system.store, system.worker.plugins, system.worker.directory, 2)
+    assert first.lookups is second.lookups
+    for worker, ticket in ((first, "5158"), (second, "5159")):
+        body = sample("zendesk", "ticket_created.json")
+        body["id"], body["detail"]["id"] = f"envelope-{ticket}", ticket
+        raw = json.dumps(body).encode()
+        headers = Plugins().connectors["zendesk"].signed_headers("test-secret-one", raw, _now())
+        assert httpx.post(f"{system.receiver.url}/webhooks/zendesk", content=raw, headers=headers).status_code == 202
+        worker.drain()
+    assert [d["entitlement"] for d in system.decisions("zendesk")] == ["standard", "standard"]
+    assert len(system.reads("zendesk", "/api/v2/users/")) == 1
+
+
+def test_the_look_up_cache_takes_puts_from_many_threads_past_its_bound(frequent_switches):
+    import threading
+
+    from slabridge.lookups import LookupNeeded, Lookups
+
+    lookups, errors = Lookups(max_entries=50), []
+
+    def put_many(index: int) -> None:
+        try:
+            for n in range(2_000):
+                lookups.put("zendesk", "user", f"{index}-{n}", {"n": n})
+                try:
+                    assert lookups.get("zendesk", "user", f"{index}-{n}") == {"n": n}
+                except LookupNeeded:  # another thread's put just emptied the full cache: allowed
+                    pass
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=put_many, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(lookups._answers) <= 50

@@ -103,14 +103,13 @@ def serve(obj: Context, host: str, port: int, workers: int) -> None:
     from slabridge_webhooks import create_app
 
     from ..serving import serve_app
-    from ..worker import Worker
+    from ..worker import worker_threads
 
     settings = obj.settings()
     plugins, store, directory = obj.plugins(settings), obj.store(settings), obj.directory(settings)
     app = create_app(settings, plugins, store)
     stop = threading.Event()
-    threads = [threading.Thread(target=Worker(store, plugins, directory).run, args=(stop,), name=f"worker-{i}")
-               for i in range(workers)]
+    threads = worker_threads(store, plugins, directory, workers, stop)
     enabled = [v for v in plugins.connectors if settings.vendor(v).enabled]
 
     def announce(url: str) -> None:
@@ -130,14 +129,13 @@ def serve(obj: Context, host: str, port: int, workers: int) -> None:
 @click.pass_obj
 def worker(obj: Context, threads: int) -> None:
     """Run standalone workers (scale-out: run as many as you like against PostgreSQL)."""
-    from ..worker import Worker
+    from ..worker import worker_threads
 
     settings = obj.settings()
     logs.configure(settings.log_level, settings.log_format)
     plugins, store, directory = obj.plugins(settings), obj.store(settings), obj.directory(settings)
     stop = threading.Event()
-    pool = [threading.Thread(target=Worker(store, plugins, directory).run, args=(stop,), name=f"worker-{i}")
-            for i in range(threads)]
+    pool = worker_threads(store, plugins, directory, threads, stop)
     for thread in pool:
         thread.start()
     click.echo(f"slabridge worker: {threads} thread(s) on {_safe_url(settings.database_url)}")
