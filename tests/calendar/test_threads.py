@@ -5,10 +5,10 @@ same cold calendar. Half-replaced interval lists made one thread's due time wron
 (seen as a failed decision, then retried).
 """
 
-import threading
 from datetime import datetime, timedelta, timezone
 
 from slabridge.calendar import Calendar, CalendarSpec
+from slabridge.testing.threads import at_once
 
 SPEC = CalendarSpec.model_validate({"timezone": "America/Denver", "weekly": {"mon-fri": ["08:00-17:00"]},
                                     "holidays": {"country": "US", "subdivision": "CO"}})
@@ -25,22 +25,8 @@ def ask(calendar: Calendar, queries) -> list:
 def test_threads_widening_one_cold_calendar_all_get_the_answers_one_thread_gets(frequent_switches):
     expected = ask(Calendar(SPEC), QUERIES)
     for round_ in range(3):
-        calendar, answers, errors = Calendar(SPEC), {}, []
-        start = threading.Barrier(6)
-
-        def run(index: int) -> None:
-            order = QUERIES[index:] + QUERIES[:index]  # each thread starts its widening somewhere else
-            start.wait()
-            try:
-                answers[index] = ask(calendar, order)
-            except Exception as exc:  # noqa: BLE001 - reported below, with the thread that raised it
-                errors.append(f"thread {index}: {exc!r}")
-
-        threads = [threading.Thread(target=run, args=(i,)) for i in range(6)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert errors == [], f"round {round_}"
-        for index, got in answers.items():
+        calendar = Calendar(SPEC)
+        # each thread starts its widening somewhere else
+        answers = at_once(6, lambda index: ask(calendar, QUERIES[index:] + QUERIES[:index]))
+        for index, got in enumerate(answers):
             assert got == expected[index:] + expected[:index], f"round {round_}, thread {index}"

@@ -90,27 +90,12 @@ def test_check_explain_shows_which_rule_matches_a_text_and_why():
 
 def test_threads_matching_phrases_at_once_get_the_answers_one_thread_gets(frequent_switches):
     """Worker threads stem tickets' words at the same time; a Snowball stemmer is not safe to share."""
-    import threading
-
     from slabridge.phrases import indexed
+    from slabridge.testing.threads import at_once
 
     texts = [f"ticket {n}: customers reporting {word} failures, generating estimates, logging on"
              for n in range(400) for word in ("blocked", "unavailable", "connections")]
     expected = [indexed(text) for text in texts]
     indexed.cache_clear()
-    answers, errors, start = {}, [], threading.Barrier(6)
-
-    def run(index: int) -> None:
-        start.wait()
-        try:
-            answers[index] = [indexed(text) for text in texts[index::6]]
-        except Exception as exc:  # noqa: BLE001 - reported below, with the thread that raised it
-            errors.append(f"thread {index}: {exc!r}")
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    answers = at_once(6, lambda index: [indexed(text) for text in texts[index::6]])
     assert all(answers[index] == expected[index::6] for index in range(6))
