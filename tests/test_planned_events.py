@@ -41,6 +41,18 @@ def site_down(ticket: str) -> bytes:
         "created_at": datetime.now(timezone.utc).isoformat()}, "actor": {"email": "pat@northwind.example"}}).encode()
 
 
+def send_site_down(receiver, sign, *tickets: str) -> None:
+    with httpx.Client(base_url=receiver.url) as http:
+        for ticket in tickets:
+            body = site_down(ticket)
+            assert http.post("/webhooks/freshdesk", content=body, headers=sign("freshdesk", body)).status_code == 202
+
+
+def plan_upgrade_now(store) -> None:
+    now = datetime.now(timezone.utc)
+    store.add_planned_event("northwind-clinic", "software_upgrade", now - timedelta(hours=1), now + timedelta(hours=1))
+
+
 def severity_of(store, ticket: str) -> str:
     [row] = [r for r in store.rows("audit", kind="decision") if r["ticket_id"] == ticket]
     return row["body"]["severity"]
@@ -74,18 +86,12 @@ def test_a_batch_reads_a_customers_planned_events_once_and_the_next_batch_sees_a
     reads = []
     monkeypatch.setattr(store, "planned_events", lambda customer=None, read=store.planned_events: (
         reads.append(customer), read(customer))[1])
-    with httpx.Client(base_url=receiver.url) as http:
-        for ticket in ("601", "602", "603"):
-            body = site_down(ticket)
-            assert http.post("/webhooks/freshdesk", content=body, headers=sign("freshdesk", body)).status_code == 202
+    send_site_down(receiver, sign, "601", "602", "603")
     assert worker.process_events() == 3
     assert reads == ["northwind-clinic"]  # three decisions of one customer, one read
     assert {severity_of(store, t) for t in ("601", "602", "603")} == {"emergency"}
-    now = datetime.now(timezone.utc)
-    store.add_planned_event("northwind-clinic", "software_upgrade", now - timedelta(hours=1), now + timedelta(hours=1))
-    with httpx.Client(base_url=receiver.url) as http:
-        body = site_down("604")
-        http.post("/webhooks/freshdesk", content=body, headers=sign("freshdesk", body))
+    plan_upgrade_now(store)
+    send_site_down(receiver, sign, "604")
     assert worker.process_events() == 1
     assert severity_of(store, "604") == "standard" and len(reads) == 2
 
@@ -95,15 +101,10 @@ def test_a_worker_thread_sees_a_new_planned_event_while_another_worker_on_the_di
     The first worker's next batch must still read afresh, however long the other stays idle."""
     receiver, worker, store = system
     Worker(store, worker.plugins, worker.directory)  # the second thread's worker: never runs a batch here
-    with httpx.Client(base_url=receiver.url) as http:
-        body = site_down("701")
-        http.post("/webhooks/freshdesk", content=body, headers=sign("freshdesk", body))
+    send_site_down(receiver, sign, "701")
     assert worker.process_events() == 1 and severity_of(store, "701") == "emergency"
-    now = datetime.now(timezone.utc)
-    store.add_planned_event("northwind-clinic", "software_upgrade", now - timedelta(hours=1), now + timedelta(hours=1))
-    with httpx.Client(base_url=receiver.url) as http:
-        body = site_down("702")
-        http.post("/webhooks/freshdesk", content=body, headers=sign("freshdesk", body))
+    plan_upgrade_now(store)
+    send_site_down(receiver, sign, "702")
     assert worker.process_events() == 1
     assert severity_of(store, "702") == "standard"
 
