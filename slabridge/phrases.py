@@ -24,18 +24,21 @@ WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 LANGUAGES = frozenset(snowballstemmer.algorithms())
 
 
-_THREAD = threading.local()
+class _Stemmers(threading.local):
+    """This thread's stemmers, by language. A Snowball stemmer keeps the word it is stemming in itself:
+    worker threads sharing one get each other's words (an IndexError, or silently a wrong stem)."""
+
+    def __init__(self) -> None:
+        self.by_language: dict[str, object] = {}
+
+
+_STEMMERS = _Stemmers()
 
 
 def _stemmer(language: str):
-    """This thread's stemmer for ``language``. A Snowball stemmer keeps the word it is stemming in itself:
-    worker threads sharing one get each other's words (an IndexError, or silently a wrong stem)."""
-    stemmers = getattr(_THREAD, "stemmers", None)
-    if stemmers is None:
-        stemmers = _THREAD.stemmers = {}
-    stemmer = stemmers.get(language)
+    stemmer = _STEMMERS.by_language.get(language)
     if stemmer is None:
-        stemmer = stemmers[language] = snowballstemmer.stemmer(language)
+        stemmer = _STEMMERS.by_language[language] = snowballstemmer.stemmer(language)
     return stemmer
 
 

@@ -32,7 +32,16 @@ from .vendorapi import MAX_INLINE_WAIT, Throttle, VendorClient, VendorError, out
 
 log = logging.getLogger("slabridge.worker")
 BATCH = 32  # events, timers or writes per transaction: one commit (a durable disk write) for all of them
-_BATCH_READS = threading.local()  # this thread's batch of decisions: each customer's stored planned events, read once
+
+
+class _BatchReads(threading.local):
+    """What this thread's batch of decisions read once: each customer's stored planned events."""
+
+    def __init__(self) -> None:
+        self.planned: dict[str, list[PlannedEvent]] = {}
+
+
+_BATCH_READS = _BatchReads()
 
 
 class Worker:
@@ -67,9 +76,7 @@ class Worker:
 
         Worker threads share the directory, which calls the last worker's method: what a batch read
         is kept per thread (a thread's batch never sees another thread's older reads)."""
-        planned = getattr(_BATCH_READS, "planned", None)
-        if planned is None:
-            planned = _BATCH_READS.planned = {}
+        planned = _BATCH_READS.planned
         events = planned.get(customer)
         if events is None:
             events = planned[customer] = [
