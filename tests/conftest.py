@@ -28,13 +28,21 @@ TEMP = Path(tempfile.gettempdir()).resolve()
 SCRATCH = ("pytest-of-", "tmp", "slabridge-")  # what pytest, tempfile and the benchmarks create in TEMP
 
 
-def is_beside(path: Path, repo: Path, temp: Path) -> bool:
-    """Whether ``path`` is beside ``repo`` (in its parent folder, not in it). A clone made in the temporary
-    folder itself (/tmp/clone) has the test run's own scratch files beside it: those do not count."""
-    if not path.is_relative_to(repo.parent) or path.is_relative_to(repo):
+# The Python running the tests: a clone in the home folder has ~/.pyenv (or a venv) beside it.
+RUNTIME = frozenset(Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix))
+
+
+def is_beside(path: Path, repo: Path, temp: Path, runtime: frozenset[Path] = RUNTIME) -> bool:
+    """Whether ``path`` is beside ``repo`` (in its parent folder, not in it) as project material would be.
+
+    Not counted: the Python installation running the tests and tools' hidden folders (``~/.pyenv``,
+    ``~/.cache``), which a clone in the home folder has beside it; and, for a clone made in the
+    temporary folder itself (/tmp/clone), the test run's own scratch files."""
+    if not path.is_relative_to(repo.parent) or path.is_relative_to(repo) or path == repo.parent:
         return False
-    return not (repo.parent == temp and path.relative_to(temp).parts[:1] and
-                path.relative_to(temp).parts[0].startswith(SCRATCH))
+    if path.relative_to(repo.parent).parts[0].startswith(".") or any(path.is_relative_to(r) for r in runtime):
+        return False
+    return not (repo.parent == temp and path.relative_to(temp).parts[0].startswith(SCRATCH))
 
 
 def _outside_repository(event: str, args: tuple) -> None:

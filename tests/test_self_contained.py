@@ -33,11 +33,16 @@ def test_opening_files_in_the_repository_and_elsewhere_is_not_flagged(tmp_path, 
     ("/tmp/pytest-of-root/pytest-3/x.db", "/tmp/clone", False),
     ("/tmp/tmpab12cd/slabridge.toml", "/tmp/clone", False),
     ("/tmp/shared/acceptance/cases.yaml", "/tmp/clone", True),
+    # a clone in the home folder: the Python and tools' hidden folders beside it are not project material
+    ("/root/.pyenv/versions/3.11.7/lib/python311.zip", "/root/clone", False),
+    ("/root/.cache/pip/x", "/root/clone", False),
+    ("/root/python/lib/python3.11/os.py", "/root/clone", False),
+    ("/root/shared/acceptance/cases.yaml", "/root/clone", True),
 ])
 def test_what_counts_as_beside_the_repository(path, repo, beside):
     from .conftest import is_beside
 
-    assert is_beside(Path(path), Path(repo), Path("/tmp")) is beside
+    assert is_beside(Path(path), Path(repo), Path("/tmp"), runtime=frozenset({Path("/root/python")})) is beside
 
 
 @pytest.mark.parametrize("path", ["tests/acceptance/calendar-cases.yaml", "tests/vendor-specs/SOURCES.md",
