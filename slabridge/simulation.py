@@ -8,13 +8,16 @@ priority, status), so that later events see what a real helpdesk would send.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import heapq
 import multiprocessing
+import tempfile
 from collections import Counter, OrderedDict, defaultdict
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from . import report
@@ -224,9 +227,10 @@ def replay(events: Iterable[tuple[int, TicketEvent]], plugins: Plugins, director
     :func:`summary_line`), in time order; the compliance report's rows as of the last
     event are returned. With one job, lines stream as they are decided. Customers are
     independent (their incident ledger, their tickets' timers), so with ``jobs > 1``
-    events are sharded by customer over processes, each tallies its own tickets, and
-    the shards' lines are merged by (instant, timer before event, input order): the
-    same output as one process. ``progress`` is told how many more events were decided.
+    events are sharded by customer (:data:`SHARDS_PER_JOB` shards a process, each taken by
+    whichever process is free), each shard tallies its own tickets and writes its lines to a
+    file, and the files are merged by (instant, timer before event, input order): the same
+    output as one process. ``progress`` is told how many more events were decided.
 
     Given ``until`` (the last event's instant), ``events`` are taken as already in that order and,
     with one job, read one at a time: a history larger than memory streams through.
@@ -236,50 +240,59 @@ def replay(events: Iterable[tuple[int, TicketEvent]], plugins: Plugins, director
         events = sorted(events, key=lambda item: (utc(item[1].occurred_at), item[0]))
         until = events[-1][1].occurred_at if events else None
     if jobs <= 1:
-        return report.rows(_run_shard(events, until, plugins, directory, lambda key, line: emit(line), progress))
+        return report.rows(_run_shard(events, until, plugins, directory, lambda _, line: emit(line.decode()),
+                                      progress))
     global _SHARED
-    shards = _partition(list(events), jobs, directory)
-    _SHARED = (shards, until, plugins, directory)  # inherited by the forked shards, not pickled
+    shards = [shard for shard in _partition(list(events), jobs * SHARDS_PER_JOB, directory) if shard]
     gc.freeze()  # the shards' collectors leave inherited objects alone: no copy-on-write of the whole heap
     try:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-            futures = {pool.submit(_run_forked_shard, index): index for index in range(jobs)}
-            for done in as_completed(futures):
-                if progress:
-                    progress(len(shards[futures[done]]))
-            results = [future.result() for future in futures]
+        with tempfile.TemporaryDirectory(prefix="slabridge-replay-") as folder:
+            _SHARED = (shards, until, plugins, directory, folder)  # inherited by the forked shards, not pickled
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+                futures = {pool.submit(_run_forked_shard, index): index for index in range(len(shards))}
+                for done in as_completed(futures):
+                    if progress:
+                        progress(len(shards[futures[done]]))
+                results = [future.result() for future in futures]
+            with contextlib.ExitStack() as stack:
+                readers = [zip(keys, stack.enter_context(open(path, encoding="utf-8", newline="\n")))
+                           for keys, path, _ in results]
+                for _, line in heapq.merge(*readers, key=itemgetter(0)):
+                    emit(line[:-1])
     finally:
         gc.unfreeze()
         _SHARED = None
-    for _, line in heapq.merge(*(r[0] for r in results), key=lambda item: item[0]):
-        emit(line)
-    return report.rows(report.merge([r[1] for r in results]))
+    return report.rows(report.merge([tally for _, _, tally in results]))
 
 
 _SHARED: tuple | None = None
+SHARDS_PER_JOB = 16  # shards are taken by whichever job is free: a slow customer does not hold the rest back
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
-def _partition(events: list[tuple[int, TicketEvent]], jobs: int,
+def _partition(events: list[tuple[int, TicketEvent]], count: int,
                directory: Directory) -> list[list[tuple[int, TicketEvent]]]:
-    """Shards of about equal size, each in time order: the largest groups go first, each to the smallest shard.
+    """``count`` shards of about equal size, each in time order, the largest first: the largest groups go
+    first, each to the smallest shard.
 
     Tickets are independent, except those sharing a customer's incident ledger: those
     stay together, a ticket's customer being found by any of its events (an id-only
     event names none).
     """
+    tickets = [event.ticket.key for _, event in events]
     ledger_of: dict[str, str] = {}
-    for _, event in events:
-        if event.ticket.key not in ledger_of and (customer := _billed_customer(event, directory)):
-            ledger_of[event.ticket.key] = customer
-    keys = [ledger_of.get(event.ticket.key, event.ticket.key) for _, event in events]
-    load, shard_of = [0] * jobs, {}
+    for ticket, (_, event) in zip(tickets, events):
+        if ticket not in ledger_of and (customer := _billed_customer(event, directory)):
+            ledger_of[ticket] = customer
+    keys = [ledger_of.get(ticket, ticket) for ticket in tickets]
+    load, shard_of = [0] * count, {}
     for key, size in sorted(Counter(keys).items(), key=lambda item: (-item[1], item[0])):
         shard_of[key] = load.index(min(load))
         load[shard_of[key]] += size
-    shards: list[list[tuple[int, TicketEvent]]] = [[] for _ in range(jobs)]
+    shards: list[list[tuple[int, TicketEvent]]] = [[] for _ in range(count)]
     for key, item in zip(keys, events):
         shards[shard_of[key]].append(item)
-    return shards
+    return sorted(shards, key=len, reverse=True)
 
 
 def _billed_customer(event: TicketEvent, directory: Directory) -> str | None:
@@ -289,11 +302,21 @@ def _billed_customer(event: TicketEvent, directory: Directory) -> str | None:
     return customer.id if contract is not None and contract.billing is not None else None
 
 
-def _run_forked_shard(index: int):
-    shards, until, plugins, directory = _SHARED
-    lines: list[tuple[tuple, str]] = []
-    tally = _run_shard(shards[index], until, plugins, directory, lambda key, line: lines.append((key, line)))
-    return lines, tally
+def _run_forked_shard(index: int) -> tuple[list[tuple], str, dict]:
+    """Decide shard ``index`` in a forked job: its lines go to a file of their own, one a line, in the
+    order of their merge keys (returned with the file's path and the shard's tally)."""
+    shards, until, plugins, directory, folder = _SHARED
+    path, keys = f"{folder}/shard-{index}.jsonl", []
+    with open(path, "wb") as out:
+        def sink(key: tuple, line: bytes) -> None:  # the instant as whole microseconds: cheap to send back
+            keys.append(((key[0] - EPOCH) // MICROSECOND, key[1], key[2]))
+            out.write(line)
+            out.write(b"\n")
+        tally = _run_shard(shards[index], until, plugins, directory, sink)
+    return keys, path, tally
+
+
+MICROSECOND = timedelta(microseconds=1)
 
 
 def _run_shard(events, until, plugins, directory, sink, progress=None) -> dict:
@@ -301,7 +324,7 @@ def _run_shard(events, until, plugins, directory, sink, progress=None) -> dict:
     simulation = Simulation(plugins, directory)
 
     def record(key, outcome):
-        sink(key, to_json(summary_line(outcome, incident_movements(outcome, simulation, directory))).decode())
+        sink(key, to_json(summary_line(outcome, incident_movements(outcome, simulation, directory))))
 
     def fire_timers(until):  # a timer sorts before an event of the same instant
         for outcome in simulation.advance(until):

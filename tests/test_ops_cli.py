@@ -143,7 +143,8 @@ def test_sharded_replay_gives_the_same_lines_and_report_as_one_process_across_a_
     report = replay(events, plugins, directory, 1, emit=single.append, progress=told.append)
     sharded_report = replay(events, plugins, directory, 2, emit=sharded.append, progress=told_sharded.append)
     assert sharded == single
-    assert sum(told) == sum(told_sharded) == len(events) and len(told_sharded) == 2  # progress: events decided
+    assert sum(told) == sum(told_sharded) == len(events) and len(told_sharded) > 2  # progress: events decided,
+    # shard by shard (more shards than jobs: a free job takes the next)
     assert sharded_report == report and sum(row["met"] + row["breached"] + row["open"] for row in report) > 100
     assert len(single) > len(events)  # timers fired between events
     shuffled = events[:]
@@ -177,6 +178,36 @@ def test_sharded_replay_keeps_a_billed_customers_id_only_events_with_their_ticke
     replay(events, plugins, directory, 2, emit=sharded.append)
     assert sharded == single
     assert json.loads(single[-1])["customer"] == "northwind-clinic"  # the id-only comment kept its ticket's customer
+
+
+def test_sharded_replay_takes_up_no_disk_after_it_and_a_failing_shard_fails_the_replay(tmp_path, monkeypatch):
+    """Shards write their lines to files of their own (merged in order): the files go when the replay
+    ends, whether it succeeded or a rule raised in a shard."""
+    import tempfile
+
+    from slabridge import simulation
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    directory, _ = load(CONTRACTS, CUSTOMERS)
+    plugins = Plugins(Settings())
+    start = datetime.fromisoformat("2026-03-10T14:00:00+00:00")
+    events = [(n, TicketEvent(vendor="freshdesk", delivery_id=f"d{n}", ticket=TicketRef(vendor="freshdesk", id=f"T{n}"),
+                              kind=EventKind.created, requester=Person(email="morgan@contoso.example"),
+                              organization=Organization(id="812"), priority="2", status="open",
+                              description="Slow.", occurred_at=start + timedelta(minutes=n)))
+              for n in range(1, 41)]
+    lines, single = [], []
+    simulation.replay(events, plugins, directory, 1, emit=single.append)
+    assert simulation.replay(events, plugins, directory, 2, emit=lines.append)
+    assert lines == single and len(lines) == len(events) and list(tmp_path.iterdir()) == []
+
+    def broken(*_args):
+        raise RuntimeError("a rule raised")
+
+    monkeypatch.setattr(simulation, "decide", broken)  # the forked shards inherit the broken engine
+    with pytest.raises(RuntimeError, match="a rule raised"):
+        simulation.replay(events, plugins, directory, 2, emit=lines.append)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_replay_shows_the_incident_ledger_balance_per_decision_and_charges_and_rollovers_in_the_summary(tmp_path):
