@@ -24,7 +24,7 @@ import httpx
 
 from .config import VendorSettings
 from .models import TicketEvent
-from .vendorapi import VendorClient
+from .vendorapi import StatelessClient, VendorClient
 
 
 class WebhookRejected(Exception):
@@ -118,9 +118,9 @@ class Connector(ABC):
             raise NotImplementedError(f"connector {self.name!r} ships no {name} module") from None
 
     def http_client(self, settings: VendorSettings) -> httpx.Client:
-        """The httpx client for this vendor: base URL, credentials, timeouts."""
+        """The httpx client for this vendor: base URL, credentials, timeouts, no cookies kept."""
         user, token = settings.credential("username"), settings.credential("token")
-        return httpx.Client(
+        return StatelessClient(
             base_url=settings.base_url or "",
             auth=(user or "", token or "") if (user or token) else None,
             timeout=httpx.Timeout(settings.timeout_seconds),

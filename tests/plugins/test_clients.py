@@ -239,9 +239,30 @@ def test_vendor_http_clients_share_one_tls_context_that_verifies_certificates(mo
     """Each context holds the CA bundle (~3 MiB): one per process, not one per vendor client."""
     import ssl
 
-    built, real = [], httpx.Client
-    monkeypatch.setattr(httpx, "Client", lambda **kwargs: built.append(kwargs["verify"]) or real(**kwargs))
+    from slabridge import connectors
+
+    built, real = [], connectors.StatelessClient
+    monkeypatch.setattr(connectors, "StatelessClient", lambda **kwargs: built.append(kwargs["verify"]) or real(**kwargs))
     for name in ("zendesk", "freshdesk", "jira"):
         CONNECTORS[name].http_client(VendorSettings(enabled=True, base_url="https://helpdesk.example"))
     assert built[0] is built[1] is built[2]
     assert built[0].verify_mode == ssl.CERT_REQUIRED and built[0].check_hostname
+
+
+@pytest.mark.parametrize("name, path", [("zendesk", "/api/v2/tickets/9"), ("freshdesk", "/api/v2/tickets/9"),
+                                        ("jira", "/rest/api/3/issue/SUP-9")])
+def test_vendor_clients_keep_no_cookies_the_vendor_sets(name, path):
+    """Each request authenticates by its credentials alone: a cookie an answer sets (a load balancer's,
+    a session) is not sent back, where a plain httpx client would."""
+    with CONNECTORS[name].fake_api() as fake:
+        stateless = CONNECTORS[name].http_client(VendorSettings(enabled=True, base_url=fake.url))
+        plain = httpx.Client(base_url=fake.url)
+        for http in (plain, stateless):
+            fake.fail_next("GET", path, 503, headers={"Set-Cookie": "__cfruid=abc; Path=/"})
+            assert http.get(path).status_code == 503
+            http.get(path)
+        plain_again, stateless_again = [r.headers for r in fake.requests if r.status != 503]
+        assert "__cfruid=abc" in plain_again.get("Cookie", "")
+        assert "Cookie" not in stateless_again and not stateless.cookies
+        with pytest.raises(ValueError, match="keeps no cookies"):
+            stateless.cookies = {"session": "x"}
