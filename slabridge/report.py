@@ -32,7 +32,13 @@ def period_of(when: datetime, period: str) -> str:
 
 
 def tally(states: Iterable[TicketState], directory, now: datetime, period: str | None = None) -> dict[tuple, dict[str, Any]]:
-    """Counts and elapsed times per (customer, severity, metric[, period]); tallies of disjoint tickets merge."""
+    """Counts and elapsed times per (customer, severity, metric, period or None, commitment of an average
+    target or None); tallies of disjoint tickets merge, in any order, to the same tally.
+
+    An average is kept per commitment: a contract may promise ~2 h on average for daytime arrivals and ~8 h
+    for nights and weekends, and one average over both, held against either, would be wrong. A per-ticket row
+    shows its tickets' target where they share one, and none where it varies (an end-of-business-day target
+    differs from cycle to cycle)."""
     groups: dict[tuple, dict[str, Any]] = {}
     for state in states:
         customer = directory.customers.get(state.customer) if state.customer else None
@@ -47,10 +53,10 @@ def tally(states: Iterable[TicketState], directory, now: datetime, period: str |
             calendar = calendar_for(summary["calendar"])
             target = timedelta(seconds=summary["target_seconds"])
             base = (state.customer, state.memory.get("level"), metric)
-            row = None if period else _row(groups, base, target, summary)  # a row even before a cycle ends
+            row = None if period else _row(groups, base, None, target, summary)  # a row even before a cycle ends
             for outcome in clock.outcomes(calendar, target, now):
                 if period:
-                    row = _row(groups, base + (period_of(outcome.started_at, period),), target, summary)
+                    row = _row(groups, base, period_of(outcome.started_at, period), target, summary)
                 if outcome.breached:
                     row["breached"] += 1
                 elif outcome.stopped_at is None:
@@ -71,25 +77,27 @@ def merge(tallies: list[dict[tuple, dict[str, Any]]]) -> dict[tuple, dict[str, A
             for count in ("met", "breached", "open"):
                 into[count] += row[count]
             into["elapsed"] += row["elapsed"]
-            into["commitment"], into["average_kind"] = row["commitment"], row["average_kind"]
+            into["commitments"] |= row["commitments"]
+            into["average_kind"] = row["average_kind"]
     return merged
 
 
 def rows(groups: dict[tuple, dict[str, Any]]) -> list[dict[str, Any]]:
     """The report's rows from a tally, sorted by customer, severity, metric."""
     out = []
-    for key, row in sorted(groups.items(), key=lambda kv: tuple(str(k) for k in kv[0])):
-        customer, severity, metric = key[:3]
+    for key, row in sorted(groups.items(), key=_order):
+        customer, severity, metric, period, _ = key
         closed = row["met"] + row["breached"]
         average = sum(row["elapsed"], timedelta()) / len(row["elapsed"]) if row["elapsed"] else None
+        commitment = next(iter(row["commitments"])) if len(row["commitments"]) == 1 else None
         out.append({
-            **({"period": key[3]} if len(key) > 3 else {}),
+            **({"period": period} if period is not None else {}),
             "customer": customer, "severity": severity, "metric": metric, "met": row["met"],
             "breached": row["breached"], "open": row["open"],
             "met_pct": round(100 * row["met"] / closed, 1) if closed else None,
-            "average": _minutes(average), "commitment": _minutes(row["commitment"]),
+            "average": _minutes(average), "commitment": _minutes(commitment),
             "kind": "average" if row["average_kind"] else "per ticket",
-            "average_met": (average <= row["commitment"]) if average is not None and row["average_kind"] else None,
+            "average_met": (average <= commitment) if average is not None and row["average_kind"] else None,
         })
     return out
 
@@ -104,14 +112,23 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-def _row(groups: dict[tuple, dict[str, Any]], key: tuple, target: timedelta, summary: dict) -> dict[str, Any]:
-    row = groups.setdefault(key, _empty_row())
-    row["commitment"], row["average_kind"] = target, summary.get("average", False)
+def _row(groups: dict[tuple, dict[str, Any]], base: tuple, period: str | None, target: timedelta,
+         summary: dict) -> dict[str, Any]:
+    average = summary.get("average", False)
+    row = groups.setdefault((*base, period, target if average else None), _empty_row())
+    row["commitments"].add(target)
+    row["average_kind"] = average
     return row
 
 
+def _order(item: tuple[tuple, dict[str, Any]]) -> tuple:
+    """Rows by customer, severity, metric and period, then commitment."""
+    key = item[0]
+    return (*(str(k) for k in key[:4]), key[4] or timedelta(0))
+
+
 def _empty_row() -> dict[str, Any]:
-    return {"met": 0, "breached": 0, "open": 0, "elapsed": []}
+    return {"met": 0, "breached": 0, "open": 0, "elapsed": [], "commitments": set()}
 
 
 def _minutes(value: timedelta | None) -> float | None:

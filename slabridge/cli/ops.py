@@ -76,7 +76,9 @@ def replay(obj, file: str, vendor: str | None, contracts_dir: str | None, custom
         until = read(_line_at(source, order[-1][2]), order[-1][1]).occurred_at if order else None
         events = ((number, read(_line_at(source, offset), number)) for _, number, offset in order)
         rows = run_replay(events if jobs == 1 else list(events), plugins, directory, jobs,
-                          emit=lambda line: _echo_line(line, movements), progress=bar.advance, until=until)
+                          emit=lambda line: _echo_line(line, movements, sys.stdout), progress=bar.advance,
+                          until=until)
+    sys.stdout.flush()  # every line out before the summary on standard error
     now = until or datetime.now(timezone.utc)
     click.echo(f"\n{len(order)} event(s) replayed, {errors} bad line(s); compliance as of {now.isoformat()}:", err=True)
     _emit(rows, False, False, out=sys.stderr)
@@ -86,9 +88,11 @@ def replay(obj, file: str, vendor: str | None, contracts_dir: str | None, custom
     sys.exit(1 if errors else 0)
 
 
-def _echo_line(line: str, movements: dict[str, list[tuple[float, int, str]]]) -> None:
-    """Print a replay line; keep the incident charges it carries for the summary."""
-    click.echo(line)
+def _echo_line(line: str, movements: dict[str, list[tuple[float, int, str]]], out) -> None:
+    """Print a replay line (buffered: ``click.echo`` flushes every line, a system call each); keep the
+    incident charges it carries for the summary."""
+    out.write(line)
+    out.write("\n")
     if '"incidents":' in line:
         incidents = json.loads(line)["incidents"]
         movements.setdefault(incidents["customer"], []).extend(

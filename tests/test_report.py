@@ -1,0 +1,68 @@
+"""The compliance report: an average is held against its own commitment, and tallies merge in any order."""
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from slabridge import report
+from slabridge.config import Settings
+from slabridge.directory import load
+from slabridge.models import Actor, Comment, EventKind, Organization, Person, TicketEvent, TicketRef
+from slabridge.plugins import Plugins
+from slabridge.simulation import Simulation
+
+ROOT = Path(__file__).resolve().parents[1]
+DAY = datetime.fromisoformat("2026-03-10T10:00:00-04:00")  # a Tuesday, 10:00 in New York: daytime arrival
+NIGHT = datetime.fromisoformat("2026-03-10T23:30:00-04:00")  # 23:30: a night-and-weekend arrival
+
+
+def answered(ticket: str, at: datetime, after: timedelta) -> list[TicketEvent]:
+    """A contoso-billing ticket (InfraWare: ~2 h average by day, ~8 h by night) and support's reply."""
+    common = dict(vendor="freshdesk", ticket=TicketRef(vendor="freshdesk", id=ticket),
+                  requester=Person(email="morgan@contoso.example"), organization=Organization(id="812"),
+                  priority="2", status="open", description="Invoices do not export.", created_at=at)
+    reply = Comment(public=True, body="We are on it.", author=Actor(id="agent-7", is_agent=True))
+    return [TicketEvent(delivery_id=f"{ticket}-1", kind=EventKind.created, occurred_at=at, **common),
+            TicketEvent(delivery_id=f"{ticket}-2", kind=EventKind.comment, occurred_at=at + after, comment=reply,
+                        **common)]
+
+
+def tally_of(*tickets: list[TicketEvent]) -> tuple[dict, object]:
+    directory = load(ROOT / "examples" / "contracts", ROOT / "examples" / "customers.yaml")[0]
+    simulation = Simulation(Plugins(Settings(), load_entry_points=False), directory)
+    for event in sorted((e for t in tickets for e in t), key=lambda e: e.occurred_at):
+        simulation.feed(event)
+    return report.tally(simulation.states.values(), directory, DAY + timedelta(days=3)), directory
+
+
+def response_rows(rows: list[dict]) -> list[dict]:
+    return [r for r in rows if r["customer"] == "contoso-billing" and r["metric"] == "response"]
+
+
+def test_each_average_commitment_has_its_own_row_and_average():
+    tally, _ = tally_of(answered("D1", DAY, timedelta(hours=1)), answered("N1", NIGHT, timedelta(hours=9)))
+    rows = response_rows(report.rows(tally))
+    assert [(r["commitment"], r["kind"], r["met"] + r["breached"]) for r in rows] == [
+        (120.0, "average", 1), (480.0, "average", 1)]
+    by_day, by_night = rows
+    assert by_day["average"] == 60.0 and by_day["average_met"] is True  # 1 h against ~2 h, not against ~8 h
+    assert by_night["average"] != by_day["average"] and by_night["average_met"] is not None
+
+
+def test_tallies_of_disjoint_tickets_merge_to_the_same_rows_in_any_order():
+    """Replay shards merge their tallies in whatever order they finish."""
+    day, _ = tally_of(answered("D1", DAY, timedelta(hours=1)))
+    night, _ = tally_of(answered("N1", NIGHT, timedelta(hours=9)))
+    more, _ = tally_of(answered("D2", DAY + timedelta(hours=1), timedelta(hours=3)))
+    merged = report.rows(report.merge([day, night, more]))
+    assert merged == report.rows(report.merge([more, night, day])) == report.rows(report.merge([night, more, day]))
+    assert [r["commitment"] for r in response_rows(merged)] == [120.0, 480.0]
+    assert response_rows(merged)[0]["met"] + response_rows(merged)[0]["breached"] == 2
+
+
+def test_a_per_ticket_row_whose_tickets_have_different_targets_shows_no_single_commitment():
+    """An end-of-business-day target differs from cycle to cycle: no one number is the row's commitment."""
+    groups: dict = {}
+    for severity, hours in (("P1", 10), ("P1", 6), ("P2", 4), ("P2", 4)):
+        report._row(groups, ("pools", severity, "progress"), None, timedelta(hours=hours), {})
+    assert [(r["severity"], r["commitment"], r["kind"]) for r in report.rows(groups)] == [
+        ("P1", None, "per ticket"), ("P2", 240.0, "per ticket")]
