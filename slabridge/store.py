@@ -492,15 +492,24 @@ class Store:
 
     def release_leases(self, is_orphaned: Callable[[str], bool]) -> int:
         """End the leases of holders that ``is_orphaned`` says are gone (a worker killed mid-send), so
-        their rows are sent again now instead of when the lease runs out. Returns how many rows."""
+        their rows are sent again now instead of when the lease runs out. Returns how many rows.
+
+        Only rows no other transaction holds are touched, in id order, without waiting: a worker
+        claiming one of them (its lease ran out) or another worker releasing them too would otherwise
+        wait on this one while it waits on them, a deadlock the database ends by failing one."""
         with self._read() as conn:
             owners = conn.execute(sa.select(outbox.c.lease_owner).where(outbox.c.status == "sending")
                                   .distinct()).scalars().all()
         gone = [o for o in owners if o and is_orphaned(o)]
         if not gone:
             return 0
+        held_by_gone = (outbox.c.status == "sending") & outbox.c.lease_owner.in_(gone)
         with self.engine.begin() as conn:
-            return conn.execute(outbox.update().where((outbox.c.status == "sending") & outbox.c.lease_owner.in_(gone))
+            free = conn.execute(sa.select(outbox.c.id).where(held_by_gone).order_by(outbox.c.id)
+                                .with_for_update(skip_locked=True)).scalars().all()
+            if not free:
+                return 0
+            return conn.execute(outbox.update().where(outbox.c.id.in_(free) & held_by_gone)
                                 .values(lease_until=0.0)).rowcount
 
     def finish_outbox(self, row_id: int, status: str, error: str | None = None, retry_at: float | None = None,

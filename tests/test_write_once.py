@@ -220,6 +220,40 @@ def test_a_lease_held_by_a_process_that_is_gone_is_released_at_once(store):
     assert again is not None and again.ticket.id == "29" and again.attempts == 2  # a re-send: looked up first
 
 
+@pytest.mark.postgres
+def test_releasing_a_gone_workers_leases_never_waits_on_a_row_another_worker_holds(pg_empty):
+    """A worker claiming one of the gone worker's rows (its lease ran out) holds it while it locks the
+    rest of that decision's writes; a release waiting on it meanwhile was a deadlock (seen in the crash
+    test: PostgreSQL failed the release, a traceback in the worker's log). The held row is skipped."""
+    import sqlalchemy as sa
+
+    from slabridge.store import Store
+
+    store = Store(pg_empty)
+    store.upgrade()
+    try:
+        for ticket in ("41", "42", "43"):
+            add_write(store, "zendesk", ticket, AddTags(tags=("x",)))
+        for _ in range(3):
+            store.claim_outbox("gone-host:1:dead", lease_seconds=600)
+        first = min(row["id"] for row in store.rows("outbox"))
+        with store.engine.connect() as holder:  # another worker's transaction holds the first row
+            holder.begin()
+            holder.execute(sa.select(outbox.c.id).where(outbox.c.id == first).with_for_update())
+            released: list[int] = []
+            releasing = threading.Thread(target=lambda: released.append(store.release_leases(lambda o: "dead" in o)))
+            releasing.start()
+            releasing.join(timeout=10)
+            waited = releasing.is_alive()
+            holder.rollback()
+        releasing.join()
+        assert not waited and released == [2]
+        leases = {row["id"]: row["lease_until"] for row in store.rows("outbox")}
+        assert leases[first] > 0 and [leases[i] for i in sorted(leases) if i != first] == [0.0, 0.0]
+    finally:
+        store.close()
+
+
 def test_a_batch_sends_each_tickets_next_write_and_an_outage_releases_that_vendors_rest_unsent(
         store, vendor_worker):
     """Writes of several tickets go in one claim; after a 503 the vendor's other claimed writes wait,
