@@ -267,7 +267,7 @@ def replay(events: Iterable[tuple[int, TicketEvent]], plugins: Plugins, director
 
 _SHARED: tuple | None = None
 SHARDS_PER_JOB = 16  # shards are taken by whichever job is free: a slow customer does not hold the rest back
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH, MICROSECOND = datetime(1970, 1, 1, tzinfo=timezone.utc), timedelta(microseconds=1)  # merge keys' instants
 
 
 def _partition(events: list[tuple[int, TicketEvent]], count: int,
@@ -316,11 +316,9 @@ def _run_forked_shard(index: int) -> tuple[list[tuple], str, dict]:
     return keys, path, tally
 
 
-MICROSECOND = timedelta(microseconds=1)
-
-
 def _run_shard(events, until, plugins, directory, sink, progress=None) -> dict:
-    """Decide a shard's events and timers, sink each line, and return the compliance tally of its tickets."""
+    """Decide a shard's events and timers, sink each line (merge key, JSON bytes), and return the compliance
+    tally of its tickets."""
     simulation = Simulation(plugins, directory)
 
     def record(key, outcome):

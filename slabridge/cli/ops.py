@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
+from typing import TextIO
 
 import click
 from pydantic import ValidationError
@@ -88,7 +89,7 @@ def replay(obj, file: str, vendor: str | None, contracts_dir: str | None, custom
     sys.exit(1 if errors else 0)
 
 
-def _echo_line(line: str, movements: dict[str, list[tuple[float, int, str]]], out) -> None:
+def _echo_line(line: str, movements: dict[str, list[tuple[float, int, str]]], out: TextIO) -> None:
     """Print a replay line (buffered: ``click.echo`` flushes every line, a system call each); keep the
     incident charges it carries for the summary."""
     out.write(line)
