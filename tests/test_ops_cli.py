@@ -60,6 +60,22 @@ def test_replay_reports_bad_lines_by_number_and_goes_on(tmp_path):
     assert "1 event(s) replayed, 2 bad line(s)" in result.stderr
 
 
+def test_a_sharded_replay_whose_temporary_folder_fails_says_so_and_prints_no_line(tmp_path, monkeypatch):
+    """``--jobs`` keeps each shard's lines in a temporary file: a full or unusable temporary folder is a
+    clear error (where, what to do), not a traceback, and no partial output."""
+    import tempfile
+
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(event(n, str(n), T0).model_dump_json() + "\n" for n in range(1, 5)))
+    not_a_folder = tmp_path / "tmp-is-a-file"
+    not_a_folder.write_text("")
+    monkeypatch.setattr(tempfile, "tempdir", str(not_a_folder))
+    result = run("replay", str(path), "--jobs", "2", "--contracts", CONTRACTS, "--customers", CUSTOMERS)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"--jobs 2 keeps each shard's lines in a temporary folder under {not_a_folder}" in result.stderr
+    assert "replay with --jobs 1" in result.stderr and result.stdout.strip() == ""
+
+
 def test_replay_of_vendor_payloads(tmp_path):
     sample = json.loads((ROOT / "tests" / "samples" / "zendesk" / "ticket_comment_added.json").read_text())
     path = tmp_path / "zendesk.jsonl"

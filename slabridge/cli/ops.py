@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from collections.abc import Callable
 from datetime import datetime, timezone
 from functools import partial
@@ -76,9 +77,17 @@ def replay(obj, file: str, vendor: str | None, contracts_dir: str | None, custom
         movements: dict[str, list[tuple[float, int, str]]] = {}
         until = read(_line_at(source, order[-1][2]), order[-1][1]).occurred_at if order else None
         events = ((number, read(_line_at(source, offset), number)) for _, number, offset in order)
-        rows = run_replay(events if jobs == 1 else list(events), plugins, directory, jobs,
-                          emit=lambda line: _echo_line(line, movements, sys.stdout), progress=bar.advance,
-                          until=until)
+        try:
+            rows = run_replay(events if jobs == 1 else list(events), plugins, directory, jobs,
+                              emit=lambda line: _echo_line(line, movements, sys.stdout), progress=bar.advance,
+                              until=until)
+        except OSError as exc:
+            if jobs == 1:
+                raise
+            raise click.ClickException(
+                f"--jobs {jobs} keeps each shard's lines in a temporary folder under {tempfile.gettempdir()}, and "
+                f"that failed ({exc.strerror or exc.__class__.__name__}); nothing was printed. Free space there, "
+                "point TMPDIR at another folder, or replay with --jobs 1") from None
     sys.stdout.flush()  # every line out before the summary on standard error
     now = until or datetime.now(timezone.utc)
     click.echo(f"\n{len(order)} event(s) replayed, {errors} bad line(s); compliance as of {now.isoformat()}:", err=True)
