@@ -78,7 +78,6 @@ def merge(tallies: list[dict[tuple, dict[str, Any]]]) -> dict[tuple, dict[str, A
                 into[count] += row[count]
             into["elapsed"] += row["elapsed"]
             into["commitments"] |= row["commitments"]
-            into["average_kind"] = row["average_kind"]
     return merged
 
 
@@ -86,7 +85,7 @@ def rows(groups: dict[tuple, dict[str, Any]]) -> list[dict[str, Any]]:
     """The report's rows from a tally, sorted by customer, severity, metric."""
     out = []
     for key, row in sorted(groups.items(), key=_order):
-        customer, severity, metric, period, _ = key
+        customer, severity, metric, period, average_of = key
         closed = row["met"] + row["breached"]
         average = sum(row["elapsed"], timedelta()) / len(row["elapsed"]) if row["elapsed"] else None
         commitment = next(iter(row["commitments"])) if len(row["commitments"]) == 1 else None
@@ -96,8 +95,8 @@ def rows(groups: dict[tuple, dict[str, Any]]) -> list[dict[str, Any]]:
             "breached": row["breached"], "open": row["open"],
             "met_pct": round(100 * row["met"] / closed, 1) if closed else None,
             "average": _minutes(average), "commitment": _minutes(commitment),
-            "kind": "average" if row["average_kind"] else "per ticket",
-            "average_met": (average <= commitment) if average is not None and row["average_kind"] else None,
+            "kind": "average" if average_of is not None else "per ticket",
+            "average_met": (average <= commitment) if average is not None and average_of is not None else None,
         })
     return out
 
@@ -114,10 +113,8 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
 
 def _row(groups: dict[tuple, dict[str, Any]], base: tuple, period: str | None, target: timedelta,
          summary: dict) -> dict[str, Any]:
-    average = summary.get("average", False)
-    row = groups.setdefault((*base, period, target if average else None), _empty_row())
+    row = groups.setdefault((*base, period, target if summary.get("average") else None), _empty_row())
     row["commitments"].add(target)
-    row["average_kind"] = average
     return row
 
 

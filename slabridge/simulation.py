@@ -243,7 +243,7 @@ def replay(events: Iterable[tuple[int, TicketEvent]], plugins: Plugins, director
         return report.rows(_run_shard(events, until, plugins, directory, lambda _, line: emit(line.decode()),
                                       progress))
     global _SHARED
-    shards = [shard for shard in _partition(list(events), jobs * SHARDS_PER_JOB, directory) if shard]
+    shards = _partition(list(events), jobs * SHARDS_PER_JOB, directory)
     gc.freeze()  # the shards' collectors leave inherited objects alone: no copy-on-write of the whole heap
     try:
         with tempfile.TemporaryDirectory(prefix="slabridge-replay-") as folder:
@@ -272,8 +272,8 @@ EPOCH, MICROSECOND = datetime(1970, 1, 1, tzinfo=timezone.utc), timedelta(micros
 
 def _partition(events: list[tuple[int, TicketEvent]], count: int,
                directory: Directory) -> list[list[tuple[int, TicketEvent]]]:
-    """``count`` shards of about equal size, each in time order, the largest first: the largest groups go
-    first, each to the smallest shard.
+    """Up to ``count`` shards of about equal size (none empty), each in time order, the largest first: the
+    largest groups go first, each to the smallest shard.
 
     Tickets are independent, except those sharing a customer's incident ledger: those
     stay together, a ticket's customer being found by any of its events (an id-only
@@ -292,7 +292,7 @@ def _partition(events: list[tuple[int, TicketEvent]], count: int,
     shards: list[list[tuple[int, TicketEvent]]] = [[] for _ in range(count)]
     for key, item in zip(keys, events):
         shards[shard_of[key]].append(item)
-    return sorted(shards, key=len, reverse=True)
+    return sorted((shard for shard in shards if shard), key=len, reverse=True)
 
 
 def _billed_customer(event: TicketEvent, directory: Directory) -> str | None:
