@@ -15,11 +15,12 @@ be reached (or, on SQLite, stays locked past its timeout) raises :class:`StoreUn
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
+
+from .values import json_text
 
 
 class StoreUnavailable(Exception):
@@ -54,7 +55,7 @@ class Intake:
         take turns."""
         columns = tuple(row)
         sql = self._statements.get(columns) or self._statements.setdefault(columns, self._statement(columns))
-        params = {**row, "event": json.dumps(row["event"]), "turn": turn}
+        params = {**row, "event": json_text(row["event"]), "turn": turn}
         dbapi = self.dialect.loaded_dbapi
         for attempt in (1, 2):
             try:

@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from .engine import Outcome, TicketState, timer_event
 from .intake import Intake
 from .models import ACTIONS, Action, TicketEvent, TicketRef
-from .values import to_builtins
+from .values import from_json_text, json_text, to_builtins
 
 if TYPE_CHECKING:
     from .migrate import Migration
@@ -847,9 +847,12 @@ def _claimable(table: sa.Table, ready, blocking: tuple[str, ...], limit: int = 1
 def _create_engine(url: str, echo: bool, pre_ping: bool = True, **options: Any) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    # JSON columns through msgspec: several times faster than the standard library both ways (the
+    # worker writes a state, an audit body and writes per decision).
+    codec = {"json_serializer": json_text, "json_deserializer": from_json_text}
     if not url.startswith("sqlite"):
-        return sa.create_engine(url, echo=echo, pool_pre_ping=pre_ping, **options)
-    engine = sa.create_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False})
+        return sa.create_engine(url, echo=echo, pool_pre_ping=pre_ping, **codec, **options)
+    engine = sa.create_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False}, **codec)
 
     @sa.event.listens_for(engine, "connect")
     def _sqlite_setup(dbapi_conn, _record):

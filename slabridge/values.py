@@ -58,6 +58,16 @@ def to_json(value: Any) -> bytes:
     return _ENCODER.encode(value)
 
 
+def json_text(value: Any) -> str:
+    """JSON text of builtins (a JSON column's value): the database columns' serializer."""
+    return _ENCODER.encode(value).decode()
+
+
+def from_json_text(text: str | bytes) -> Any:
+    """The builtins of JSON text (a JSON column's value): the database columns' deserializer."""
+    return msgspec.json.decode(text)
+
+
 def to_builtins(value: Any) -> Any:
     """Dicts, lists and strings (instants in ISO 8601), as stored in a JSON column."""
     return msgspec.to_builtins(value, enc_hook=_encode_model)

@@ -36,3 +36,17 @@ def test_a_verdicts_note_and_reply_stay_out_of_its_repr():
     assert "Jane Roe" not in shown and "MRN" not in shown
     assert "severity='sev1'" in shown and "classify.x" in shown
     assert verdict.replace(note=None).note is None and verdict.note is not None  # frozen: replace() copies
+
+
+def test_json_columns_keep_what_was_stored_through_the_database_codec(store):
+    """The store's JSON columns go through msgspec: text in any script, nesting, numbers and nulls read back
+    as written, on SQLite and PostgreSQL (the standard library's json reads the same text)."""
+    from slabridge.store import audit
+    from slabridge.values import from_json_text, json_text
+
+    body = {"text": "Größe — 東京 \u2028 \"quoted\" \\ tab\t", "n": [1, 2.5, -3e-7, 10**15], "none": None,
+            "nested": {"deep": [{"x": True}, []]}, "empty": {}}
+    assert json.loads(json_text(body)) == body == from_json_text(json_text(body))
+    with store.engine.begin() as conn:
+        conn.execute(audit.insert().values(at=1.0, vendor="zendesk", ticket_id="1", kind="note", body=body))
+    assert store.rows("audit")[0]["body"] == body
