@@ -60,7 +60,7 @@ def main() -> int:
     now = datetime.now(timezone.utc)
     record(store, Plugins(settings), directory, generate(1500, random.Random(5), start=now - timedelta(hours=8)),
            until=now, send=False)
-    documents = [state for _, state in store.ticket_state_documents()]
+    documents = [state for _, state, _ in store.ticket_state_documents()]
     open_ids = {(r.vendor, r.ticket_id) for r in board(documents, directory, now)}
     seeds = [s for s in documents if (s["ticket"]["vendor"], s["ticket"]["id"]) in open_ids]
     rng = random.Random(5)
@@ -71,7 +71,7 @@ def main() -> int:
             conn.execute(tickets.insert().values(vendor=ticket["vendor"], ticket_id=ticket["id"], version=1,
                                                  state={**state, "ticket": ticket},
                                                  updated_at=now.timestamp() - rng.uniform(0, 8 * 3600)))
-    states = [state for _, state in store.ticket_state_documents()]
+    states = [state for _, state, _ in store.ticket_state_documents()]
     open_rows = board(states, directory, datetime.now(timezone.utc))
     read = fastest(args.repeat, store.ticket_state_documents)
     build = fastest(args.repeat, lambda: board(states, directory, datetime.now(timezone.utc)))

@@ -51,6 +51,11 @@ class TicketState(Value):
     clocks: dict[str, MetricClock] = msgspec.field(default_factory=dict)
     deadlines: dict[str, Any] = msgspec.field(default_factory=dict)
 
+    def running(self) -> bool:
+        """Whether any deadline's clock is not stopped (the ticket is open for the SLA views)."""
+        clocks = self.clocks
+        return any(metric not in clocks or clocks[metric].state != "stopped" for metric in self.deadlines)
+
     def dump(self) -> dict[str, Any]:
         """The state as stored in a JSON column."""
         return to_builtins(self)

@@ -64,6 +64,11 @@ tickets = sa.Table(
     sa.Column("state", sa.JSON, nullable=False),
     sa.Column("version", sa.Integer, nullable=False, default=0),
     sa.Column("updated_at", sa.Float, nullable=False),
+    # Whether any of its deadlines' clocks is not stopped (TicketState.running): the views of open tickets
+    # (metrics, the board) read these, not every ticket ever decided.
+    sa.Column("running", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Index("tickets_running", "running"),
+    sa.Index("tickets_updated", "updated_at"),
 )
 outbox = sa.Table(
     "outbox", metadata,
@@ -621,18 +626,26 @@ class Store:
         with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
-    def ticket_states(self) -> list[TicketState]:
+    def ticket_states(self, running: bool = False) -> list[TicketState]:
+        """Every ticket's state, or (``running``) only those with a deadline whose clock is not stopped."""
+        query = sa.select(tickets.c.state)
+        if running:
+            query = query.where(tickets.c.running)
         with self._read() as conn:
-            return [TicketState.load(r) for r in conn.execute(sa.select(tickets.c.state)).scalars()]
+            return [TicketState.load(r) for r in conn.execute(query).scalars()]
 
-    def ticket_state_documents(self, updated_since: float | None = None) -> list[tuple[float, dict]]:
-        """(updated_at, state as stored) of every ticket, or of those updated since ``updated_since``: for
-        read-only views that need no models (the SLA board)."""
-        query = sa.select(tickets.c.updated_at, tickets.c.state)
+    def ticket_state_documents(self, updated_since: float | None = None,
+                               running: bool = False) -> list[tuple[float, dict, bool]]:
+        """(updated_at, state as stored, running) of every ticket, of those updated since ``updated_since``,
+        and/or (``running``) of those with a deadline whose clock is not stopped: for read-only views that
+        need no models (the SLA board)."""
+        query = sa.select(tickets.c.updated_at, tickets.c.state, tickets.c.running)
         if updated_since is not None:
             query = query.where(tickets.c.updated_at >= updated_since)
+        if running:
+            query = query.where(tickets.c.running)
         with self._read() as conn:
-            return [(row.updated_at, row.state) for row in conn.execute(query)]
+            return [(row.updated_at, row.state, row.running) for row in conn.execute(query)]
 
     def counts(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
@@ -707,7 +720,8 @@ def _write_decisions(conn: Connection, decided: list[tuple[Any, Outcome, TicketS
     for row, outcome, before in decided:
         ticket, decision = outcome.state.ticket, outcome.decision
         where = {"b_vendor": ticket.vendor, "b_ticket": ticket.id}
-        (created if before is None else updated).append({**where, "state": outcome.state.dump(), "updated_at": now})
+        (created if before is None else updated).append({**where, "state": outcome.state.dump(), "updated_at": now,
+                                                         "running": outcome.state.running()})
         writes += [{**where, "delivery_id": decision.delivery_id, "action": ACTIONS.dump_python(action, mode="json"),
                     "created_at": now} for action in decision.actions]
         if not decision.ignored:

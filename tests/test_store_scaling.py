@@ -7,6 +7,7 @@ and a batch read every stored ticket state (SQLite answers a row-value ``IN (VAL
 
 from __future__ import annotations
 
+import json
 from contextlib import contextmanager
 
 import sqlalchemy as sa
@@ -85,3 +86,88 @@ def test_a_claim_still_takes_the_oldest_heads_first_with_expired_leases_among_th
     assert [r.ticket.id for r in claimed] == ["t0", "t1", "t2", "t3", "t4"]
     assert [r.ticket.id for r in store.claim_outboxes("w", 60.0, now=10.0, limit=12)] == [
         f"t{i}" for i in range(5, 12)]
+
+
+def closed_and_open(tmp_path, closed: int) -> Store:
+    """A store whose tickets were decided by the worker's path: one open (a running deadline) and ``closed``
+    whose clocks are stopped."""
+    from datetime import datetime, timezone
+
+    from slabridge.clocks import Cycle, MetricClock
+    from slabridge.engine import Outcome
+    from slabridge.models import Decision
+
+    store = Store(f"sqlite:///{tmp_path}/tickets-{closed}.db")
+    store.upgrade()
+    start = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
+    deadline = {"due_at": "2026-03-02T13:00:00+00:00", "warn_at": "2026-03-02T12:00:00+00:00", "breached": False}
+
+    def decide(ev, _state):
+        stopped = ev.ticket.id != "open"
+        clock = MetricClock(metric="resolution", cycles=(Cycle(started_at=start, stopped_at=start if stopped else None),))
+        state = TicketState(ticket=ev.ticket, customer="acme", memory={"level": "P1"},
+                            clocks={"resolution": clock}, deadlines={"resolution": deadline})
+        return Outcome(decision=Decision(ticket=ev.ticket, delivery_id=ev.delivery_id), state=state)
+    for i in range(closed):
+        store.enqueue(event(f"closed{i}", f"c{i}"))
+    store.enqueue(event("open", "o"))
+    while store.process_events(decide, limit=32, now=10.0)[0]:
+        pass
+    return store
+
+
+def test_the_views_of_open_tickets_read_only_running_ones(tmp_path):
+    """Metrics and the board's full read take the tickets whose deadlines still run, not every ticket ever
+    decided (closed ones stay out), and read no more with 400 closed tickets stored than with 4."""
+    from datetime import datetime, timezone
+
+    from slabridge.metrics import deadline_states, exposition
+
+    few, many = closed_and_open(tmp_path, 4), closed_and_open(tmp_path, 400)
+    for store in (few, many):
+        assert [s.ticket.id for s in store.ticket_states(running=True)] == ["open"]
+        assert [(s["ticket"]["id"], running) for _, s, running in store.ticket_state_documents(running=True)] == [
+            ("open", True)]
+        assert {s.ticket.id: s.running() for s in store.ticket_states()}["closed0"] is False
+    now = datetime(2026, 3, 2, 12, 30, tzinfo=timezone.utc)
+    with steps(few) as reads_few:
+        assert deadline_states(few, now) == {("acme", "P1", "resolution", "at_risk"): 1}
+    with steps(many) as reads_many:
+        assert deadline_states(many, now) == {("acme", "P1", "resolution", "at_risk"): 1}
+    assert reads_many[0] <= reads_few[0] + 1, (reads_few[0], reads_many[0])
+    assert exposition(many).count(b"slabridge_deadlines{") == 1
+
+
+def test_the_boards_cache_drops_a_ticket_that_closes_and_its_full_read_skips_closed_ones(tmp_path):
+    from slabridge.board import StateCache
+
+    store = closed_and_open(tmp_path, 3)
+    cache = StateCache(store, skew=0.0, full_every=3600.0)
+    assert [s["ticket"]["id"] for s in cache.states()] == ["open"]
+    with store.engine.begin() as conn:  # the open ticket's clock stops at its next decision
+        conn.execute(tickets.update().values(running=False, updated_at=20.0))
+    assert cache.states() == []
+
+
+def test_upgrading_marks_which_stored_tickets_still_run(tmp_path):
+    """Migration 0007 computes the new column from each stored state (not "running" for all, which would
+    keep every old closed ticket in the views until it is decided again)."""
+    from slabridge.migrate import alembic_config
+    from alembic import command as alembic_command
+
+    store = Store(f"sqlite:///{tmp_path}/old.db")
+    stopped = {"cycles": [{"started_at": "2026-03-02T09:00:00+00:00", "stopped_at": "2026-03-02T10:00:00+00:00"}]}
+    running = {"cycles": [{"started_at": "2026-03-02T09:00:00+00:00"}]}
+    states = {"closed": {"clocks": {"resolution": stopped}, "deadlines": {"resolution": {}}},
+              "open": {"clocks": {"resolution": running}, "deadlines": {"resolution": {}}},
+              "no-clock": {"clocks": {}, "deadlines": {"resolution": {}}},
+              "no-deadline": {"clocks": {"resolution": stopped}, "deadlines": {}}}
+    with store.engine.begin() as conn:
+        alembic_command.upgrade(alembic_config(conn), "0006")
+        for ticket_id, state in states.items():
+            conn.execute(sa.text("INSERT INTO tickets (vendor, ticket_id, state, version, updated_at) "
+                                 "VALUES ('zendesk', :t, :s, 1, 1.0)"), {"t": ticket_id, "s": json.dumps(state)})
+    store.upgrade()
+    with store.engine.connect() as conn:
+        assert dict(conn.execute(sa.select(tickets.c.ticket_id, tickets.c.running)).all()) == {
+            "closed": False, "open": True, "no-clock": True, "no-deadline": False}

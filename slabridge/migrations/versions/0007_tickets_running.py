@@ -1,0 +1,32 @@
+"""tickets.running: the views of open tickets (metrics, the board) read those, not every ticket ever decided"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007"
+down_revision = "0006"
+
+
+def upgrade() -> None:
+    op.add_column("tickets", sa.Column("running", sa.Boolean, nullable=False, server_default=sa.true()))
+    op.create_index("tickets_running", "tickets", ["running"])
+    op.create_index("tickets_updated", "tickets", ["updated_at"])
+    tickets = sa.table("tickets", sa.column("vendor"), sa.column("ticket_id"), sa.column("state", sa.JSON),
+                       sa.column("running"))
+    conn, stopped = op.get_bind(), []
+    for row in conn.execute(sa.select(tickets.c.vendor, tickets.c.ticket_id, tickets.c.state)):
+        if not _running(row.state):
+            stopped.append({"v": row.vendor, "t": row.ticket_id})
+    if stopped:
+        conn.execute(tickets.update().where((tickets.c.vendor == sa.bindparam("v"))
+                                            & (tickets.c.ticket_id == sa.bindparam("t"))).values(running=False), stopped)
+
+
+def _running(state: dict) -> bool:
+    """TicketState.running, on the state as stored (this migration keeps its own copy of the rule)."""
+    clocks = state.get("clocks") or {}
+    for metric in state.get("deadlines") or {}:
+        cycles = (clocks.get(metric) or {}).get("cycles") or ()
+        if not cycles or cycles[-1].get("stopped_at") is None:
+            return True
+    return False
