@@ -1,6 +1,7 @@
 """Benchmark: the pipeline end to end, webhook in the inbox → decided → written to a (loopback) vendor.
 
     python bench/pipeline.py [--events 3000] [--database sqlite|postgresql://...] [--workers 1] [--threads 2]
+                             [--stored 100000]
 
 N signed webhooks over the three vendors and the example contracts are parsed and stored in the inbox
 first (as the receiver would have) and held; then ``--workers`` ``slabridge worker`` processes start against
@@ -8,6 +9,8 @@ loopback fake vendors, and once they run the backlog is released in one commit a
 every event is decided and every write-back received (start-up is not counted).
 It prints events/s end to end and, from the workers' JSON log lines, the time per decision (decide and
 commit, one transaction) and per write-back (the vendor round trip, retries included).
+``--stored N`` first fills the database with the history of a store in use: N closed tickets' states and
+N done events and writes (a year of a busy helpdesk is a few hundred thousand).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ def main() -> int:
     parser.add_argument("--database", default="sqlite", help="sqlite, or a PostgreSQL URL (its tables are reset)")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--stored", type=int, default=0, help="closed tickets, done events and writes already stored")
     parser.add_argument("--py-spy", metavar="PREFIX", help="profile each worker with py-spy into PREFIX-<n>.txt "
                         "(collapsed stacks; needs `pip install py-spy`)")
     args = parser.parse_args()
@@ -50,6 +54,7 @@ def main() -> int:
     rig.start()
     config = (folder / "slabridge.toml").read_text().replace('log_level = "DEBUG"', 'log_level = "INFO"\nlog_format = "json"')
     (folder / "slabridge.toml").write_text(config)
+    store_history(rig.store, args.stored)
     history = rig.history(tickets=max(1, args.events // 3), events_per_ticket=3)[: args.events]
     now, settings = datetime.now(timezone.utc), _settings(folder)
     for vendor, _ticket, body in history:
@@ -99,6 +104,31 @@ def main() -> int:
     print(f"| {queued:,} | {len(decide):,} | {writes:,} | {elapsed:.1f} | {queued / elapsed:,.0f} | "
           f"{_p(decide, 50)} / {_p(decide, 99)} | {_p(send, 50)} / {_p(send, 99)} |")
     return 0
+
+
+def store_history(store, size: int) -> None:
+    """``size`` closed tickets (a stopped clock) with a done event and a done write each, in bulk."""
+    from slabridge.clocks import Cycle, MetricClock
+    from slabridge.engine import TicketState
+    from slabridge.models import TicketRef
+    from slabridge.store import inbox, outbox, tickets
+
+    start = datetime(2025, 6, 2, 9, tzinfo=timezone.utc)
+    clock = MetricClock(metric="resolution", cycles=(Cycle(started_at=start, stopped_at=start),))
+    for first in range(0, size, 5000):
+        ids = [f"closed-{n}" for n in range(first, min(size, first + 5000))]
+        with store.engine.begin() as conn:
+            conn.execute(tickets.insert(), [dict(
+                vendor="zendesk", ticket_id=i, version=1, updated_at=start.timestamp(),
+                **({"running": False} if "running" in tickets.c else {}),  # older checkouts, for comparisons
+                state=TicketState(ticket=TicketRef(vendor="zendesk", id=i), clocks={"resolution": clock},
+                                  deadlines={"resolution": {"due_at": start.isoformat()}}).dump()) for i in ids])
+            conn.execute(inbox.insert(), [dict(vendor="zendesk", ticket_id=i, delivery_id=f"old-{i}", event={},
+                                               received_at=0.0, status="done", attempts=1, not_before=0.0)
+                                          for i in ids])
+            conn.execute(outbox.insert(), [dict(vendor="zendesk", ticket_id=i, delivery_id=f"old-{i}", created_at=0.0,
+                                                action={"type": "add_tags", "tags": ["sla-p3"]}, status="done",
+                                                attempts=1, not_before=0.0) for i in ids])
 
 
 def hold(rig: Rig, held: bool) -> None:
