@@ -149,25 +149,29 @@ def test_the_boards_cache_drops_a_ticket_that_closes_and_its_full_read_skips_clo
     assert cache.states() == []
 
 
-def test_upgrading_marks_which_stored_tickets_still_run(tmp_path):
+def test_upgrading_marks_which_stored_tickets_still_run(db_url):
     """Migration 0007 computes the new column from each stored state (not "running" for all, which would
     keep every old closed ticket in the views until it is decided again)."""
     from slabridge.migrate import alembic_config
     from alembic import command as alembic_command
 
-    store = Store(f"sqlite:///{tmp_path}/old.db")
+    store = Store(db_url)
     stopped = {"cycles": [{"started_at": "2026-03-02T09:00:00+00:00", "stopped_at": "2026-03-02T10:00:00+00:00"}]}
     running = {"cycles": [{"started_at": "2026-03-02T09:00:00+00:00"}]}
     states = {"closed": {"clocks": {"resolution": stopped}, "deadlines": {"resolution": {}}},
               "open": {"clocks": {"resolution": running}, "deadlines": {"resolution": {}}},
               "no-clock": {"clocks": {}, "deadlines": {"resolution": {}}},
               "no-deadline": {"clocks": {"resolution": stopped}, "deadlines": {}}}
+    states.update({f"closed-{n}": states["closed"] for n in range(2500)})  # read in several parts
     with store.engine.begin() as conn:
         alembic_command.upgrade(alembic_config(conn), "0006")
-        for ticket_id, state in states.items():
-            conn.execute(sa.text("INSERT INTO tickets (vendor, ticket_id, state, version, updated_at) "
-                                 "VALUES ('zendesk', :t, :s, 1, 1.0)"), {"t": ticket_id, "s": json.dumps(state)})
+        conn.execute(sa.text("INSERT INTO tickets (vendor, ticket_id, state, version, updated_at) "
+                             "VALUES ('zendesk', :t, :s, 1, 1.0)"),
+                     [{"t": ticket_id, "s": json.dumps(state)} for ticket_id, state in states.items()])
     store.upgrade()
     with store.engine.connect() as conn:
-        assert dict(conn.execute(sa.select(tickets.c.ticket_id, tickets.c.running)).all()) == {
-            "closed": False, "open": True, "no-clock": True, "no-deadline": False}
+        running = dict(conn.execute(sa.select(tickets.c.ticket_id, tickets.c.running)).all())
+    assert {t: running[t] for t in ("closed", "open", "no-clock", "no-deadline")} == {
+        "closed": False, "open": True, "no-clock": True, "no-deadline": False}
+    assert sorted(t for t, on in running.items() if on) == ["no-clock", "open"]
+    store.close()

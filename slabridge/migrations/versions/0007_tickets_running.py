@@ -13,13 +13,14 @@ def upgrade() -> None:
     op.create_index("tickets_updated", "tickets", ["updated_at"])
     tickets = sa.table("tickets", sa.column("vendor"), sa.column("ticket_id"), sa.column("state", sa.JSON),
                        sa.column("running"))
-    conn, stopped = op.get_bind(), []
-    for row in conn.execute(sa.select(tickets.c.vendor, tickets.c.ticket_id, tickets.c.state)):
-        if not _running(row.state):
-            stopped.append({"v": row.vendor, "t": row.ticket_id})
-    if stopped:
-        conn.execute(tickets.update().where((tickets.c.vendor == sa.bindparam("v"))
-                                            & (tickets.c.ticket_id == sa.bindparam("t"))).values(running=False), stopped)
+    conn = op.get_bind()
+    mark = tickets.update().where((tickets.c.vendor == sa.bindparam("v")) & (tickets.c.ticket_id == sa.bindparam("t")))
+    # Streamed a thousand at a time: a store of years holds more states than fit in memory at once.
+    read = conn.execute(sa.select(tickets.c.vendor, tickets.c.ticket_id, tickets.c.state)
+                        .execution_options(yield_per=1000))
+    for rows in read.partitions():
+        if stopped := [{"v": r.vendor, "t": r.ticket_id} for r in rows if not _running(r.state)]:
+            conn.execute(mark.values(running=False), stopped)
 
 
 def _running(state: dict) -> bool:
