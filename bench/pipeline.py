@@ -106,21 +106,22 @@ def main() -> int:
     return 0
 
 
-def store_history(store, size: int) -> None:
-    """``size`` closed tickets (a stopped clock) with a done event and a done write each, in bulk."""
+def store_history(store, size: int, prefix: str = "closed", running: bool = False) -> None:
+    """``size`` closed tickets (a stopped clock; ``running``: open ones) with a done event and a done write
+    each, in bulk."""
     from slabridge.clocks import Cycle, MetricClock
     from slabridge.engine import TicketState
     from slabridge.models import TicketRef
     from slabridge.store import inbox, outbox, tickets
 
     start = datetime(2025, 6, 2, 9, tzinfo=timezone.utc)
-    clock = MetricClock(metric="resolution", cycles=(Cycle(started_at=start, stopped_at=start),))
+    clock = MetricClock(metric="resolution", cycles=(Cycle(started_at=start, stopped_at=None if running else start),))
     for first in range(0, size, 5000):
-        ids = [f"closed-{n}" for n in range(first, min(size, first + 5000))]
+        ids = [f"{prefix}-{n}" for n in range(first, min(size, first + 5000))]
         with store.engine.begin() as conn:
             conn.execute(tickets.insert(), [dict(
                 vendor="zendesk", ticket_id=i, version=1, updated_at=start.timestamp(),
-                **({"running": False} if "running" in tickets.c else {}),  # older checkouts, for comparisons
+                **({"running": running} if "running" in tickets.c else {}),  # older checkouts, for comparisons
                 state=TicketState(ticket=TicketRef(vendor="zendesk", id=i), clocks={"resolution": clock},
                                   deadlines={"resolution": {"due_at": start.isoformat()}}).dump()) for i in ids])
             conn.execute(inbox.insert(), [dict(vendor="zendesk", ticket_id=i, delivery_id=f"old-{i}", event={},

@@ -1,0 +1,96 @@
+"""Benchmark: the worker's claims and the metrics scrape against the size of what is stored.
+
+    python bench/store.py [--sizes 100 100000] [--database sqlite|postgresql://...]
+
+For each size N, a fresh database holds N pending writes (a backlog after an outage, three per ticket),
+N closed tickets' states with a done event each, and 100 open tickets; then it times (fastest of five):
+a claim of 32 tickets' writes, a batch's read of 32 ticket states (locked), and a metrics scrape. With
+every statement reading through an index, the rows do not change with N. PostgreSQL is analyzed after
+loading (autovacuum's job in a store in use).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# bench/calendar.py (a required name) would hide the standard library's `calendar`.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from types import SimpleNamespace  # noqa: E402
+
+from slabridge.metrics import exposition  # noqa: E402
+from slabridge.store import Store, outbox  # noqa: E402
+from slabridge.testing.rig import empty_database  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pipeline import store_history  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 100_000])
+    parser.add_argument("--database", default="sqlite", help="sqlite, or a PostgreSQL URL (its tables are reset)")
+    args = parser.parse_args()
+    kind = "PostgreSQL" if args.database.startswith("postgresql") else "SQLite"
+    print(f"{kind}: ms, fastest of 5")
+    print("| stored (pending writes, closed tickets) | claim of 32 tickets' writes | 32 states read and locked "
+          "| metrics scrape |")
+    print("| ---: | ---: | ---: | ---: |")
+    for size in args.sizes:
+        url = args.database if kind == "PostgreSQL" else f"sqlite:///{tempfile.mkdtemp()}/store.db"
+        empty_database(url)
+        store = Store(url)
+        store.upgrade()
+        fill(store, size)
+        claim = fastest(lambda: store.claim_outboxes("bench", 60.0, limit=32), then=lambda claimed: release(store, claimed))
+        rows = [SimpleNamespace(vendor="zendesk", ticket_id=f"closed-{n * size // 32}") for n in range(32)]
+        states = fastest(lambda: read_states(store, rows))
+        scrape = fastest(lambda: exposition(store))
+        print(f"| {size:,} | {claim:.1f} | {states:.2f} | {scrape:.1f} |")
+        store.close()
+    return 0
+
+
+def fill(store: Store, size: int) -> None:
+    store_history(store, size)
+    store_history(store, 100, prefix="open", running=True)
+    with store.engine.begin() as conn:
+        for first in range(0, size, 5000):
+            conn.execute(outbox.insert(), [dict(
+                vendor="zendesk", ticket_id=f"late-{n // 3}", delivery_id=f"late-{n}", created_at=1.0,
+                action={"type": "add_tags", "tags": ["sla-p1"]}, status="pending", attempts=0, not_before=0.0)
+                for n in range(first, min(size, first + 5000))])
+    if store.is_postgres:
+        with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE")
+
+
+def release(store: Store, claimed) -> None:
+    """Put the claimed writes back, so that every round claims the same."""
+    with store.engine.begin() as conn:
+        conn.execute(outbox.update().where(outbox.c.id.in_([r.id for r in claimed]))
+                     .values(status="pending", lease_owner=None, lease_until=None))
+
+
+def read_states(store: Store, rows) -> None:
+    with store.engine.begin() as conn:
+        assert len(store._lock_states(conn, rows)) == len(rows)
+
+
+def fastest(work, rounds: int = 5, then=lambda _: None) -> float:
+    """Milliseconds of the fastest of ``rounds`` runs of ``work`` (``then`` gets each result, untimed)."""
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        done = work()
+        best = min(best, time.perf_counter() - started)
+        then(done)
+    return best * 1000
+
+
+if __name__ == "__main__":
+    sys.exit(main())
