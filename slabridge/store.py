@@ -775,7 +775,8 @@ OPEN = ("pending", "sending", "dead")  # a write in one of these holds back its 
 def _same_decision_after(conn: Connection, heads: list[Any], now: float) -> list[Any]:
     """The writes right after each head, of the same decision (delivery id and time), ready as it was: a
     run that ends at the first write of another decision or in another state."""
-    later = conn.execute(_writes_after(len(heads)), _ticket_params([(h.vendor, h.ticket_id, h.id) for h in heads])).all()
+    heads_after = [(head.vendor, head.ticket_id, head.id) for head in heads]
+    later = conn.execute(_writes_after(len(heads)), _ticket_params(heads_after)).all()
     after: dict[tuple[str, str], list[Any]] = {}
     for row in later:
         if row.status in OPEN:
@@ -791,13 +792,15 @@ def _same_decision_after(conn: Connection, heads: list[Any], now: float) -> list
     return joined
 
 
-# Statements naming several tickets join one condition per ticket by OR, built once per count with
-# parameters ``vendor<i>``, ``ticket<i>`` (and ``after<i>``): SQLite (3.40) answers a row-value
-# ``(vendor, ticket_id) IN (VALUES ...)`` by reading the whole table, but an OR of equalities through
-# the index, so a batch costs the same with a hundred tickets stored or a million.
 def _each_ticket(table: sa.Table, count: int, after: bool = False):
-    return sa.or_(*((table.c.vendor == sa.bindparam(f"vendor{i}")) & (table.c.ticket_id == sa.bindparam(f"ticket{i}"))
-                    & (table.c.id > sa.bindparam(f"after{i}") if after else sa.true()) for i in range(count)))
+    """Rows of ``count`` tickets (parameters ``vendor<i>``, ``ticket<i>``; with ``after``, only rows after
+    ``after<i>``), one condition per ticket joined by OR. SQLite (3.40) answers a row-value
+    ``(vendor, ticket_id) IN (VALUES ...)`` by reading the whole table, but an OR of equalities through
+    the index: a batch costs the same with a hundred tickets stored or a million."""
+    def one(i: int):
+        same = (table.c.vendor == sa.bindparam(f"vendor{i}")) & (table.c.ticket_id == sa.bindparam(f"ticket{i}"))
+        return same & (table.c.id > sa.bindparam(f"after{i}")) if after else same
+    return sa.or_(*(one(i) for i in range(count)))
 
 
 def _ticket_params(keys: list[tuple]) -> dict[str, Any]:
@@ -824,7 +827,7 @@ def _writes_after(count: int) -> sa.Select:
     return sa.select(outbox).where(_each_ticket(outbox, count, after=True)).order_by(outbox.c.id).with_for_update()
 
 
-# Claims are built once per limit, the time a parameter (``now``): the worker's hot path.
+# Statements of the worker's hot path built once per count or limit, the time a parameter (``now``).
 @functools.lru_cache(maxsize=16)
 def _inbox_heads(limit: int) -> sa.Select:
     """The oldest pending events ready by ``now``, one per ticket."""
