@@ -273,19 +273,23 @@ class Store:
             self.url, self.engine.echo, pre_ping=False, isolation_level="AUTOCOMMIT")
         return Intake(engine, inbox.name)
 
-    def _insert_inbox(self, conn: Connection, row: dict[str, Any]) -> None:
-        """Insert an inbox row in ``conn``'s transaction (a fired timer's event; webhooks go through
+    def _insert_inbox(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Insert inbox rows in ``conn``'s transaction (fired timers' events; webhooks go through
         :class:`~slabridge.intake.Intake`, which takes the same turns in one statement).
 
         A ticket's events are decided in inbox id order, and the worker only sees committed rows.
         On PostgreSQL an id is drawn from a sequence at insert, not at commit: two receivers
         inserting the same ticket's events at once could commit the later id first, and the
         worker decide it before the earlier one exists for it. A lock per ticket, held to the
-        end of the transaction, makes a ticket's inserts take turns (SQLite's writers always do).
+        end of the transaction, makes a ticket's inserts take turns (SQLite's writers always do); the
+        locks are taken in one order, so two transactions firing timers never wait on each other.
         """
+        if not rows:
+            return
         if self.is_postgres:
-            conn.execute(_LOCK_TICKET_INBOX, {"key": _turn(row)})
-        conn.execute(_INSERT_INBOX, row)
+            for turn in sorted({_turn(row) for row in rows}):
+                conn.execute(_LOCK_TICKET_INBOX, {"key": turn})
+        conn.execute(_INSERT_INBOX, rows)
 
     def process_next_event(self, decide: Callable[[TicketEvent, TicketState | None], Outcome],
                            now: float | None = None) -> bool:
@@ -415,23 +419,22 @@ class Store:
 
     def fire_due_timers(self, now: float | None = None, limit: int = 32) -> list[TimerRow]:
         """Fire up to ``limit`` due timers, earliest first: mark each and enqueue its ticket's re-decision,
-        all in one transaction."""
+        all in one transaction, one statement per kind of row (the tickets' states are read, not locked:
+        a worker deciding one of them holds its state while it drops the ticket's pending timers)."""
         now = now or time.time()
-        fired = []
         with self.engine.begin() as conn:
-            rows = conn.execute(sa.select(timers).where((timers.c.status == "pending") & (timers.c.fire_at <= now))
-                                .order_by(timers.c.fire_at).limit(limit).with_for_update(skip_locked=True)).all()
-            for row in rows:
-                conn.execute(timers.update().where(timers.c.id == row.id).values(status="fired"))
-                ticket = TicketRef(vendor=row.vendor, id=row.ticket_id)
-                state = conn.execute(sa.select(tickets.c.state).where(
-                    (tickets.c.vendor == row.vendor) & (tickets.c.ticket_id == row.ticket_id))).scalar()
-                last = TicketState.load(state).last_event if state else None
-                if last is not None:
-                    event = timer_event(last, datetime.fromtimestamp(row.fire_at, timezone.utc), f"timer:{row.id}")
-                    self._insert_inbox(conn, inbox_row(event, now))
-                fired.append(TimerRow(row.id, ticket, row.kind, row.fire_at))
-        return fired
+            rows = conn.execute(_due_timers(limit), {"now": now}).all()
+            if not rows:
+                return []
+            conn.execute(_FIRE_TIMER, [{"timer_id": row.id} for row in rows])
+            keys = list({(row.vendor, row.ticket_id) for row in rows})
+            last_events = {(found.vendor, found.ticket_id): found.state.get("last_event") for found in
+                           conn.execute(_states_of(len(keys), lock=False), _ticket_params(keys))}
+            events = [inbox_row(timer_event(TicketEvent.model_validate(last), datetime.fromtimestamp(
+                row.fire_at, timezone.utc), f"timer:{row.id}"), now) for row in rows
+                if (last := last_events.get((row.vendor, row.ticket_id))) is not None]
+            self._insert_inbox(conn, events)
+        return [TimerRow(row.id, TicketRef(vendor=row.vendor, id=row.ticket_id), row.kind, row.fire_at) for row in rows]
 
     def pending_timers(self, ticket: TicketRef) -> list[TimerRow]:
         with self._read() as conn:
@@ -695,6 +698,7 @@ def _held(row_ids: list[int], owner: str):
 
 
 _INSERT_INBOX = inbox.insert()
+_FIRE_TIMER = timers.update().where(timers.c.id == sa.bindparam("timer_id")).values(status="fired")
 _LOCK_TICKET_INBOX = sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 # Statements of the worker's hot path, built once; a ticket is named by the parameters ``b_vendor``, ``b_ticket``.
 _TICKET = (tickets.c.vendor == sa.bindparam("b_vendor")) & (tickets.c.ticket_id == sa.bindparam("b_ticket"))
@@ -811,11 +815,11 @@ def _ticket_params(keys: list[tuple]) -> dict[str, Any]:
     return params
 
 
-@functools.lru_cache(maxsize=64)
-def _states_of(count: int) -> sa.Select:
-    """``count`` tickets' stored states, locked to the end of the transaction."""
-    return sa.select(tickets.c.vendor, tickets.c.ticket_id, tickets.c.state).where(
-        _each_ticket(tickets, count)).with_for_update()
+@functools.lru_cache(maxsize=128)
+def _states_of(count: int, lock: bool = True) -> sa.Select:
+    """``count`` tickets' stored states, locked to the end of the transaction (unless not ``lock``)."""
+    query = sa.select(tickets.c.vendor, tickets.c.ticket_id, tickets.c.state).where(_each_ticket(tickets, count))
+    return query.with_for_update() if lock else query
 
 
 @functools.lru_cache(maxsize=64)
@@ -828,6 +832,13 @@ def _writes_after(count: int) -> sa.Select:
 
 
 # Statements of the worker's hot path built once per count or limit, the time a parameter (``now``).
+@functools.lru_cache(maxsize=16)
+def _due_timers(limit: int) -> sa.Select:
+    """The ``limit`` earliest pending timers due by ``now``, locked (others skip them)."""
+    due = (timers.c.status == "pending") & (timers.c.fire_at <= sa.bindparam("now", type_=sa.Float))
+    return sa.select(timers).where(due).order_by(timers.c.fire_at).limit(limit).with_for_update(skip_locked=True)
+
+
 @functools.lru_cache(maxsize=16)
 def _inbox_heads(limit: int) -> sa.Select:
     """The oldest pending events ready by ``now``, one per ticket."""

@@ -12,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from slabridge.engine import Outcome, TicketState, Timer
 from slabridge.models import AddTags, Decision, EventKind, TicketEvent, TicketRef
 from slabridge.migrate import alembic_config, migrations
-from slabridge.store import LATEST, Store, inbox_row, metadata
+from slabridge.store import LATEST, Store, inbox_row, metadata, tickets, timers
 
 
 def event(ticket: str, delivery: str, vendor: str = "zendesk") -> TicketEvent:
@@ -122,7 +122,7 @@ def test_one_tickets_inbox_inserts_take_turns_so_ids_follow_commit_order(store):
     worker never sees the later id committed while the earlier one is not (it would decide them out of order)."""
     second_done = threading.Event()
     with store.engine.begin() as conn:
-        store._insert_inbox(conn, inbox_row(event("9", "first"), 1.0))
+        store._insert_inbox(conn, [inbox_row(event("9", "first"), 1.0)])
         waiter = threading.Thread(target=lambda: (store.enqueue(event("9", "second")), second_done.set()))
         waiter.start()
         assert not second_done.wait(0.5)  # held while the first insert is uncommitted
@@ -394,3 +394,47 @@ def test_due_timers_fire_in_one_batch_earliest_first(store):
     assert [t.ticket.id for t in fired] == ["C", "B"]
     assert {r["delivery_id"] for r in store.rows("inbox", status="pending")} == {f"timer:{t.id}" for t in fired}
     assert [t.ticket.id for t in store.fire_due_timers(now=fire.timestamp() + 3600)] == ["A"]
+
+
+def test_a_batch_of_timers_feeds_each_its_tickets_last_event_and_fires_one_without_a_state_too(store):
+    """Two timers of one ticket are two re-decisions of the ticket as last seen; a timer whose ticket has no
+    stored state (removed since) is marked fired and enqueues nothing."""
+    fire = datetime(2026, 3, 2, 12, tzinfo=timezone.utc)
+    store.enqueue(event("A", "A0"))
+    store.process_next_event(lambda ev, st: outcome_for(ev, st, timers=(
+        Timer(kind="warn", fire_at=fire), Timer(kind="breach", fire_at=fire.replace(minute=30)))))
+    with store.engine.begin() as conn:
+        conn.execute(timers.insert().values(vendor="zendesk", ticket_id="gone", kind="breach",
+                                            fire_at=fire.timestamp(), status="pending"))
+    fired = store.fire_due_timers(now=fire.timestamp() + 3600)
+    assert sorted((t.ticket.id, t.kind) for t in fired) == [("A", "breach"), ("A", "warn"), ("gone", "breach")]
+    assert {row["status"] for row in store.rows("timers")} == {"fired"}
+    queued = [TicketEvent.model_validate(row["event"]) for row in store.rows("inbox", status="pending")]
+    assert sorted((ev.ticket.id, ev.kind, ev.occurred_at.minute) for ev in queued) == [
+        ("A", EventKind.timer, 0), ("A", EventKind.timer, 30)]
+    assert {ev.delivery_id for ev in queued} == {f"timer:{t.id}" for t in fired if t.ticket.id == "A"}
+
+
+@pytest.mark.postgres
+def test_firing_timers_does_not_wait_for_a_ticket_a_decision_holds(pg_empty):
+    """A worker deciding a ticket holds its state and then drops the ticket's pending timers; a worker
+    firing one of those timers meanwhile must not wait for that state (each would wait on the other)."""
+    store = Store(pg_empty)
+    store.upgrade()
+    fire = datetime(2026, 3, 2, 12, tzinfo=timezone.utc)
+    try:
+        store.enqueue(event("A", "A0"))
+        store.process_next_event(lambda ev, st: outcome_for(ev, st, timers=(Timer(kind="warn", fire_at=fire),)))
+        with store.engine.connect() as decider:
+            decider.begin()
+            decider.execute(sa.select(tickets.c.state).where(tickets.c.ticket_id == "A").with_for_update())
+            fired: list = []
+            firing = threading.Thread(target=lambda: fired.extend(store.fire_due_timers(now=fire.timestamp() + 60)))
+            firing.start()
+            firing.join(timeout=10)
+            waited = firing.is_alive()
+            decider.rollback()
+        firing.join()
+        assert not waited and [t.kind for t in fired] == ["warn"]
+    finally:
+        store.close()
