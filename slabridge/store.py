@@ -98,7 +98,7 @@ timers = sa.Table(
     sa.Column("fire_at", sa.Float, nullable=False),
     sa.Column("status", sa.String(16), nullable=False, default="pending"),
     sa.Index("timers_due", "status", "fire_at"),
-    sa.Index("timers_ticket", "vendor", "ticket_id"),
+    sa.Index("timers_ticket", "vendor", "ticket_id", "status"),  # a decision drops its ticket's pending ones
 )
 audit = sa.Table(
     "audit", metadata,

@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
+from datetime import datetime, timezone
 
 import sqlalchemy as sa
 
-from slabridge.engine import TicketState
-from slabridge.store import Store, inbox, outbox, tickets
+from slabridge.engine import TicketState, Timer
+from slabridge.store import Store, inbox, outbox, tickets, timers
 
 from .test_store import event, outcome_for
 
 ACTION = {"type": "add_tags", "tags": ["sla-p1"]}
+WARN = Timer(kind="warn", fire_at=datetime(2026, 3, 2, 12, tzinfo=timezone.utc))
 
 
 def stored(tmp_path, size: int) -> Store:
-    """A store holding ``size`` done writes and events, ``size`` ticket states, and a backlog of ``size``
-    pending writes (two per ticket) on other tickets."""
+    """A store holding ``size`` done writes and events, ``size`` ticket states with a pending timer each, and
+    a backlog of ``size`` pending writes (two per ticket) on other tickets."""
     store = Store(f"sqlite:///{tmp_path}/history-{size}.db")
     store.upgrade()
     done = [dict(vendor="zendesk", ticket_id=f"old{i % (size // 4 + 1)}", delivery_id=f"d{i}", action=ACTION,
@@ -33,8 +35,10 @@ def stored(tmp_path, size: int) -> Store:
                    state=TicketState(ticket=event(f"s{i}", "x").ticket).dump()) for i in range(size)]
     events = [dict(vendor="zendesk", ticket_id=f"old{i}", delivery_id=f"e{i}", event={}, received_at=1.0,
                    status="done", attempts=1, not_before=0.0) for i in range(size)]
+    timed = [dict(vendor="zendesk", ticket_id=f"s{i}", kind="warn", fire_at=1e10, status="pending")
+             for i in range(size)]
     with store.engine.begin() as conn:
-        for table, rows in ((outbox, done + backlog), (tickets, states), (inbox, events)):
+        for table, rows in ((outbox, done + backlog), (tickets, states), (inbox, events), (timers, timed)):
             conn.execute(table.insert(), rows)
     for i in range(32):  # this batch's events: half on tickets with a stored state
         store.enqueue(event(f"s{i}" if i % 2 else f"new{i}", f"batch{i}"))
@@ -58,8 +62,8 @@ def steps(store: Store):
 
 def work(store: Store) -> tuple[int, int]:
     """Steps of one batch of 32 decisions and of one claim of 32 tickets' writes."""
-    with steps(store) as batch:
-        decided, failed = store.process_events(lambda ev, st: outcome_for(ev, st), limit=32, now=10.0)
+    with steps(store) as batch:  # each decision drops its ticket's pending timers and sets new ones
+        decided, failed = store.process_events(lambda ev, st: outcome_for(ev, st, timers=(WARN,)), limit=32, now=10.0)
     with steps(store) as claim:
         claimed = store.claim_outboxes("w", 60.0, now=10.0, limit=32)
     assert (decided, failed, len({r.ticket.key for r in claimed})) == (32, [], 32)
@@ -91,8 +95,6 @@ def test_a_claim_still_takes_the_oldest_heads_first_with_expired_leases_among_th
 def closed_and_open(tmp_path, closed: int) -> Store:
     """A store whose tickets were decided by the worker's path: one open (a running deadline) and ``closed``
     whose clocks are stopped."""
-    from datetime import datetime, timezone
-
     from slabridge.clocks import Cycle, MetricClock
     from slabridge.engine import Outcome
     from slabridge.models import Decision
@@ -119,8 +121,6 @@ def closed_and_open(tmp_path, closed: int) -> Store:
 def test_the_views_of_open_tickets_read_only_running_ones(tmp_path):
     """Metrics and the board's full read take the tickets whose deadlines still run, not every ticket ever
     decided (closed ones stay out), and read no more with 400 closed tickets stored than with 4."""
-    from datetime import datetime, timezone
-
     from slabridge.metrics import deadline_states, exposition
 
     few, many = closed_and_open(tmp_path, 4), closed_and_open(tmp_path, 400)
