@@ -54,7 +54,7 @@ inbox = sa.Table(
     sa.Column("content_key", sa.String(64)),  # the same change under a new delivery id is still a duplicate
     sa.UniqueConstraint("vendor", "delivery_id", name="inbox_delivery_once"),
     sa.Index("inbox_content_once", "vendor", "content_key", unique=True),
-    sa.Index("inbox_ticket_order", "vendor", "ticket_id", "id"),
+    sa.Index("inbox_ticket_order", "vendor", "ticket_id", "status", "id"),  # "an earlier pending event?"
     sa.Index("inbox_pending", "status", "id"),
 )
 tickets = sa.Table(

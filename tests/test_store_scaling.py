@@ -77,6 +77,27 @@ def test_a_batch_and_a_claim_read_no_more_with_a_long_history_and_backlog(tmp_pa
     assert long_claim < 1.5 * short_claim, (short_claim, long_claim)
 
 
+def test_events_waiting_for_a_retry_are_passed_over_once_a_batch_not_once_a_ticket(tmp_path):
+    """Events whose retry is not due yet stay pending ahead of the rest (a vendor's look-ups failing for an
+    hour): the claim walks past them, but asks "an earlier pending event of this ticket?" by the ticket's
+    index, not by reading every older pending event again for each of the 32 it takes (before: 58 times the
+    work with 5,000 waiting as with 50; now a single pass, ~5 times)."""
+    work = []
+    for waiting in (50, 5000):
+        store = Store(f"sqlite:///{tmp_path}/waiting-{waiting}.db")
+        store.upgrade()
+        with store.engine.begin() as conn:
+            conn.execute(inbox.insert(), [dict(vendor="zendesk", ticket_id=f"w{i}", delivery_id=f"w{i}", event={},
+                                               received_at=1.0, status="pending", attempts=1, not_before=1e12)
+                                          for i in range(waiting)])
+        for i in range(32):
+            store.enqueue(event(f"r{i}", f"r{i}"))
+        with steps(store) as batch:
+            assert store.process_events(lambda ev, st: outcome_for(ev, st), limit=32, now=10.0) == (32, [])
+        work.append(batch[0])
+    assert work[1] < 8 * work[0], work
+
+
 def test_a_claim_still_takes_the_oldest_heads_first_with_expired_leases_among_them(tmp_path):
     """The claim walks pending writes and writes whose lease ran out separately; together, oldest first."""
     store = Store(f"sqlite:///{tmp_path}/s.db")
