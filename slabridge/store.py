@@ -587,8 +587,7 @@ class Store:
     def ledger_entries(self, customer: str) -> list[tuple[float, int, str]]:
         """(epoch, delta, reason) of every movement of a customer's incidents, oldest first."""
         with self._read() as conn:
-            rows = conn.execute(sa.select(ledger.c.at, ledger.c.delta, ledger.c.reason)
-                                .where(ledger.c.customer == customer).order_by(ledger.c.id)).all()
+            rows = conn.execute(_LEDGER_OF, {"customer": customer}).all()
         return [tuple(r) for r in rows]
 
     def add_ledger_entry(self, customer: str, delta: int, reason: str, now: float | None = None) -> None:
@@ -712,6 +711,8 @@ _DROP_PENDING_TIMERS = timers.delete().where((timers.c.vendor == sa.bindparam("b
 _INSERT_TIMER = timers.insert().values(vendor=sa.bindparam("b_vendor"), ticket_id=sa.bindparam("b_ticket"),
                                        status="pending")
 _INSERT_CHARGE = ledger.insert()
+_LEDGER_OF = (sa.select(ledger.c.at, ledger.c.delta, ledger.c.reason)
+              .where(ledger.c.customer == sa.bindparam("customer")).order_by(ledger.c.id))
 _INSERT_AUDIT = audit.insert().values(vendor=sa.bindparam("b_vendor"), ticket_id=sa.bindparam("b_ticket"))
 _FINISH_INBOX = inbox.update().where((inbox.c.id == sa.bindparam("row_id")) & (inbox.c.status == "pending")).values(
     status="done", processed_at=sa.bindparam("processed_at"), attempts=sa.bindparam("attempts"))
