@@ -46,6 +46,8 @@ def main() -> int:
     parser.add_argument("--py-spy", metavar="PREFIX", help="profile each worker with py-spy into PREFIX-<n>.txt "
                         "(collapsed stacks; needs `pip install py-spy`)")
     args = parser.parse_args()
+    if args.events < 1 or args.workers < 1 or args.threads < 1 or args.stored < 0:
+        parser.error("--events, --workers and --threads must be at least 1, --stored at least 0")
     folder = Path(tempfile.mkdtemp(prefix="slabridge-pipeline-"))
     database = f"sqlite:///{folder}/pipeline.db" if args.database == "sqlite" else args.database
     empty_database(database)

@@ -28,8 +28,18 @@ from slabridge.metrics import exposition  # noqa: E402
 from slabridge.store import Store, outbox, tickets, timers  # noqa: E402
 from slabridge.testing.rig import empty_database  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pipeline import store_history  # noqa: E402
+
+def _store_history():
+    """bench/pipeline.py's filler (loaded from its file: putting bench/ on the path would hide `calendar`)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_pipeline", Path(__file__).with_name("pipeline.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.store_history
+
+
+store_history = _store_history()
 
 
 def main() -> int:
@@ -37,6 +47,8 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 100_000])
     parser.add_argument("--database", default="sqlite", help="sqlite, or a PostgreSQL URL (its tables are reset)")
     args = parser.parse_args()
+    if min(args.sizes) < 32:
+        parser.error("each of --sizes must be at least 32 (a batch reads 32 stored tickets)")
     kind = "PostgreSQL" if args.database.startswith("postgresql") else "SQLite"
     print(f"{kind}: ms, fastest of 5")
     print("| stored (pending writes, closed tickets, pending timers) | claim of 32 tickets' writes "

@@ -182,7 +182,9 @@ def test_upgrading_marks_which_stored_tickets_still_run(db_url):
     states = {"closed": {"clocks": {"resolution": stopped}, "deadlines": {"resolution": {}}},
               "open": {"clocks": {"resolution": running}, "deadlines": {"resolution": {}}},
               "no-clock": {"clocks": {}, "deadlines": {"resolution": {}}},
-              "no-deadline": {"clocks": {"resolution": stopped}, "deadlines": {}}}
+              "no-deadline": {"clocks": {"resolution": stopped}, "deadlines": {}},
+              "unreadable": {"clocks": {"resolution": "garbled"}, "deadlines": {"resolution": {}}},
+              "not-an-object": ["what", "is", "this"]}
     states.update({f"closed-{n}": states["closed"] for n in range(2500)})  # read in several parts
     with store.engine.begin() as conn:
         alembic_command.upgrade(alembic_config(conn), "0006")
@@ -194,5 +196,5 @@ def test_upgrading_marks_which_stored_tickets_still_run(db_url):
         running = dict(conn.execute(sa.select(tickets.c.ticket_id, tickets.c.running)).all())
     assert {t: running[t] for t in ("closed", "open", "no-clock", "no-deadline")} == {
         "closed": False, "open": True, "no-clock": True, "no-deadline": False}
-    assert sorted(t for t, on in running.items() if on) == ["no-clock", "open"]
+    assert sorted(t for t, on in running.items() if on) == ["no-clock", "not-an-object", "open", "unreadable"]
     store.close()

@@ -23,11 +23,15 @@ def upgrade() -> None:
             conn.execute(mark.values(running=False), stopped)
 
 
-def _running(state: dict) -> bool:
-    """TicketState.running, on the state as stored (this migration keeps its own copy of the rule)."""
-    clocks = state.get("clocks") or {}
-    for metric in state.get("deadlines") or {}:
-        cycles = (clocks.get(metric) or {}).get("cycles") or ()
-        if not cycles or cycles[-1].get("stopped_at") is None:
-            return True
-    return False
+def _running(state) -> bool:
+    """TicketState.running, on the state as stored (this migration keeps its own copy of the rule). A state
+    it cannot read counts as running: the views keep showing it, as before, and the upgrade goes on."""
+    try:
+        clocks = state.get("clocks") or {}
+        for metric in state.get("deadlines") or {}:
+            cycles = (clocks.get(metric) or {}).get("cycles") or ()
+            if not cycles or cycles[-1].get("stopped_at") is None:
+                return True
+        return False
+    except (AttributeError, TypeError, KeyError, IndexError):
+        return True
