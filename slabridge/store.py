@@ -314,7 +314,7 @@ class Store:
         records the failure, see :meth:`fail_event`); the others commit. A decision that charges
         prepaid incidents is written at once, so the next decision's ledger read sees it.
         """
-        now = now or time.time()
+        now, limit = now or time.time(), min(limit, MAX_TICKETS)
         failures: list[EventFailed] = []
         decided: list[tuple[Any, Outcome, TicketState | None]] = []
         pending: list[tuple[Any, Outcome, TicketState | None]] = []
@@ -421,7 +421,7 @@ class Store:
         """Fire up to ``limit`` due timers, earliest first: mark each and enqueue its ticket's re-decision,
         all in one transaction, one statement per kind of row (the tickets' states are read, not locked:
         a worker deciding one of them holds its state while it drops the ticket's pending timers)."""
-        now = now or time.time()
+        now, limit = now or time.time(), min(limit, MAX_TICKETS)
         with self.engine.begin() as conn:
             rows = conn.execute(_due_timers(limit), {"now": now}).all()
             if not rows:
@@ -459,7 +459,7 @@ class Store:
         A ticket's dead write blocks its later writes until it is retried or dropped: writes are
         never applied out of order.
         """
-        now = now or time.time()
+        now, limit = now or time.time(), min(limit, MAX_TICKETS)
         with self.engine.begin() as conn:
             rows = heapq.nsmallest(limit, [row for leased in (False, True) for row in conn.execute(
                 _outbox_heads(leased, limit), {"now": now})], key=lambda r: r.id)
@@ -795,6 +795,10 @@ def _same_decision_after(conn: Connection, heads: list[Any], now: float) -> list
                 break
             joined.append(row)
     return joined
+
+
+MAX_TICKETS = 256  # tickets named in one statement (a batch or claim takes at most these; SQLite caps an
+                  # expression's depth at 1,000, which an OR of ~1,000 tickets reaches)
 
 
 def _each_ticket(table: sa.Table, count: int, after: bool = False):

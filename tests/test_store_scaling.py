@@ -198,3 +198,20 @@ def test_upgrading_marks_which_stored_tickets_still_run(db_url):
         "closed": False, "open": True, "no-clock": True, "no-deadline": False}
     assert sorted(t for t, on in running.items() if on) == ["no-clock", "not-an-object", "open", "unreadable"]
     store.close()
+
+
+def test_a_batch_or_claim_asked_for_more_tickets_than_one_statement_may_name_takes_the_most_it_may(tmp_path):
+    """SQLite refuses an OR of ~1,000 tickets ("Expression tree is too large"): asked for 1,200, a batch and
+    a claim take MAX_TICKETS and leave the rest for the next."""
+    from slabridge.store import MAX_TICKETS, inbox_row
+
+    store = Store(f"sqlite:///{tmp_path}/wide.db")
+    store.upgrade()
+    with store.engine.begin() as conn:
+        conn.execute(inbox.insert(), [inbox_row(event(f"t{i}", f"d{i}"), 1.0) for i in range(1200)])
+    decide = lambda ev, st: outcome_for(ev, st)  # noqa: E731
+    assert store.process_events(decide, limit=1200, now=10.0) == (MAX_TICKETS, [])
+    assert len(store.claim_outboxes("w", 60.0, now=10.0, limit=1200)) == MAX_TICKETS
+    while store.process_events(decide, limit=1200, now=10.0)[0]:
+        pass
+    assert store.counts()["inbox"] == {"done": 1200}
