@@ -6,7 +6,10 @@ calendar and a target. So recomputing after a reclassification (new target) or
 a change of calendar keeps every pause already recorded.
 
 A next-response metric uses ``reset``: each exchange closes the running cycle
-and starts a new one; every closed cycle keeps its own outcome.
+and starts a new one; every closed cycle keeps its own outcome, judged under the
+terms it ran under (:class:`Terms`: its target, calendar and severity, which
+differ from cycle to cycle when arrivals by day and by night promise different
+times, or when the ticket is reclassified between exchanges).
 """
 
 from __future__ import annotations
@@ -54,11 +57,22 @@ class CycleOutcome(Value):
     breached: bool
 
 
-class MetricClock(Value):
-    """One metric's clock on one ticket."""
+class Terms(Value):
+    """What a cycle was held to while it ran (the SLA rule's target for it): reports judge it by these."""
+
+    target_seconds: float
+    calendar: str
+    average: bool  # the target is an average commitment, reported per commitment
+    level: str | None  # the ticket's severity
+
+
+class MetricClock(Value, omit_defaults=True):
+    """One metric's clock on one ticket. ``terms`` runs beside ``cycles``: what each was held to, for the
+    cycles recorded since terms are kept (a state stored before has none, and stores back the same)."""
 
     metric: str
     cycles: tuple[Cycle, ...] = ()
+    terms: tuple[Terms | None, ...] = ()
 
     # --- state --------------------------------------------------------------
 
@@ -79,7 +93,24 @@ class MetricClock(Value):
         return "paused" if pauses and pauses[-1][1] is None else "running"
 
     def _replace_current(self, cycle: Cycle) -> "MetricClock":
-        return MetricClock(metric=self.metric, cycles=self.cycles[:-1] + (cycle,))
+        return self.replace(cycles=self.cycles[:-1] + (cycle,))
+
+    def terms_of(self, index: int) -> Terms | None:
+        """What cycle ``index`` was held to, if recorded."""
+        return self.terms[index] if index < len(self.terms) else None
+
+    def held_to(self, target_seconds: float, calendar: str, average: bool, level: str | None) -> "MetricClock":
+        """The clock with its current cycle held to these terms (the same clock if it already is)."""
+        last = len(self.cycles) - 1
+        if last < 0:
+            return self
+        now = self.terms_of(last)
+        if now is not None and (now.target_seconds, now.calendar, now.average, now.level) == (
+                target_seconds, calendar, average, level):
+            return self
+        terms = Terms(target_seconds=target_seconds, calendar=calendar, average=average, level=level)
+        earlier = self.terms[:last] + (None,) * (last - len(self.terms))
+        return self.replace(terms=earlier + (terms,))
 
     def _require(self, at: datetime, *states: str, action: str) -> None:
         if self.state not in states:
@@ -94,7 +125,7 @@ class MetricClock(Value):
 
     def start(self, at: datetime) -> "MetricClock":
         self._require(at, "idle", "stopped", action="start")
-        return MetricClock(metric=self.metric, cycles=self.cycles + (Cycle(started_at=at),))
+        return self.replace(cycles=self.cycles + (Cycle(started_at=at),))
 
     def pause(self, at: datetime) -> "MetricClock":
         self._require(at, "running", action="pause")
@@ -115,7 +146,7 @@ class MetricClock(Value):
     def reset(self, at: datetime) -> "MetricClock":
         """Close the running cycle (if any) and start a new one: a next-response exchange."""
         clock = self.stop(at) if self.state in ("running", "paused") else self
-        return MetricClock(metric=self.metric, cycles=clock.cycles + (Cycle(started_at=at),))
+        return clock.replace(cycles=clock.cycles + (Cycle(started_at=at),))
 
     # --- derived, for a calendar and a target -----------------------------------
 
@@ -159,12 +190,13 @@ class MetricClock(Value):
         return min(utc(cycle.stopped_at or now), utc(now)) > utc(due)
 
     def outcomes(self, calendar: Calendar, target: timedelta, now: datetime) -> list[CycleOutcome]:
-        """Every cycle with its elapsed time, due time and breach, oldest first."""
-        out = []
-        for cycle in self.cycles:
-            due = self.deadline(calendar, target, cycle)
-            end = min(utc(cycle.stopped_at or now), utc(now))
-            elapsed = self.elapsed(calendar, now, cycle)
-            out.append(CycleOutcome(started_at=cycle.started_at, stopped_at=cycle.stopped_at, elapsed=elapsed,
-                                    due_at=due, breached=(end > utc(due)) if due else elapsed > target))
-        return out
+        """Every cycle with its elapsed time, due time and breach, oldest first, all held to one target."""
+        return [self.outcome(cycle, calendar, target, now) for cycle in self.cycles]
+
+    def outcome(self, cycle: Cycle, calendar: Calendar, target: timedelta, now: datetime) -> CycleOutcome:
+        """One cycle's elapsed time, due time and breach under ``target`` on ``calendar``."""
+        due = self.deadline(calendar, target, cycle)
+        end = min(utc(cycle.stopped_at or now), utc(now))
+        elapsed = self.elapsed(calendar, now, cycle)
+        return CycleOutcome(started_at=cycle.started_at, stopped_at=cycle.stopped_at, elapsed=elapsed,
+                            due_at=due, breached=(end > utc(due)) if due else elapsed > target)

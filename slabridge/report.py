@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from collections.abc import Iterable
 from typing import Any
 
+from .clocks import Terms
 from .engine import TicketState
 from .rules.matching import calendars_for
 
@@ -50,13 +51,16 @@ def tally(states: Iterable[TicketState], directory, now: datetime, period: str |
             summary = state.deadlines.get(metric) or {}
             if not summary.get("target_seconds") and summary.get("target_seconds") != 0:
                 continue
-            calendar = calendar_for(summary["calendar"])
-            target = timedelta(seconds=summary["target_seconds"])
-            base = (state.customer, state.memory.get("level"), metric)
-            row = None if period else _row(groups, base, None, target, summary)  # a row even before a cycle ends
-            for outcome in clock.outcomes(calendar, target, now):
-                if period:
-                    row = _row(groups, base, period_of(outcome.started_at, period), target, summary)
+            latest = Terms(target_seconds=summary["target_seconds"], calendar=summary["calendar"],
+                           average=bool(summary.get("average")), level=state.memory.get("level"))
+            if not period:
+                _row(groups, state.customer, metric, None, latest)  # a row even before a cycle ends
+            for index, cycle in enumerate(clock.cycles):
+                terms = clock.terms_of(index) or latest  # cycles recorded before terms were kept: the latest
+                target = timedelta(seconds=terms.target_seconds)
+                outcome = clock.outcome(cycle, calendar_for(terms.calendar), target, now)
+                row = _row(groups, state.customer, metric, period_of(outcome.started_at, period) if period else None,
+                           terms)
                 if outcome.breached:
                     row["breached"] += 1
                 elif outcome.stopped_at is None:
@@ -111,9 +115,12 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-def _row(groups: dict[tuple, dict[str, Any]], base: tuple, period: str | None, target: timedelta,
-         summary: dict) -> dict[str, Any]:
-    row = groups.setdefault((*base, period, target if summary.get("average") else None), _empty_row())
+def _row(groups: dict[tuple, dict[str, Any]], customer: str | None, metric: str, period: str | None,
+         terms: Terms) -> dict[str, Any]:
+    """The row of a cycle held to ``terms``: by customer, severity, metric, period, and commitment if an average."""
+    target = timedelta(seconds=terms.target_seconds)
+    row = groups.setdefault((customer, terms.level, metric, period, target if terms.average else None),
+                            _empty_row())
     row["commitments"].add(target)
     return row
 

@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from slabridge import report
+from slabridge.clocks import Terms
 from slabridge.config import Settings
 from slabridge.directory import load
 from slabridge.models import Actor, Comment, EventKind, Organization, Person, TicketEvent, TicketRef
@@ -63,6 +64,22 @@ def test_a_per_ticket_row_whose_tickets_have_different_targets_shows_no_single_c
     """An end-of-business-day target differs from cycle to cycle: no one number is the row's commitment."""
     groups: dict = {}
     for severity, hours in (("P1", 10), ("P1", 6), ("P2", 4), ("P2", 4)):
-        report._row(groups, ("pools", severity, "progress"), None, timedelta(hours=hours), {})
+        report._row(groups, "pools", "progress", None,
+                    Terms(target_seconds=hours * 3600, calendar="pools", average=False, level=severity))
     assert [(r["severity"], r["commitment"], r["kind"]) for r in report.rows(groups)] == [
         ("P1", None, "per ticket"), ("P2", 240.0, "per ticket")]
+
+
+def test_each_cycle_of_a_ticket_is_held_against_the_commitment_it_ran_under():
+    """A next-response clock runs a cycle per exchange, each under the commitment of its own arrival: a
+    daytime exchange (~2 h) then a night one (~8 h) on one ticket are one cycle in each row, not both
+    held against the last one's."""
+    day = answered("T1", DAY, timedelta(hours=1))
+    again = day[0].model_copy(update={
+        "delivery_id": "T1-3", "kind": EventKind.comment, "occurred_at": NIGHT,
+        "comment": Comment(public=True, body="Still broken.", author=Actor(email="morgan@contoso.example"))})
+    answer = day[1].model_copy(update={"delivery_id": "T1-4", "occurred_at": NIGHT + timedelta(hours=9)})
+    tally, _ = tally_of([*day, again, answer])
+    rows = response_rows(report.rows(tally))
+    assert [(r["commitment"], r["met"] + r["breached"]) for r in rows] == [(120.0, 1), (480.0, 1)]
+    assert rows[0]["average"] == 60.0 and rows[0]["average_met"] is True

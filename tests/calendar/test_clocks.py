@@ -7,7 +7,7 @@ import pytest
 
 from slabridge.calendar import compile_calendar
 from slabridge.clocks import ClockError, MetricClock
-from slabridge.values import from_builtins, to_json
+from slabridge.values import from_builtins, to_builtins, to_json
 
 # Mon-Fri 10:00-18:00 UTC; 2026-03-02 is a Monday.
 CAL = compile_calendar({"timezone": "UTC", "weekly": {"mon-fri": ["10:00-18:00"]}})
@@ -87,3 +87,17 @@ def test_clock_round_trips_through_json():
     stored = json.loads(to_json(clock))
     assert stored["cycles"][0]["pauses"] == [["2026-03-02T11:00:00Z", "2026-03-02T12:00:00Z"]]  # as pydantic wrote it
     assert from_builtins(stored, MetricClock) == clock
+
+
+def test_each_cycle_keeps_the_terms_it_ran_under_and_a_state_without_them_stores_back_the_same():
+    """The SLA rule holds the running cycle to the terms in force; a reset leaves the closed cycle with its
+    own, the next one gets the new ones, and holding a cycle to the terms it has changes nothing."""
+    clock = MetricClock(metric="next_response").start(at(2, 10)).held_to(7200.0, "day", True, "standard")
+    assert clock.held_to(7200.0, "day", True, "standard") is clock
+    clock = clock.reset(at(2, 11)).held_to(28800.0, "night", True, "P2")
+    assert [(t.target_seconds, t.calendar, t.level) for t in clock.terms] == [
+        (7200.0, "day", "standard"), (28800.0, "night", "P2")]
+    older = MetricClock(metric="next_response", cycles=clock.cycles)  # a state stored before terms were kept
+    assert older.terms_of(0) is None and "terms" not in to_builtins(older)
+    held = older.reset(at(2, 12)).held_to(60.0, "day", False, None)
+    assert held.terms[:2] == (None, None) and (held.terms[2].target_seconds, held.terms[2].level) == (60.0, None)
