@@ -10,7 +10,8 @@ every event is decided and every write-back received (start-up is not counted).
 It prints events/s end to end and, from the workers' JSON log lines, the time per decision (decide and
 commit, one transaction) and per write-back (the vendor round trip, retries included).
 ``--stored N`` first fills the database with the history of a store in use: N closed tickets' states and
-N done events and writes (a year of a busy helpdesk is a few hundred thousand).
+N done events and writes (a year of a busy helpdesk is a few hundred thousand), and N/10 open tickets with
+two pending timers each.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ def main() -> int:
     config = (folder / "slabridge.toml").read_text().replace('log_level = "DEBUG"', 'log_level = "INFO"\nlog_format = "json"')
     (folder / "slabridge.toml").write_text(config)
     store_history(rig.store, args.stored)
+    store_history(rig.store, args.stored // 10, prefix="open", running=True)  # a tenth as many still open
     history = rig.history(tickets=max(1, args.events // 3), events_per_ticket=3)[: args.events]
     now, settings = datetime.now(timezone.utc), _settings(folder)
     for vendor, _ticket, body in history:
@@ -109,12 +111,12 @@ def main() -> int:
 
 
 def store_history(store, size: int, prefix: str = "closed", running: bool = False) -> None:
-    """``size`` closed tickets (a stopped clock; ``running``: open ones) with a done event and a done write
-    each, in bulk."""
+    """``size`` closed tickets (a stopped clock; ``running``: open ones, with two pending timers each) with a
+    done event and a done write each, in bulk."""
     from slabridge.clocks import Cycle, MetricClock
     from slabridge.engine import TicketState
     from slabridge.models import TicketRef
-    from slabridge.store import inbox, outbox, tickets
+    from slabridge.store import inbox, outbox, tickets, timers
 
     start = datetime(2025, 6, 2, 9, tzinfo=timezone.utc)
     clock = MetricClock(metric="resolution", cycles=(Cycle(started_at=start, stopped_at=None if running else start),))
@@ -132,6 +134,9 @@ def store_history(store, size: int, prefix: str = "closed", running: bool = Fals
             conn.execute(outbox.insert(), [dict(vendor="zendesk", ticket_id=i, delivery_id=f"old-{i}", created_at=0.0,
                                                 action={"type": "add_tags", "tags": ["sla-p3"]}, status="done",
                                                 attempts=1, not_before=0.0) for i in ids])
+            if running:  # a warning and a breach to come
+                conn.execute(timers.insert(), [dict(vendor="zendesk", ticket_id=i, kind=kind, fire_at=4e9,
+                                                    status="pending") for i in ids for kind in ("warn", "breach")])
 
 
 def hold(rig: Rig, held: bool) -> None:
