@@ -104,8 +104,8 @@ class MetricClock(Value, omit_defaults=True):
         last = len(self.cycles) - 1
         if last < 0:
             return self
-        now = self.terms_of(last)
-        if now is not None and (now.target_seconds, now.calendar, now.average, now.level) == (
+        held = self.terms_of(last)
+        if held is not None and (held.target_seconds, held.calendar, held.average, held.level) == (
                 target_seconds, calendar, average, level):
             return self
         terms = Terms(target_seconds=target_seconds, calendar=calendar, average=average, level=level)
