@@ -58,7 +58,8 @@ class CycleOutcome(Value):
 
 
 class Terms(Value):
-    """What a cycle was held to while it ran (the SLA rule's target for it): reports judge it by these."""
+    """What a cycle was held to while it ran (its deadline's target, calendar and severity, recorded by the
+    engine with each decision): reports judge it by these."""
 
     target_seconds: float
     calendar: str

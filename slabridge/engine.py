@@ -152,7 +152,7 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
     memory["priority_after"] = next((a.priority for a in actions if isinstance(a, SetPriority)), event.priority)
     new_state = TicketState(
         ticket=event.ticket, customer=customer_name, applied=applied, last_event=event, memory=memory,
-        clocks={**state.clocks, **{d.metric: d.clock for d in deadlines if d.clock}},
+        clocks={**state.clocks, **{d.metric: _held(d) for d in deadlines if d.clock}},
         deadlines={**state.deadlines, **{d.metric: _deadline_summary(d) for d in deadlines}},
     )
     return Outcome(decision=decision, state=new_state, timers=timers, charges=tuple(charges))
@@ -204,6 +204,16 @@ def _vendor_fields(plugins: Any, vendor: str, deadlines: list[Deadline]) -> dict
     mapping = settings.vendor(vendor).fields if settings is not None else {}
     return {mapping[d.field]: d.due_at.isoformat() if d.due_at else None
             for d in deadlines if d.field and d.field in mapping and (d.clock is None or d.clock.state != "stopped")}
+
+
+def _held(deadline: Deadline) -> MetricClock:
+    """The deadline's clock, its current cycle held to the deadline's terms (target, calendar, severity) for
+    the reports; a stopped cycle keeps the terms it ran under."""
+    clock = deadline.clock
+    if deadline.target_seconds is None or deadline.calendar is None or (
+            clock.state == "stopped" and clock.terms_of(len(clock.cycles) - 1) is not None):
+        return clock
+    return clock.held_to(deadline.target_seconds, deadline.calendar, deadline.average, deadline.severity)
 
 
 def _deadline_summary(deadline: Deadline) -> dict[str, Any]:

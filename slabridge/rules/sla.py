@@ -60,10 +60,6 @@ class SlaRules:
                 if len(clock.cycles) > 1 and calendar.is_open(cycle_start):
                     due_instant = calendar.closing_after(due_instant)  # today's update given: next is tomorrow's
                 within = calendar.between(cycle_start, due_instant)
-            if clock_state != "stopped" or clock.terms_of(len(clock.cycles) - 1) is None:
-                # a cycle is held to the terms in force while it runs; once stopped it keeps them
-                clock = clock.held_to(within.total_seconds(), target.calendar, bool(target.average),
-                                      classification.severity)
             due = clock.deadline(calendar, within)
             running = clock_state == "running"
             warn = clock.at_fraction(calendar, within, contract.escalation.warning_at) if running and within else None
