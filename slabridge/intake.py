@@ -6,7 +6,8 @@ Here, on a pooled DBAPI connection:
 
 - PostgreSQL: the ticket's turn lock (see ``Store._insert_inbox``) and the insert are
   one autocommit statement: one round trip, and the lock is held to its commit.
-- SQLite: ``BEGIN IMMEDIATE``, ``INSERT``, ``COMMIT`` (the commit is the fsync).
+- SQLite: its turn to write (:mod:`.writerturns`), ``BEGIN IMMEDIATE``, ``INSERT``, ``COMMIT`` (the
+  commit is the fsync).
 
 A connection found dropped (the database restarted since it was pooled) is discarded
 and the insert tried once more on a fresh one; nothing is pinged in advance. A database that cannot
@@ -83,13 +84,16 @@ class Intake:
             if self.postgres:  # an autocommit engine: the statement commits itself
                 cursor.execute(sql, params)
                 return True
-            cursor.execute("BEGIN IMMEDIATE")
+            connection.dbapi_connection.take_turn()  # see slabridge.writerturns
             try:
+                cursor.execute("BEGIN IMMEDIATE")
                 cursor.execute(sql, params)
-            except dbapi.IntegrityError:
-                cursor.execute("ROLLBACK")
-                return False
-            cursor.execute("COMMIT")
+            except BaseException as exc:
+                connection.rollback()
+                if isinstance(exc, dbapi.IntegrityError):
+                    return False
+                raise
+            connection.commit()
             return True
         except dbapi.IntegrityError:
             return False

@@ -32,6 +32,7 @@ from .engine import Outcome, TicketState, timer_event
 from .intake import Intake
 from .models import ACTIONS, Action, TicketEvent, TicketRef
 from .values import from_json_text, json_text, to_builtins
+from .writerturns import TurnTakingConnection
 
 if TYPE_CHECKING:
     from .migrate import Migration
@@ -885,7 +886,8 @@ def _create_engine(url: str, echo: bool, pre_ping: bool = True, **options: Any) 
     codec = {"json_serializer": json_text, "json_deserializer": from_json_text}
     if not url.startswith("sqlite"):
         return sa.create_engine(url, echo=echo, pool_pre_ping=pre_ping, **codec, **options)
-    engine = sa.create_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False}, **codec)
+    engine = sa.create_engine(url, echo=echo, **codec, connect_args={
+        "timeout": 30, "check_same_thread": False, "factory": TurnTakingConnection})
 
     @sa.event.listens_for(engine, "connect")
     def _sqlite_setup(dbapi_conn, _record):
@@ -899,8 +901,13 @@ def _create_engine(url: str, echo: bool, pre_ping: bool = True, **options: Any) 
     @sa.event.listens_for(engine, "begin")
     def _sqlite_begin(conn):
         # Writers serialise up front; readers take a snapshot and, under WAL, never wait for a writer
-        # (a rule reading the ledger while the worker's own transaction holds the write lock).
-        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("read_only") else "BEGIN IMMEDIATE")
+        # (a rule reading the ledger while the worker's own transaction holds the write lock). Writers
+        # of every process take turns on a file lock first (see :mod:`slabridge.writerturns`).
+        if conn.get_execution_options().get("read_only"):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.connection.dbapi_connection.take_turn()
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
