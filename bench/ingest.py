@@ -7,7 +7,9 @@ Zendesk signature on the raw body, parses, de-duplicates and persists to the inb
 the bare app answers 202 to the same requests without looking at them. One bounded load generator
 (threads with keep-alive connections, pre-signed distinct deliveries, so none is a duplicate) sends
 the same requests to both: first as fast as they are answered (req/s, p50, p99, ratio), then paced
-at half the bare app's rate (p50 and p99 at that load).
+at half the bare app's rate (p50 and p99 at that load). CPU per request (gunicorn's processes, the
+PostgreSQL server's, the load generator's; from /proc) says where the two cores went, which holds
+steadier than req/s on a shared machine.
 """
 
 from __future__ import annotations
@@ -79,6 +81,22 @@ def serve(folder: Path, target: str, env: dict[str, str]) -> tuple[subprocess.Po
     raise RuntimeError(f"gunicorn did not start {target}; see {folder}")
 
 
+def cpu_seconds(root: int | None = None, name: str | None = None) -> float:
+    """CPU time (user + system) used so far by process ``root`` and its children, or by every process
+    called ``name`` (the PostgreSQL server's)."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        command, fields = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+        pid, parent = int(stat.parent.name), int(fields[1])
+        if (root is not None and root in (pid, parent)) or (name is not None and command.startswith(name)):
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def load(port: int, work: list[tuple[dict[str, str], bytes]], concurrency: int,
          rate: float | None = None) -> dict[str, float]:
     """Send every request (at ``rate`` per second, or as fast as answered); return req/s and latencies."""
@@ -144,8 +162,13 @@ def main() -> int:
     try:
         load(real_port, warm, args.concurrency)
         load(bare_port, warm, args.concurrency)
-        full = {"bare Flask": load(bare_port, requests(args.requests, secret), args.concurrency),
-                "receiver": load(real_port, requests(args.requests, secret), args.concurrency)}
+        full = {}
+        for name, process, port in (("bare Flask", bare, bare_port), ("receiver", real, real_port)):
+            work = requests(args.requests, secret)
+            before = cpu_seconds(process.pid), cpu_seconds(name="postgres"), time.process_time()
+            full[name] = load(port, work, args.concurrency)
+            after = cpu_seconds(process.pid), cpu_seconds(name="postgres"), time.process_time()
+            full[name]["cpu"] = [(a - b) / args.requests * 1e6 for a, b in zip(after, before)]
         half = full["bare Flask"]["rps"] / 2
         paced = {"bare Flask": load(bare_port, requests(args.requests // 2, secret), args.concurrency, rate=half),
                  "receiver": load(real_port, requests(args.requests // 2, secret), args.concurrency, rate=half)}
@@ -163,6 +186,10 @@ def main() -> int:
               f"{p['p99']:.1f} |")
     print(f"ratio receiver / bare Flask: {full['receiver']['rps'] / full['bare Flask']['rps']:.2f} "
           f"(paced at {half:,.0f} req/s)")
+    for name in ("bare Flask", "receiver"):
+        served, database, generator = full[name]["cpu"]
+        print(f"CPU per request, {name}: gunicorn {served:.0f} µs, database server {database:.0f} µs, "
+              f"load generator {generator:.0f} µs")
     return 0
 
 
