@@ -13,16 +13,20 @@ for in short tries that back off from 20 µs to 250 µs, within the connection's
 past it the writer gets SQLite's own "database is locked" error, as it would have from
 SQLite. The lock is ``flock(2)`` on ``<database>-writer``, one open file per connection, so
 it separates threads of one process as well as processes, and the kernel drops it when a
-process dies. Writers that do not take turns (another tool, an older slabridge) are still
+process dies. The file takes the database file's permissions; where it cannot be opened the
+connection writes without turns (and logs why once). Writers that do not take turns (another tool, an older slabridge) are still
 kept out by SQLite's lock; they only miss the quick hand-over.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sqlite3
 import time
+
+log = logging.getLogger("slabridge.store")
 
 FIRST_PAUSE, LONGEST_PAUSE = 0.00002, 0.00025  # a turn is held for well under a millisecond
 
@@ -49,8 +53,8 @@ class TurnTakingConnection(sqlite3.Connection):
         """Wait for this connection's turn to write (call before ``BEGIN IMMEDIATE``)."""
         if self._lock_path is None or self._holding:
             return
-        if self._lock_file is None:
-            self._lock_file = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        if self._lock_file is None and not self._open_lock_file():
+            return
         deadline, pause = time.monotonic() + self._timeout, FIRST_PAUSE
         while True:
             try:
@@ -62,6 +66,23 @@ class TurnTakingConnection(sqlite3.Connection):
                     raise sqlite3.OperationalError("database is locked (another writer kept its turn)") from None
                 time.sleep(pause)
                 pause = min(pause * 2, LONGEST_PAUSE)
+
+    def _open_lock_file(self) -> bool:
+        """Open the lock file, made with the database file's permissions (as SQLite makes its -wal and -shm
+        files, so every process that may write the database may take turns). If it cannot be opened, this
+        connection writes without turns (SQLite's own lock still keeps writers apart) and says so once."""
+        try:
+            mode = os.stat(self._lock_path.removesuffix("-writer")).st_mode & 0o777
+        except OSError:
+            mode = 0o644
+        try:
+            self._lock_file = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, mode)
+            return True
+        except OSError as exc:
+            log.warning("SQLite writers cannot take turns on %s (%s); SQLite's own lock still applies",
+                        self._lock_path, exc.strerror or exc)
+            self._lock_path = None
+            return False
 
     def give_turn(self) -> None:
         if self._holding:

@@ -86,6 +86,27 @@ def test_a_writer_that_dies_mid_transaction_gives_its_turn_back(tmp_path):
         holder.wait()
 
 
+def test_the_lock_file_has_the_databases_permissions_and_an_unusable_one_only_costs_the_turns(tmp_path, caplog):
+    database = tmp_path / "t.db"
+    connect(database).close()
+    database.chmod(0o660)
+    connect(database).take_turn()
+    assert oct((tmp_path / "t.db-writer").stat().st_mode & 0o777) == oct(0o660 & ~current_umask())
+    (tmp_path / "u.db-writer").mkdir()  # cannot be opened as a file
+    writer = connect(tmp_path / "u.db")
+    writer.take_turn()
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("CREATE TABLE t (x)")
+    writer.commit()
+    assert "cannot take turns" in caplog.text
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def test_databases_without_a_file_take_no_turns():
     assert lock_path(":memory:") is None and lock_path("") is None and lock_path("file:x?mode=memory") is None
     connect(":memory:").take_turn()
