@@ -14,7 +14,7 @@ past it the writer gets SQLite's own "database is locked" error, as it would hav
 SQLite. The lock is ``flock(2)`` on ``<database>-writer``, one open file per connection, so
 it separates threads of one process as well as processes, and the kernel drops it when a
 process dies. The file takes the database file's permissions; where it cannot be opened the
-connection writes without turns (and logs why once). Writers that do not take turns (another tool, an older slabridge) are still
+connection writes without turns (and logs why). Writers that do not take turns (another tool, an older slabridge) are still
 kept out by SQLite's lock; they only miss the quick hand-over.
 """
 
@@ -70,7 +70,7 @@ class TurnTakingConnection(sqlite3.Connection):
     def _open_lock_file(self) -> bool:
         """Open the lock file, made with the database file's permissions (as SQLite makes its -wal and -shm
         files, so every process that may write the database may take turns). If it cannot be opened, this
-        connection writes without turns (SQLite's own lock still keeps writers apart) and says so once."""
+        connection writes without turns (SQLite's own lock still keeps writers apart) and says so, once."""
         try:
             mode = os.stat(self._lock_path.removesuffix("-writer")).st_mode & 0o777
         except OSError:
