@@ -188,8 +188,8 @@ def main() -> int:
           f"(paced at {half:,.0f} req/s)")
     for name in ("bare Flask", "receiver"):
         served, database, generator = full[name]["cpu"]
-        print(f"CPU per request, {name}: gunicorn {served:.0f} µs, database server {database:.0f} µs, "
-              f"load generator {generator:.0f} µs")
+        server = f", PostgreSQL server {database:.0f} µs" if kind == "PostgreSQL" else ""
+        print(f"CPU per request, {name}: gunicorn {served:.0f} µs{server}, load generator {generator:.0f} µs")
     return 0
 
 
