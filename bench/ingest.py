@@ -1,8 +1,9 @@
 """Benchmark: webhook ingest, the real receiver against a bare Flask app, under the same gunicorn, in one run.
 
-    python bench/ingest.py [--requests 4000] [--concurrency 16] [--database sqlite|postgresql://...]
+    python bench/ingest.py [--requests 4000] [--concurrency 16] [--database sqlite|postgresql://...] [--threads N]
 
-Both apps are served by gunicorn with 2 *sync* workers on loopback. The real receiver verifies each
+Both apps are served by gunicorn with 2 *sync* workers on loopback (with ``--threads N``: 2 gthread
+workers of N threads each, as the README's deployment recipe serves the receiver). The real receiver verifies each
 Zendesk signature on the raw body, parses, de-duplicates and persists to the inbox, then answers 202;
 the bare app answers 202 to the same requests without looking at them. One bounded load generator
 (threads with keep-alive connections, pre-signed distinct deliveries, so none is a duplicate) sends
@@ -33,6 +34,7 @@ import uuid  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 
 from slabridge.plugins import Plugins  # noqa: E402
+from slabridge.testing.cpu import cpu_seconds  # noqa: E402
 from slabridge.testing.rig import empty_database, free_port  # noqa: E402
 
 BARE_APP = '''
@@ -63,10 +65,11 @@ def requests(count: int, secret: str) -> list[tuple[dict[str, str], bytes]]:
     return out
 
 
-def serve(folder: Path, target: str, env: dict[str, str]) -> tuple[subprocess.Popen, int]:
+def serve(folder: Path, target: str, env: dict[str, str], threads: int = 0) -> tuple[subprocess.Popen, int]:
     port = free_port()
+    workers = ["--worker-class", "gthread", "--threads", str(threads)] if threads else ["--worker-class", "sync"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "2", "--worker-class", "sync", "--bind", f"127.0.0.1:{port}",
+        [sys.executable, "-m", "gunicorn", "--workers", "2", *workers, "--bind", f"127.0.0.1:{port}",
          "--log-level", "warning", target], cwd=folder, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
         stderr=open(folder / f"{port}.log", "w"), start_new_session=True)  # noqa: SIM115 - the process owns it
     deadline = time.monotonic() + 30
@@ -79,22 +82,6 @@ def serve(folder: Path, target: str, env: dict[str, str]) -> tuple[subprocess.Po
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"gunicorn did not start {target}; see {folder}")
-
-
-def cpu_seconds(root: int | None = None, name: str | None = None) -> float:
-    """CPU time (user + system) used so far by process ``root`` and its children, or by every process
-    called ``name`` (the PostgreSQL server's)."""
-    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        command, fields = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
-        pid, parent = int(stat.parent.name), int(fields[1])
-        if (root is not None and root in (pid, parent)) or (name is not None and command.startswith(name)):
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
 
 
 def load(port: int, work: list[tuple[dict[str, str], bytes]], concurrency: int,
@@ -145,6 +132,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--database", default="sqlite", help="sqlite, or a PostgreSQL URL (its tables are reset)")
+    parser.add_argument("--threads", type=int, default=0, help="gthread workers of this many threads (default: sync)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="slabridge-ingest-"))
     database = f"sqlite:///{folder}/ingest.db" if args.database == "sqlite" else args.database
@@ -155,10 +143,11 @@ def main() -> int:
         'webhook_secrets_env = ["BENCH_ZENDESK_SECRET"]\nbase_url = "http://127.0.0.1:9"\n')
     (folder / "bare.py").write_text(BARE_APP)
     env = {"SLABRIDGE_CONFIG": str(folder / "slabridge.toml"), "BENCH_ZENDESK_SECRET": secret,
-           "PYTHONPATH": str(folder)}
+           # bare.py's folder, then the caller's PYTHONPATH (a worktree's code, to compare commits)
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")]))}
     warm = requests(200, secret)
-    real, real_port = serve(folder, "slabridge_webhooks:create_app()", env)
-    bare, bare_port = serve(folder, "bare:app", env)
+    real, real_port = serve(folder, "slabridge_webhooks:create_app()", env, args.threads)
+    bare, bare_port = serve(folder, "bare:app", env, args.threads)
     try:
         load(real_port, warm, args.concurrency)
         load(bare_port, warm, args.concurrency)
@@ -177,7 +166,8 @@ def main() -> int:
             os.killpg(process.pid, 15)
             process.wait()
     kind = "PostgreSQL" if database.startswith("postgresql") else "SQLite"
-    print(f"{args.requests:,} signed Zendesk webhooks, {args.concurrency} connections, gunicorn 2 sync workers, {kind}")
+    workers = f"2 gthread workers x {args.threads} threads" if args.threads else "2 sync workers"
+    print(f"{args.requests:,} signed Zendesk webhooks, {args.concurrency} connections, gunicorn {workers}, {kind}")
     print("| app | req/s | p50 ms | p99 ms | statuses | paced at half the bare rate: p50 ms | p99 ms |")
     print("| --- | ---: | ---: | ---: | --- | ---: | ---: |")
     for name in ("bare Flask", "receiver"):

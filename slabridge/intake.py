@@ -1,4 +1,4 @@
-"""The receiver's hot path: one webhook, one inbox row, one statement, one durable commit.
+"""The receiver's hot path: one webhook, one inbox row, one statement, a durable commit.
 
 A Core transaction costs a webhook more than its own disk write: a pre-ping round
 trip, BEGIN, the ticket's turn lock and the insert as separate statements, COMMIT.
@@ -7,7 +7,9 @@ Here, on a pooled DBAPI connection:
 - PostgreSQL: the ticket's turn lock (see ``Store._insert_inbox``) and the insert are
   one autocommit statement: one round trip, and the lock is held to its commit.
 - SQLite: its turn to write (:mod:`.writerturns`), ``BEGIN IMMEDIATE``, ``INSERT``, ``COMMIT`` (the
-  commit is the fsync).
+  commit is the fsync), shared by every insert of the process's threads in flight at once
+  (:mod:`.groupcommit`); a row the database refuses for a reason other than a duplicate is then
+  tried alone, so it fails alone.
 
 A connection found dropped (the database restarted since it was pooled) is discarded
 and the insert tried once more on a fresh one; nothing is pinged in advance. A database that cannot
@@ -16,11 +18,13 @@ be reached (or, on SQLite, stays locked past its timeout) raises :class:`StoreUn
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
+from .groupcommit import GroupCommit
 from .values import json_text
 
 
@@ -41,6 +45,7 @@ class Intake:
         self.postgres = self.dialect.name == "postgresql"
         self.table = table
         self._statements: dict[tuple[str, ...], str] = {}  # by the row's columns, as the store fills them
+        self._together = None if self.postgres else GroupCommit(self._write_together)
 
     def _statement(self, columns: tuple[str, ...]) -> str:
         names = ", ".join(columns)
@@ -48,7 +53,8 @@ class Intake:
             values = ", ".join(f"%({c})s" for c in columns)
             return (f"WITH turn AS (SELECT pg_advisory_xact_lock(hashtextextended(%(turn)s, 0))) "
                     f"INSERT INTO {self.table} ({names}) SELECT {values} FROM turn")
-        return f"INSERT INTO {self.table} ({names}) VALUES ({', '.join(f':{c}' for c in columns)})"
+        return (f"INSERT INTO {self.table} ({names}) VALUES ({', '.join(f':{c}' for c in columns)}) "
+                "ON CONFLICT DO NOTHING")  # a duplicate inserts nothing (and fails no other row with it)
 
     def insert(self, row: dict[str, Any], turn: str) -> bool:
         """Insert ``row`` (its ``event`` as JSON text, as the Core JSON type writes it) durably; False if
@@ -57,6 +63,13 @@ class Intake:
         columns = tuple(row)
         sql = self._statements.get(columns) or self._statements.setdefault(columns, self._statement(columns))
         params = {**row, "event": json_text(row["event"]), "turn": turn}
+        if self._together is not None:
+            return self._together.submit((sql, params))
+        return self._on_connection(lambda connection: self._insert_postgres(connection, sql, params))
+
+    def _on_connection(self, work: Callable[[Any], Any]) -> Any:
+        """``work`` on a pooled DBAPI connection; where the connection was found dropped, once more on a fresh
+        one. StoreUnavailable where the database cannot be reached or stays locked."""
         dbapi = self.dialect.loaded_dbapi
         for attempt in (1, 2):
             try:
@@ -64,7 +77,7 @@ class Intake:
             except (DBAPIError, dbapi.Error) as exc:  # no connection to be had: down or unreachable
                 raise StoreUnavailable("database unreachable", getattr(exc, "orig", None) or exc) from exc
             try:
-                return self._insert(connection, sql, params)
+                return work(connection)
             except dbapi.Error as exc:
                 dropped = self.dialect.is_disconnect(exc, connection.dbapi_connection, None)
                 if dropped:
@@ -77,25 +90,48 @@ class Intake:
                 connection.close()  # back to the pool (or gone, if invalidated)
         raise AssertionError("unreachable")
 
-    def _insert(self, connection, sql: str, params: dict[str, Any]) -> bool:
-        dbapi = self.dialect.loaded_dbapi
+    def _insert_postgres(self, connection, sql: str, params: dict[str, Any]) -> bool:
+        """One autocommit statement: the ticket's turn lock and the insert."""
         cursor = connection.cursor()
         try:
-            if self.postgres:  # an autocommit engine: the statement commits itself
-                cursor.execute(sql, params)
-                return True
+            cursor.execute(sql, params)
+            return True
+        except self.dialect.loaded_dbapi.IntegrityError:
+            return False
+        finally:
+            cursor.close()
+
+    def _write_together(self, items: list[tuple[str, dict[str, Any]]]) -> list[bool | BaseException]:
+        """SQLite: every waiting insert in one transaction; if the database refuses one of several (not a
+        duplicate, not a locked or unreachable database: those fail them all), each is tried alone."""
+        try:
+            return self._on_connection(lambda connection: self._insert_sqlite(connection, items))
+        except self.dialect.loaded_dbapi.Error:
+            if len(items) == 1:
+                raise
+        outcomes: list[bool | BaseException] = []
+        for item in items:
+            try:
+                outcomes += self._on_connection(lambda connection: self._insert_sqlite(connection, [item]))
+            except Exception as exc:  # noqa: BLE001 - that caller's own error
+                outcomes.append(exc)
+        return outcomes
+
+    def _insert_sqlite(self, connection, items: list[tuple[str, dict[str, Any]]]) -> list[bool]:
+        """Its turn, ``BEGIN IMMEDIATE``, the inserts, ``COMMIT``: whether each row was new."""
+        cursor = connection.cursor()
+        try:
             connection.dbapi_connection.take_turn()  # see slabridge.writerturns
             try:
                 cursor.execute("BEGIN IMMEDIATE")
-                cursor.execute(sql, params)
-            except BaseException as exc:
+                inserted = []
+                for sql, params in items:
+                    cursor.execute(sql, params)
+                    inserted.append(cursor.rowcount == 1)
+            except BaseException:
                 connection.rollback()
-                if isinstance(exc, dbapi.IntegrityError):
-                    return False
                 raise
             connection.commit()
-            return True
-        except dbapi.IntegrityError:
-            return False
+            return inserted
         finally:
             cursor.close()
