@@ -9,7 +9,7 @@ the bare app answers 202 to the same requests without looking at them. One bound
 (threads with keep-alive connections, pre-signed distinct deliveries, so none is a duplicate) sends
 the same requests to both: first as fast as they are answered (req/s, p50, p99, ratio), then paced
 at half the bare app's rate (p50 and p99 at that load). CPU per request (gunicorn's processes, the
-PostgreSQL server's, the load generator's; from /proc) says where the two cores went, which holds
+PostgreSQL server's, the load generator's, the whole machine's; from /proc) says where the two cores went, which holds
 steadier than req/s on a shared machine.
 """
 
@@ -34,7 +34,7 @@ import uuid  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 
 from slabridge.plugins import Plugins  # noqa: E402
-from slabridge.testing.cpu import cpu_seconds  # noqa: E402
+from slabridge.testing.cpu import cpu_seconds, machine_busy_seconds  # noqa: E402
 from slabridge.testing.rig import empty_database, free_port  # noqa: E402
 
 BARE_APP = '''
@@ -154,9 +154,11 @@ def main() -> int:
         full = {}
         for name, process, port in (("bare Flask", bare, bare_port), ("receiver", real, real_port)):
             work = requests(args.requests, secret)
-            before = cpu_seconds(process.pid), cpu_seconds(name="postgres"), time.process_time()
+            before = (cpu_seconds(process.pid), cpu_seconds(name="postgres"), time.process_time(),
+                      machine_busy_seconds())
             full[name] = load(port, work, args.concurrency)
-            after = cpu_seconds(process.pid), cpu_seconds(name="postgres"), time.process_time()
+            after = (cpu_seconds(process.pid), cpu_seconds(name="postgres"), time.process_time(),
+                     machine_busy_seconds())
             full[name]["cpu"] = [(a - b) / args.requests * 1e6 for a, b in zip(after, before)]
         half = full["bare Flask"]["rps"] / 2
         paced = {"bare Flask": load(bare_port, requests(args.requests // 2, secret), args.concurrency, rate=half),
@@ -177,9 +179,10 @@ def main() -> int:
     print(f"ratio receiver / bare Flask: {full['receiver']['rps'] / full['bare Flask']['rps']:.2f} "
           f"(paced at {half:,.0f} req/s)")
     for name in ("bare Flask", "receiver"):
-        served, database, generator = full[name]["cpu"]
+        served, database, generator, machine = full[name]["cpu"]
         server = f", PostgreSQL server {database:.0f} µs" if kind == "PostgreSQL" else ""
-        print(f"CPU per request, {name}: gunicorn {served:.0f} µs{server}, load generator {generator:.0f} µs")
+        print(f"CPU per request, {name}: gunicorn {served:.0f} µs{server}, load generator {generator:.0f} µs; "
+              f"the whole machine busy {machine:.0f} µs")
     return 0
 
 

@@ -21,3 +21,12 @@ def cpu_seconds(root: int | None = None, name: str | None = None) -> float:
         if (root is not None and root in (pid, parent)) or (name is not None and command.startswith(name)):
             total += (int(fields[11]) + int(fields[12])) / tick
     return total
+
+
+def machine_busy_seconds() -> float:
+    """CPU time every core of the machine spent busy so far (user, system, interrupts; not idle, waiting
+    for the disk or stolen by the host): what the processes above leave out, such as the kernel's own
+    threads writing to the disk."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq = fields[:7]
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
