@@ -111,3 +111,18 @@ def test_a_duplicate_storm_ends_as_a_single_clean_send(make_rig, pg_empty, tmp_p
     assert final == expected, (differing, storm.folder)  # names the tickets (the folder goes with tmp_path)
     with storm.store.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM outbox WHERE attempts > 1")).scalar() == 0
+
+
+def test_a_duplicate_storm_on_sqlite_is_stored_once_each_through_a_threaded_receiver(make_rig, tmp_path):
+    """Every delivery 3×, shuffled, from 12 connections at once, to a gunicorn gthread receiver on SQLite: the
+    webhooks in flight share commits (slabridge.groupcommit) and each is still stored and acknowledged once."""
+    rig = make_rig(f"sqlite:///{tmp_path}/storm.db", receivers=1, workers=1)
+    history = rig.history(tickets=TICKETS // 3, events_per_ticket=3)
+    tripled = [item for item in history for _ in range(3)]
+    random.Random(9).shuffle(tripled)
+    sent = send_all(rig, tripled, threads=12)
+    assert rig.wait_drained(timeout=180), rig.store.counts()
+    report = rig.report(sent)
+    assert report.problems() == [], report
+    assert report.accepted == len({s.delivery for s in sent if s.status == 202}) == len(history)
+    assert report.duplicates_answered == 2 * len(history)
