@@ -1,5 +1,7 @@
-"""bench/compare.py: two checkouts' replay benchmarks in pairs, each process on its own checkout's code."""
+"""bench/compare.py: two checkouts' benchmarks in pairs, each process on its own checkout's code."""
 
+import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -38,3 +40,26 @@ def test_pairs_and_events_must_be_positive(tmp_path):
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "compare.py"), str(ROOT), "--pairs", "0"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "--pairs and --events must be at least 1" in done.stderr
+
+
+def test_each_side_imports_its_own_checkouts_packages_whatever_is_installed(tmp_path):
+    compare = runpy.run_path(str(ROOT / "bench" / "compare.py"), run_name="compare")
+    PACKAGES, python_path = compare["PACKAGES"], compare["python_path"]  # noqa: N806
+    checkout = tmp_path / "checkout"
+    for folder in ["slabridge", *PACKAGES.values()]:
+        (checkout / folder).mkdir(parents=True)
+        (checkout / folder / "__init__.py").write_text("")
+    names = ["slabridge", *PACKAGES]
+    shown = subprocess.run([sys.executable, "-c", f"import importlib; print([importlib.import_module(n).__file__ "
+                            f"for n in {names!r}])"], capture_output=True, text=True, timeout=60,
+                           cwd=tmp_path, env={**os.environ, "PYTHONPATH": python_path(checkout, tmp_path / "links")})
+    assert shown.returncode == 0, shown.stderr
+    files = eval(shown.stdout)  # noqa: S307 - our own subprocess's list of paths
+    assert len(files) == len(names) and all(str(Path(f).resolve()).startswith(str(checkout)) for f in files), files
+
+
+def test_a_benchmarks_own_options_go_to_it_and_its_refusal_is_named(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "compare.py"), str(ROOT), "--bench", "ingest",
+                           "--pairs", "1", "--", "--no-such-option"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "the ingest benchmark of" in done.stderr and "unrecognized arguments: --no-such-option" in done.stderr
