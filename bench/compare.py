@@ -72,10 +72,13 @@ def main() -> int:
     parser.add_argument("other", type=Path, help="the checkout to compare with (a git worktree)")
     parser.add_argument("--pairs", type=int, default=6)
     parser.add_argument("--bench", choices=BENCHMARKS, default="replay")
-    parser.add_argument("--events", type=int, default=20_000, help="replay's events")
+    parser.add_argument("--events", type=int, help="replay's events (default 20000)")
     argv = sys.argv[1:]
     cut = argv.index("--") if "--" in argv else len(argv)  # after it: the ingest or pipeline benchmark's options
     args = parser.parse_args(argv[:cut])
+    if args.events is not None and args.bench != "replay":
+        parser.error(f"--events is the replay benchmark's; give the {args.bench} benchmark's own options after --")
+    args.events = 20_000 if args.events is None else args.events
     if args.pairs < 1 or args.events < 1:
         parser.error("--pairs and --events must be at least 1")
     whose, measures, read = BENCHMARKS[args.bench]

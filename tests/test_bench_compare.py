@@ -63,3 +63,9 @@ def test_a_benchmarks_own_options_go_to_it_and_its_refusal_is_named(tmp_path):
                            "--pairs", "1", "--", "--no-such-option"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "the ingest benchmark of" in done.stderr and "unrecognized arguments: --no-such-option" in done.stderr
+
+
+def test_replays_events_option_is_not_taken_for_another_benchmarks(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "compare.py"), str(ROOT), "--bench", "pipeline",
+                           "--events", "300"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "give the pipeline benchmark's own options after --" in done.stderr
