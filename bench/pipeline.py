@@ -32,7 +32,7 @@ import time  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 
 from slabridge.connectors import WebhookRequest  # noqa: E402
-from slabridge.testing.cpu import cpu_seconds  # noqa: E402
+from slabridge.testing.cpu import cpu_seconds, machine_busy_seconds  # noqa: E402
 from slabridge.testing.rig import VENDORS, Rig, empty_database  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,14 +78,14 @@ def main() -> int:
         "py-spy", "record", "--format", "raw", "--threads", "--rate", "200", "-o", f"{args.py_spy}-{i}.txt",
         "--", *command]) for i in range(args.workers)]
     wait_started(folder, args.workers)
-    cpu_before = [cpu_seconds(p.pid) for p in workers], time.process_time(), cpu_seconds(name="postgres")
+    cpu_before = cpu_spent(workers)
     hold(rig, False)
     started = time.monotonic()
     try:
         if not rig.wait_drained(timeout=1800, poll=0.02):  # the clock's resolution
             raise RuntimeError(f"not drained: {rig.store.counts()}")
         elapsed = time.monotonic() - started
-        cpu_after = [cpu_seconds(p.pid) for p in workers], time.process_time(), cpu_seconds(name="postgres")
+        cpu_after = cpu_spent(workers)
     finally:
         for process in workers:
             os.killpg(process.pid, signal.SIGINT if args.py_spy else signal.SIGTERM)  # py-spy writes on SIGINT
@@ -110,10 +110,10 @@ def main() -> int:
     print("| ---: | ---: | ---: | ---: | ---: | --- | --- |")
     print(f"| {queued:,} | {len(decide):,} | {writes:,} | {elapsed:.1f} | {queued / elapsed:,.0f} | "
           f"{_p(decide, 50)} / {_p(decide, 99)} | {_p(send, 50)} / {_p(send, 99)} |")
-    per_event = [1000 * (after - before) / queued for after, before in zip(
-        [sum(cpu_after[0]), cpu_after[1], cpu_after[2]], [sum(cpu_before[0]), cpu_before[1], cpu_before[2]])]
-    print(f"CPU per event: workers {per_event[0]:.2f} ms, the fake vendors (and this process's polling) "
-          f"{per_event[1]:.2f} ms" + (f", the PostgreSQL server {per_event[2]:.2f} ms" if kind == "PostgreSQL" else ""))
+    workers_ms, fakes_ms, server_ms, machine_ms = (1000 * (a - b) / queued for a, b in zip(cpu_after, cpu_before))
+    print(f"CPU per event: workers {workers_ms:.2f} ms, the fake vendors (and this process's polling) {fakes_ms:.2f} ms"
+          + (f", the PostgreSQL server {server_ms:.2f} ms" if kind == "PostgreSQL" else "")
+          + f"; the whole machine busy {machine_ms:.2f} ms")
     return 0
 
 
@@ -144,6 +144,13 @@ def store_history(store, size: int, prefix: str = "closed", running: bool = Fals
             if running:  # a warning and a breach to come
                 conn.execute(timers.insert(), [dict(vendor="zendesk", ticket_id=i, kind=kind, fire_at=4e9,
                                                     status="pending") for i in ids for kind in ("warn", "breach")])
+
+
+def cpu_spent(workers) -> tuple[float, float, float, float]:
+    """CPU seconds so far: the worker processes', this process's (the fake vendors), the PostgreSQL
+    server's, and the whole machine's busy time."""
+    return (sum(cpu_seconds(p.pid) for p in workers), time.process_time(), cpu_seconds(name="postgres"),
+            machine_busy_seconds())
 
 
 def hold(rig: Rig, held: bool) -> None:
