@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from slabridge.groupcommit import GroupCommit
 from slabridge.intake import StoreUnavailable
 from slabridge.store import Store
-from slabridge.writerturns import TurnTakingConnection
 
 from .test_store import event
+from .test_writer_turns import connect
 
 
 def start(target, count: int) -> tuple[list[threading.Thread], dict[int, object]]:
@@ -76,11 +76,6 @@ def test_a_write_that_fails_as_a_whole_fails_every_caller_of_its_batch_and_the_n
     with pytest.raises(OSError, match="disk gone"):
         together.submit("x")
     assert together.submit("y") is True
-
-
-def connect(path, timeout=5.0) -> TurnTakingConnection:
-    return sqlite3.connect(str(path), timeout=timeout, factory=TurnTakingConnection, isolation_level=None,
-                           check_same_thread=False)
 
 
 @pytest.fixture
