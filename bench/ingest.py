@@ -135,7 +135,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=0, help="gthread workers of this many threads (default: sync)")
     args = parser.parse_args()
     if args.requests < 4 or args.concurrency < 1 or args.threads < 0:
-        parser.error("--requests must be at least 4 (half are paced), --concurrency at least 1 and --threads at least 0")
+        parser.error("--requests must be at least 4 (half are paced), --concurrency at least 1 "
+                     "and --threads at least 0")
     folder = Path(tempfile.mkdtemp(prefix="slabridge-ingest-"))
     database = f"sqlite:///{folder}/ingest.db" if args.database == "sqlite" else args.database
     empty_database(database)
