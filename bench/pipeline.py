@@ -126,6 +126,7 @@ def store_history(store, size: int, prefix: str = "closed", running: bool = Fals
     from slabridge.store import inbox, outbox, tickets, timers
 
     start = datetime(2025, 6, 2, 9, tzinfo=timezone.utc)
+    finished = time.time() - 86_400  # inside the retention window: the worker keeps them (see bench/store.py)
     clock = MetricClock(metric="resolution", cycles=(Cycle(started_at=start, stopped_at=None if running else start),))
     for first in range(0, size, 5000):
         ids = [f"{prefix}-{n}" for n in range(first, min(size, first + 5000))]
@@ -136,10 +137,12 @@ def store_history(store, size: int, prefix: str = "closed", running: bool = Fals
                 state=TicketState(ticket=TicketRef(vendor="zendesk", id=i), clocks={"resolution": clock},
                                   deadlines={"resolution": {"due_at": start.isoformat()}}).dump()) for i in ids])
             conn.execute(inbox.insert(), [dict(vendor="zendesk", ticket_id=i, delivery_id=f"old-{i}", event={},
-                                               received_at=0.0, status="done", attempts=1, not_before=0.0)
+                                               received_at=finished, processed_at=finished, status="done",
+                                               attempts=1, not_before=0.0)
                                           for i in ids])
-            conn.execute(outbox.insert(), [dict(vendor="zendesk", ticket_id=i, delivery_id=f"old-{i}", created_at=0.0,
-                                                action={"type": "add_tags", "tags": ["sla-p3"]}, status="done",
+            conn.execute(outbox.insert(), [dict(vendor="zendesk", ticket_id=i, delivery_id=f"old-{i}",
+                                                created_at=finished, done_at=finished, status="done",
+                                                action={"type": "add_tags", "tags": ["sla-p3"]},
                                                 attempts=1, not_before=0.0) for i in ids])
             if running:  # a warning and a breach to come
                 conn.execute(timers.insert(), [dict(vendor="zendesk", ticket_id=i, kind=kind, fire_at=4e9,

@@ -7,8 +7,11 @@ N closed tickets' states with a done event each, N pending timers, and 100 open 
 (fastest of five): a claim of 32 tickets' writes, a batch's read of 32 ticket states (locked), a batch of
 32 decisions (trivial ones: the store's part) and a metrics scrape. With
 every statement reading through an index, the rows do not change with N. PostgreSQL is analyzed after
-loading (autovacuum's job in a store in use). Last, the CPU per fired timer: 640 tickets with a state
-and a due timer each, fired 32 at a time.
+loading (autovacuum's job in a store in use). Then the CPU per fired timer: 640 tickets with a state
+and a due timer each, fired 32 at a time. Last, retention: with the largest size's history kept (inside
+the window), as many finished rows of each kind (events, writes, fired timers, decisions) past it are
+deleted a batch per call, as the worker does: rows per second, and the longest call (what a webhook
+waiting for SQLite's writer waits at most).
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
 
+from slabridge import retention  # noqa: E402
+from slabridge.config import Settings  # noqa: E402
 from slabridge.metrics import exposition  # noqa: E402
-from slabridge.store import Store, outbox, tickets, timers  # noqa: E402
+from slabridge.store import Store, audit, inbox, outbox, tickets, timers  # noqa: E402
 from slabridge.testing.rig import empty_database  # noqa: E402
 
 
@@ -76,7 +81,52 @@ def main() -> int:
     store.upgrade()
     print(f"\nfiring timers: {fire_timers(store, 640):.0f} µs of CPU per timer")
     store.close()
+    size = max(args.sizes)
+    url = args.database if kind == "PostgreSQL" else f"sqlite:///{tempfile.mkdtemp()}/retention.db"
+    empty_database(url)
+    store = Store(url)
+    store.upgrade()
+    fill(store, size)
+    rows, seconds, cpu, longest = prune_all(store, size)
+    print(f"pruning {rows:,} finished rows past retention ({size:,} of each kind) beside {size:,} kept: "
+          f"{rows / seconds:,.0f} rows/s ({cpu / rows * 1e6:.0f} µs of CPU a row), "
+          f"longest call {longest * 1000:.1f} ms (one batch of {retention.BATCH})")
+    store.close()
     return 0
+
+
+def prune_all(store: Store, size: int) -> tuple[int, float, float, float]:
+    """Add ``size`` finished rows of each kind past retention, then prune them one batch a call, as the
+    worker does; (rows deleted, seconds, CPU seconds of this process, longest call in seconds)."""
+    now = time.time()
+    old, older = now - 31 * 86_400, now - 401 * 86_400
+    with store.engine.begin() as conn:
+        for first in range(0, size, 5000):
+            ids = range(first, min(size, first + 5000))
+            conn.execute(inbox.insert(), [dict(vendor="zendesk", ticket_id=f"gone-{n}", delivery_id=f"gone-{n}",
+                                               event={"comment": "x" * 400}, received_at=old, processed_at=old,
+                                               status="done", attempts=1, not_before=0.0) for n in ids])
+            conn.execute(outbox.insert(), [dict(vendor="zendesk", ticket_id=f"gone-{n}", delivery_id=f"gone-{n}",
+                                                action={"type": "add_tags", "tags": ["sla-p3"]}, created_at=old,
+                                                done_at=old, status="done", attempts=1, not_before=0.0) for n in ids])
+            conn.execute(timers.insert(), [dict(vendor="zendesk", ticket_id=f"gone-{n}", kind="warn", fire_at=old,
+                                                status="fired") for n in ids])
+            conn.execute(audit.insert(), [dict(vendor="zendesk", ticket_id=f"gone-{n}", delivery_id=f"gone-{n}",
+                                               at=older, kind="decision", body={"reasons": ["x" * 200]}) for n in ids])
+    if store.is_postgres:
+        with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE")
+    settings, deleted, longest = Settings(), 0, 0.0
+    started, cpu = time.perf_counter(), time.process_time()
+    while True:
+        began = time.perf_counter()
+        pruned = retention.prune(store, settings, now, max_batches=1)
+        longest = max(longest, time.perf_counter() - began)
+        deleted += sum(pruned.gone.values())
+        if pruned.complete:
+            break
+    assert deleted == 4 * size, deleted
+    return deleted, time.perf_counter() - started, time.process_time() - cpu, longest
 
 
 def fire_timers(store: Store, count: int) -> float:

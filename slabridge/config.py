@@ -18,9 +18,9 @@ import contextvars
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "SLABRIDGE_"
@@ -91,6 +91,21 @@ class VendorSettings(Strict):
         return os.environ.get(name) if name else None
 
 
+def _retention(value: Any) -> float | str:
+    """Days (more than 0, at most 100 years) or ``"forever"``."""
+    if value == "forever":
+        return value
+    try:
+        days = float(value)
+    except (TypeError, ValueError):
+        days = None
+    if days is None or isinstance(value, bool) or not 0 < days <= 36_500:
+        raise ValueError(f'must be a number of days (more than 0, at most 36500) or "forever", not {value!r}')
+    return days
+
+
+Retention = Annotated[float | str, BeforeValidator(_retention)]
+
 _ENVIRON: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("slabridge_environ", default=None)
 
 
@@ -131,6 +146,11 @@ class Settings(BaseSettings):
     console_secure_cookie: bool = Field(default=False, description=(
         "mark the console's session cookie Secure: set it when the console is reached over HTTPS"))
     lookup_ttl_seconds: float = Field(default=900.0, gt=0, description="how long a vendor look-up is reused")
+    retention_days: Retention = Field(default=30.0, description=(
+        "days finished work is kept: decided webhooks (their events hold ticket text), sent write-backs, "
+        "fired timers; \"forever\" keeps them"))
+    audit_retention_days: Retention = Field(default=400.0, description=(
+        "days the audit rows of decisions (rule, clause, inputs, actions) are kept; \"forever\" keeps them"))
     vendors: dict[str, VendorSettings] = Field(default_factory=dict)
     source: str = "(defaults)"
 

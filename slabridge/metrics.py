@@ -27,6 +27,8 @@ DECISIONS = Histogram("slabridge_decision_seconds", "Time to decide one inbox ev
                       ["vendor"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0))
 WRITES = Counter("slabridge_writebacks", "Write-backs attempted, by vendor, action and outcome (sent, already, "
                  "retry, dead) and HTTP status (0: none)", ["vendor", "action", "outcome", "status"])
+PRUNED = Counter("slabridge_pruned_rows", "Finished rows deleted past their retention, by kind (events, writes, "
+                 "timers, decisions)", ["kind"])
 WRITE_SECONDS = Histogram("slabridge_writeback_seconds", "Time of one write-back to the vendor, retries included",
                           ["vendor"], buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0))
 

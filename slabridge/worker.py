@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from . import engine, metrics
+from . import engine, metrics, retention
 from .directory import PlannedEvent
 from .lookups import LookupNeeded, Lookups
 from .plugins import Plugins
@@ -47,7 +47,8 @@ _BATCH_READS = _BatchReads()
 class Worker:
     def __init__(self, store: Store, plugins: Plugins, directory: Any = None,
                  clock: Callable[[], float] = time.time,
-                 http_factory: Callable[[str], httpx.Client] | None = None, lookups: Lookups | None = None):
+                 http_factory: Callable[[str], httpx.Client] | None = None, lookups: Lookups | None = None,
+                 prunes: bool = True):
         self.store = store
         self.plugins = plugins
         self.settings = plugins.settings
@@ -62,6 +63,7 @@ class Worker:
         self.owner = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease_seconds = lease_for(self.settings)
         self._next_orphan_check = 0.0
+        self._next_prune = 0.0 if prunes else float("inf")  # one worker per process deletes old rows
         self._pool: ThreadPoolExecutor | None = None
 
     # --- one unit of work each --------------------------------------------
@@ -298,7 +300,27 @@ class Worker:
             self._next_orphan_check = time.monotonic() + ORPHAN_CHECK_SECONDS
             if released := self.store.release_leases(orphaned):
                 log.warning("released %s write(s) leased by a worker process that is gone", released)
+        if time.monotonic() >= self._next_prune:
+            self.prune()
         return self.process_events() + self.fire_timers() + self.send_writes()
+
+    def prune(self) -> None:
+        """Delete finished rows past their retention, a few batches at a time (a backlog of them is worked
+        off a second apart, between decisions); then again in ``PRUNE_EVERY_SECONDS``."""
+        pause = PRUNE_EVERY_SECONDS
+        try:
+            pruned = retention.prune(self.store, self.settings, self.clock(), max_batches=PRUNE_BATCHES)
+        except Exception:  # noqa: BLE001 - deleting old rows may fail (a locked database) and try again later
+            log.exception("pruning finished rows failed; trying again in %s s", PRUNE_EVERY_SECONDS)
+        else:
+            for kind, rows in pruned.gone.items():
+                if rows:
+                    metrics.PRUNED.labels(kind).inc(rows)
+            if any(pruned.gone.values()):
+                log.info("pruned finished rows past their retention: %s", ", ".join(
+                    f"{rows} {kind}" for kind, rows in pruned.gone.items() if rows))
+            pause = PRUNE_EVERY_SECONDS if pruned.complete else PRUNE_BACKLOG_SECONDS
+        self._next_prune = time.monotonic() + pause
 
     def drain(self, limit: int = 10_000) -> int:
         """Work until nothing is ready (or ``limit`` units); for tests and the demo."""
@@ -344,7 +366,7 @@ def worker_pool(store: Store, plugins: Plugins, directory: Any, count: int) -> l
     """The workers of one process: each its own (thread and database connection), all sharing the
     process's look-up cache."""
     lookups = Lookups(ttl_seconds=plugins.settings.lookup_ttl_seconds)
-    return [Worker(store, plugins, directory, lookups=lookups) for _ in range(count)]
+    return [Worker(store, plugins, directory, lookups=lookups, prunes=i == 0) for i in range(count)]
 
 
 def worker_threads(store: Store, plugins: Plugins, directory: Any, count: int,
@@ -378,6 +400,9 @@ def _raised_at(exc: BaseException) -> str:
 
 HOST = socket.gethostname()[:32]
 ORPHAN_CHECK_SECONDS = 5.0
+PRUNE_EVERY_SECONDS = 600.0
+PRUNE_BATCHES = 4  # of retention.BATCH rows, per step of a worker
+PRUNE_BACKLOG_SECONDS = 1.0
 
 
 def orphaned(owner: str) -> bool:

@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 
 import click
@@ -290,6 +291,26 @@ def db_dead(obj: Context, retry: str | None, drop: str | None, ids: tuple[int, .
             if r["blocks"]:
                 click.echo(f"write {r['id']} holds back {r['blocks']} later write(s) of {r['vendor']}:{r['ticket_id']}"
                            " until it is retried (--retry write) or dropped (--drop write)")
+
+
+@db.command("prune")
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
+@click.pass_obj
+def db_prune(obj: Context, dry_run: bool) -> None:
+    """Delete finished rows past their retention (the worker does this every 10 minutes).
+
+    Decided webhooks, sent write-backs and fired timers go `retention_days` after they finished,
+    decisions' audit rows `audit_retention_days` after they were made; pending and dead rows stay.
+    """
+    from .. import retention
+
+    settings = obj.settings()
+    store = obj.store(settings, existing=True)
+    pruned = retention.prune(store, settings, time.time(), dry_run=dry_run)
+    kept = {kind.name: getattr(settings, kind.setting) for kind in retention.KINDS}
+    rows = [[name, pruned.gone.get(name, 0),
+             "forever" if days == "forever" else f"{days:g} days"] for name, days in kept.items()]
+    click.echo(render_table(["kind", "would go" if dry_run else "deleted", "kept for"], rows))
 
 
 @db.command("status")
