@@ -1,7 +1,7 @@
 """Benchmark: the pipeline end to end, webhook in the inbox → decided → written to a (loopback) vendor.
 
     python bench/pipeline.py [--events 3000] [--database sqlite|postgresql://...] [--workers 1] [--threads 2]
-                             [--stored 100000]
+                             [--stored 100000] [--vendor-latency-ms 100] [--send-concurrency 1]
 
 N signed webhooks over the three vendors and the example contracts are parsed and stored in the inbox
 first (as the receiver would have) and held; then ``--workers`` ``slabridge worker`` processes start against
@@ -11,7 +11,8 @@ It prints events/s end to end and, from the workers' JSON log lines, the time pe
 commit, one transaction) and per write-back (the vendor round trip, retries included).
 ``--stored N`` first fills the database with the history of a store in use: N closed tickets' states and
 N done events and writes (a year of a busy helpdesk is a few hundred thousand), and N/10 open tickets with
-two pending timers each.
+two pending timers each. ``--vendor-latency-ms`` makes every fake vendor answer that much later, as a
+helpdesk across the internet does; ``--send-concurrency`` sets the workers' setting of that name.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--stored", type=int, default=0, help="closed tickets, done events and writes already stored")
+    parser.add_argument("--vendor-latency-ms", type=float, default=0.0,
+                        help="each fake vendor answers this much later (a helpdesk across the internet: 100-300)")
+    parser.add_argument("--send-concurrency", type=int, default=None, help="the workers' send_concurrency setting")
     parser.add_argument("--py-spy", metavar="PREFIX", help="profile each worker with py-spy into PREFIX-<n>.txt "
                         "(collapsed stacks; needs `pip install py-spy`)")
     args = parser.parse_args()
@@ -54,9 +58,11 @@ def main() -> int:
     database = f"sqlite:///{folder}/pipeline.db" if args.database == "sqlite" else args.database
     empty_database(database)
     rig = Rig(folder, database, ROOT / "examples" / "contracts", ROOT / "examples" / "customers.yaml",
-              receivers=1, workers=0, worker_threads=args.threads)
+              receivers=1, workers=0, worker_threads=args.threads, vendor_latency=args.vendor_latency_ms / 1000)
     rig.start()
-    config = (folder / "slabridge.toml").read_text().replace('log_level = "DEBUG"', 'log_level = "INFO"\nlog_format = "json"')
+    config = (folder / "slabridge.toml").read_text().replace('log_level = "DEBUG"', 'log_level = "INFO"\nlog_format = "json"'
+                                                             + (f"\nsend_concurrency = {args.send_concurrency}"
+                                                                if args.send_concurrency else ""))
     (folder / "slabridge.toml").write_text(config)
     store_history(rig.store, args.stored)
     store_history(rig.store, args.stored // 10, prefix="open", running=True)  # a tenth as many still open
@@ -104,7 +110,8 @@ def main() -> int:
     writes = sum(len(fake.writes()) for fake in rig.fakes.values())
     kind = "PostgreSQL" if database.startswith("postgresql") else "SQLite"
     print(f"{queued:,} webhooks in the inbox ({', '.join(VENDORS)}), {args.workers} `slabridge worker` process(es) "
-          f"x {args.threads} thread(s), {kind}")
+          f"x {args.threads} thread(s), {kind}; vendors answer in {args.vendor_latency_ms:g} ms + their work"
+          + (f"; send_concurrency {args.send_concurrency}" if args.send_concurrency else ""))
     print("| events | decisions (timers too) | writes received | seconds | events/s | decide+commit ms p50 / p99 "
           "| write-back ms p50 / p99 |")
     print("| ---: | ---: | ---: | ---: | ---: | --- | --- |")

@@ -121,9 +121,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     unknown_customer_tag: str = "sla_unknown_customer"
     worker_poll_seconds: float = Field(default=0.5, gt=0)
-    send_concurrency: int = Field(default=1, ge=1, le=64, description=(
-        "tickets whose write-backs a worker thread sends at once (each ticket's in order; a vendor's "
-        "max_concurrency and requests_per_minute still bound its requests): raise it for a slow vendor"))
+    send_concurrency: int = Field(default=8, ge=1, le=64, description=(
+        "tickets whose write-backs a worker thread sends at once while a vendor answers slowly (5 ms or "
+        "more; a fast one is sent one ticket at a time); each ticket's in order; a vendor's max_concurrency "
+        "and requests_per_minute still bound its requests; 1 never sends at once"))
     max_attempts: int = Field(default=5, ge=1, description=(
         "attempts at deciding an event (and at a write that fails unexpectedly) before it is dead-lettered"))
     write_retry_hours: float = Field(default=6.0, gt=0, description=(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import email.utils
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import timezone
 from typing import Any
@@ -209,6 +210,13 @@ class VendorClient:
         self.sleep = sleep
         self.throttle = throttle or Throttle(None, None)
         self.on_rate_limited: Callable[[float], None] | None = None  # told how long a 429 asks to wait
+        self._answers: deque[float] = deque(maxlen=16)  # how long its last requests took, in seconds
+
+    @property
+    def answer_seconds(self) -> float | None:
+        """How long the vendor takes to answer: the fastest of its last 16 requests (None before the
+        first). The fastest, because a busy machine or our own threads slow some answers, never all."""
+        return min(tuple(self._answers), default=None)  # a copy: other threads append meanwhile
 
     def apply(self, ticket: TicketRef, action: Action) -> None:
         """Write one action back to the vendor. Connectors implement it."""
@@ -277,6 +285,7 @@ class VendorClient:
 
     def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         self.throttle.take()
+        started = time.perf_counter()
         try:
             if self.throttle.slots:
                 with self.throttle.slots:
@@ -287,6 +296,8 @@ class VendorClient:
             raise Unreachable(f"{method} {url}: timed out ({exc.__class__.__name__})") from exc
         except httpx.TransportError as exc:
             raise Unreachable(f"{method} {url}: {exc.__class__.__name__}: {exc}") from exc
+        finally:
+            self._answers.append(time.perf_counter() - started)
         if response.is_success:
             return response
         error = error_for(response)

@@ -187,7 +187,7 @@ class Worker:
                 failing.add(vendor)
             return outcomes
         with self._renewing(rows):
-            if self.settings.send_concurrency > 1 and len(by_ticket) > 1:
+            if len(by_ticket) > 1 and self._sends_at_once({row.ticket.vendor for row in rows}):
                 sent = list(self._senders().map(send, by_ticket.values()))
             else:
                 sent = [send(writes) for writes in by_ticket.values()]
@@ -198,6 +198,19 @@ class Worker:
                 log.warning("outbox %s: lease lost to another worker; its outcome (%s) is theirs to record",
                             outcome.row_id, outcome.status)
         return len(rows)
+
+    def _sends_at_once(self, vendors: set[str]) -> bool:
+        """Whether to send several tickets' writes at once (up to ``send_concurrency``): while a vendor of
+        the batch answers slowly. Where its answers come back within ``SLOW_ANSWER_SECONDS`` the sends
+        compute more than they wait, and threads under the GIL would cost more than they overlap: one
+        ticket at a time, as before the vendor's first answer is timed."""
+        if self.settings.send_concurrency == 1:
+            return False
+        for vendor in vendors:
+            answers = getattr(self._clients.get(vendor), "answer_seconds", None)
+            if answers is not None and answers >= SLOW_ANSWER_SECONDS:
+                return True
+        return False
 
     def _senders(self) -> ThreadPoolExecutor:
         """The threads that send several tickets' writes at once (``send_concurrency``)."""
@@ -400,6 +413,7 @@ def _raised_at(exc: BaseException) -> str:
 
 HOST = socket.gethostname()[:32]
 ORPHAN_CHECK_SECONDS = 5.0
+SLOW_ANSWER_SECONDS = 0.005  # ten times a request's own CPU here: from this on, sends mostly wait
 PRUNE_EVERY_SECONDS = 600.0
 PRUNE_BATCHES = 4  # of retention.BATCH rows, per step of a worker
 PRUNE_BACKLOG_SECONDS = 1.0

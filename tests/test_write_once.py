@@ -343,13 +343,16 @@ def test_only_one_decisions_ready_writes_are_joined(store):
     assert store.claim_outboxes("w", now=1000.0) == []  # d2 waits for d1's writes
 
 
-def test_several_tickets_writes_are_sent_at_once_each_in_its_order(store, vendor_worker):
+def test_several_tickets_writes_are_sent_at_once_each_in_its_order(store, vendor_worker, monkeypatch):
     """With ``send_concurrency`` 3, three tickets' tag writes are in flight together: the fake vendor holds
     each until all three have arrived (sent one after another, the first would wait in vain)."""
     import threading
 
+    monkeypatch.setattr("slabridge.worker.SLOW_ANSWER_SECONDS", 0.0)  # however fast it answers, once timed
     worker, fake = vendor_worker("zendesk")
     worker.settings.send_concurrency = 3
+    add_write(store, "zendesk", "50", AddTags(tags=("timed",)))
+    assert worker.send_writes() == 1
     together = threading.Barrier(3, timeout=10)
 
     handle = fake._handle
@@ -358,8 +361,39 @@ def test_several_tickets_writes_are_sent_at_once_each_in_its_order(store, vendor
         add_write(store, "zendesk", ticket, AddTags(tags=("first",)), delivery="d1", at=100.0)
         add_write(store, "zendesk", ticket, AddTags(tags=("second",)), delivery="d2", at=101.0)
     assert worker.send_writes() == 3 and worker.send_writes() == 3
-    assert [r["status"] for r in store.rows("outbox")] == ["done"] * 6
+    assert [r["status"] for r in store.rows("outbox")] == ["done"] * 7
     assert all(fake.tickets[t]["tags"] == ["first", "second"] for t in ("51", "52", "53"))
+
+
+@pytest.mark.parametrize("vendor", ["zendesk", "freshdesk", "jira"])
+def test_a_slow_vendor_gets_several_tickets_at_once_a_fast_one_one_at_a_time(store, make_settings, db_url,
+                                                                              monkeypatch, vendor):
+    """Sends overlap while the vendor's answers take ``SLOW_ANSWER_SECONDS`` or more: waiting, not computing,
+    bounds them. Before its first answer is timed, one at a time; ``send_concurrency = 1`` never overlaps."""
+    fake = Plugins().connectors[vendor].fake_api()
+    fake.latency, fake.threads = 0.05, 16
+    with fake:
+        worker = Worker(store, Plugins(make_settings(db_url, {vendor: fake.url})))
+        assert worker.settings.send_concurrency == 8  # the default
+        tickets = iter(range(100, 200))
+
+        def send_six() -> int:
+            fake.most_in_flight = 0
+            for _ in range(6):
+                ticket = str(next(tickets))
+                add_write(store, vendor, f"SUP-{ticket}" if vendor == "jira" else ticket, AddTags(tags=("sla_p2",)))
+            assert worker.send_writes() == 6
+            return fake.most_in_flight
+
+        assert send_six() == 1, "sent at once before the vendor was timed"
+        assert worker.client_for(vendor).answer_seconds >= 0.05
+        assert send_six() > 1
+        monkeypatch.setattr("slabridge.worker.SLOW_ANSWER_SECONDS", 60.0)  # the same vendor, now counted fast
+        assert send_six() == 1
+        monkeypatch.setattr("slabridge.worker.SLOW_ANSWER_SECONDS", 0.005)
+        worker.settings.send_concurrency = 1
+        assert send_six() == 1
+        assert [r["status"] for r in store.rows("outbox")] == ["done"] * 24
 
 
 def test_a_connector_that_fails_to_join_writes_still_sends_each_alone(store, vendor_worker, caplog):

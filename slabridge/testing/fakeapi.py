@@ -56,13 +56,16 @@ class FakeAPI:
         self._server = None
         self._thread: threading.Thread | None = None
         self._outage: tuple[float, int, dict[str, str], float] | None = None
+        self.latency = 0.0  # seconds every answer waits, as a vendor across the internet does
+        self.threads = 4  # requests served at once (raise it with ``latency`` to serve many clients)
+        self.in_flight = self.most_in_flight = 0  # requests being answered now, and at most so far
 
     # --- control ----------------------------------------------------------
 
     def start(self) -> "FakeAPI":
         # waitress keeps connections alive, as the vendors do (werkzeug's server closes each one)
         logging.getLogger("waitress").setLevel(logging.ERROR)
-        self._server = create_server(self._wsgi, host="127.0.0.1", port=0, threads=4, ident=f"fake-{self.name}")
+        self._server = create_server(self._wsgi, host="127.0.0.1", port=0, threads=self.threads, ident=f"fake-{self.name}")
         self._thread = threading.Thread(target=self._server.run, name=f"fake-{self.name}", daemon=True)
         self._thread.start()
         return self
@@ -125,17 +128,25 @@ class FakeAPI:
         recorded = Recorded(request.method, request.path, dict(request.args), dict(request.headers), body, time.time())
         with self.lock:
             self.requests.append(recorded)
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
             fault = next((f for f in self.faults if f.method == request.method and f.path == request.path), None)
             if fault:
                 self.faults.remove(fault)
             elif self._outage and time.time() < self._outage[0]:
                 _until, status, headers, delay = self._outage
                 fault = Fault(request.method, request.path, status, headers, delay)
-        if fault:
-            time.sleep(fault.delay)
-            status, payload, headers = fault.status, fault.body or {"error": f"injected {fault.status}"}, fault.headers
-        else:
-            status, payload, headers = self._handle(request.method, request.path, body, dict(request.args))
+        try:
+            if self.latency:
+                time.sleep(self.latency)
+            if fault:
+                time.sleep(fault.delay)
+                status, payload, headers = fault.status, fault.body or {"error": f"injected {fault.status}"}, fault.headers
+            else:
+                status, payload, headers = self._handle(request.method, request.path, body, dict(request.args))
+        finally:
+            with self.lock:
+                self.in_flight -= 1
         recorded.status = status
         text = "" if payload is None else json.dumps(payload)
         return Response(text, status=status, headers=headers, mimetype="application/json")(environ, start_response)

@@ -116,13 +116,14 @@ class Report:
 class Rig:
     def __init__(self, folder: Path, database_url: str, contracts_dir: Path, customers_file: Path,
                  receivers: int = 2, workers: int = 1, worker_threads: int = 2, vendor_settings: str = "",
-                 jira_tolerance_seconds: int = 3600):
+                 jira_tolerance_seconds: int = 3600, vendor_latency: float = 0.0):
         self.folder = Path(folder)
         self.database_url = database_url
         self.contracts_dir, self.customers_file = contracts_dir, customers_file
         self.receivers, self.worker_count, self.worker_threads = receivers, workers, worker_threads
         self.vendor_settings = vendor_settings  # TOML lines added to every vendor's section
         self.jira_tolerance_seconds = jira_tolerance_seconds  # raise it to send a history dated in the past
+        self.vendor_latency = vendor_latency  # seconds each fake vendor takes to answer
         self.secret = uuid.uuid4().hex
         self.port = free_port()
         self.fakes: dict[str, FakeAPI] = {}
@@ -137,7 +138,11 @@ class Rig:
 
     def start(self) -> "Rig":
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.fakes = {v: self.connectors[v].fake_api().start() for v in VENDORS}
+        self.fakes = {v: self.connectors[v].fake_api() for v in VENDORS}
+        for fake in self.fakes.values():
+            if self.vendor_latency:
+                fake.latency, fake.threads = self.vendor_latency, 64
+            fake.start()
         (self.folder / "slabridge.toml").write_text(self._config())
         self.store.upgrade()
         self.start_receiver()
