@@ -81,10 +81,11 @@ def prune(store: Store, settings: Any, now: float, max_batches: int | None = Non
                 continue
             walk = _by_finish if kind.by_finish else _by_arrival
             for ids in walk(store, kind, status, limits[kind.name], batch):
-                if not dry_run:
+                if dry_run:
+                    gone[kind.name] += len(ids)
+                else:  # another worker process may have deleted some of them meanwhile
                     with store.engine.begin() as conn:
-                        conn.execute(kind.table.delete().where(kind.table.c.id.in_(ids)))
-                gone[kind.name] += len(ids)
+                        gone[kind.name] += conn.execute(kind.table.delete().where(kind.table.c.id.in_(ids))).rowcount
                 spent += 1
                 if max_batches is not None and spent >= max_batches:
                     return Pruned(gone, complete=False)

@@ -202,3 +202,17 @@ def test_a_webhook_redelivered_after_its_row_is_gone_writes_nothing_again(store,
         worker.drain()
         assert len(fake.writes()) == sent
         assert [row["status"] for row in store.rows("inbox")] == ["done"]
+
+
+def test_rows_another_worker_deleted_meanwhile_are_not_counted_twice(store, monkeypatch):
+    add(store, inbox, [dict(delivery_id=f"e{i}", status="done", processed_at=OLD) for i in range(4)])
+    walk = retention._by_arrival
+
+    def raced(store_, kind, status, cutoff, batch):
+        for ids in walk(store_, kind, status, cutoff, batch):
+            with store_.engine.begin() as conn:  # the other process got there first, for half of them
+                conn.execute(kind.table.delete().where(kind.table.c.id.in_(ids[:2])))
+            yield ids
+    monkeypatch.setattr(retention, "_by_arrival", raced)
+    assert retention.prune(store, Settings(), NOW).gone["events"] == 2
+    assert left(store, inbox, "id") == []
