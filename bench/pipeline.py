@@ -60,9 +60,9 @@ def main() -> int:
     rig = Rig(folder, database, ROOT / "examples" / "contracts", ROOT / "examples" / "customers.yaml",
               receivers=1, workers=0, worker_threads=args.threads, vendor_latency=args.vendor_latency_ms / 1000)
     rig.start()
-    config = (folder / "slabridge.toml").read_text().replace('log_level = "DEBUG"', 'log_level = "INFO"\nlog_format = "json"'
-                                                             + (f"\nsend_concurrency = {args.send_concurrency}"
-                                                                if args.send_concurrency else ""))
+    settings_lines = 'log_level = "INFO"\nlog_format = "json"' + (
+        f"\nsend_concurrency = {args.send_concurrency}" if args.send_concurrency else "")
+    config = (folder / "slabridge.toml").read_text().replace('log_level = "DEBUG"', settings_lines)
     (folder / "slabridge.toml").write_text(config)
     store_history(rig.store, args.stored)
     store_history(rig.store, args.stored // 10, prefix="open", running=True)  # a tenth as many still open

@@ -285,25 +285,31 @@ class VendorClient:
 
     def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         self.throttle.take()
-        started = time.perf_counter()
         try:
             if self.throttle.slots:
                 with self.throttle.slots:
-                    response = self.http.request(method, url, **kwargs)
+                    response = self._timed(method, url, **kwargs)
             else:
-                response = self.http.request(method, url, **kwargs)
+                response = self._timed(method, url, **kwargs)
         except httpx.TimeoutException as exc:
             raise Unreachable(f"{method} {url}: timed out ({exc.__class__.__name__})") from exc
         except httpx.TransportError as exc:
             raise Unreachable(f"{method} {url}: {exc.__class__.__name__}: {exc}") from exc
-        finally:
-            self._answers.append(time.perf_counter() - started)
         if response.is_success:
             return response
         error = error_for(response)
         if error.status == 429 and error.retry_after is not None and self.on_rate_limited:
             self.on_rate_limited(error.retry_after)
         raise error
+
+    def _timed(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """The request, its time kept for :attr:`answer_seconds` (from when it may go: a throttle's wait is
+        not the vendor's)."""
+        started = time.perf_counter()
+        try:
+            return self.http.request(method, url, **kwargs)
+        finally:
+            self._answers.append(time.perf_counter() - started)
 
     def _retry_now(self, exc: BaseException) -> bool:
         if not isinstance(exc, VendorError) or not exc.retryable:

@@ -386,7 +386,7 @@ def test_a_slow_vendor_gets_several_tickets_at_once_a_fast_one_one_at_a_time(sto
             return fake.most_in_flight
 
         assert send_six() == 1, "sent at once before the vendor was timed"
-        assert worker.client_for(vendor).answer_seconds >= 0.05
+        assert fake.latency <= worker.client_for(vendor).answer_seconds, "the client times its vendor's answers"
         assert send_six() > 1
         monkeypatch.setattr("slabridge.worker.SLOW_ANSWER_SECONDS", 60.0)  # the same vendor, now counted fast
         assert send_six() == 1

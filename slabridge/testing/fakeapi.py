@@ -65,7 +65,8 @@ class FakeAPI:
     def start(self) -> "FakeAPI":
         # waitress keeps connections alive, as the vendors do (werkzeug's server closes each one)
         logging.getLogger("waitress").setLevel(logging.ERROR)
-        self._server = create_server(self._wsgi, host="127.0.0.1", port=0, threads=self.threads, ident=f"fake-{self.name}")
+        self._server = create_server(self._wsgi, host="127.0.0.1", port=0, threads=self.threads,
+                                     ident=f"fake-{self.name}")
         self._thread = threading.Thread(target=self._server.run, name=f"fake-{self.name}", daemon=True)
         self._thread.start()
         return self
@@ -141,7 +142,8 @@ class FakeAPI:
                 time.sleep(self.latency)
             if fault:
                 time.sleep(fault.delay)
-                status, payload, headers = fault.status, fault.body or {"error": f"injected {fault.status}"}, fault.headers
+                payload = fault.body or {"error": f"injected {fault.status}"}
+                status, headers = fault.status, fault.headers
             else:
                 status, payload, headers = self._handle(request.method, request.path, body, dict(request.args))
         finally:
