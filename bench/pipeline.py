@@ -108,6 +108,7 @@ def main() -> int:
             elif record.get("action") and "duration_ms" in record:
                 send.append(record["duration_ms"])
     writes = sum(len(fake.writes()) for fake in rig.fakes.values())
+    reads = sum(len(fake.requests) for fake in rig.fakes.values()) - writes
     kind = "PostgreSQL" if database.startswith("postgresql") else "SQLite"
     print(f"{queued:,} webhooks in the inbox ({', '.join(VENDORS)}), {args.workers} `slabridge worker` process(es) "
           f"x {args.threads} thread(s), {kind}; vendors answer in {args.vendor_latency_ms:g} ms + their work"
@@ -117,6 +118,7 @@ def main() -> int:
     print("| ---: | ---: | ---: | ---: | ---: | --- | --- |")
     print(f"| {queued:,} | {len(decide):,} | {writes:,} | {elapsed:.1f} | {queued / elapsed:,.0f} | "
           f"{_p(decide, 50)} / {_p(decide, 99)} | {_p(send, 50)} / {_p(send, 99)} |")
+    print(f"vendor requests: {writes:,} writes, {reads:,} reads (look-ups, the stamps and tag lists a write needs)")
     workers_ms, fakes_ms, server_ms, machine_ms = (1000 * (a - b) / queued for a, b in zip(cpu_after, cpu_before))
     print(f"CPU per event: workers {workers_ms:.2f} ms, the fake vendors (and this process's polling) {fakes_ms:.2f} ms"
           + (f", the PostgreSQL server {server_ms:.2f} ms" if kind == "PostgreSQL" else "")
