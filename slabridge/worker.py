@@ -105,9 +105,11 @@ class Worker:
             return outcome
 
         decided, failures = self.store.process_events(decide, limit=limit, now=now)
+        waiting: dict[tuple[str, str, str], list[EventFailed]] = {}  # events per look-up they wait for
         for failed in failures:
             if isinstance(failed.cause, LookupNeeded):
-                self._look_up(failed.cause, failed)
+                need = failed.cause
+                waiting.setdefault((need.vendor, need.kind, need.key), []).append(failed)
                 continue
             status = self.store.fail_event(failed.inbox_id, _describe(failed.cause), self.settings.max_attempts,
                                            retry_in=5.0, now=now, dead_if_repeated=True)
@@ -117,26 +119,35 @@ class Worker:
             else:  # another worker decided it after this attempt failed: nothing to retry
                 log.warning("event %s: this attempt failed (%s) but it is already %s", failed.inbox_id,
                             failed.cause.__class__.__name__, status)
+        groups = list(waiting.values())
+        if len(groups) > 1 and self._overlaps({group[0].cause.vendor for group in groups}):
+            list(self._senders().map(self._look_up, groups))
+        else:
+            for group in groups:
+                self._look_up(group)
         return decided + len(failures)
 
-    def _look_up(self, needed: LookupNeeded, failed: EventFailed) -> None:
-        """Make the look-up a decision asked for, outside any transaction; the event is decided again next.
+    def _look_up(self, waiting: list[EventFailed]) -> None:
+        """Make the look-up the ``waiting`` events' decisions asked for (the same one: made once), outside
+        any transaction; they are decided again next.
 
-        A transient failure makes the event wait (retried later, like any failed attempt); one that
-        persists to its last attempt, or a vendor that refuses, leaves the value unknown, never a refusal.
+        A transient failure makes them wait (retried later, like any failed attempt); one that persists
+        to an event's last attempt, or a vendor that refuses, leaves the value unknown, never a refusal.
         """
+        needed = waiting[0].cause
         client = self.client_for(needed.vendor)
         try:
             self.lookups.fetch(needed, client.look_up if client else lambda kind, key: None)
             log.info("looked up %s %s %s", needed.vendor, needed.kind, needed.key)
             return
         except VendorError as exc:
-            if exc.retryable and failed.attempts + 1 < self.settings.max_attempts:
-                status = self.store.fail_event(failed.inbox_id, f"look-up of {needed.vendor} {needed.kind} "
-                                               f"{needed.key}: {exc}", self.settings.max_attempts, retry_in=5.0,
-                                               now=self.clock())
-                log.warning("event %s waits (%s): look-up of %s %s failed: %s %s", failed.inbox_id, status,
-                            needed.vendor, needed.kind, exc.__class__.__name__, exc.status or "")
+            if exc.retryable and all(f.attempts + 1 < self.settings.max_attempts for f in waiting):
+                for failed in waiting:
+                    status = self.store.fail_event(failed.inbox_id, f"look-up of {needed.vendor} {needed.kind} "
+                                                   f"{needed.key}: {exc}", self.settings.max_attempts,
+                                                   retry_in=5.0, now=self.clock())
+                    log.warning("event %s waits (%s): look-up of %s %s failed: %s %s", failed.inbox_id, status,
+                                needed.vendor, needed.kind, exc.__class__.__name__, exc.status or "")
                 return
             cause = f"{exc.__class__.__name__} {exc.status or ''}".strip()
         except Exception as exc:  # noqa: BLE001 - a broken look-up must not hold the event back forever
@@ -187,7 +198,7 @@ class Worker:
                 failing.add(vendor)
             return outcomes
         with self._renewing(rows):
-            if len(by_ticket) > 1 and self._sends_at_once({row.ticket.vendor for row in rows}):
+            if len(by_ticket) > 1 and self._overlaps({row.ticket.vendor for row in rows}):
                 sent = list(self._senders().map(send, by_ticket.values()))
             else:
                 sent = [send(writes) for writes in by_ticket.values()]
@@ -199,11 +210,11 @@ class Worker:
                             outcome.row_id, outcome.status)
         return len(rows)
 
-    def _sends_at_once(self, vendors: set[str]) -> bool:
-        """Whether to send several tickets' writes at once (up to ``send_concurrency``): while a vendor of
-        the batch answers slowly. Where its answers come back within ``SLOW_ANSWER_SECONDS`` the sends
-        compute more than they wait, and threads under the GIL would cost more than they overlap: one
-        ticket at a time, as before the vendor's first answer is timed."""
+    def _overlaps(self, vendors: set[str]) -> bool:
+        """Whether to make several tickets' requests at once (writes, look-ups; up to ``send_concurrency``):
+        while a vendor of the batch answers slowly. Where its answers come back within
+        ``SLOW_ANSWER_SECONDS`` the requests compute more than they wait, and threads under the GIL would
+        cost more than they overlap: one at a time, as before the vendor's first answer is timed."""
         if self.settings.send_concurrency == 1:
             return False
         for vendor in vendors:
@@ -213,7 +224,7 @@ class Worker:
         return False
 
     def _senders(self) -> ThreadPoolExecutor:
-        """The threads that send several tickets' writes at once (``send_concurrency``)."""
+        """The threads that make several tickets' requests at once (``send_concurrency``)."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.settings.send_concurrency, thread_name_prefix="send")
         return self._pool

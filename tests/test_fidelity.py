@@ -453,6 +453,61 @@ def test_worker_threads_of_one_process_share_their_look_ups(system):
     assert len(system.reads("zendesk", "/api/v2/users/")) == 1
 
 
+def _post(system, vendor: str, body: dict) -> None:
+    """Send without draining: several webhooks wait in the inbox for one batch."""
+    raw = json.dumps(body).encode()
+    headers = Plugins().connectors[vendor].signed_headers("test-secret-one", raw, _now())
+    assert httpx.post(f"{system.receiver.url}/webhooks/{vendor}", content=raw, headers=headers).status_code == 202
+
+
+def _created_by(ticket: str, requester: str) -> dict:
+    body = sample("zendesk", "ticket_created.json")
+    body["id"], body["detail"]["id"], body["detail"]["requester_id"] = f"envelope-{ticket}", ticket, requester
+    return body
+
+
+def test_events_of_one_batch_waiting_on_one_look_up_share_it(system):
+    system.fakes["zendesk"].records[("user", "8447388090494")] = {
+        "id": 8447388090494, "email": "casey@fabrikam.example", "name": "Casey", "organization_id": 9100,
+        "role": "end-user"}
+    for ticket in ("5170", "5171", "5172"):
+        _post(system, "zendesk", _created_by(ticket, "8447388090494"))
+    system.worker.drain()
+    assert [d["entitlement"] for d in system.decisions("zendesk")] == ["standard"] * 3
+    assert len(system.reads("zendesk", "/api/v2/users/")) == 1 and system.worker.lookups.made == 1
+
+
+def test_a_slow_vendors_look_ups_are_made_at_once(system):
+    """As its writes are: while the vendor answers slowly, a batch's different look-ups overlap."""
+    fake = system.fakes["zendesk"]
+    for n in range(4):
+        fake.records[("user", f"77{n}")] = {"id": int(f"77{n}"), "email": f"user{n}@fabrikam.example",
+                                             "name": f"User {n}", "organization_id": 9100, "role": "end-user"}
+    fake.latency = 0.05
+    system.worker.client_for("zendesk").look_up("user", "770")  # the vendor is timed: slow
+    fake.most_in_flight = 0
+    for n in range(4):
+        _post(system, "zendesk", _created_by(f"518{n}", f"77{n}"))
+    system.worker.process_events()
+    assert fake.most_in_flight > 1
+    system.worker.drain()
+    assert [d["customer"] for d in system.decisions("zendesk")] == ["fabrikam-health"] * 4
+    assert system.worker.lookups.made == 4
+
+
+def test_a_look_up_failing_for_events_in_one_batch_makes_each_wait(system):
+    fake = system.fakes["zendesk"]
+    fake.fail_next("GET", "/api/v2/users/8447388090494", 503)
+    for ticket in ("5190", "5191"):
+        _post(system, "zendesk", _created_by(ticket, "8447388090494"))
+    system.worker.settings.vendors["zendesk"].max_retries = 0
+    system.worker.process_events()
+    rows = system.store.rows("inbox", vendor="zendesk")
+    assert [(r["status"], r["attempts"]) for r in rows] == [("pending", 1)] * 2
+    assert all("look-up of zendesk user 8447388090494" in r["error"] for r in rows)
+    assert len(system.reads("zendesk", "/api/v2/users/")) == 1
+
+
 def test_the_look_up_cache_takes_puts_from_many_threads_past_its_bound(frequent_switches):
     from slabridge.lookups import LookupNeeded, Lookups
     from slabridge.testing.threads import at_once
