@@ -107,7 +107,7 @@ def _by_arrival(store: Store, kind: Prunable, status: str | None, cutoff: float,
     while True:
         with store.engine.connect() as conn:
             rows = conn.execute(query.where(table.c.id > last)).all()
-        expired = [row_id for row_id, finished in rows if finished is not None and finished < cutoff]
+        expired = [row_id for row_id, finished in rows if finished < cutoff]
         if not expired:
             return
         yield expired

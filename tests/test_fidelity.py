@@ -32,12 +32,15 @@ class System:
     def __init__(self, receiver, fakes, worker, store):
         self.receiver, self.fakes, self.worker, self.store = receiver, fakes, worker, store
 
-    def send(self, vendor: str, body: dict | bytes) -> httpx.Response:
+    def send(self, vendor: str, body: dict | bytes, drain: bool = True) -> httpx.Response:
+        """Post a signed webhook (202 expected), then let the worker drain (``drain=False``: several wait
+        in the inbox for one batch)."""
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         headers = Plugins().connectors[vendor].signed_headers("test-secret-one", raw, _now())
         answer = httpx.post(f"{self.receiver.url}/webhooks/{vendor}", content=raw, headers=headers)
         assert answer.status_code == 202, answer.text
-        self.worker.drain()
+        if drain:
+            self.worker.drain()
         return answer
 
     def decisions(self, vendor: str) -> list[dict]:
@@ -453,13 +456,6 @@ def test_worker_threads_of_one_process_share_their_look_ups(system):
     assert len(system.reads("zendesk", "/api/v2/users/")) == 1
 
 
-def _post(system, vendor: str, body: dict) -> None:
-    """Send without draining: several webhooks wait in the inbox for one batch."""
-    raw = json.dumps(body).encode()
-    headers = Plugins().connectors[vendor].signed_headers("test-secret-one", raw, _now())
-    assert httpx.post(f"{system.receiver.url}/webhooks/{vendor}", content=raw, headers=headers).status_code == 202
-
-
 def _created_by(ticket: str, requester: str) -> dict:
     body = sample("zendesk", "ticket_created.json")
     body["id"], body["detail"]["id"], body["detail"]["requester_id"] = f"envelope-{ticket}", ticket, requester
@@ -471,7 +467,7 @@ def test_events_of_one_batch_waiting_on_one_look_up_share_it(system):
         "id": 8447388090494, "email": "casey@fabrikam.example", "name": "Casey", "organization_id": 9100,
         "role": "end-user"}
     for ticket in ("5170", "5171", "5172"):
-        _post(system, "zendesk", _created_by(ticket, "8447388090494"))
+        system.send("zendesk", _created_by(ticket, "8447388090494"), drain=False)
     system.worker.drain()
     assert [d["entitlement"] for d in system.decisions("zendesk")] == ["standard"] * 3
     assert len(system.reads("zendesk", "/api/v2/users/")) == 1 and system.worker.lookups.made == 1
@@ -487,7 +483,7 @@ def test_a_slow_vendors_look_ups_are_made_at_once(system):
     system.worker.client_for("zendesk").look_up("user", "770")  # the vendor is timed: slow
     fake.most_in_flight = 0
     for n in range(4):
-        _post(system, "zendesk", _created_by(f"518{n}", f"77{n}"))
+        system.send("zendesk", _created_by(f"518{n}", f"77{n}"), drain=False)
     system.worker.process_events()
     assert fake.most_in_flight > 1
     system.worker.drain()
@@ -499,7 +495,7 @@ def test_a_look_up_failing_for_events_in_one_batch_makes_each_wait(system):
     fake = system.fakes["zendesk"]
     fake.fail_next("GET", "/api/v2/users/8447388090494", 503)
     for ticket in ("5190", "5191"):
-        _post(system, "zendesk", _created_by(ticket, "8447388090494"))
+        system.send("zendesk", _created_by(ticket, "8447388090494"), drain=False)
     system.worker.settings.vendors["zendesk"].max_retries = 0
     system.worker.process_events()
     rows = system.store.rows("inbox", vendor="zendesk")
