@@ -79,6 +79,10 @@ class Level(Clause):
     priorities: dict[str, list[str]] = Field(default_factory=dict)
 
 
+def _lowered_values(fields: dict[str, list[str]]) -> dict[str, frozenset[str]]:
+    return {name: frozenset(v.lower() for v in values) for name, values in fields.items()}
+
+
 class Match(Strict):
     """Conditions on a ticket; every condition given must hold."""
 
@@ -92,6 +96,15 @@ class Match(Strict):
     tags: list[str] = Field(default_factory=list, description="the ticket has one of these tags")
     planned_events: list[str] = Field(default_factory=list, description=(
         "a planned event of one of these kinds ('*': any) is active for the customer when the ticket arrived"))
+
+    @cached_property
+    def accepted(self) -> dict[str, frozenset[str]]:
+        """``fields`` with each field's accepted values lower-cased, as compared."""
+        return _lowered_values(self.fields)
+
+    @cached_property
+    def accepted_statuses(self) -> frozenset[str]:
+        return frozenset(s.lower() for s in self.statuses)
 
 
 class ClassificationRule(Clause):
@@ -124,6 +137,11 @@ class Appeal(Clause):
     route: Route | None = None
     note: str
     freeze: bool = True
+
+    @cached_property
+    def accepted(self) -> dict[str, frozenset[str]]:
+        """``fields`` with each field's accepted values lower-cased, as compared."""
+        return _lowered_values(self.fields)
 
 
 class Reclassification(Clause):

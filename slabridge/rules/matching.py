@@ -52,8 +52,8 @@ def matches(match: Match, event: TicketEvent, text: str, contract: Contract, des
         if first_pattern(match.patterns, text) is None:
             return None
         found.append("matches a contract pattern")
-    for name, values in match.fields.items():
-        if str(event.custom_fields.get(name, "")).lower() not in {v.lower() for v in values}:
+    for name, accepted in match.accepted.items():
+        if str(event.custom_fields.get(name, "")).lower() not in accepted:
             return None
         found.append(f"field {name}")
     if match.levels:
@@ -61,7 +61,7 @@ def matches(match: Match, event: TicketEvent, text: str, contract: Contract, des
             return None
         found.append(f"designated {designated}")
     if match.statuses:
-        if (event.status or "").lower() not in {s.lower() for s in match.statuses}:
+        if (event.status or "").lower() not in match.accepted_statuses:
             return None
         found.append(f"status {event.status}")
     if match.tags:

@@ -186,8 +186,7 @@ class SeverityRules:
         return rule.level
 
     def _appeal_signal(self, appeal, event, contract) -> bool:
-        if any(str(event.custom_fields.get(f, "")).lower() in {v.lower() for v in values}
-               for f, values in appeal.fields.items()):
+        if any(str(event.custom_fields.get(f, "")).lower() in accepted for f, accepted in appeal.accepted.items()):
             return True
         comment = event.comment
         return bool(comment and not comment.author.is_agent and not comment.author.is_automation

@@ -42,9 +42,9 @@ class SlaRules:
             return None
         calendar_for = calendars_for(contract, customer)
         created = event.created_at or event.occurred_at
-        out = []
+        out, replies = [], _replies(event)
         for name, metric in contract.metrics.items():
-            clock = _advance(state.clocks.get(name) or MetricClock(metric=name), metric, event, created)
+            clock = _advance(state.clocks.get(name) or MetricClock(metric=name), metric, event, created, replies)
             clock_state = clock.state
             if clock_state == "idle":
                 continue
@@ -92,8 +92,19 @@ def _target(contract, name, classification, entitlement, arrival, calendar_for):
     return None
 
 
-def _advance(clock: MetricClock, metric, event, created) -> MetricClock:
-    """Apply one event to a metric's clock."""
+def _replies(event) -> tuple[bool, bool, bool]:
+    """(support replied in public, by automation, the customer replied in public): what moves reply clocks.
+    A bot's or trigger's comment is on support's side."""
+    comment = event.comment if event.kind == EventKind.comment else None
+    if comment is None or not comment.public:
+        return False, False, False
+    automated = comment.author.is_automation
+    support = automated or by_support(comment.author, event)
+    return support, automated, not support
+
+
+def _advance(clock: MetricClock, metric, event, created, replies: tuple[bool, bool, bool]) -> MetricClock:
+    """Apply one event (its :func:`_replies`) to a metric's clock."""
     at, cycle = event.occurred_at, clock.current
     if cycle is not None and utc(cycle.started_at) > utc(at):
         at = cycle.started_at
@@ -110,18 +121,14 @@ def _advance(clock: MetricClock, metric, event, created) -> MetricClock:
         clock_state = clock.state
         if clock_state == "idle":
             return clock
-    comment = event.comment if event.kind == EventKind.comment else None
-    # A bot's or trigger's comment is on support's side, and a reply only where the metric is not human-only.
-    automated = bool(comment and comment.author.is_automation)
-    support_reply = bool(comment and comment.public and (automated or by_support(comment.author, event))
-                         and (not metric.human_only or not automated))
-    customer_reply = bool(comment and comment.public and not automated and not by_support(comment.author, event))
+    support, automated, customer_reply = replies
+    support_reply = support and (not metric.human_only or not automated)  # a bot's reply, where not human-only
     if clock_state in ("running", "paused"):
         if support_reply and metric.kind in STOP_ON_SUPPORT_REPLY:
             return clock.stop(at)
         if support_reply and metric.kind == "periodic_update":
             return clock.reset(at)
-        if any(t in event.tags for t in metric.stop_tags) or (event.status in metric.stop_statuses):
+        if (metric.stop_tags and any(t in event.tags for t in metric.stop_tags)) or event.status in metric.stop_statuses:
             return clock.stop(at)
         paused = event.status in metric.pause_statuses
         if paused and clock_state == "running":
