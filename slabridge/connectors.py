@@ -14,13 +14,15 @@ import importlib
 import re
 import ssl
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
 
 import certifi
 import httpx
+from pydantic import ValidationError
 
 from .config import VendorSettings
 from .models import TicketEvent
@@ -186,6 +188,19 @@ def json_object(request: WebhookRequest) -> dict:
     if not isinstance(data, dict):
         raise WebhookRejected(422, f"body must be a JSON object, not {type(data).__name__}")
     return data
+
+
+@contextmanager
+def reading_event() -> Iterator[None]:
+    """Around building the canonical event from a verified body: a value it cannot take becomes
+    WebhookRejected(422) naming the field and the problem (never the value, which may hold PHI)."""
+    try:
+        yield
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise WebhookRejected(422, f"field {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    except ValueError as exc:
+        raise WebhookRejected(422, str(exc)) from None
 
 
 def require(data: dict, path: str) -> object:

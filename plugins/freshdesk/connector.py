@@ -14,12 +14,10 @@ from __future__ import annotations
 import hmac
 from urllib.parse import quote
 
-from pydantic import ValidationError
-
 from slabridge.config import VendorSettings
 from slabridge.connectors import (
     NUMERIC_ID, Connector, WebhookRejected, WebhookRequest, absent_fields, checked_id, content_hash, dig, instant,
-    json_object, require,
+    json_object, reading_event, require,
 )
 from slabridge.models import Actor, Comment, EventKind, Organization, Person, TicketEvent, TicketRef
 from slabridge.timeparse import parse_instant
@@ -91,7 +89,7 @@ class FreshdeskConnector(Connector):
             data = _from_simple_json(data["freshdesk_webhook"])
         ticket = require(data, "ticket")
         ticket_id = checked_id(data, "ticket.id", NUMERIC_ID, "Freshdesk ticket id (digits)")
-        try:
+        with reading_event():
             actor = data.get("actor") or {}
             actor_email = actor.get("email")
             is_self = settings.self_user is not None and settings.self_user in (str(actor.get("id")), actor_email)
@@ -124,11 +122,6 @@ class FreshdeskConnector(Connector):
                 occurred_at=instant(ticket.get("updated_at"), "ticket.updated_at") or received_at,
                 absent=absent_fields(ticket, TICKET_FIELDS),
             )
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            raise WebhookRejected(422, f"field {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-        except ValueError as exc:
-            raise WebhookRejected(422, str(exc)) from None
 
     def enrich(self, event: TicketEvent, lookups, settings: VendorSettings) -> TicketEvent:
         """Automation placeholders give the company's *name*, while customers are matched by company id;

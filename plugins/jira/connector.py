@@ -11,11 +11,10 @@ import re
 from datetime import timedelta
 from urllib.parse import quote
 
-from pydantic import ValidationError
-
 from slabridge.config import VendorSettings
 from slabridge.connectors import (
-    Connector, WebhookRejected, WebhookRequest, absent_fields, checked_id, instant, dig, hmac_matches, json_object, require,
+    Connector, WebhookRejected, WebhookRequest, absent_fields, checked_id, instant, dig, hmac_matches, json_object, reading_event,
+    require,
 )
 from slabridge.models import Actor, Comment, EventKind, Organization, Person, TicketEvent, TicketRef
 from slabridge.timeparse import parse_instant
@@ -74,7 +73,7 @@ class JiraConnector(Connector):
         event_name = str(require(data, "webhookEvent"))
         fields = require(data, "issue.fields")
         key = checked_id(data, "issue.key", ISSUE_KEY, "Jira issue key (PROJECT-123)")
-        try:
+        with reading_event():
             comment = data.get("comment")
             actor = (comment or {}).get("author") if event_name.startswith("comment_") else data.get("user")
             return TicketEvent(
@@ -101,11 +100,6 @@ class JiraConnector(Connector):
                 occurred_at=instant(data.get("timestamp"), "timestamp") or received_at,
                 absent=_absent(fields, settings),
             )
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            raise WebhookRejected(422, f"field {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-        except ValueError as exc:
-            raise WebhookRejected(422, str(exc)) from None
 
     def enrich(self, event: TicketEvent, lookups, settings: VendorSettings) -> TicketEvent:
         """Jira often hides ``reporter.emailAddress``: ``GET /rest/api/3/user?accountId=`` may give it; a

@@ -11,12 +11,10 @@ import base64
 from datetime import timedelta
 from urllib.parse import quote
 
-from pydantic import ValidationError
-
 from slabridge.config import VendorSettings
 from slabridge.connectors import (
     NUMERIC_ID, Connector, WebhookRejected, WebhookRequest, absent_fields, checked_id, dig, hmac_matches, instant,
-    json_object, require,
+    json_object, reading_event, require,
 )
 from slabridge.models import Actor, Comment, EventKind, Organization, Person, TicketEvent, TicketRef
 from slabridge.timeparse import parse_instant
@@ -80,15 +78,10 @@ class ZendeskConnector(Connector):
         return self.event_from(data, delivery, request.received_at, settings)
 
     def event_from(self, data: dict, delivery: str, received_at, settings: VendorSettings) -> TicketEvent:
-        try:
+        with reading_event():
             if str(data.get("type", "")).startswith("zen:event-type:"):
                 return self._from_envelope(data, delivery, received_at, settings)
             return self._from_template(data, delivery, received_at, settings)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            raise WebhookRejected(422, f"field {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-        except ValueError as exc:
-            raise WebhookRejected(422, str(exc)) from None
 
     def _from_envelope(self, data, delivery, received_at, settings) -> TicketEvent:
         detail = require(data, "detail")
