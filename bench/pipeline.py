@@ -86,11 +86,11 @@ def main() -> int:
     wait_started(folder, args.workers)
     cpu_before = cpu_spent(workers)
     hold(rig, False)
-    started = time.monotonic()
+    started = time.time()
     try:
         if not rig.wait_drained(timeout=1800, poll=0.02):  # the clock's resolution
             raise RuntimeError(f"not drained: {rig.store.counts()}")
-        elapsed = time.monotonic() - started
+        elapsed = rig.drained_at - started  # the first of its two clean looks
         cpu_after = cpu_spent(workers)
     finally:
         for process in workers:

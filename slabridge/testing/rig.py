@@ -266,14 +266,20 @@ class Rig:
         every ``poll`` seconds.
 
         The moment is kept: a timer that falls due afterwards makes new work, which :meth:`report` does not
-        count as left undone."""
-        deadline = time.monotonic() + timeout
+        count as left undone. It must hold at two looks in a row: a row is stamped when its transaction
+        starts (a fired timer's event with the firing time), so one stamped before the first look may
+        commit just after it."""
+        deadline, clean_since = time.monotonic() + timeout, None
         while time.monotonic() < deadline:
             seen_at = time.time()
             counts = self.store.counts()
             if not counts["inbox"].get("pending") and not any(counts["outbox"].get(s) for s in ("pending", "sending")):
-                self.drained_at = seen_at
-                return True
+                if clean_since is not None:
+                    self.drained_at = clean_since
+                    return True
+                clean_since = seen_at
+            else:
+                clean_since = None
             time.sleep(poll)
         return False
 

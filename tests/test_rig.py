@@ -1,0 +1,49 @@
+"""The test rig's own judgement of "drained", on which the crash and outage tests' verdicts rest."""
+
+from pathlib import Path
+
+from slabridge.testing.rig import Rig
+
+CLEAN = {"inbox": {"done": 3}, "outbox": {"done": 2}, "timers": {"pending": 1}}
+BUSY = {"inbox": {"done": 3, "pending": 1}, "outbox": {"done": 2}, "timers": {"fired": 1}}
+
+
+class ScriptedCounts:
+    """The store's row counts, one look after another (the rig reads nothing else to decide)."""
+
+    def __init__(self, *looks):
+        self.looks = list(looks)
+        self.seen = 0
+
+    def counts(self):
+        self.seen += 1
+        return self.looks.pop(0) if len(self.looks) > 1 else self.looks[0]
+
+
+def rig_reading(store, tmp_path: Path) -> Rig:
+    rig = Rig(tmp_path, "sqlite://", tmp_path, tmp_path / "customers.yaml")
+    rig.store = store
+    return rig
+
+
+def test_drained_only_after_two_clean_looks_in_a_row(tmp_path):
+    """A timer's event is stamped when its transaction starts: one stamped before a clean look may commit just
+    after it, pending, and must not be reported as an accepted event left undecided."""
+    store = ScriptedCounts(CLEAN, BUSY, CLEAN, CLEAN)
+    rig = rig_reading(store, tmp_path)
+    assert rig.wait_drained(timeout=10, poll=0.001)
+    assert store.seen == 4  # the first clean look was not enough; the pending row reset the count
+
+
+def test_not_drained_while_work_is_pending(tmp_path):
+    rig = rig_reading(ScriptedCounts(BUSY), tmp_path)
+    assert not rig.wait_drained(timeout=0.05, poll=0.001)
+
+
+def test_the_drained_moment_is_the_first_of_the_two_looks(tmp_path):
+    import time
+
+    before = time.time()
+    rig = rig_reading(ScriptedCounts(CLEAN), tmp_path)
+    assert rig.wait_drained(timeout=10, poll=0.05)
+    assert before <= rig.drained_at <= time.time() - 0.05  # a poll before the second look returned
