@@ -169,6 +169,13 @@ def _has_lone_surrogate(data: object) -> bool:
     return False
 
 
+def json_problem(exc, line: bool = True) -> str:
+    """What a ``json.JSONDecodeError`` found, and where: ``Unterminated string starting at line 1 column 9``
+    (its own message may end in "at", which the position completes)."""
+    where = f"line {exc.lineno} column {exc.colno}" if line else f"column {exc.colno}"
+    return f"{exc.msg.removesuffix(' at')} at {where}"
+
+
 def json_object(request: WebhookRequest) -> dict:
     """The body as a JSON object, or WebhookRejected(400) saying what is wrong."""
     import json
@@ -178,7 +185,7 @@ def json_object(request: WebhookRequest) -> dict:
     except UnicodeDecodeError:
         raise WebhookRejected(400, "body is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
-        raise WebhookRejected(400, f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise WebhookRejected(400, f"body is not valid JSON: {json_problem(exc)}") from None
     except RecursionError:
         raise WebhookRejected(400, "body is not acceptable JSON: nested too deeply") from None
     except ValueError:  # e.g. an integer of more digits than Python converts

@@ -292,3 +292,20 @@ def test_report_per_week_and_as_a_self_contained_html_file(recorded, tmp_path):
     assert html.count('<rect class="bar') == len(rows) > 0
     assert "<style>" in html and not re.search(r'(src|href)="(https?:)?//', html)  # nothing loaded from elsewhere
     assert run("report", "--period", "fortnight", env=recorded).exit_code == 2
+
+
+def test_a_json_error_reads_as_one_sentence(tmp_path):
+    """The decoder's own message may end in "at" ("Unterminated string starting at"): the position completes
+    it, once, and the webhook receiver says it the same way."""
+    import json
+
+    from slabridge.connectors import json_problem
+
+    path = tmp_path / "events.jsonl"
+    path.write_text('{"vendor": "zendesk\n')
+    result = run("replay", str(path), "--contracts", CONTRACTS, "--customers", CUSTOMERS)
+    assert f"{path}:1: not valid JSON: Invalid control character at column 20\n" in result.stderr  # the line break
+    try:
+        json.loads('{\n  "a": [1,')
+    except json.JSONDecodeError as exc:
+        assert json_problem(exc) == "Expecting value at line 2 column 11"

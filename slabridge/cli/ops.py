@@ -14,6 +14,7 @@ from typing import TextIO
 import click
 from pydantic import ValidationError
 
+from ..connectors import json_problem
 from ..models import TicketEvent
 from ..report import COLUMNS, PERIODS, compliance, to_csv
 from ..simulation import replay as run_replay
@@ -181,7 +182,7 @@ def _event(line: str, number: int, connector, vendor_settings, connectors: dict 
         first = exc.errors()[0]
         raise ValueError(f"{'.'.join(map(str, first['loc'])) or 'event'}: {first['msg']}") from None
     except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON: {exc.msg} at column {exc.colno}") from None
+        raise ValueError(f"not valid JSON: {json_problem(exc, line=False)}") from None
     except ValueError:
         raise
     except Exception as exc:  # noqa: BLE001 - a connector's WebhookRejected and the like

@@ -114,7 +114,10 @@ def test_invalid_json_400_says_where(client, monkeypatch):
     headers = {"Content-Type": "application/json", "X-Slabridge-Secret": "test-secret-one"}
     answer = post(client, "freshdesk", headers, b'{"ticket": {"id": 1,}}')
     assert answer.status_code == 400
-    assert "line 1 column" in answer.json["message"]
+    assert answer.json["message"] == "body is not valid JSON: Expecting property name enclosed in double quotes " \
+                                     "at line 1 column 21"
+    answer = post(client, "freshdesk", headers, b'{"ticket": {"subject": "cut off')
+    assert answer.json["message"] == "body is not valid JSON: Unterminated string starting at line 1 column 24"
 
 
 def test_missing_field_422_names_it(client):
