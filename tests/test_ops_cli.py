@@ -309,3 +309,17 @@ def test_a_json_error_reads_as_one_sentence(tmp_path):
         json.loads('{\n  "a": [1,')
     except json.JSONDecodeError as exc:
         assert json_problem(exc) == "Expecting value at line 2 column 11"
+
+
+def test_a_file_of_the_wrong_shape_reports_its_first_bad_lines_and_counts_the_rest(tmp_path):
+    from slabridge.cli.ops import BAD_LINES_SHOWN
+
+    path = tmp_path / "events.jsonl"
+    path.write_text('{"vendor": "zendesk"}\n' * (BAD_LINES_SHOWN + 30) + event(1, "1", T0).model_dump_json() + "\n")
+    result = run("replay", str(path), "--contracts", CONTRACTS, "--customers", CUSTOMERS)
+    assert result.exit_code == 1
+    reported = [line for line in result.stderr.splitlines() if line.startswith(f"{path}:") and "Field required" in line]
+    assert len(reported) == BAD_LINES_SHOWN and reported[-1].startswith(f"{path}:{BAD_LINES_SHOWN}: ")
+    assert f"{path}: more bad lines follow; they are counted, not shown" in result.stderr
+    assert f"1 event(s) replayed, {BAD_LINES_SHOWN + 30} bad line(s)" in result.stderr
+    assert len([line for line in result.stdout.splitlines() if line.startswith("{")]) >= 1  # the good line decided

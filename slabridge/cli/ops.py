@@ -128,6 +128,7 @@ def _incident_table(movements: dict[str, list[tuple[float, int, str]]], director
 
 
 CANONICAL = {"vendor", "delivery_id", "ticket", "kind", "occurred_at"}
+BAD_LINES_SHOWN = 50  # a file of the wrong shape (--vendor missing or wrong) is one mistake, not 100,000 lines
 
 
 def _time_order(file: str, read: Callable[[str, int], TicketEvent],
@@ -145,7 +146,10 @@ def _time_order(file: str, read: Callable[[str, int], TicketEvent],
                     order.append((utc(read(line, number).occurred_at), number, offset))
                 except ValueError as exc:
                     errors += 1
-                    click.echo(f"{file}:{number}: {exc}", err=True)
+                    if errors <= BAD_LINES_SHOWN:
+                        click.echo(f"{file}:{number}: {exc}", err=True)
+                    elif errors == BAD_LINES_SHOWN + 1:
+                        click.echo(f"{file}: more bad lines follow; they are counted, not shown", err=True)
             offset += len(raw)
     order.sort()
     return order, errors
