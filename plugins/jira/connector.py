@@ -13,8 +13,8 @@ from urllib.parse import quote
 
 from slabridge.config import VendorSettings
 from slabridge.connectors import (
-    Connector, WebhookRejected, WebhookRequest, absent_fields, checked_id, instant, dig, hmac_matches, json_object, reading_event,
-    require,
+    Connector, WebhookRejected, WebhookRequest, absent_fields, checked_id, dig, hmac_matches, instant, json_object,
+    reading_event, require,
 )
 from slabridge.models import Actor, Comment, EventKind, Organization, Person, TicketEvent, TicketRef
 from slabridge.timeparse import parse_instant
