@@ -96,6 +96,8 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
         return Outcome(decision=Decision(ticket=event.ticket, delivery_id=event.delivery_id, customer=state.customer,
                                          reasons=(reason,), ignored=True), state=state)
     event = _carry_forward(event, last)
+    if event.kind == EventKind.timer:
+        event = _as_written(event, state)
     if lookups is not None and not event.actor.is_self:
         event = plugins.enrich(event, lookups)
     if event.actor.is_self:
@@ -148,8 +150,7 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
             memory.update(verdict.memory)
         if verdict.charges:
             charges += verdict.charges
-    # The priority the ticket has once this decision is written: a later event showing another was set by a person.
-    memory["priority_after"] = next((a.priority for a in actions if isinstance(a, SetPriority)), event.priority)
+    memory.update(_shown_after(event, actions))
     new_state = TicketState(
         ticket=event.ticket, customer=customer_name, applied=applied, last_event=event, memory=memory,
         clocks={**state.clocks, **{d.metric: _held(d) for d in deadlines if d.clock}},
@@ -186,6 +187,33 @@ def _carry_forward(event: TicketEvent, last: TicketEvent | None) -> TicketEvent:
         update["organization"] = known
     if event.created_at is None and last.created_at is not None:
         update["created_at"] = last.created_at
+    return event.model_copy(update=update) if update else event
+
+
+def _shown_after(event: TicketEvent, actions: list[Action]) -> dict[str, Any]:
+    """What the ticket shows once this decision is written (priority, status, tags), kept in its memory: a
+    timer's event shows it (:func:`_as_written`), and a later event showing another priority was a person's."""
+    tags = list(event.tags)
+    for action in actions:
+        if isinstance(action, AddTags):
+            tags += [t for t in action.tags if t not in tags]
+        elif isinstance(action, RemoveTags):
+            tags = [t for t in tags if t not in action.tags]
+    return {"priority_after": next((a.priority for a in actions if isinstance(a, SetPriority)), event.priority),
+            "status_after": next((a.status for a in actions if isinstance(a, SetStatus)), event.status),
+            "tags_after": tags}
+
+
+def _as_written(event: TicketEvent, state: TicketState) -> TicketEvent:
+    """A timer's event is the ticket's last event, and the ticket has since taken what slabridge wrote (no
+    webhook need tell us: helpdesks are set not to send one for our own changes)."""
+    memory, update = state.memory, {}
+    for name in ("priority", "status"):
+        after = memory.get(f"{name}_after")
+        if after is not None and after != getattr(event, name):
+            update[name] = after
+    if "tags_after" in memory and tuple(memory["tags_after"]) != event.tags:
+        update["tags"] = tuple(memory["tags_after"])
     return event.model_copy(update=update) if update else event
 
 

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 from . import report
 from .directory import Directory
 from .engine import Outcome, TicketState, decide, timer_event
-from .models import AddTags, RemoveTags, SetPriority, SetStatus, TicketEvent
+from .models import TicketEvent
 from .plugins import Plugins
 from .rules import incidents as ledger
 from .timeparse import utc
@@ -110,7 +110,8 @@ class Simulation:
 
         A recorded event (from the input) is merged with the simulated ticket: what slabridge applied,
         plus what people changed since the previous recorded event (a tag an agent added, a priority
-        set by hand). A timer's event shows the simulated ticket as it is.
+        set by hand). A timer's event shows the ticket as slabridge last left it, as in the worker
+        (``engine.decide``).
         """
         now = now or event.occurred_at
         key = event.ticket.key
@@ -118,10 +119,6 @@ class Simulation:
         if recorded:
             before, self.recorded[key] = self.recorded.get(key), Recorded(event.tags, event.priority, event.status)
             event = _merged(event, before, shown)
-        else:
-            changed = {k: v for k, v in shown.items() if v is not None and getattr(event, k) != v}
-            if changed:
-                event = event.model_copy(update=changed)
         outcome = decide(event, self.states.get(key), self.plugins, self.directory, now)
         self.states[key] = outcome.state
         if not outcome.decision.ignored:
@@ -130,17 +127,9 @@ class Simulation:
                 heapq.heappush(self.timers, (utc(timer.fire_at), key, self.generation[key]))
         for charge in outcome.charges:
             self.entries[charge.customer].append((now.timestamp(), charge.delta, charge.reason))
-        tags = list(event.tags)
-        for action in outcome.decision.actions:
-            if isinstance(action, AddTags):
-                tags += [t for t in action.tags if t not in tags]
-            elif isinstance(action, RemoveTags):
-                tags = [t for t in tags if t not in action.tags]
-            elif isinstance(action, SetPriority):
-                shown["priority"] = action.priority
-            elif isinstance(action, SetStatus):
-                shown["status"] = action.status
-        shown["tags"] = tuple(tags)
+        memory = outcome.state.memory  # what the ticket shows once the decision is written (engine.decide)
+        shown.update(priority=memory.get("priority_after"), status=memory.get("status_after"),
+                     tags=tuple(memory.get("tags_after", event.tags)))
         return outcome
 
     def timer(self, ticket_key: str, at: datetime) -> Outcome:
