@@ -95,9 +95,10 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
                         inputs={"updated_at": event.updated_at.isoformat(), "newest": last.updated_at.isoformat()})
         return Outcome(decision=Decision(ticket=event.ticket, delivery_id=event.delivery_id, customer=state.customer,
                                          reasons=(reason,), ignored=True), state=state)
-    event = _carry_forward(event, last)
-    if event.kind == EventKind.timer:
-        event = _as_written(event, state)
+    # What the event does not show is as slabridge left it: a timer's event is the last one, a partial event
+    # carries the fields it leaves out forward from it, and since then the ticket took slabridge's writes.
+    unseen = WRITTEN if event.kind == EventKind.timer else [name for name in WRITTEN if name in event.absent]
+    event = _as_written(_carry_forward(event, last), state, unseen)
     if lookups is not None and not event.actor.is_self:
         event = plugins.enrich(event, lookups)
     if event.actor.is_self:
@@ -204,16 +205,19 @@ def _shown_after(event: TicketEvent, actions: list[Action]) -> dict[str, Any]:
             "tags_after": tags}
 
 
-def _as_written(event: TicketEvent, state: TicketState) -> TicketEvent:
-    """A timer's event is the ticket's last event, and the ticket has since taken what slabridge wrote (no
-    webhook need tell us: helpdesks are set not to send one for our own changes)."""
-    memory, update = state.memory, {}
-    for name in ("priority", "status"):
-        after = memory.get(f"{name}_after")
+WRITTEN = ("priority", "status", "tags")  # what slabridge's writes change and an event may not show
+
+
+def _as_written(event: TicketEvent, state: TicketState, names) -> TicketEvent:
+    """``event`` with ``names`` (of :data:`WRITTEN`) as the ticket had them once slabridge's last decision was
+    written: no webhook need tell us, helpdesks are set not to send one for our own changes."""
+    update = {}
+    for name in names:
+        after = state.memory.get(f"{name}_after")
+        if name == "tags" and after is not None:
+            after = tuple(after)  # a list, as stored
         if after is not None and after != getattr(event, name):
             update[name] = after
-    if "tags_after" in memory and tuple(memory["tags_after"]) != event.tags:
-        update["tags"] = tuple(memory["tags_after"])
     return event.model_copy(update=update) if update else event
 
 

@@ -142,3 +142,33 @@ def test_a_timer_sees_the_ticket_as_slabridge_left_it():
                            None, later)
     assert sees.events[-1].tags == ("vip", "sla_old", unknown)
     assert AddTags(tags=("sla_new",)) in fourth.decision.actions
+
+
+def test_a_partial_event_carries_forward_what_slabridge_wrote():
+    """A Jira comment event has no labels, a Zendesk envelope may have no tags or priority: what it leaves out
+    is as slabridge left the ticket, not as the last webhook showed it before slabridge's writes."""
+    sees, settings = Sees(), Settings()
+    plugins = Plugins(settings, extra=(sees,))
+    unknown = settings.unknown_customer_tag
+    ticket = TicketRef(vendor="jira", id="SUP-1")
+    full = TicketEvent(vendor="jira", delivery_id="d1", ticket=ticket, kind=EventKind.created, priority="Medium",
+                       tags=("vip",), actor=Actor(id="u1"), occurred_at=T0, created_at=T0)
+    sees.priority, sees.tags = "Highest", ("vip", "sla_new")
+    first = engine.decide(full, None, plugins, None, T0)
+
+    def comment(n: int, state):
+        at = T0 + timedelta(minutes=n)
+        partial = TicketEvent(vendor="jira", delivery_id=f"c{n}", ticket=ticket, kind=EventKind.comment,
+                              actor=Actor(id="u1"), occurred_at=at, absent=("priority", "tags", "status"))
+        return engine.decide(partial, state, plugins, None, at)
+
+    second = comment(1, first.state)
+    assert sees.events[-1].priority == "Highest" and sees.events[-1].tags == ("vip", unknown, "sla_new")
+    assert second.decision.actions == ()
+    sees.tags = ("vip",)
+    third = comment(2, second.state)
+    assert RemoveTags(tags=("sla_new",)) in third.decision.actions
+    sees.tags = ("vip", "sla_new")
+    fourth = comment(3, third.state)
+    assert sees.events[-1].tags == ("vip", unknown)
+    assert AddTags(tags=("sla_new",)) in fourth.decision.actions
