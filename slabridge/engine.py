@@ -9,8 +9,9 @@ webhook changes nothing and cannot loop.
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache
+from collections.abc import Iterable
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -151,7 +152,7 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
             memory.update(verdict.memory)
         if verdict.charges:
             charges += verdict.charges
-    memory.update(_shown_after(event, actions))
+    memory.update(_shown_after(event, decision.actions, applied.fields))
     new_state = TicketState(
         ticket=event.ticket, customer=customer_name, applied=applied, last_event=event, memory=memory,
         clocks={**state.clocks, **{d.metric: _held(d) for d in deadlines if d.clock}},
@@ -191,32 +192,40 @@ def _carry_forward(event: TicketEvent, last: TicketEvent | None) -> TicketEvent:
     return event.model_copy(update=update) if update else event
 
 
-def _shown_after(event: TicketEvent, actions: list[Action]) -> dict[str, Any]:
-    """What the ticket shows once this decision is written (priority, status, tags), kept in its memory: a
-    timer's event shows it (:func:`_as_written`), and a later event showing another priority was a person's."""
-    tags = list(event.tags)
+def _shown_after(event: TicketEvent, actions: tuple[Action, ...], managed: Iterable[str]) -> dict[str, Any]:
+    """What the ticket shows once this decision is written, kept in its memory: the priority, status and tags,
+    and the ``managed`` fields (those slabridge writes: deadlines). A timer's event and what an event leaves
+    out show these (:func:`_as_written`); a later event showing another priority was a person's."""
+    tags, fields = list(event.tags), {}
     for action in actions:
         if isinstance(action, AddTags):
             tags += [t for t in action.tags if t not in tags]
         elif isinstance(action, RemoveTags):
             tags = [t for t in tags if t not in action.tags]
+        elif isinstance(action, SetFields):
+            fields.update(action.fields)
     return {"priority_after": next((a.priority for a in actions if isinstance(a, SetPriority)), event.priority),
             "status_after": next((a.status for a in actions if isinstance(a, SetStatus)), event.status),
-            "tags_after": tags}
+            "tags_after": tags,
+            "custom_fields_after": {k: fields[k] if k in fields else event.custom_fields.get(k) for k in managed}}
 
 
-WRITTEN = ("priority", "status", "tags")  # what slabridge's writes change and an event may not show
+WRITTEN = ("priority", "status", "tags", "custom_fields")  # what slabridge writes and an event may not show
 
 
 def _as_written(event: TicketEvent, state: TicketState, names) -> TicketEvent:
     """``event`` with ``names`` (of :data:`WRITTEN`) as the ticket had them once slabridge's last decision was
     written: no webhook need tell us, helpdesks are set not to send one for our own changes."""
-    update = {}
+    update: dict[str, Any] = {}
     for name in names:
         after = state.memory.get(f"{name}_after")
-        if name == "tags" and after is not None:
+        if after is None:
+            continue
+        if name == "tags":
             after = tuple(after)  # a list, as stored
-        if after is not None and after != getattr(event, name):
+        elif name == "custom_fields":  # only the fields slabridge writes; the others as last seen
+            after = {**event.custom_fields, **{k: v for k, v in after.items() if v is not None}}
+        if after != getattr(event, name):
             update[name] = after
     return event.model_copy(update=update) if update else event
 

@@ -17,13 +17,13 @@ from slabridge import engine, hookimpl
 from slabridge.config import Settings, VendorSettings
 from slabridge.directory import load
 from slabridge.models import (
-    Actor, AddTags, EventKind, Person, RemoveTags, SetPriority, TicketEvent, TicketRef,
+    Actor, AddTags, EventKind, Person, RemoveTags, SetFields, SetPriority, TicketEvent, TicketRef,
 )
 from slabridge.plugins import Plugins
 from slabridge.simulation import replay
 from slabridge.testing.history import PRIORITIES, generate
 from slabridge.values import to_builtins
-from slabridge.verdicts import Classification
+from slabridge.verdicts import Classification, Deadline
 from slabridge.worker import Worker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,3 +172,47 @@ def test_a_partial_event_carries_forward_what_slabridge_wrote():
     fourth = comment(3, third.state)
     assert sees.events[-1].tags == ("vip", unknown)
     assert AddTags(tags=("sla_new",)) in fourth.decision.actions
+
+
+class Due:
+    """One deadline, written to the ticket's mapped field."""
+
+    due_at = T0 + timedelta(hours=4)
+
+    @hookimpl(tryfirst=True)
+    def slabridge_deadlines(self):
+        return [Deadline(metric="response", due_at=self.due_at, field="response_due")]
+
+
+def test_a_deadline_written_is_not_written_again_by_each_timer():
+    """A webhook shows the ticket's custom fields as they were before slabridge wrote the deadline, and none
+    follows the write: timers and events without custom fields must see the deadline as written."""
+    settings = Settings(vendors={"zendesk": VendorSettings(enabled=True, fields={"response_due": "360001"})})
+    due = Due()
+    plugins = Plugins(settings, extra=(due,))
+    ticket = TicketRef(vendor="zendesk", id="8")
+    event = TicketEvent(vendor="zendesk", delivery_id="d1", ticket=ticket, kind=EventKind.created,
+                        custom_fields={"360001": None, "360002": "blue"}, actor=Actor(id="u1"), occurred_at=T0,
+                        created_at=T0)
+    first = engine.decide(event, None, plugins, None, T0)
+    assert SetFields(fields={"360001": due.due_at.isoformat()}) in first.decision.actions
+
+    later = T0 + timedelta(hours=1)
+    second = engine.decide(engine.timer_event(first.state.last_event, later, "timer:1"), first.state, plugins, None,
+                           later)
+    assert not [a for a in second.decision.actions if isinstance(a, SetFields)]
+    assert second.state.last_event.custom_fields == {"360001": due.due_at.isoformat(), "360002": "blue"}
+    envelope = TicketEvent(vendor="zendesk", delivery_id="c1", ticket=ticket, kind=EventKind.comment,
+                           actor=Actor(id="u1"), occurred_at=later, absent=("custom_fields",))
+    third = engine.decide(envelope, second.state, plugins, None, later)
+    assert not [a for a in third.decision.actions if isinstance(a, SetFields)]
+
+    due.due_at = T0 + timedelta(hours=2)  # a new deadline (reclassified): written once
+    fourth = engine.decide(engine.timer_event(third.state.last_event, later, "timer:2"), third.state, plugins, None,
+                           later)
+    assert SetFields(fields={"360001": due.due_at.isoformat()}) in fourth.decision.actions
+    person = TicketEvent(vendor="zendesk", delivery_id="u2", ticket=ticket, kind=EventKind.updated,
+                         custom_fields={"360001": "2026-03-09", "360002": "blue"}, actor=Actor(id="agent"),
+                         occurred_at=later + timedelta(minutes=1))
+    fifth = engine.decide(person, fourth.state, plugins, None, later + timedelta(minutes=1))
+    assert SetFields(fields={"360001": due.due_at.isoformat()}) in fifth.decision.actions  # a person's edit: put back
