@@ -9,7 +9,6 @@ webhook changes nothing and cannot loop.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -47,7 +46,7 @@ class TicketState(Value):
     ticket: TicketRef
     customer: str | None = None
     applied: Applied = msgspec.field(default_factory=Applied)
-    last_event: TicketEvent | None = None
+    last_event: TicketEvent | None = None  # as slabridge's writes since left the ticket (see _as_written)
     memory: dict[str, Any] = msgspec.field(default_factory=dict)
     clocks: dict[str, MetricClock] = msgspec.field(default_factory=dict)
     deadlines: dict[str, Any] = msgspec.field(default_factory=dict)
@@ -96,10 +95,7 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
                         inputs={"updated_at": event.updated_at.isoformat(), "newest": last.updated_at.isoformat()})
         return Outcome(decision=Decision(ticket=event.ticket, delivery_id=event.delivery_id, customer=state.customer,
                                          reasons=(reason,), ignored=True), state=state)
-    # What the event does not show is as slabridge left it: a timer's event is the last one, a partial event
-    # carries the fields it leaves out forward from it, and since then the ticket took slabridge's writes.
-    unseen = WRITTEN if event.kind == EventKind.timer else [name for name in WRITTEN if name in event.absent]
-    event = _as_written(_carry_forward(event, last), state, unseen)
+    event = _carry_forward(event, last)
     if lookups is not None and not event.actor.is_self:
         event = plugins.enrich(event, lookups)
     if event.actor.is_self:
@@ -152,9 +148,10 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
             memory.update(verdict.memory)
         if verdict.charges:
             charges += verdict.charges
-    memory.update(_shown_after(event, decision.actions, applied.fields))
+    written = _as_written(event, decision.actions)
+    memory["priority_after"] = written.priority  # a later event showing another priority: a person set it
     new_state = TicketState(
-        ticket=event.ticket, customer=customer_name, applied=applied, last_event=event, memory=memory,
+        ticket=event.ticket, customer=customer_name, applied=applied, last_event=written, memory=memory,
         clocks={**state.clocks, **{d.metric: _held(d) for d in deadlines if d.clock}},
         deadlines={**state.deadlines, **{d.metric: _deadline_summary(d) for d in deadlines}},
     )
@@ -192,41 +189,24 @@ def _carry_forward(event: TicketEvent, last: TicketEvent | None) -> TicketEvent:
     return event.model_copy(update=update) if update else event
 
 
-def _shown_after(event: TicketEvent, actions: tuple[Action, ...], managed: Iterable[str]) -> dict[str, Any]:
-    """What the ticket shows once this decision is written, kept in its memory: the priority, status and tags,
-    and the ``managed`` fields (those slabridge writes: deadlines). A timer's event and what an event leaves
-    out show these (:func:`_as_written`); a later event showing another priority was a person's."""
-    tags, fields = list(event.tags), {}
+def _as_written(event: TicketEvent, actions: tuple[Action, ...]) -> TicketEvent:
+    """The ticket as ``event`` showed it, once ``actions`` are written: what the ticket state keeps as its last
+    event. No webhook follows slabridge's own writes (helpdesks are set not to send one), so a timer's event,
+    and what a later event leaves out, come from this: a timer then neither re-sends a priority or a deadline
+    nor misses a tag slabridge removed and wants back."""
+    update: dict[str, Any] = {}
     for action in actions:
         if isinstance(action, AddTags):
-            tags += [t for t in action.tags if t not in tags]
+            tags = update.get("tags", event.tags)
+            update["tags"] = (*tags, *(t for t in action.tags if t not in tags))
         elif isinstance(action, RemoveTags):
-            tags = [t for t in tags if t not in action.tags]
+            update["tags"] = tuple(t for t in update.get("tags", event.tags) if t not in action.tags)
+        elif isinstance(action, SetPriority):
+            update["priority"] = action.priority
+        elif isinstance(action, SetStatus):
+            update["status"] = action.status
         elif isinstance(action, SetFields):
-            fields.update(action.fields)
-    return {"priority_after": next((a.priority for a in actions if isinstance(a, SetPriority)), event.priority),
-            "status_after": next((a.status for a in actions if isinstance(a, SetStatus)), event.status),
-            "tags_after": tags,
-            "custom_fields_after": {k: fields[k] if k in fields else event.custom_fields.get(k) for k in managed}}
-
-
-WRITTEN = ("priority", "status", "tags", "custom_fields")  # what slabridge writes and an event may not show
-
-
-def _as_written(event: TicketEvent, state: TicketState, names) -> TicketEvent:
-    """``event`` with ``names`` (of :data:`WRITTEN`) as the ticket had them once slabridge's last decision was
-    written: no webhook need tell us, helpdesks are set not to send one for our own changes."""
-    update: dict[str, Any] = {}
-    for name in names:
-        after = state.memory.get(f"{name}_after")
-        if after is None:
-            continue
-        if name == "tags":
-            after = tuple(after)  # a list, as stored
-        elif name == "custom_fields":  # only the fields slabridge writes; the others as last seen
-            after = {**event.custom_fields, **{k: v for k, v in after.items() if v is not None}}
-        if after != getattr(event, name):
-            update[name] = after
+            update["custom_fields"] = {**update.get("custom_fields", event.custom_fields), **action.fields}
     return event.model_copy(update=update) if update else event
 
 

@@ -127,9 +127,8 @@ class Simulation:
                 heapq.heappush(self.timers, (utc(timer.fire_at), key, self.generation[key]))
         for charge in outcome.charges:
             self.entries[charge.customer].append((now.timestamp(), charge.delta, charge.reason))
-        memory = outcome.state.memory  # what the ticket shows once the decision is written (engine.decide)
-        shown.update(priority=memory.get("priority_after"), status=memory.get("status_after"),
-                     tags=tuple(memory.get("tags_after", event.tags)))
+        written = outcome.state.last_event  # the ticket once the decision is written (engine.decide)
+        shown.update(priority=written.priority, status=written.status, tags=written.tags)
         return outcome
 
     def timer(self, ticket_key: str, at: datetime) -> Outcome:

@@ -127,7 +127,8 @@ def test_a_timer_sees_the_ticket_as_slabridge_left_it():
 
     later = T0 + timedelta(hours=1)
     timer = engine.timer_event(first.state.last_event, later, "timer:1")
-    assert timer.priority == "normal" and "sla_new" not in timer.tags  # the last event, from before the writes
+    assert timer.priority == "urgent" and "sla_new" in timer.tags  # the last event, as slabridge left the ticket
+    assert first.state.last_event.tags == ("vip", "sla_old", unknown, "sla_new")
     second = engine.decide(timer, first.state, plugins, None, later)
     seen = sees.events[-1]
     assert seen.priority == "urgent" and seen.tags == ("vip", "sla_old", unknown, "sla_new")
