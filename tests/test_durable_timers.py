@@ -2,7 +2,7 @@
 
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -145,3 +145,21 @@ def test_incident_billing_reads_the_ledger_inside_the_workers_transaction(db_url
     # With the read blocked by the worker's own write lock, each event fails (database is locked) and waits.
     assert [(r["status"], r["attempts"], r["error"]) for r in inbox] == [("done", 1, None)] * 3
     assert [r["delta"] for r in store.rows("ledger")] == [-1, -1, -1]
+
+
+def test_a_timer_writes_only_what_changed_not_again_what_slabridge_wrote_before(system):
+    """Jira sends no webhook for slabridge's own edits (the JQL filter leaves them out): the timer's event is the
+    creation webhook, from before the reclassification was written. It must not write the priority again."""
+    receiver, fake, worker, clock = system
+    send(receiver, jira_webhook("POOL-10", "We are blocked and cannot generate an estimate for a client."))
+    worker().drain()
+    def sets_priority(write) -> bool:
+        return write.method == "PUT" and "priority" in ((write.body or {}).get("fields") or {})
+
+    assert len([w for w in fake.writes() if sets_priority(w)]) == 1 and fake.tickets["POOL-10"]["fields"]["priority"] == {"name": "Highest"}
+    before = len(fake.writes())
+    clock.at(T0 + timedelta(minutes=11))  # past the warning of the critical 20-minute acknowledgement
+    worker().drain()
+    later = fake.writes()[before:]
+    assert later and "sla_at_risk" in fake.tickets["POOL-10"]["tags"]  # the timer did write what changed
+    assert not [w for w in later if sets_priority(w)]
