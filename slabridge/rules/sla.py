@@ -128,7 +128,7 @@ def _advance(clock: MetricClock, metric, event, created, replies: tuple[bool, bo
             return clock.stop(at)
         if support_reply and metric.kind == "periodic_update":
             return clock.reset(at)
-        if (metric.stop_tags and any(t in event.tags for t in metric.stop_tags)) or event.status in metric.stop_statuses:
+        if any(t in event.tags for t in metric.stop_tags) or event.status in metric.stop_statuses:
             return clock.stop(at)
         paused = event.status in metric.pause_statuses
         if paused and clock_state == "running":
