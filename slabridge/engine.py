@@ -186,7 +186,7 @@ def _carry_forward(event: TicketEvent, last: TicketEvent | None) -> TicketEvent:
         update["organization"] = known
     if event.created_at is None and last.created_at is not None:
         update["created_at"] = last.created_at
-    return event.model_copy(update=update) if update else event
+    return event.evolve(update) if update else event
 
 
 def _as_written(event: TicketEvent, actions: tuple[Action, ...]) -> TicketEvent:
@@ -207,15 +207,15 @@ def _as_written(event: TicketEvent, actions: tuple[Action, ...]) -> TicketEvent:
             update["status"] = action.status
         elif isinstance(action, SetFields):
             update["custom_fields"] = {**update.get("custom_fields", event.custom_fields), **action.fields}
-    return event.model_copy(update=update) if update else event
+    return event.evolve(update) if update else event
 
 
 def timer_event(last: TicketEvent, fire_at: datetime, delivery_id: str) -> TicketEvent:
     """The event a durable timer feeds back: the ticket as last seen, re-decided at ``fire_at``."""
     actor = last.actor
     if actor.is_self or not actor.is_automation:  # a timer's own event (timers in a row) has this actor already
-        actor = actor.model_copy(update={"is_self": False, "is_automation": True})
-    return last.model_copy(update={
+        actor = actor.evolve({"is_self": False, "is_automation": True})
+    return last.evolve({
         "delivery_id": delivery_id, "kind": EventKind.timer, "occurred_at": fire_at, "comment": None, "actor": actor})
 
 

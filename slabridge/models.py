@@ -21,6 +21,19 @@ from .values import Value
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    def evolve(self, update: dict[str, Any]) -> Any:
+        """``model_copy(update=update)`` without pydantic's general path (these models have no extra and no
+        private attributes): an event is copied on most decisions."""
+        copied = _new(type(self))
+        _set(copied, "__dict__", {**self.__dict__, **update})
+        _set(copied, "__pydantic_extra__", None)
+        _set(copied, "__pydantic_fields_set__", self.__pydantic_fields_set__ | update.keys())
+        _set(copied, "__pydantic_private__", None)
+        return copied
+
+
+_new, _set = object.__new__, object.__setattr__
+
 
 class EventKind(StrEnum):
     created = "created"

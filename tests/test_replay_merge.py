@@ -49,3 +49,22 @@ def test_a_tag_a_person_removes_stays_removed_and_what_nobody_touched_stays_as_s
     assert merged.priority == "Highest"  # the export still shows Medium: nobody changed it since
     by_hand = sim.feed(recorded(120, priority="Low")).state.last_event
     assert by_hand.priority == "Low"  # a person set it: theirs wins
+
+
+def test_a_replay_leaves_the_garbage_collector_as_it_found_it():
+    """Replay freezes what exists when it starts (gc.freeze) and unfreezes it at the end, with one job or two."""
+    import gc
+    import random
+
+    from slabridge.simulation import replay
+    from slabridge.testing.history import PRIORITIES, generate
+
+    directory, problems = load(ROOT / "examples" / "contracts", ROOT / "examples" / "customers.yaml")
+    assert not problems
+    plugins = Plugins(Settings(vendors={v: VendorSettings(enabled=True) for v in PRIORITIES}))
+    events = list(enumerate(generate(200, random.Random(5)), start=1))
+    before = gc.get_freeze_count()
+    for jobs in (1, 2):
+        lines: list[str] = []
+        replay(events, plugins, directory, jobs, emit=lines.append)
+        assert lines and gc.get_freeze_count() == before

@@ -50,3 +50,17 @@ def test_json_columns_keep_what_was_stored_through_the_database_codec(store):
     with store.engine.begin() as conn:
         conn.execute(audit.insert().values(at=1.0, vendor="zendesk", ticket_id="1", kind="note", body=body))
     assert store.rows("audit")[0]["body"] == body
+
+
+def test_evolve_is_model_copy_with_an_update():
+    """The engine copies events with ``evolve``: the same model, fields and set-field bookkeeping as pydantic's
+    ``model_copy(update=...)``, the original untouched."""
+    event = TicketEvent(vendor="zendesk", delivery_id="d1", ticket={"vendor": "zendesk", "id": "7"}, kind="created",
+                        tags=("a",), occurred_at="2026-03-02T09:00:00Z")
+    update = {"tags": ("a", "b"), "priority": "high"}
+    copied = event.evolve(update)
+    assert copied == event.model_copy(update=update) and type(copied) is TicketEvent
+    assert copied.model_fields_set == event.model_copy(update=update).model_fields_set
+    assert copied.model_dump_json() == event.model_copy(update=update).model_dump_json()
+    assert event.tags == ("a",) and event.priority is None and "priority" not in event.model_fields_set
+    assert copied.__pydantic_extra__ is None and copied.__pydantic_private__ is None
