@@ -120,9 +120,16 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
         if escalation.group or escalation.assignee:
             group, assignee = escalation.group, escalation.assignee
     fields = _vendor_fields(plugins, event.vendor, deadlines)
-    status = None
-    for verdict in verdicts:
+    status, reasons, wake, memory, charges = None, [], [], {**state.memory}, []
+    for verdict in verdicts:  # one pass: what every verdict adds up to
         status = verdict.status or status
+        reasons += verdict.reasons
+        if verdict.wake_at:
+            wake += [utc(t) for t in verdict.wake_at if t > now]
+        if verdict.memory:
+            memory.update(verdict.memory)
+        if verdict.charges:
+            charges += verdict.charges
     actions, applied = _diff(event, state.applied, verdicts, priority, fields, group, assignee, status)
 
     customer_name = entitlement.customer or getattr(customer, "id", None) or (
@@ -131,10 +138,9 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
         ticket=event.ticket, delivery_id=event.delivery_id, customer=customer_name,
         entitlement=entitlement.plan if entitlement.entitled else "not entitled",
         severity=classification.severity, actions=tuple(actions),
-        reasons=tuple(r for v in verdicts for r in v.reasons),
+        reasons=tuple(reasons),
     )
     decision = plugins.actions(decision)
-    wake = [utc(t) for v in verdicts for t in v.wake_at if t > now]
     # A deadline is missed the moment after it: wake one second past it to see the breach.
     for d in deadlines:
         if d.running:
@@ -142,12 +148,6 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
                      if t and t > now]
     # Only the earliest: each decision replaces the ticket's timers, and the one it fires recomputes the rest.
     timers = (Timer(kind="check", fire_at=min(wake)),) if wake else ()
-    memory, charges = {**state.memory}, []
-    for verdict in verdicts:
-        if verdict.memory:
-            memory.update(verdict.memory)
-        if verdict.charges:
-            charges += verdict.charges
     written = _as_written(event, decision.actions)
     memory["priority_after"] = written.priority  # a later event showing another priority: a person set it
     new_state = TicketState(
