@@ -109,6 +109,15 @@ Retention = Annotated[float | str, BeforeValidator(_retention)]
 _ENVIRON: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("slabridge_environ", default=None)
 
 
+class _Unconfigured(VendorSettings):
+    """A vendor's settings where none are configured: the defaults, frozen, so one instance serves every call."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+_UNCONFIGURED = _Unconfigured()
+
+
 class Settings(BaseSettings):
     """Built from keyword arguments alone, except inside :func:`load`, which adds the environment."""
 
@@ -156,7 +165,9 @@ class Settings(BaseSettings):
     source: str = "(defaults)"
 
     def vendor(self, name: str) -> VendorSettings:
-        return self.vendors.get(name) or VendorSettings()
+        """``name``'s settings; a vendor not configured gets the defaults (one frozen instance: this is read
+        on every decision)."""
+        return self.vendors.get(name) or _UNCONFIGURED
 
     @field_validator("database_url")
     @classmethod

@@ -6,7 +6,7 @@ What the rules and the engine build per event (verdicts, reasons, clocks, the
 ticket state, the decision) is a :class:`Value`: a frozen, slotted
 ``msgspec.Struct``, about ten times cheaper to build than a validated model and
 never validated twice. A value may hold pydantic models (the last event, the
-actions); the codec turns those into JSON through pydantic.
+actions); the codec has pydantic write those as JSON.
 """
 
 from __future__ import annotations
@@ -50,7 +50,14 @@ def _decode_model(kind: type, obj: Any) -> Any:
     raise TypeError(f"cannot decode a {kind!r}")
 
 
-_ENCODER = msgspec.json.Encoder(enc_hook=_encode_model)
+def _model_json(obj: Any) -> Any:
+    """A model inside a value, as JSON text written by pydantic itself (no dict of it built in between)."""
+    if isinstance(obj, BaseModel):
+        return msgspec.Raw(obj.model_dump_json())
+    raise TypeError(f"cannot encode a {type(obj).__name__} as JSON")
+
+
+_ENCODER = msgspec.json.Encoder(enc_hook=_model_json)
 
 
 def to_json(value: Any) -> bytes:

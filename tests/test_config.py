@@ -3,7 +3,7 @@
 import pytest
 
 from slabridge import config
-from slabridge.config import ConfigError
+from slabridge.config import ConfigError, Settings, VendorSettings
 
 
 def write(tmp_path, text):
@@ -116,3 +116,15 @@ def test_a_mistyped_variable_is_an_error_but_a_named_secret_is_not(tmp_path):
     assert config.load(path, environ={"SLABRIDGE_ZENDESK_SECRET": "s3cret"}).vendor("zendesk")
     with pytest.raises(ConfigError, match="environment variable SLABRIDGE_DATABSE_URL: no such setting"):
         config.load(path, environ={"SLABRIDGE_DATABSE_URL": "sqlite:///x.db"})
+
+
+def test_a_vendor_not_configured_gets_the_defaults_which_cannot_be_changed():
+    import pydantic
+
+    settings = Settings(vendors={"jira": VendorSettings(enabled=True, fields={"response": "customfield_1"})})
+    assert settings.vendor("jira").enabled and settings.vendor("jira").fields == {"response": "customfield_1"}
+    unconfigured = settings.vendor("zendesk")
+    assert isinstance(unconfigured, VendorSettings) and unconfigured.model_dump() == VendorSettings().model_dump()
+    with pytest.raises(pydantic.ValidationError):
+        unconfigured.enabled = True  # shared by every call: frozen
+    assert not settings.vendor("freshdesk").enabled

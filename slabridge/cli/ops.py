@@ -163,6 +163,11 @@ def _line_at(source, offset: int) -> str:
 def _event(line: str, number: int, connector, vendor_settings, connectors: dict | None = None,
            received_at: datetime | None = None) -> TicketEvent:
     """One input line as a TicketEvent; ValueError saying what is wrong (never the line's text)."""
+    if connector is None:
+        try:
+            return TicketEvent.model_validate_json(line)  # a good canonical line: one parse, in pydantic
+        except ValidationError:
+            pass  # read again below, to say what is wrong
     try:
         data = json.loads(line)
         if connector is None:
