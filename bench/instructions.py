@@ -1,0 +1,92 @@
+"""Benchmark: instructions per replayed event, counted by valgrind, for this checkout and others.
+
+    python bench/instructions.py [OTHER_CHECKOUT ...] [--events 2000] [--seed 3]
+
+On this shared machine wall-clock ratios swing by ±10 % from pair to pair, which hides a change of
+1–3 %. Callgrind counts the instructions the interpreter executes: the same to a few per million on
+every run, whatever else the machine is doing. Each checkout replays the same generated events (full
+contract rules, one job) under callgrind, and once more without the replay (imports, generating the
+events, loading the contracts); the difference over the number of events is printed. Instructions
+are not time (cache misses barely count, and with a few thousand events the garbage collector's full
+passes do not happen), so confirm a change with ``bench/compare.py``; but a change that adds
+instructions rarely saves time. Each checkout's own ``slabridge`` package is replayed, with
+entry-point plugins left out. Needs valgrind (Debian's package); a run of 2,000 events takes about
+a minute and a half, checkouts two at a time.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# bench/calendar.py (a required name) would hide the standard library's `calendar`.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+import re  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+REPLAY = """
+import os, random, sys
+from pathlib import Path
+from slabridge.config import Settings, VendorSettings
+from slabridge.directory import load
+from slabridge.plugins import Plugins
+from slabridge.simulation import replay
+from slabridge.testing.history import PRIORITIES, generate
+root = Path(sys.argv[1])
+events = list(enumerate(generate(int(sys.argv[2]), random.Random(int(sys.argv[3]))), start=1))
+directory, problems = load(root / "examples" / "contracts", root / "examples" / "customers.yaml")
+assert not problems, problems
+plugins = Plugins(Settings(vendors={v: VendorSettings(enabled=True) for v in PRIORITIES}))
+if sys.argv[4] == "replay":
+    replay(events, plugins, directory, emit=lambda line: None)
+"""
+COLLECTED = re.compile(r"Collected : (\d+)")
+
+
+def count(checkout: Path, events: int, seed: int, part: str) -> int:
+    """Instructions callgrind counted for one run of REPLAY in ``checkout`` (``part``: replay or setup)."""
+    env = {**os.environ, "PYTHONHASHSEED": "0", "SLABRIDGE_PLUGINS_ALLOW": "none", "PYTHONPATH": str(checkout)}
+    done = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-c", REPLAY,
+         str(checkout), str(events), str(seed), part], env=env, cwd=checkout, capture_output=True, text=True,
+        check=False)
+    found = COLLECTED.search(done.stderr)
+    if done.returncode != 0 or not found:
+        raise SystemExit(f"{checkout}: the {part} run failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+    return int(found[1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("others", nargs="*", type=Path, help="other checkouts (git worktree add /tmp/x <commit>)")
+    parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=3)
+    args = parser.parse_args()
+    if shutil.which("valgrind") is None:
+        parser.error("valgrind is not installed (apt-get install valgrind)")
+    if args.events < 1:
+        parser.error("--events must be at least 1")
+    checkouts = [ROOT, *(p.resolve() for p in args.others)]
+    for checkout in checkouts:
+        if not (checkout / "slabridge" / "simulation.py").is_file():
+            parser.error(f"{checkout} is not a slabridge checkout")
+    runs = [(c, part) for c in checkouts for part in ("replay", "setup")]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        counted = dict(zip(runs, pool.map(lambda run: count(run[0], args.events, args.seed, run[1]), runs)))
+    per_event = {c: (counted[c, "replay"] - counted[c, "setup"]) / args.events for c in checkouts}
+    print(f"{args.events:,} events (seed {args.seed}), full contract rules, one job; instructions per event")
+    print("| checkout | instructions per event | ÷ this checkout |")
+    print("| --- | ---: | ---: |")
+    for checkout in checkouts:
+        print(f"| {checkout} | {per_event[checkout]:,.0f} | {per_event[checkout] / per_event[ROOT]:.3f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
