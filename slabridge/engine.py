@@ -20,7 +20,7 @@ from .models import (
     Action, AddTags, Assign, Decision, EventKind, InternalNote, PublicReply, Reason, RemoveTags, SetFields,
     SetPriority, SetStatus, TicketEvent, TicketRef,
 )
-from .timeparse import parse_instant, utc
+from .timeparse import iso, parse_instant, utc
 from .values import Value, from_builtins, to_builtins
 from .verdicts import Charge, Deadline, Verdict
 
@@ -223,7 +223,7 @@ def _vendor_fields(plugins: Any, vendor: str, deadlines: list[Deadline]) -> dict
     """Deadlines keyed by the vendor's own field ids (``vendors.<name>.fields``); unmapped ones are not written."""
     settings = getattr(plugins, "settings", None)
     mapping = settings.vendor(vendor).fields if settings is not None else {}
-    return {mapping[d.field]: d.due_at.isoformat() if d.due_at else None
+    return {mapping[d.field]: iso(d.due_at) if d.due_at else None
             for d in deadlines if d.field and d.field in mapping and (d.clock is None or d.clock.state != "stopped")}
 
 
@@ -239,8 +239,8 @@ def _held(deadline: Deadline) -> MetricClock:
 
 def _deadline_summary(deadline: Deadline) -> dict[str, Any]:
     """What reports need of a deadline, kept in the ticket state."""
-    return {"due_at": deadline.due_at.isoformat() if deadline.due_at else None, "breached": deadline.breached,
-            "warn_at": deadline.warn_at.isoformat() if deadline.warn_at else None,
+    return {"due_at": iso(deadline.due_at) if deadline.due_at else None, "breached": deadline.breached,
+            "warn_at": iso(deadline.warn_at) if deadline.warn_at else None,
             "target_seconds": deadline.target_seconds, "calendar": deadline.calendar, "average": deadline.average}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import lru_cache
 
 
 def parse_instant(value: object) -> datetime | None:
@@ -27,3 +28,14 @@ def utc(when: datetime) -> datetime:
     """The same instant in UTC. Do arithmetic and ordering on these: Python adds and compares
     datetimes that share a zone in wall-clock time, which is wrong across a DST change."""
     return when if when.tzinfo is timezone.utc else when.astimezone(timezone.utc)
+
+
+def iso(when: datetime) -> str:
+    """``when.isoformat()``, remembered: a ticket's deadlines are written out on each of its decisions. Keyed by
+    the zone too: the same instant in another zone is equal to it, but written otherwise."""
+    return _iso(when, when.tzinfo)
+
+
+@lru_cache(maxsize=8192)
+def _iso(when: datetime, _zone) -> str:
+    return when.isoformat()

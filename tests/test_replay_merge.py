@@ -52,19 +52,24 @@ def test_a_tag_a_person_removes_stays_removed_and_what_nobody_touched_stays_as_s
 
 
 def test_a_replay_leaves_the_garbage_collector_as_it_found_it():
-    """Replay freezes what exists when it starts (gc.freeze) and unfreezes it at the end, with one job or two."""
+    """Replay freezes what exists when it starts (gc.freeze) and collects its youngest objects less often while it
+    runs; both are undone at the end, with one job or two."""
     import gc
     import random
 
-    from slabridge.simulation import replay
+    from slabridge.simulation import YOUNG_COLLECTION, replay
     from slabridge.testing.history import PRIORITIES, generate
 
     directory, problems = load(ROOT / "examples" / "contracts", ROOT / "examples" / "customers.yaml")
     assert not problems
     plugins = Plugins(Settings(vendors={v: VendorSettings(enabled=True) for v in PRIORITIES}))
     events = list(enumerate(generate(200, random.Random(5)), start=1))
-    before = gc.get_freeze_count()
+    before, threshold = gc.get_freeze_count(), gc.get_threshold()
+    assert threshold[0] < YOUNG_COLLECTION  # the interpreter's default, 700
     for jobs in (1, 2):
         lines: list[str] = []
-        replay(events, plugins, directory, jobs, emit=lines.append)
-        assert lines and gc.get_freeze_count() == before
+        during: list[int] = []
+        replay(events, plugins, directory, jobs, emit=lambda line: (lines.append(line),
+                                                                    during.append(gc.get_threshold()[0])))
+        assert lines and gc.get_freeze_count() == before and gc.get_threshold() == threshold
+        assert set(during) == {YOUNG_COLLECTION}

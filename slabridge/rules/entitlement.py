@@ -41,39 +41,14 @@ class EntitlementRules:
                     entitled=False, customer=customer.id, tags=(contract.entitlement.not_entitled_tag,),
                     reply=check.reply,
                     reasons=(Reason(rule=f"entitlement.{check.check}", text=why, clause=check.source, inputs=inputs),))
-        plan = contract.plans[customer.plan]
-        tags, reasons = list(plan.tags), [Reason(rule="entitlement.checks", inputs=inputs, clause=contract.entitlement.source,
-                                                 text=f"entitled under plan {customer.plan} of contract {contract.id}")]
-        reasons += [Reason(rule=f"entitlement.{c.check}", clause=c.source, inputs=inputs,
-                           text=self._check(c.check, customer, contract, email, now, state, directory)[1])
-                    for c in contract.entitlement.checks if c.check in E_MAIL_CHECKS and not email]
-        designated = customer.has(email, customer.designated_users[:plan.designated_users_cap or None])
-        if plan.queue_tag or plan.standard_queue_tag:
-            queue = plan.queue_tag if designated else plan.standard_queue_tag
-            tags += [queue] if queue else []
-            reasons.append(Reason(rule="entitlement.queue", clause=plan.source, inputs=inputs,
-                                  text=f"{'designated user' if designated else 'not a designated user'}: {queue}"))
-        coverage = contract.entitlement.default_coverage
-        for name, purchase in customer.addons.items():
-            addon = contract.addons[name]
-            listed = customer.designated_users + [c for c in customer.contacts if c not in customer.designated_users]
-            covered = listed[:purchase.users] if purchase.users else listed
-            if customer.has(email, covered):
-                coverage = addon.coverage
-                tags += [addon.tag] if addon.tag else []
-                reasons.append(Reason(rule="entitlement.addon", clause=addon.source, inputs=inputs,
-                                      text=f"add-on {name} covers this requester ({purchase.users} users): {coverage}"))
-            else:
-                reasons.append(Reason(rule="entitlement.addon", clause=addon.reading or addon.source, inputs=inputs,
-                                      text=f"add-on {name} covers the first {purchase.users} listed users; "
-                                           f"this requester is not among them: {coverage} only"))
+        tags, reasons, coverage = _plan_terms(customer, contract, email)
         charges, memory = self._charges(event, customer, contract, state)
         planned = directory.planned_kinds(customer, event.created_at or event.occurred_at) if directory else ()
         if planned:
-            reasons.append(Reason(rule="entitlement.planned_events", inputs=inputs,
-                                  text=f"planned event(s) active when the ticket arrived: {', '.join(planned)}"))
+            reasons += (Reason(rule="entitlement.planned_events", inputs=inputs,
+                               text=f"planned event(s) active when the ticket arrived: {', '.join(planned)}"),)
         return Entitlement(entitled=True, plan=customer.plan, coverage=coverage, customer=customer.id,
-                           tags=tuple(tags), reasons=tuple(reasons), charges=charges, memory=memory,
+                           tags=tags, reasons=reasons, charges=charges, memory=memory,
                            planned_events=planned)
 
     def _check(self, check, customer, contract, email, now, state, directory) -> tuple[bool, str]:
@@ -85,9 +60,7 @@ class EntitlementRules:
         if check == "good_standing":
             return customer.good_standing, f"customer good standing: {customer.good_standing}"
         if check in E_MAIL_CHECKS and not email:
-            # Never refuse on missing data: the helpdesk sent no e-mail and no look-up found one.
-            return True, (f"requester e-mail unknown (not in the webhook, not found by look-up): the {check} "
-                          f"check cannot be made and does not refuse")
+            return True, _email_unknown(check)
         if check == "administrator":
             ok = customer.has(email, customer.administrators)
             return ok, f"requester {'is' if ok else 'is not'} a licensed administrator of {customer.id}"
@@ -123,9 +96,62 @@ class EntitlementRules:
         return tuple(charges), memory
 
 
+# (id of the contract, id of the customer, e-mail) -> (contract, customer, their terms). The entry keeps both
+# alive, so their ids cannot be reused by others while it exists; a reload brings new objects, new entries.
+_TERMS: dict[tuple, tuple] = {}
+TERMS_KEPT = 4096
+
+
+def _plan_terms(customer, contract, email) -> tuple[tuple[str, ...], tuple[Reason, ...], str | None]:
+    """The tags, reasons and coverage an entitled requester's plan and add-ons give: the same on every
+    decision of the customer's tickets, so worked out once per requester (the checks before it read the
+    clock and the ledger, and are made each time)."""
+    key = (id(contract), id(customer), email)
+    entry = _TERMS.get(key)
+    if entry is not None and entry[0] is contract and entry[1] is customer:
+        return entry[2]
+    inputs = {"customer": customer.id, "requester": email, "plan": customer.plan}
+    plan = contract.plans[customer.plan]
+    tags, reasons = list(plan.tags), [Reason(rule="entitlement.checks", inputs=inputs, clause=contract.entitlement.source,
+                                             text=f"entitled under plan {customer.plan} of contract {contract.id}")]
+    reasons += [Reason(rule=f"entitlement.{c.check}", clause=c.source, inputs=inputs, text=_email_unknown(c.check))
+                for c in contract.entitlement.checks if c.check in E_MAIL_CHECKS and not email]
+    designated = customer.has(email, customer.designated_users[:plan.designated_users_cap or None])
+    if plan.queue_tag or plan.standard_queue_tag:
+        queue = plan.queue_tag if designated else plan.standard_queue_tag
+        tags += [queue] if queue else []
+        reasons.append(Reason(rule="entitlement.queue", clause=plan.source, inputs=inputs,
+                              text=f"{'designated user' if designated else 'not a designated user'}: {queue}"))
+    coverage = contract.entitlement.default_coverage
+    for name, purchase in customer.addons.items():
+        addon = contract.addons[name]
+        listed = customer.designated_users + [c for c in customer.contacts if c not in customer.designated_users]
+        covered = listed[:purchase.users] if purchase.users else listed
+        if customer.has(email, covered):
+            coverage = addon.coverage
+            tags += [addon.tag] if addon.tag else []
+            reasons.append(Reason(rule="entitlement.addon", clause=addon.source, inputs=inputs,
+                                  text=f"add-on {name} covers this requester ({purchase.users} users): {coverage}"))
+        else:
+            reasons.append(Reason(rule="entitlement.addon", clause=addon.reading or addon.source, inputs=inputs,
+                                  text=f"add-on {name} covers the first {purchase.users} listed users; "
+                                       f"this requester is not among them: {coverage} only"))
+    terms = (tuple(tags), tuple(reasons), coverage)
+    if len(_TERMS) >= TERMS_KEPT:
+        _TERMS.clear()
+    _TERMS[key] = (contract, customer, terms)
+    return terms
+
+
 def _support_replied(event) -> bool:
     comment = event.comment
     return bool(comment and comment.public and not comment.author.is_automation and by_support(comment.author, event))
+
+
+def _email_unknown(check: str) -> str:
+    # Never refuse on missing data: the helpdesk sent no e-mail and no look-up found one.
+    return f"requester e-mail unknown (not in the webhook, not found by look-up): the {check} check cannot be " \
+           f"made and does not refuse"
 
 
 def incident_balance(customer, contract, directory, now) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from slabridge import hookimpl
 from slabridge.clocks import business_add
 from slabridge.engine import BREACH_GRACE
-from slabridge.timeparse import utc
+from slabridge.timeparse import iso, utc
 from slabridge.models import Reason
 from slabridge.verdicts import Escalation
 
@@ -34,9 +34,9 @@ class EscalationRules:
         breached = [d for d in deadlines if d.breached]
         tags = ([policy.warning_tag] if at_risk else []) + ([policy.breach_tag] if breached else [])
         reasons = [Reason(rule="escalation.warning", clause=policy.source, text=f"{d.metric} passed "
-                          f"{policy.warning_at:.0%} of its target at {d.warn_at.isoformat()}") for d in at_risk]
+                          f"{policy.warning_at:.0%} of its target at {iso(d.warn_at)}") for d in at_risk]
         reasons += [Reason(rule="escalation.breach", clause=policy.source,
-                           text=f"{d.metric} missed its deadline {d.due_at.isoformat() if d.due_at else ''}")
+                           text=f"{d.metric} missed its deadline {iso(d.due_at) if d.due_at else ''}")
                     for d in breached]
         wake = []
         for step in policy.ladder:
@@ -81,5 +81,5 @@ class EscalationRules:
             level=step.level, group=group, assignee=assignee, note=step.note,
             vendor_priority=vendor_priority(contract, event.vendor, step.priority) if step.priority else None,
             reasons=(Reason(rule=f"escalation.{step.level}", clause=step.source or contract.escalation.source,
-                            text=f"{step.trigger} of {deadline.metric} at {when.isoformat()}: escalated to "
+                            text=f"{step.trigger} of {deadline.metric} at {iso(when)}: escalated to "
                                  f"{step.level}", inputs={"group": group, "assignee": assignee}),))

@@ -21,7 +21,7 @@ from functools import lru_cache
 from slabridge import hookimpl
 from slabridge.clocks import MetricClock
 from slabridge.models import EventKind, Reason
-from slabridge.timeparse import parse_instant, utc
+from slabridge.timeparse import iso, parse_instant, utc
 from slabridge.verdicts import Deadline
 
 from .matching import by_support, calendars_for
@@ -70,7 +70,7 @@ class SlaRules:
                 breached = clock.breached(calendar, within, now)
             reason = Reason(
                 rule=f"sla.{name}", clause=target.source or metric.source,
-                text=f"{name}: {_human(within)} on calendar {target.calendar} -> {due.isoformat() if due else clock_state}",
+                text=f"{name}: {_human(within)} on calendar {target.calendar} -> {iso(due) if due else clock_state}",
                 inputs={"level": classification.severity, "plan": entitlement.plan, "coverage": entitlement.coverage,
                         "clock": clock_state})
             out.append(Deadline(

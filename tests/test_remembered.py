@@ -1,0 +1,62 @@
+"""What the decision core remembers between decisions gives the answer it would work out afresh: keyed by
+everything the answer depends on, and never across a reload of the customers or contracts."""
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from slabridge.directory import load
+from slabridge.engine import TicketState
+from slabridge.models import TicketEvent
+from slabridge.rules.entitlement import EntitlementRules
+from slabridge.timeparse import iso
+
+ROOT = Path(__file__).resolve().parents[1]
+NOW = datetime(2026, 6, 2, 15, tzinfo=timezone.utc)
+
+
+def test_an_instant_is_written_in_its_own_zone_however_often_it_is_asked_for():
+    """Equal instants in two zones are equal datetimes (and hash alike): each keeps its own offset."""
+    denver = datetime(2026, 3, 7, 12, tzinfo=ZoneInfo("America/Denver"))
+    same_in_utc = denver.astimezone(timezone.utc)
+    fixed = denver.astimezone(timezone(timedelta(hours=-7)))
+    assert denver == same_in_utc == fixed
+    for _ in range(2):
+        assert iso(denver) == "2026-03-07T12:00:00-07:00"
+        assert iso(same_in_utc) == "2026-03-07T19:00:00+00:00"
+        assert iso(fixed) == "2026-03-07T12:00:00-07:00"
+    assert iso(datetime(2026, 3, 7, 19, 0, 0, 1500, tzinfo=timezone.utc)) == "2026-03-07T19:00:00.001500+00:00"
+
+
+def _entitlement(directory, customer_id: str, email: str):
+    customer = directory.customers[customer_id]
+    event = TicketEvent(vendor="zendesk", delivery_id="d1", ticket={"vendor": "zendesk", "id": "1"},
+                        kind="created", requester={"email": email}, occurred_at=NOW, created_at=NOW)
+    return EntitlementRules().slabridge_entitlement(
+        event=event, customer=customer, contract=directory.contract_for(customer), now=NOW,
+        state=TicketState(ticket=event.ticket), directory=directory)
+
+
+def _texts(verdict) -> list[str]:
+    return [reason.text for reason in verdict.reasons]
+
+
+def test_a_requesters_plan_terms_are_their_own_and_follow_a_reload():
+    directory, problems = load(ROOT / "examples" / "contracts", ROOT / "examples" / "customers.yaml")
+    assert not problems
+    designated = _entitlement(directory, "acme-offices", "dana@acme.example")
+    again = _entitlement(directory, "acme-offices", "dana@acme.example")
+    beyond_tier = _entitlement(directory, "acme-offices", "ivy@acme.example")  # user 12 of a 10-user add-on
+    assert designated == again and designated.entitled
+    assert designated.coverage != beyond_tier.coverage
+    assert designated.tags != beyond_tier.tags and _texts(designated) != _texts(beyond_tier)
+    assert beyond_tier.reasons[0].inputs["requester"] == "ivy@acme.example"
+
+    # The customers file edited and reloaded: the add-on now covers everyone listed.
+    acme = directory.customers["acme-offices"]
+    wider = acme.model_copy(update={"addons": {name: purchase.model_copy(update={"users": 20})
+                                               for name, purchase in acme.addons.items()}})
+    directory.customers["acme-offices"] = wider
+    reloaded = _entitlement(directory, "acme-offices", "ivy@acme.example")
+    assert reloaded.coverage == designated.coverage != beyond_tier.coverage
+    assert any("(20 users)" in text for text in _texts(reloaded))
