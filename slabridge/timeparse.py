@@ -27,7 +27,14 @@ def parse_instant(value: object) -> datetime | None:
 def utc(when: datetime) -> datetime:
     """The same instant in UTC. Do arithmetic and ordering on these: Python adds and compares
     datetimes that share a zone in wall-clock time, which is wrong across a DST change."""
-    return when if when.tzinfo is timezone.utc else when.astimezone(timezone.utc)
+    return when if when.tzinfo is timezone.utc else _in_utc(when)
+
+
+@lru_cache(maxsize=8192)
+def _in_utc(when: datetime) -> datetime:
+    """Remembered: a deadline in its calendar's zone is compared on each of its ticket's decisions, and each
+    conversion asks the zone for its offset (equal instants in any zone have one answer)."""
+    return when.astimezone(timezone.utc)
 
 
 def iso(when: datetime) -> str:

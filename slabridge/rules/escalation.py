@@ -30,7 +30,8 @@ class EscalationRules:
             return None
         policy = contract.escalation
         out, taken = [], list(state.memory.get("escalated", []))
-        at_risk = [d for d in deadlines if d.warn_at and not d.breached and d.running and now >= d.warn_at]
+        at = utc(now)  # compared in one zone: no offsets asked for
+        at_risk = [d for d in deadlines if d.warn_at and not d.breached and d.running and at >= utc(d.warn_at)]
         breached = [d for d in deadlines if d.breached]
         tags = ([policy.warning_tag] if at_risk else []) + ([policy.breach_tag] if breached else [])
         reasons = [Reason(rule="escalation.warning", clause=policy.source, text=f"{d.metric} passed "
@@ -49,7 +50,7 @@ class EscalationRules:
                 if threshold is None:
                     continue
                 when = self._after(step, threshold, contract, customer)
-                reached = now >= when and (deadline.breached if step.trigger == "breach" else
+                reached = at >= when and (deadline.breached if step.trigger == "breach" else
                                            deadline.running)
                 if step.level in taken or reached:
                     if step.level not in taken:
