@@ -27,22 +27,24 @@ def parse_instant(value: object) -> datetime | None:
 def utc(when: datetime) -> datetime:
     """The same instant in UTC. Do arithmetic and ordering on these: Python adds and compares
     datetimes that share a zone in wall-clock time, which is wrong across a DST change."""
-    return when if when.tzinfo is timezone.utc else _in_utc(when)
+    return when if when.tzinfo is timezone.utc else _in_utc(when, when.fold)
 
 
 @lru_cache(maxsize=8192)
-def _in_utc(when: datetime) -> datetime:
+def _in_utc(when: datetime, _fold: int) -> datetime:
     """Remembered: a deadline in its calendar's zone is compared on each of its ticket's decisions, and each
-    conversion asks the zone for its offset (equal instants in any zone have one answer)."""
+    conversion asks the zone for its offset. Equal datetimes are one instant, but for the hour a zone repeats:
+    there the two are equal (the fold is not compared), so the fold is part of the key."""
     return when.astimezone(timezone.utc)
 
 
 def iso(when: datetime) -> str:
     """``when.isoformat()``, remembered: a ticket's deadlines are written out on each of its decisions. Keyed by
-    the zone too: the same instant in another zone is equal to it, but written otherwise."""
-    return _iso(when, when.tzinfo)
+    the zone and the fold too: the same instant in another zone is equal to it, and so is the other of a repeated
+    hour's two, but each is written otherwise."""
+    return _iso(when, when.tzinfo, when.fold)
 
 
 @lru_cache(maxsize=8192)
-def _iso(when: datetime, _zone) -> str:
+def _iso(when: datetime, _zone, _fold: int) -> str:
     return when.isoformat()

@@ -9,7 +9,7 @@ from slabridge.directory import load
 from slabridge.engine import TicketState
 from slabridge.models import TicketEvent
 from slabridge.rules.entitlement import EntitlementRules
-from slabridge.timeparse import iso
+from slabridge.timeparse import iso, utc
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 6, 2, 15, tzinfo=timezone.utc)
@@ -26,6 +26,18 @@ def test_an_instant_is_written_in_its_own_zone_however_often_it_is_asked_for():
         assert iso(same_in_utc) == "2026-03-07T19:00:00+00:00"
         assert iso(fixed) == "2026-03-07T12:00:00-07:00"
     assert iso(datetime(2026, 3, 7, 19, 0, 0, 1500, tzinfo=timezone.utc)) == "2026-03-07T19:00:00.001500+00:00"
+
+
+def test_an_instant_in_utc_is_the_same_instant_whichever_zone_asked_first():
+    denver = datetime(2026, 11, 1, 1, 30, tzinfo=ZoneInfo("America/Denver"))  # the hour that repeats
+    later = datetime(2026, 11, 1, 1, 30, fold=1, tzinfo=ZoneInfo("America/Denver"))
+    fixed = denver.astimezone(timezone(timedelta(hours=-6)))
+    for _ in range(2):
+        for when in (denver, later, fixed):
+            assert utc(when).timestamp() == when.timestamp() and utc(when).tzinfo is timezone.utc
+        assert utc(later) - utc(denver) == timedelta(hours=1) and utc(fixed) == utc(denver)
+        assert (iso(denver), iso(later)) == ("2026-11-01T01:30:00-06:00", "2026-11-01T01:30:00-07:00")
+    assert utc(utc(denver)) is utc(denver)
 
 
 def _entitlement(directory, customer_id: str, email: str):
