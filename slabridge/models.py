@@ -9,11 +9,12 @@ are frozen: a plugin can read them, never change them in place.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Union
 
 import msgspec
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from .values import Value
 
@@ -33,6 +34,17 @@ class Frozen(BaseModel):
 
 
 _new, _set = object.__new__, object.__setattr__
+
+
+def _in_standard_utc(when: datetime) -> datetime:
+    """An instant at offset zero, in the standard library's UTC: pydantic reads ``Z`` and ``+00:00`` into a zone
+    of its own, which every comparison, conversion and hash then asks for its offset (a Python call each);
+    the same instant in ``timezone.utc`` needs no asking, and is written out alike."""
+    return when.replace(tzinfo=timezone.utc) if when.tzinfo is not timezone.utc and when.utcoffset() == _ZERO else when
+
+
+_ZERO = timedelta(0)
+Instant = Annotated[AwareDatetime, AfterValidator(_in_standard_utc)]
 
 
 class EventKind(StrEnum):
@@ -116,9 +128,9 @@ class TicketEvent(Frozen):
     tags: tuple[str, ...] = ()
     custom_fields: dict[str, Any] = Field(default_factory=dict)
     comment: Comment | None = None
-    created_at: AwareDatetime | None = None
-    updated_at: AwareDatetime | None = None
-    occurred_at: AwareDatetime  # an instant without a UTC offset would be read in no particular zone
+    created_at: Instant | None = None
+    updated_at: Instant | None = None
+    occurred_at: Instant  # an instant without a UTC offset would be read in no particular zone
     absent: tuple[Literal[ABSENT_FIELDS], ...] = ()  # type: ignore[valid-type]
 
 

@@ -1,5 +1,6 @@
 """What the decision core remembers between decisions gives the answer it would work out afresh: keyed by
-everything the answer depends on, and never across a reload of the customers or contracts."""
+everything the answer depends on, and never across a reload of the customers or contracts. Instants read at
+offset zero are held in the standard library's UTC (cheapest to compare), written as they were read."""
 
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -72,3 +73,17 @@ def test_a_requesters_plan_terms_are_their_own_and_follow_a_reload():
     reloaded = _entitlement(directory, "acme-offices", "ivy@acme.example")
     assert reloaded.coverage == designated.coverage != beyond_tier.coverage
     assert any("(20 users)" in text for text in _texts(reloaded))
+
+
+def test_an_event_read_at_offset_zero_holds_standard_utc_and_is_written_alike():
+    import json
+
+    body = {"vendor": "zendesk", "delivery_id": "d1", "ticket": {"vendor": "zendesk", "id": "1"}, "kind": "created"}
+    for text, zone in (("2026-03-07T19:00:00Z", timezone.utc), ("2026-03-07T19:00:00+00:00", timezone.utc),
+                       ("2026-03-07T12:00:00-07:00", None)):
+        event = TicketEvent.model_validate_json(json.dumps({**body, "occurred_at": text, "created_at": text}))
+        for when in (event.occurred_at, event.created_at):
+            assert when == datetime(2026, 3, 7, 19, tzinfo=timezone.utc)
+            assert (when.tzinfo is timezone.utc) == (zone is timezone.utc)
+            assert when.isoformat() == datetime.fromisoformat(text.replace("Z", "+00:00")).isoformat()
+        assert TicketEvent.model_validate_json(event.model_dump_json()) == event
