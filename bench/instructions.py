@@ -1,12 +1,13 @@
 """Benchmark: instructions per replayed event, counted by valgrind, for this checkout and others.
 
-    python bench/instructions.py [OTHER_CHECKOUT ...] [--events 2000] [--seed 3]
+    python bench/instructions.py [OTHER_CHECKOUT ...] [--events 2000] [--seed 3] [--rules constant]
 
 On this shared machine wall-clock ratios swing by ±10 % from pair to pair, which hides a change of
 1–3 %. Callgrind counts the instructions the interpreter executes: the same to a few per million on
 every run, whatever else the machine is doing. Each checkout replays the same generated events (full
-contract rules, one job) under callgrind, and once more without the replay (imports, generating the
-events, loading the contracts); the difference over the number of events is printed. Instructions
+contract rules, or with ``--rules constant`` its own bench/replay.py's constant rules: the framework
+alone; one job) under callgrind, and once more without the replay (imports, generating the events,
+loading the contracts); the difference over the number of events is printed. Instructions
 are not time (cache misses barely count, and with a few thousand events the garbage collector's full
 passes do not happen), so confirm a change with ``bench/compare.py``; but a change that adds
 instructions rarely saves time. Each checkout's own ``slabridge`` package is replayed, with
@@ -43,18 +44,26 @@ events = list(enumerate(generate(int(sys.argv[2]), random.Random(int(sys.argv[3]
 directory, problems = load(root / "examples" / "contracts", root / "examples" / "customers.yaml")
 assert not problems, problems
 plugins = Plugins(Settings(vendors={v: VendorSettings(enabled=True) for v in PRIORITIES}))
+if sys.argv[5] == "constant":  # the checkout's own constant rules (bench/replay.py): the framework alone
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bench_replay", root / "bench" / "replay.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    plugins = Plugins(plugins.settings, extra=(bench.ConstantRules(),))
+    for name in ("entitlement", "severity", "sla", "escalation"):
+        plugins.pm.unregister(name=f"builtin.{name}")
 if sys.argv[4] == "replay":
     replay(events, plugins, directory, emit=lambda line: None)
 """
 COLLECTED = re.compile(r"Collected : (\d+)")
 
 
-def count(checkout: Path, events: int, seed: int, part: str) -> int:
+def count(checkout: Path, events: int, seed: int, part: str, rules: str) -> int:
     """Instructions callgrind counted for one run of REPLAY in ``checkout`` (``part``: replay or setup)."""
     env = {**os.environ, "PYTHONHASHSEED": "0", "SLABRIDGE_PLUGINS_ALLOW": "none", "PYTHONPATH": str(checkout)}
     done = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-c", REPLAY,
-         str(checkout), str(events), str(seed), part], env=env, cwd=checkout, capture_output=True, text=True,
+         str(checkout), str(events), str(seed), part, rules], env=env, cwd=checkout, capture_output=True, text=True,
         check=False)
     found = COLLECTED.search(done.stderr)
     if done.returncode != 0 or not found:
@@ -67,6 +76,8 @@ def main() -> int:
     parser.add_argument("others", nargs="*", type=Path, help="other checkouts (git worktree add /tmp/x <commit>)")
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--rules", choices=("contracts", "constant"), default="contracts",
+                        help="the example contracts, or bench/replay.py's constant rules (the framework's own cost)")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         parser.error("valgrind is not installed (apt-get install valgrind)")
@@ -78,9 +89,10 @@ def main() -> int:
             parser.error(f"{checkout} is not a slabridge checkout")
     runs = [(c, part) for c in checkouts for part in ("replay", "setup")]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        counted = dict(zip(runs, pool.map(lambda run: count(run[0], args.events, args.seed, run[1]), runs)))
+        counted = dict(zip(runs, pool.map(lambda run: count(run[0], args.events, args.seed, run[1], args.rules), runs)))
     per_event = {c: (counted[c, "replay"] - counted[c, "setup"]) / args.events for c in checkouts}
-    print(f"{args.events:,} events (seed {args.seed}), full contract rules, one job; instructions per event")
+    rules = "full contract rules" if args.rules == "contracts" else "constant rules"
+    print(f"{args.events:,} events (seed {args.seed}), {rules}, one job; instructions per event")
     print("| checkout | instructions per event | ÷ this checkout |")
     print("| --- | ---: | ---: |")
     for checkout in checkouts:
