@@ -10,6 +10,7 @@ from slabridge.directory import load
 from slabridge.engine import TicketState
 from slabridge.models import TicketEvent
 from slabridge.rules.entitlement import EntitlementRules
+from slabridge.rules.remembered import ByIdentity
 from slabridge.timeparse import iso, utc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,3 +88,19 @@ def test_an_event_read_at_offset_zero_holds_standard_utc_and_is_written_alike():
             assert (when.tzinfo is timezone.utc) == (zone is timezone.utc)
             assert when.isoformat() == datetime.fromisoformat(text.replace("Z", "+00:00")).isoformat()
         assert TicketEvent.model_validate_json(event.model_dump_json()) == event
+
+
+def test_answers_by_identity_are_per_object_and_bounded():
+    """Two equal objects (a file reloaded unchanged) are asked about apart; the oldest answers go at the bound."""
+    remembered: ByIdentity[str] = ByIdentity(kept=3)
+    worked: list[str] = []
+
+    def answer(spec: dict, detail: str) -> str:
+        return remembered.get((id(spec), detail), (spec,), lambda: worked.append(detail) or f"{spec['name']}/{detail}")
+
+    first, reloaded = {"name": "support-hours"}, {"name": "support-hours"}
+    assert answer(first, "US") == answer(first, "US") == "support-hours/US" and worked == ["US"]
+    assert answer(reloaded, "US") == "support-hours/US" and worked == ["US", "US"]
+    answer(first, "CA")
+    answer(first, "DE")  # a fourth entry: the three before are dropped
+    assert answer(first, "US") == "support-hours/US" and worked == ["US", "US", "CA", "DE", "US"]

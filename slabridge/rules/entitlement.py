@@ -8,6 +8,7 @@ from slabridge.verdicts import Charge, Entitlement
 
 from . import incidents
 from .matching import by_support
+from .remembered import ByIdentity
 
 
 E_MAIL_CHECKS = ("administrator", "contact_email")
@@ -96,24 +97,23 @@ class EntitlementRules:
         return tuple(charges), memory
 
 
-# (id of the contract, id of the customer, e-mail) -> (contract, customer, their terms). The entry keeps both
-# alive, so their ids cannot be reused by others while it exists; a reload brings new objects, new entries.
-_TERMS: dict[tuple, tuple] = {}
-TERMS_KEPT = 4096
+_TERMS: ByIdentity[tuple[tuple[str, ...], tuple[Reason, ...], str | None]] = ByIdentity()
 
 
 def _plan_terms(customer, contract, email) -> tuple[tuple[str, ...], tuple[Reason, ...], str | None]:
     """The tags, reasons and coverage an entitled requester's plan and add-ons give: the same on every
     decision of the customer's tickets, so worked out once per requester (the checks before it read the
     clock and the ledger, and are made each time)."""
-    key = (id(contract), id(customer), email)
-    entry = _TERMS.get(key)
-    if entry is not None and entry[0] is contract and entry[1] is customer:
-        return entry[2]
+    return _TERMS.get((id(contract), id(customer), email), (contract, customer),
+                      lambda: _work_out_terms(customer, contract, email))
+
+
+def _work_out_terms(customer, contract, email) -> tuple[tuple[str, ...], tuple[Reason, ...], str | None]:
     inputs = {"customer": customer.id, "requester": email, "plan": customer.plan}
     plan = contract.plans[customer.plan]
-    tags, reasons = list(plan.tags), [Reason(rule="entitlement.checks", inputs=inputs, clause=contract.entitlement.source,
-                                             text=f"entitled under plan {customer.plan} of contract {contract.id}")]
+    tags = list(plan.tags)
+    reasons = [Reason(rule="entitlement.checks", inputs=inputs, clause=contract.entitlement.source,
+                      text=f"entitled under plan {customer.plan} of contract {contract.id}")]
     reasons += [Reason(rule=f"entitlement.{c.check}", clause=c.source, inputs=inputs, text=_email_unknown(c.check))
                 for c in contract.entitlement.checks if c.check in E_MAIL_CHECKS and not email]
     designated = customer.has(email, customer.designated_users[:plan.designated_users_cap or None])
@@ -136,11 +136,7 @@ def _plan_terms(customer, contract, email) -> tuple[tuple[str, ...], tuple[Reaso
             reasons.append(Reason(rule="entitlement.addon", clause=addon.reading or addon.source, inputs=inputs,
                                   text=f"add-on {name} covers the first {purchase.users} listed users; "
                                        f"this requester is not among them: {coverage} only"))
-    terms = (tuple(tags), tuple(reasons), coverage)
-    if len(_TERMS) >= TERMS_KEPT:
-        _TERMS.clear()
-    _TERMS[key] = (contract, customer, terms)
-    return terms
+    return tuple(tags), tuple(reasons), coverage
 
 
 def _support_replied(event) -> bool:

@@ -14,6 +14,8 @@ from slabridge.contract import Contract, Match
 from slabridge.models import TicketEvent
 from slabridge.phrases import first_phrase
 
+from .remembered import ByIdentity
+
 
 @lru_cache(maxsize=1024)
 def _pattern(pattern: str) -> re.Pattern:
@@ -83,9 +85,7 @@ def matches(match: Match, event: TicketEvent, text: str, contract: Contract, des
     return ", ".join(found) or "always"
 
 
-# (id of a calendar spec, region) -> (that spec, its compiled calendar). The entry keeps the spec
-# alive, so its id cannot be reused by another spec while the entry exists.
-_REGIONAL: dict[tuple, tuple[object, Calendar]] = {}
+_REGIONAL: ByIdentity[Calendar] = ByIdentity()  # calendar spec, region -> its compiled calendar
 
 
 def calendars_for(contract: Contract, customer) -> "callable":
@@ -95,13 +95,9 @@ def calendars_for(contract: Contract, customer) -> "callable":
 
     def calendar_for(name: str) -> Calendar:
         spec = contract.calendars[name]
-        key = (id(spec), region_key)
-        entry = _REGIONAL.get(key)
-        if entry is None or entry[0] is not spec:
-            regional = spec.for_region(region.country, region.subdivision) \
-                if region is not None and spec.holidays.country else spec
-            entry = _REGIONAL[key] = (spec, compile_calendar(regional))
-        return entry[1]
+        return _REGIONAL.get((id(spec), region_key), (spec,), lambda: compile_calendar(
+            spec.for_region(region.country, region.subdivision) if region is not None and spec.holidays.country
+            else spec))
 
     return calendar_for
 
