@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from .config import VendorSettings
 from .models import TicketEvent
+from .transport import vendor_transport
 from .vendorapi import StatelessClient, VendorClient
 
 
@@ -120,7 +121,8 @@ class Connector(ABC):
             raise NotImplementedError(f"connector {self.name!r} ships no {name} module") from None
 
     def http_client(self, settings: VendorSettings) -> httpx.Client:
-        """The httpx client for this vendor: base URL, credentials, timeouts, no cookies kept."""
+        """The httpx client for this vendor: base URL, credentials, timeouts, no cookies kept, its requests
+        sent by :class:`~slabridge.transport.KeepAliveTransport` (unless a proxy is configured for it)."""
         user, token = settings.credential("username"), settings.credential("token")
         return StatelessClient(
             base_url=settings.base_url or "",
@@ -128,6 +130,7 @@ class Connector(ABC):
             timeout=httpx.Timeout(settings.timeout_seconds),
             headers={"User-Agent": "slabridge"},
             verify=tls_context(),
+            transport=vendor_transport(settings.base_url or "", tls_context()),
         )
 
 

@@ -1,0 +1,179 @@
+"""The vendor clients' transport (``slabridge.transport``): keep-alive, TLS, proxies and httpx's errors,
+against real HTTP servers on loopback."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from slabridge.config import VendorSettings
+from slabridge.connectors import tls_context
+from slabridge.plugins import Plugins
+from slabridge.transport import KeepAliveTransport, vendor_transport
+from slabridge.vendorapi import StatelessClient, Unreachable, VendorClient
+
+
+class Answering(BaseHTTPRequestHandler):
+    """Echoes each request as JSON; ``server.mode`` makes it misbehave."""
+
+    protocol_version = "HTTP/1.1"
+    wbufsize = 65536  # an answer in one write
+
+    def setup(self):
+        super().setup()
+        with self.server.lock:
+            self.server.connections += 1
+
+    def do_GET(self):
+        self.answer()
+
+    def do_PUT(self):
+        self.answer()
+
+    def answer(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        mode = self.server.mode
+        if mode == "silent":
+            time.sleep(1)
+            self.close_connection = True
+            return
+        if mode == "garbage":
+            self.wfile.write(b"NOT HTTP AT ALL\r\n\r\n")
+            self.close_connection = True
+            return
+        payload = json.dumps({"method": self.command, "path": self.path, "headers": list(self.headers.items()),
+                              "body": body.decode()}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        if mode == "gzip":
+            payload = gzip.compress(payload)
+            self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+        if mode == "hang up":  # closes after answering, without having said so (a keep-alive timeout)
+            self.close_connection = True
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    started = ThreadingHTTPServer(("127.0.0.1", 0), Answering)
+    started.mode, started.connections, started.lock = "echo", 0, threading.Lock()
+    started.daemon_threads = True
+    threading.Thread(target=started.serve_forever, daemon=True).start()
+    yield started
+    started.shutdown()
+    started.server_close()
+
+
+def client_of(url: str, context: ssl.SSLContext | None = None, timeout: float = 5.0) -> StatelessClient:
+    return StatelessClient(base_url=url, auth=("agent@example.com", "token"), timeout=timeout,
+                           headers={"User-Agent": "slabridge"}, transport=KeepAliveTransport(context or tls_context()))
+
+
+def url_of(server) -> str:
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def test_requests_go_over_one_kept_alive_connection_with_each_header_once(server):
+    with client_of(url_of(server)) as client:
+        answers = [client.put("/api/v2/tickets/7", params={"a": "b c"}, json={"n": n}).json() for n in range(5)]
+    assert server.connections == 1
+    assert [json.loads(a["body"]) for a in answers] == [{"n": n} for n in range(5)]
+    assert answers[0]["method"] == "PUT" and answers[0]["path"] == "/api/v2/tickets/7?a=b+c"
+    names = [name.lower() for name, _ in answers[0]["headers"]]
+    assert sorted(names) == sorted(set(names)), names  # http.client adds no second Host or Accept-Encoding
+    headers = {name.lower(): value for name, value in answers[0]["headers"]}
+    assert headers["host"] == f"127.0.0.1:{server.server_address[1]}"
+    assert headers["authorization"].startswith("Basic ") and headers["user-agent"] == "slabridge"
+    assert headers["content-type"] == "application/json" and int(headers["content-length"]) == len(answers[0]["body"])
+
+
+def test_a_connection_the_server_closed_is_dropped_not_written_to(server):
+    server.mode = "hang up"
+    with client_of(url_of(server)) as client:
+        for n in range(4):
+            assert client.get(f"/t/{n}").json()["path"] == f"/t/{n}"
+            time.sleep(0.05)  # the server's close arrives before the next request
+    assert server.connections == 4
+
+
+def test_threads_share_the_idle_connections(server):
+    with client_of(url_of(server)) as client, ThreadPoolExecutor(8) as pool:
+        paths = list(pool.map(lambda n: client.get(f"/t/{n}").json()["path"], range(80)))
+    assert paths == [f"/t/{n}" for n in range(80)]
+    assert server.connections <= 8
+
+
+def test_a_compressed_answer_is_decoded(server):
+    server.mode = "gzip"
+    with client_of(url_of(server)) as client:
+        assert client.get("/t/1").json()["path"] == "/t/1"
+
+
+def test_failures_are_httpx_errors_the_vendor_client_retries(server):
+    server.mode = "silent"
+    with client_of(url_of(server), timeout=0.2) as client:
+        with pytest.raises(httpx.ReadTimeout):
+            client.get("/t/1")
+        with pytest.raises(Unreachable, match="timed out"):
+            VendorClient(client, max_retries=1, sleep=lambda _: None).request("GET", "/t/1")
+    server.mode = "garbage"
+    with client_of(url_of(server)) as client, pytest.raises(httpx.RemoteProtocolError):
+        client.get("/t/1")
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    with client_of(f"http://127.0.0.1:{port}") as client, pytest.raises(httpx.ConnectError):
+        client.get("/t/1")
+    with client_of(url_of(server)) as client, pytest.raises(httpx.UnsupportedProtocol):
+        client.get("ftp://127.0.0.1/t/1")
+
+
+def test_tls_verifies_the_certificate_and_the_host(server, tmp_path):
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    serving = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    serving.load_cert_chain(cert, key)
+    server.socket = serving.wrap_socket(server.socket, server_side=True)
+    url = f"https://127.0.0.1:{server.server_address[1]}"
+    trusting = ssl.create_default_context(cafile=str(cert))
+    with client_of(url, trusting) as client:
+        assert [client.get(f"/t/{n}").json()["path"] for n in range(3)] == ["/t/0", "/t/1", "/t/2"]
+    assert server.connections == 1
+    with client_of(url) as client, pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        client.get("/t/1")  # certifi's authorities do not know this certificate
+    with client_of(url.replace("127.0.0.1", "localhost"), trusting) as client:
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED|match"):
+            client.get("/t/1")  # the certificate names 127.0.0.1, not localhost
+
+
+def test_a_vendor_behind_a_proxy_keeps_httpx_own_transport(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    assert vendor_transport("https://acme.zendesk.com", tls_context()) is None
+    assert isinstance(vendor_transport("http://127.0.0.1:9000", tls_context()), KeepAliveTransport)  # http: no proxy
+    connector = Plugins().connectors["zendesk"]
+    proxied = connector.http_client(VendorSettings(base_url="https://acme.zendesk.com"))
+    assert not isinstance(proxied._transport_for_url(httpx.URL("https://acme.zendesk.com/api/v2/tickets/1")),
+                          KeepAliveTransport)
+    monkeypatch.setenv("NO_PROXY", "acme.zendesk.com")
+    direct = connector.http_client(VendorSettings(base_url="https://acme.zendesk.com"))
+    assert isinstance(direct._transport_for_url(httpx.URL("https://acme.zendesk.com/api/v2/tickets/1")),
+                      KeepAliveTransport)
