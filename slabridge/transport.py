@@ -47,7 +47,7 @@ class KeepAliveTransport(httpx.BaseTransport):
         url = request.url
         if url.scheme not in DEFAULT_PORTS:
             raise httpx.UnsupportedProtocol(f"the request's URL has the scheme {url.scheme!r}, not http or https")
-        origin = (url.scheme, url.host, url.port or DEFAULT_PORTS[url.scheme])
+        origin = (url.scheme, url.raw_host.decode("ascii"), url.port or DEFAULT_PORTS[url.scheme])  # IDNA-encoded
         timeouts = request.extensions.get("timeout") or {}
         body = request.read()
         connection = self._idle_connection(origin) or self._connect(origin, timeouts.get("connect"))
