@@ -68,11 +68,31 @@ class Answering(BaseHTTPRequestHandler):
         pass
 
 
+class Server(ThreadingHTTPServer):
+    """Counts the connections it accepted and those it has closed."""
+
+    daemon_threads = True
+    mode, connections, closed = "echo", 0, 0
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), Answering)
+        self.lock = threading.Lock()
+
+    def shutdown_request(self, request):
+        super().shutdown_request(request)
+        with self.lock:
+            self.closed += 1
+
+    def wait_closed(self, count: int) -> None:
+        deadline = time.monotonic() + 10
+        while self.closed < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert self.closed >= count, f"the server closed {self.closed} connections, not {count}"
+
+
 @pytest.fixture
 def server():
-    started = ThreadingHTTPServer(("127.0.0.1", 0), Answering)
-    started.mode, started.connections, started.lock = "echo", 0, threading.Lock()
-    started.daemon_threads = True
+    started = Server()
     threading.Thread(target=started.serve_forever, daemon=True).start()
     yield started
     started.shutdown()
@@ -107,7 +127,7 @@ def test_a_connection_the_server_closed_is_dropped_not_written_to(server):
     with client_of(url_of(server)) as client:
         for n in range(4):
             assert client.get(f"/t/{n}").json()["path"] == f"/t/{n}"
-            time.sleep(0.05)  # the server's close arrives before the next request
+            server.wait_closed(n + 1)  # the server's close arrives before the next request
     assert server.connections == 4
 
 
