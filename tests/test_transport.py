@@ -55,9 +55,17 @@ class Answering(BaseHTTPRequestHandler):
                               "body": body.decode()}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
-        if mode == "gzip":
+        if mode in ("gzip", "chunked gzip"):
             payload = gzip.compress(payload)
             self.send_header("Content-Encoding", "gzip")
+        if mode == "chunked gzip":
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for start in range(0, len(payload), 40):
+                part = payload[start:start + 40]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\n\r\n")
+            return
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
@@ -138,10 +146,12 @@ def test_threads_share_the_idle_connections(server):
     assert server.connections <= 8
 
 
-def test_a_compressed_answer_is_decoded(server):
-    server.mode = "gzip"
+@pytest.mark.parametrize("mode", ["gzip", "chunked gzip"])
+def test_a_compressed_or_chunked_answer_is_decoded(server, mode):
+    server.mode = mode
     with client_of(url_of(server)) as client:
-        assert client.get("/t/1").json()["path"] == "/t/1"
+        assert [client.get(f"/t/{n}").json()["path"] for n in range(3)] == ["/t/0", "/t/1", "/t/2"]
+    assert server.connections == 1  # a chunked answer read to its end leaves the connection reusable
 
 
 def test_failures_are_httpx_errors_the_vendor_client_retries(server):
