@@ -27,6 +27,7 @@ import select
 import socket
 import ssl
 import threading
+import urllib.parse
 import urllib.request
 
 import httpx
@@ -140,9 +141,8 @@ def _readable(sock: socket.socket) -> bool:
 def vendor_transport(base_url: str, ssl_context: ssl.SSLContext) -> httpx.BaseTransport | None:
     """This transport for a vendor at ``base_url``; None (httpx's own, which honours it) where the
     environment names a proxy for that URL."""
-    scheme, _, rest = base_url.partition("://")
-    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    url = urllib.parse.urlsplit(base_url)
     proxies = urllib.request.getproxies()
-    if (proxies.get(scheme.lower()) or proxies.get("all")) and not urllib.request.proxy_bypass(host):
+    if (proxies.get(url.scheme) or proxies.get("all")) and not urllib.request.proxy_bypass(url.hostname or ""):
         return None
     return KeepAliveTransport(ssl_context)
