@@ -320,7 +320,7 @@ class Store:
         decided: list[tuple[Any, Outcome, TicketState | None]] = []
         pending: list[tuple[Any, Outcome, TicketState | None]] = []
         with self.engine.begin() as conn:
-            rows = conn.execute(_inbox_heads(limit), {"now": now}).all()
+            rows = self._heads(conn, [_inbox_heads(limit)], now)
             if not rows:
                 return 0, []
             states = self._lock_states(conn, rows)
@@ -384,6 +384,21 @@ class Store:
             raw = conn.execute(sa.select(tickets.c.state).where(
                 (tickets.c.vendor == ticket.vendor) & (tickets.c.ticket_id == ticket.id))).scalar()
         return TicketState.load(raw) if raw else None
+
+    def _heads(self, conn: Connection, claims: list[sa.Select], now: float) -> list[Any]:
+        """The rows of ``claims`` (see :func:`_claimable`), on PostgreSQL planned with sorting off for them.
+
+        Pending rows are the newest, so a claim must walk the (status, id) index in order and stop at its
+        limit. With sorting allowed, PostgreSQL may instead read every pending row and sort them: its
+        choice for a table it has not analysed yet, whose pending rows it then guesses are few (measured
+        with 50k pending: 0.15 s a claim against 0.2 ms). Sorting is allowed again for the rest of the
+        transaction."""
+        if not self.is_postgres:
+            return [row for claim in claims for row in conn.execute(claim, {"now": now})]
+        conn.exec_driver_sql("SET LOCAL enable_sort = off")
+        rows = [row for claim in claims for row in conn.execute(claim, {"now": now})]
+        conn.exec_driver_sql("SET LOCAL enable_sort TO DEFAULT")
+        return rows
 
     def _lock_states(self, conn: Connection, rows: list[Any]) -> dict[tuple[str, str], TicketState]:
         """The stored states of the rows' tickets, locked to the end of the transaction, by (vendor, ticket id)."""
@@ -462,8 +477,8 @@ class Store:
         """
         now, limit = now or time.time(), min(limit, MAX_TICKETS)
         with self.engine.begin() as conn:
-            rows = heapq.nsmallest(limit, [row for leased in (False, True) for row in conn.execute(
-                _outbox_heads(leased, limit), {"now": now})], key=lambda r: r.id)
+            rows = heapq.nsmallest(limit, self._heads(conn, [_outbox_heads(leased, limit) for leased in (False, True)],
+                                                      now), key=lambda r: r.id)
             if rows and joined:
                 rows = sorted(rows + _same_decision_after(conn, rows, now), key=lambda r: r.id)
             if rows:
@@ -649,6 +664,14 @@ class Store:
             query = query.where(tickets.c.running)
         with self._read() as conn:
             return [(row.updated_at, row.state, row.running) for row in conn.execute(query)]
+
+    def work_left(self) -> bool:
+        """Whether an event is pending or a write pending or being sent (timers may wait: they are in the
+        future). Two index probes, where :meth:`counts` reads every row."""
+        probes = [sa.select(inbox.c.id).where(inbox.c.status == "pending").limit(1),
+                  sa.select(outbox.c.id).where(outbox.c.status.in_(("pending", "sending"))).limit(1)]
+        with self._read() as conn:
+            return any(conn.execute(probe).first() for probe in probes)
 
     def counts(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
@@ -869,12 +892,17 @@ def _outbox_heads(lease_ran_out: bool, limit: int) -> sa.Select:
 
 def _claimable(table: sa.Table, ready, blocking: tuple[str, ...], limit: int = 1):
     """The ``limit`` oldest ready rows whose tickets have no earlier row still in ``blocking`` (so at
-    most one per ticket)."""
+    most one per ticket); run through :meth:`Store._heads`.
+
+    "An earlier row?" is a scalar sub-query (``LIMIT 1``) asked of each candidate through its ticket's
+    index. Written as ``NOT EXISTS``, PostgreSQL may plan it as an anti-join whose inner side reads every
+    pending row once per candidate: its choice while its statistics say pending rows are rare, which they
+    are until an outage leaves a backlog (50k pending: 0.3 s a claim instead of 0.2 ms)."""
     earlier = table.alias("earlier")
-    blocked = sa.exists().where(
+    ahead = (sa.select(earlier.c.id).where(
         (earlier.c.vendor == table.c.vendor) & (earlier.c.ticket_id == table.c.ticket_id)
-        & (earlier.c.id < table.c.id) & earlier.c.status.in_(blocking))
-    return (sa.select(table).where(ready & ~blocked).order_by(table.c.id).limit(limit)
+        & earlier.c.status.in_(blocking) & (earlier.c.id < table.c.id)).limit(1).scalar_subquery())
+    return (sa.select(table).where(ready & ahead.is_(None)).order_by(table.c.id).limit(limit)
             .with_for_update(skip_locked=True, of=table))
 
 

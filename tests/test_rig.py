@@ -4,18 +4,17 @@ from pathlib import Path
 
 from slabridge.testing.rig import Rig
 
-CLEAN = {"inbox": {"done": 3}, "outbox": {"done": 2}, "timers": {"pending": 1}}
-BUSY = {"inbox": {"done": 3, "pending": 1}, "outbox": {"done": 2}, "timers": {"fired": 1}}
+CLEAN, BUSY = False, True  # whether work is left
 
 
 class ScriptedCounts:
-    """The store's row counts, one look after another (the rig reads nothing else to decide)."""
+    """The store's answers to "work left?", one look after another (the rig reads nothing else to decide)."""
 
     def __init__(self, *looks):
         self.looks = list(looks)
         self.seen = 0
 
-    def counts(self):
+    def work_left(self):
         self.seen += 1
         return self.looks.pop(0) if len(self.looks) > 1 else self.looks[0]
 

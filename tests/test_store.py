@@ -438,3 +438,18 @@ def test_firing_timers_does_not_wait_for_a_ticket_a_decision_holds(pg_empty):
         assert not waited and [t.kind for t in fired] == ["warn"]
     finally:
         store.close()
+
+
+def test_work_left_is_a_pending_event_or_a_write_not_yet_sent(store):
+    from slabridge.store import Finished
+
+    assert not store.work_left()
+    store.enqueue(event("T-9", "w1"))
+    assert store.work_left()  # the event
+    later = Timer(kind="warn", fire_at=datetime(2099, 1, 1, tzinfo=timezone.utc))
+    store.process_events(lambda ev, st: outcome_for(ev, st, timers=(later,)), now=10.0)
+    assert store.work_left()  # its write, pending
+    claimed = store.claim_outboxes("w", 60.0, now=10.0)
+    assert store.work_left()  # being sent
+    store.finish_outboxes([Finished(claimed[0].id, "done")], now=11.0, owner="w")
+    assert not store.work_left()  # a timer in the future is not work left

@@ -272,8 +272,7 @@ class Rig:
         deadline, clean_since = time.monotonic() + timeout, None
         while time.monotonic() < deadline:
             seen_at = time.time()
-            counts = self.store.counts()
-            if not counts["inbox"].get("pending") and not any(counts["outbox"].get(s) for s in ("pending", "sending")):
+            if not self.store.work_left():
                 if clean_since is not None:
                     self.drained_at = clean_since
                     return True
