@@ -1,7 +1,7 @@
 """Benchmark: the pipeline end to end, webhook in the inbox → decided → written to a (loopback) vendor.
 
     python bench/pipeline.py [--events 3000] [--database sqlite|postgresql://...] [--workers 1] [--threads 2]
-                             [--stored 100000] [--vendor-latency-ms 100] [--send-concurrency 1]
+                             [--stored 100000 [--analysed]] [--vendor-latency-ms 100] [--send-concurrency 1]
 
 N signed webhooks over the three vendors and the example contracts are parsed and stored in the inbox
 first (as the receiver would have) and held; then ``--workers`` ``slabridge worker`` processes start against
@@ -11,7 +11,8 @@ It prints events/s end to end and, from the workers' JSON log lines, the time pe
 commit, one transaction) and per write-back (the vendor round trip, retries included).
 ``--stored N`` first fills the database with the history of a store in use: N closed tickets' states and
 N done events and writes (a year of a busy helpdesk is a few hundred thousand), and N/10 open tickets with
-two pending timers each. ``--vendor-latency-ms`` makes every fake vendor answer that much later, as a
+two pending timers each; with ``--analysed`` the database's statistics are then taken, before the backlog
+arrives, so they say pending rows are rare (as after an outage). ``--vendor-latency-ms`` makes every fake vendor answer that much later, as a
 helpdesk across the internet does; ``--send-concurrency`` sets the workers' setting of that name.
 """
 
@@ -46,6 +47,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--stored", type=int, default=0, help="closed tickets, done events and writes already stored")
+    parser.add_argument("--analysed", action="store_true", help="analyse the tables after storing the history, "
+                        "before the backlog arrives: the statistics of a drained queue, as after an outage")
     parser.add_argument("--vendor-latency-ms", type=float, default=0.0,
                         help="each fake vendor answers this much later (a helpdesk across the internet: 100-300)")
     parser.add_argument("--send-concurrency", type=int, default=None, help="the workers' send_concurrency setting")
@@ -66,6 +69,9 @@ def main() -> int:
     (folder / "slabridge.toml").write_text(config)
     store_history(rig.store, args.stored)
     store_history(rig.store, args.stored // 10, prefix="open", running=True)  # a tenth as many still open
+    if args.analysed:
+        with rig.store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE")
     history = rig.history(tickets=max(1, args.events // 3), events_per_ticket=3)[: args.events]
     now, settings = datetime.now(timezone.utc), _settings(folder)
     for vendor, _ticket, body in history:

@@ -23,7 +23,7 @@ ACTION = {"type": "add_tags", "tags": ["sla-p1"]}
 
 
 def history(store: Store, size: int) -> None:
-    """``size`` done events and writes, analysed: the statistics of a drained queue."""
+    """``size`` done events and writes."""
     with store.engine.begin() as conn:
         conn.execute(inbox.insert(), [dict(vendor="zendesk", ticket_id=f"old{i % 500}", delivery_id=f"e{i}", event={},
                                            received_at=1.0, status="done", attempts=1, not_before=0.0)
@@ -31,6 +31,9 @@ def history(store: Store, size: int) -> None:
         conn.execute(outbox.insert(), [dict(vendor="zendesk", ticket_id=f"old{i % 500}", delivery_id=f"d{i}",
                                             action=ACTION, status="done", attempts=1, not_before=0.0, created_at=1.0)
                                        for i in range(size)])
+
+
+def analyse(store: Store) -> None:
     with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("ANALYZE inbox")
         conn.exec_driver_sql("ANALYZE outbox")
@@ -72,16 +75,21 @@ def _produced(node: dict) -> int:
     return int(node["Actual Rows"] * node["Actual Loops"]) + sum(_produced(n) for n in node.get("Plans", ()))
 
 
-@pytest.mark.parametrize("analysed", [True, False], ids=["statistics-of-a-drained-queue", "never-analysed"])
-def test_a_claim_reads_no_more_with_a_backlog_the_statistics_do_not_know(pg_empty, analysed):
+@pytest.mark.parametrize("analysed", ["before the backlog", "never", "with the backlog"])
+def test_a_claim_reads_no_more_with_a_backlog_whatever_the_statistics_say(pg_empty, analysed):
+    """Before the backlog: the statistics of a drained queue (pending rows rare), as after an outage. With
+    it: a backlog that is most of a young table, its pending rows after the done ones in id order."""
     read = []
     for size in (100, 4000):
         empty_database(pg_empty)
         store = Store(pg_empty)
         store.upgrade()
-        if analysed:
-            history(store, 2000)
+        history(store, 2000)
+        if analysed == "before the backlog":
+            analyse(store)
         backlog(store, size)
+        if analysed == "with the backlog":
+            analyse(store)
         read.append(rows_read(store))
         store.close()
     assert read[1] < 1.5 * read[0] + 100, read
