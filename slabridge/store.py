@@ -477,8 +477,8 @@ class Store:
         """
         now, limit = now or time.time(), min(limit, MAX_TICKETS)
         with self.engine.begin() as conn:
-            rows = heapq.nsmallest(limit, self._heads(conn, [_outbox_heads(leased, limit) for leased in (False, True)],
-                                                      now), key=lambda r: r.id)
+            heads = self._heads(conn, [_outbox_heads(leased, limit) for leased in (False, True)], now)
+            rows = heapq.nsmallest(limit, heads, key=lambda r: r.id)
             if rows and joined:
                 rows = sorted(rows + _same_decision_after(conn, rows, now), key=lambda r: r.id)
             if rows:
