@@ -1,12 +1,12 @@
-"""On PostgreSQL a claim reads about as many rows with a backlog of 4,000 as with one of 100, whatever the
-planner's statistics say about it.
+"""On PostgreSQL a claim reads about as many rows with a backlog of 4,000 as with one of 100, and far fewer
+than the history of done rows holds, whatever the planner's statistics say and however it plans.
 
 A backlog comes after an outage, when the statistics still say pending rows are rare (analysed while the
 queue was drained), or on a database not analysed yet. Either used to cost a claim a read of every pending
 row (an anti-join or a sort over them all: 0.15-0.3 s a claim with 50k pending). And a claim psycopg had
-prepared could get a plan made without its parameters' values, which walked every done row first. Measured as the rows each
-plan node produced or dropped (``EXPLAIN ANALYZE`` of the statements the store sent, replayed with its settings in a
-transaction that is rolled back), not as time.
+prepared could get a plan made without its parameters' values, which walked every done row first.
+Measured as the rows each plan node produced or dropped (``EXPLAIN ANALYZE`` of the statements the store
+sent, replayed with its settings in a transaction that is rolled back), not as time.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def backlog(store: Store, size: int) -> None:
 
 
 def rows_read(store: Store, generic: bool) -> int:
-    """Rows produced by every plan node of the claims one batch of decisions and one claim of writes make
+    """Rows read by every plan node of the claims one batch of decisions and one claim of writes make
     (``generic``: planned as a prepared statement may be, without the values of its parameters)."""
     sent: list[tuple[str, dict]] = []
 
