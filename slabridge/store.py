@@ -393,11 +393,11 @@ class Store:
         choice for a table it has not analysed yet, whose pending rows it then guesses are few (measured
         with 50k pending: 0.15 s a claim against 0.2 ms). Sorting is allowed again for the rest of the
         transaction."""
-        if not self.is_postgres:
-            return [row for claim in claims for row in conn.execute(claim, {"now": now})]
-        conn.exec_driver_sql("SET LOCAL enable_sort = off")
+        if self.is_postgres:
+            conn.exec_driver_sql("SET LOCAL enable_sort = off")
         rows = [row for claim in claims for row in conn.execute(claim, {"now": now})]
-        conn.exec_driver_sql("SET LOCAL enable_sort TO DEFAULT")
+        if self.is_postgres:
+            conn.exec_driver_sql("SET LOCAL enable_sort TO DEFAULT")
         return rows
 
     def _lock_states(self, conn: Connection, rows: list[Any]) -> dict[tuple[str, str], TicketState]:
