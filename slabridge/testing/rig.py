@@ -68,9 +68,30 @@ def wait_ready(url: str, failure: str, seconds: float = 60) -> None:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A loopback port free now, for a server started later in another process.
+
+    Chosen below the kernel's ephemeral range: a port from ``bind(0)`` would be free for anyone's next
+    ``bind(0)`` (a fake vendor API, a client's connection) until the server takes it."""
+    low = _ephemeral_low()
+    candidates = random.sample(range(max(1024, low - 10_000), low), 200) if low > 2048 else []
+    for port in candidates:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as sock:  # no range below the ephemeral one: the kernel's pick
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _ephemeral_low(path: str = "/proc/sys/net/ipv4/ip_local_port_range") -> int:
+    """Lowest port the kernel hands out for ``bind(0)`` (Linux); 49152, the IANA start, elsewhere."""
+    try:
+        return int(Path(path).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 49152
 
 
 @dataclass
