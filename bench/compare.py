@@ -9,7 +9,8 @@ checkout's: every process it starts (gunicorn, `slabridge worker`) imports that 
 (``slabridge``, the webhooks app, the connector plugins), whatever is installed. ``replay`` (the default)
 runs each checkout's own ``bench/replay.py`` with one job: contract rules' events/s and constant rules'
 µs per decision. ``ingest`` and ``pipeline`` run this checkout's ``bench/ingest.py`` or
-``bench/pipeline.py`` (options after ``--`` go to it): the receiver's ratio to bare Flask and its req/s,
+``bench/pipeline.py`` (options after ``--`` go to it): the receiver's ratio to bare Flask, its req/s and
+the whole machine's busy µs per webhook it served,
 or the pipeline's events/s. It prints every pair, then the median of the pairs' ratios and the ratio of
 the best runs. `git worktree add /tmp/before <commit>` makes an OTHER_CHECKOUT.
 """
@@ -45,10 +46,11 @@ def _replay(stdout: str) -> tuple[float, float] | None:
     return (found["contracts"][0], found["constant"][1]) if set(found) == {"contracts", "constant"} else None
 
 
-def _ingest(stdout: str) -> tuple[float, float] | None:
+def _ingest(stdout: str) -> tuple[float, float, float] | None:
     ratio = re.search(r"^ratio receiver / bare Flask: ([\d.]+)", stdout, re.M)
     served = re.search(r"^\| receiver \| ([\d,]+) \|", stdout, re.M)
-    return (float(ratio[1]), float(served[1].replace(",", ""))) if ratio and served else None
+    busy = re.search(r"^CPU per request, receiver: .* the whole machine busy (\d+) µs", stdout, re.M)
+    return (float(ratio[1]), float(served[1].replace(",", "")), float(busy[1])) if ratio and served and busy else None
 
 
 def _pipeline(stdout: str) -> tuple[float] | None:
@@ -60,7 +62,8 @@ def _pipeline(stdout: str) -> tuple[float] | None:
 # whether more is better; how to read them)
 BENCHMARKS = {
     "replay": ("own", (("contract rules, events/s", True), ("constant rules, µs per decision", False)), _replay),
-    "ingest": ("this", (("ratio receiver / bare Flask", True), ("receiver, req/s", True)), _ingest),
+    "ingest": ("this", (("ratio receiver / bare Flask", True), ("receiver, req/s", True),
+                        ("receiver, machine µs per webhook", False)), _ingest),
     "pipeline": ("this", (("events/s", True),), _pipeline),
 }
 

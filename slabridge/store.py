@@ -272,7 +272,7 @@ class Store:
         autocommit connections that are not pinged before each use."""
         engine = self.engine if not self.is_postgres else _create_engine(
             self.url, self.engine.echo, pre_ping=False, isolation_level="AUTOCOMMIT")
-        return Intake(engine, inbox.name)
+        return Intake(engine, inbox)
 
     def _insert_inbox(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         """Insert inbox rows in ``conn``'s transaction (fired timers' events; webhooks go through

@@ -69,3 +69,14 @@ def test_replays_events_option_is_not_taken_for_another_benchmarks(tmp_path):
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "compare.py"), str(ROOT), "--bench", "pipeline",
                            "--events", "300"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "give the pipeline benchmark's own options after --" in done.stderr
+
+
+def test_an_ingest_run_is_read_as_its_ratio_its_rate_and_the_machines_time_per_webhook():
+    read = runpy.run_path(str(ROOT / "bench" / "compare.py"), run_name="compare")["_ingest"]
+    stdout = ("| bare Flask | 2,458 | 6.2 | 10.8 | {202: 4000} | 0.6 | 2.2 |\n"
+              "| receiver | 1,379 | 11.3 | 16.6 | {202: 4000} | 1.8 | 5.2 |\n"
+              "ratio receiver / bare Flask: 0.56 (paced at 1,229 req/s)\n"
+              "CPU per request, bare Flask: gunicorn 375 µs, load generator 272 µs; the whole machine busy 642 µs\n"
+              "CPU per request, receiver: gunicorn 733 µs, load generator 250 µs; the whole machine busy 1183 µs\n")
+    assert read(stdout) == (0.56, 1379.0, 1183.0)
+    assert read(stdout.replace("the whole machine busy 1183", "busy 1183")) is None  # a run that lacks it

@@ -89,6 +89,34 @@ def test_an_enqueued_event_reads_back_as_it_was_received_and_a_replayed_body_is_
     assert (row["status"], row["attempts"], row["received_at"], row["ticket_id"]) == ("pending", 0, 12.5, "1")
 
 
+def test_every_value_of_an_enqueued_row_reads_back_exactly(store):
+    """The receiver's insert sends its values as text (PostgreSQL: through libpq): a time keeps every digit,
+    an absent content key stays NULL, and text the JSON escapes (NUL, emoji, quotes) comes back as sent."""
+    said = event("7", "d-exact").model_copy(update={"description": 'a\x00b "q" \U0001f3ab \\ \u202e', "tags": ()})
+    assert store.enqueue(said, now=1764892800.1234567)
+    [row] = store.rows("inbox")
+    assert row["received_at"] == 1764892800.1234567
+    assert row["content_key"] is None and row["not_before"] == 0.0 and row["attempts"] == 0
+    assert TicketEvent.model_validate(row["event"]) == said
+
+
+@pytest.mark.postgres
+def test_text_holding_nul_is_refused_not_cut_short(pg_empty):
+    """libpq takes text up to its first NUL: a ticket id ``1\x00…`` must fail as psycopg fails it, not be
+    stored as ticket ``1``."""
+    import psycopg
+
+    store = Store(pg_empty)
+    store.upgrade()
+    try:
+        with pytest.raises(psycopg.DataError, match="NUL"):
+            store.enqueue(event("1\x00evil", "d-nul"))
+        assert store.rows("inbox") == []
+        assert store.enqueue(event("1", "d-after"))  # the connection is still good
+    finally:
+        store.close()
+
+
 @pytest.mark.postgres
 def test_a_webhook_after_the_database_dropped_its_connection_is_still_stored(pg_empty):
     """Receivers keep pooled connections without pinging them first: one the server closed (a restart)
