@@ -27,6 +27,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import shutil  # noqa: E402
 import signal  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
@@ -57,6 +58,9 @@ def main() -> int:
     args = parser.parse_args()
     if args.events < 1 or args.workers < 1 or args.threads < 1 or args.stored < 0:
         parser.error("--events, --workers and --threads must be at least 1, --stored at least 0")
+    spy = args.py_spy and (shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy")))
+    if args.py_spy and not os.access(spy, os.X_OK):
+        parser.error("--py-spy needs py-spy on PATH or beside this Python (pip install py-spy)")
     folder = Path(tempfile.mkdtemp(prefix="slabridge-pipeline-"))
     database = f"sqlite:///{folder}/pipeline.db" if args.database == "sqlite" else args.database
     empty_database(database)
@@ -87,7 +91,7 @@ def main() -> int:
     os.environ["PYTHONUNBUFFERED"] = "1"  # the worker's start-up line reaches its log at once
     command = [sys.executable, "-m", "slabridge", "worker", "--threads", str(args.threads)]
     workers = [rig._spawn(f"worker-{i}", command if not args.py_spy else [
-        "py-spy", "record", "--format", "raw", "--threads", "--rate", "200", "-o", f"{args.py_spy}-{i}.txt",
+        spy, "record", "--format", "raw", "--threads", "--rate", "200", "-o", f"{args.py_spy}-{i}.txt",
         "--", *command]) for i in range(args.workers)]
     wait_started(folder, args.workers)
     cpu_before = cpu_spent(workers)
