@@ -31,6 +31,9 @@ from .groupcommit import GroupCommit
 from .values import json_text
 
 
+Statement = str | tuple[bytes, bytes]  # SQLite: the text; PostgreSQL: (the prepared statement's name, its text)
+
+
 class StoreUnavailable(Exception):
     """The inbox cannot take the webhook now (database down, unreachable, or locked past its timeout):
     nothing was stored, and the sender should try again. ``detail`` is the database's own first line,
@@ -47,10 +50,10 @@ class Intake:
         self.dialect = engine.dialect
         self.postgres = self.dialect.name == "postgresql"
         self.table = table
-        self._statements: dict[tuple[str, ...], Any] = {}  # by the row's columns, as the store fills them
+        self._statements: dict[tuple[str, ...], Statement] = {}  # by the row's columns, as the store fills them
         self._together = None if self.postgres else GroupCommit(self._write_together)
 
-    def _statement(self, columns: tuple[str, ...]) -> Any:
+    def _statement(self, columns: tuple[str, ...]) -> Statement:
         """SQLite: the insert's text. PostgreSQL: (its prepared name, its text): the turn's key is ``$1``, the
         columns' values follow as text, each cast to its column's type."""
         names = ", ".join(columns)
