@@ -58,13 +58,18 @@ class Intake:
         columns' values follow as text, each cast to its column's type."""
         names = ", ".join(columns)
         if self.postgres:
-            values = ", ".join(f"CAST(${n} AS {self.table.c[c].type.compile(self.dialect)})"
-                               for n, c in enumerate(columns, 2))
+            values = ", ".join(f"CAST(${n} AS {self._cast_type(c)})" for n, c in enumerate(columns, 2))
             return (f"slabridge_intake_{len(self._statements)}".encode(),
                     f"WITH turn AS (SELECT pg_advisory_xact_lock(hashtextextended($1, 0))) "
                     f"INSERT INTO {self.table.name} ({names}) SELECT {values} FROM turn".encode())
         return (f"INSERT INTO {self.table.name} ({names}) VALUES ({', '.join(f':{c}' for c in columns)}) "
                 "ON CONFLICT DO NOTHING")  # a duplicate inserts nothing (and fails no other row with it)
+
+    def _cast_type(self, column: str) -> str:
+        """The type a parameter is read as: the column's, but text without its length (a cast to
+        ``VARCHAR(128)`` cuts longer text short; the column's own check refuses it)."""
+        kind = self.table.c[column].type
+        return (type(kind)() if isinstance(kind, sa.String) else kind).compile(dialect=self.dialect)
 
     def insert(self, row: dict[str, Any], turn: str) -> bool:
         """Insert ``row`` (its ``event`` as JSON text, as the Core JSON type writes it) durably; False if

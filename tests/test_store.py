@@ -118,6 +118,23 @@ def test_text_holding_nul_is_refused_not_cut_short(pg_empty):
 
 
 @pytest.mark.postgres
+def test_text_longer_than_its_column_is_refused_not_cut_short(pg_empty):
+    """An explicit cast to ``VARCHAR(128)`` would cut a longer ticket id to 128 characters (two tickets sharing
+    those would become one); the column's own check refuses it instead."""
+    import psycopg
+
+    store = Store(pg_empty)
+    store.upgrade()
+    try:
+        with pytest.raises(psycopg.DataError, match="too long"):
+            store.enqueue(event("9" * 129, "d-long"))
+        assert store.rows("inbox") == []
+        assert store.enqueue(event("9" * 128, "d-fits"))
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
 def test_a_webhook_after_the_database_dropped_its_connection_is_still_stored(pg_empty):
     """Receivers keep pooled connections without pinging them first: one the server closed (a restart)
     is found dead on use, discarded, and the insert made on a fresh one."""
