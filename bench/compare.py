@@ -10,9 +10,8 @@ checkout's: every process it starts (gunicorn, `slabridge worker`) imports that 
 runs each checkout's own ``bench/replay.py`` with one job: contract rules' events/s and constant rules'
 µs per decision. ``ingest`` and ``pipeline`` run this checkout's ``bench/ingest.py`` or
 ``bench/pipeline.py`` (options after ``--`` go to it): the receiver's ratio to bare Flask, its req/s and
-the whole machine's busy µs per webhook it served,
-or the pipeline's events/s. It prints every pair, then the median of the pairs' ratios and the ratio of
-the best runs. `git worktree add /tmp/before <commit>` makes an OTHER_CHECKOUT.
+the whole machine's busy µs per webhook it served (steadier than req/s), or the pipeline's events/s. It
+prints every pair, then the median of the pairs' ratios and the ratio of the best runs. `git worktree add /tmp/before <commit>` makes an OTHER_CHECKOUT.
 """
 
 from __future__ import annotations
