@@ -224,10 +224,10 @@ def replay(events: Iterable[tuple[int, TicketEvent]], plugins: Plugins, director
     with one job, read one at a time: a history larger than memory streams through.
     """
     directory = directory or Directory.empty()
-    if until is None:
-        events = sorted(events, key=lambda item: (utc(item[1].occurred_at), item[0]))
-        until = events[-1][1].occurred_at if events else None
-    with _heap_settled():
+    with _heap_settled():  # before the sort too: its keys would set off a full pass over every event given
+        if until is None:
+            events = sorted(events, key=lambda item: (utc(item[1].occurred_at), item[0]))
+            until = events[-1][1].occurred_at if events else None
         if jobs <= 1:
             return report.rows(_run_shard(events, until, plugins, directory, lambda _, line: emit(line.decode()),
                                           progress))
