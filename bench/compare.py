@@ -10,8 +10,9 @@ checkout's: every process it starts (gunicorn, `slabridge worker`) imports that 
 runs each checkout's own ``bench/replay.py`` with one job: contract rules' events/s and constant rules'
 µs per decision. ``ingest`` and ``pipeline`` run this checkout's ``bench/ingest.py`` or
 ``bench/pipeline.py`` (options after ``--`` go to it): the receiver's ratio to bare Flask, its req/s and
-the whole machine's busy µs per webhook it served (steadier than req/s), or the pipeline's events/s. It
-prints every pair, then the median of the pairs' ratios and the ratio of the best runs. `git worktree add /tmp/before <commit>` makes an OTHER_CHECKOUT.
+the whole machine's busy µs per webhook it served (steadier than req/s), or the pipeline's events/s and
+its workers' CPU per event (steadier too). It prints every pair, then the median of the pairs' ratios and
+the ratio of the best runs. `git worktree add /tmp/before <commit>` makes an OTHER_CHECKOUT.
 """
 
 from __future__ import annotations
@@ -52,9 +53,10 @@ def _ingest(stdout: str) -> tuple[float, float, float] | None:
     return (float(ratio[1]), float(served[1].replace(",", "")), float(busy[1])) if ratio and served and busy else None
 
 
-def _pipeline(stdout: str) -> tuple[float] | None:
+def _pipeline(stdout: str) -> tuple[float, float] | None:
     row = re.search(r"^\| [\d,]+ \| [\d,]+ \| [\d,]+ \| [\d.]+ \| ([\d,]+) \|", stdout, re.M)
-    return (float(row[1].replace(",", "")),) if row else None
+    cpu = re.search(r"^CPU per event: workers ([\d.]+) ms", stdout, re.M)
+    return (float(row[1].replace(",", "")), float(cpu[1])) if row and cpu else None
 
 
 # benchmark: (whose script: "own" = each checkout's, "this" = this checkout's; what each number is, and
@@ -63,7 +65,7 @@ BENCHMARKS = {
     "replay": ("own", (("contract rules, events/s", True), ("constant rules, µs per decision", False)), _replay),
     "ingest": ("this", (("ratio receiver / bare Flask", True), ("receiver, req/s", True),
                         ("receiver, machine µs per webhook", False)), _ingest),
-    "pipeline": ("this", (("events/s", True),), _pipeline),
+    "pipeline": ("this", (("events/s", True), ("workers' CPU ms per event", False)), _pipeline),
 }
 
 

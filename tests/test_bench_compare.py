@@ -80,3 +80,13 @@ def test_an_ingest_run_is_read_as_its_ratio_its_rate_and_the_machines_time_per_w
               "CPU per request, receiver: gunicorn 733 µs, load generator 250 µs; the whole machine busy 1183 µs\n")
     assert read(stdout) == (0.56, 1379.0, 1183.0)
     assert read(stdout.replace("the whole machine busy 1183", "busy 1183")) is None  # a run that lacks it
+
+
+def test_a_pipeline_run_is_read_as_its_rate_and_the_workers_cpu_per_event():
+    read = runpy.run_path(str(ROOT / "bench" / "compare.py"), run_name="compare")["_pipeline"]
+    stdout = ("| events | decisions (timers too) | writes received | seconds | events/s | decide+commit ms p50 / p99 |\n"
+              "| 3,000 | 3,000 | 3,667 | 4.8 | 1,630 | 0.2 / 2.3 | 0.6 / 1.9 |\n"
+              "CPU per event: workers 1.18 ms, the fake vendors (and this process's polling) 0.49 ms; "
+              "the whole machine busy 1.68 ms\n")
+    assert read(stdout) == (1630.0, 1.18)
+    assert read(stdout.replace("workers 1.18 ms", "workers ? ms")) is None  # a run that lacks it

@@ -64,3 +64,42 @@ def test_every_line_is_json_with_its_references_and_no_ticket_text(json_lines, m
     sent = [line for line in lines if line.get("action")]
     assert sent and all(line["vendor"] == vendor and "duration_ms" in line and "status" in line for line in sent)
     assert any(line["message"].startswith("rejected") and line["status"] >= 400 for line in lines)
+
+
+def test_a_line_is_written_whatever_its_values_hold():
+    """The fast encoder refuses a lone surrogate (a file name read with ``surrogateescape``) and objects it
+    does not know; such a line is still one JSON object, written by the standard library."""
+    formatter = logs.JsonFormatter()
+    record = logging.getLogger("slabridge.directory").makeRecord(
+        "slabridge.directory", logging.WARNING, __file__, 1, "cannot read %s", ("contracts/caf\udce9.yaml",), None,
+        extra={"status": object(), "vendor": "zendesk", "unlisted": "never written"})
+    line = json.loads(formatter.format(record))
+    assert line["message"] == "cannot read contracts/caf\udce9.yaml" and line["vendor"] == "zendesk"
+    assert line["status"].startswith("<object") and "unlisted" not in line and line["level"] == "WARNING"
+    plain = json.loads(formatter.format(logging.getLogger("slabridge").makeRecord(
+        "slabridge", logging.INFO, __file__, 1, "decided %s", ("zendesk:7",), None, extra={"duration_ms": 1.5})))
+    assert plain["message"] == "decided zendesk:7" and plain["duration_ms"] == 1.5
+    assert plain["at"].endswith("+00:00") and len(plain["at"]) == len("2026-12-05T01:35:21.438+00:00")
+
+
+def test_configuring_logging_stops_gathering_what_no_line_writes():
+    """Where slabridge configures logging itself, records skip the caller's frame walk and the thread and
+    process names (neither format writes them); a host's own configuration keeps them."""
+    root = logging.getLogger()
+    switches = ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing")
+    saved, handlers, level = {n: getattr(logging, n) for n in switches}, root.handlers[:], root.level
+    ours = logging.getLogger("slabridge").level
+    try:
+        root.handlers = [logging.NullHandler()]  # a host's configuration
+        logs.configure("INFO", "json")
+        assert {n: getattr(logging, n) for n in switches} == saved
+        root.handlers = []
+        logs.configure("INFO", "json")
+        record = logging.getLogger("slabridge.worker").makeRecord("slabridge.worker", logging.INFO, "", 0, "x", (), None)
+        assert logging._srcfile is None and record.threadName is None and record.processName is None
+        assert record.process is None and isinstance(root.handlers[0].formatter, logs.JsonFormatter)
+    finally:
+        root.handlers, root.level = handlers, level
+        logging.getLogger("slabridge").setLevel(ours)
+        for name, value in saved.items():
+            setattr(logging, name, value)
