@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from . import report
+from . import heap, report
 from .directory import Directory
 from .engine import Outcome, TicketState, decide, timer_event
 from .models import TicketEvent
@@ -224,7 +224,7 @@ def replay(events: Iterable[tuple[int, TicketEvent]], plugins: Plugins, director
     with one job, read one at a time: a history larger than memory streams through.
     """
     directory = directory or Directory.empty()
-    with _heap_settled():  # before the sort too: its keys would set off a full pass over every event given
+    with heap.settled():  # before the sort too: its keys would set off a full pass over every event given
         if until is None:
             events = sorted(events, key=lambda item: (utc(item[1].occurred_at), item[0]))
             until = events[-1][1].occurred_at if events else None
@@ -232,23 +232,6 @@ def replay(events: Iterable[tuple[int, TicketEvent]], plugins: Plugins, director
             return report.rows(_run_shard(events, until, plugins, directory, lambda _, line: emit(line.decode()),
                                           progress))
         return report.rows(report.merge(_run_sharded(events, until, plugins, directory, jobs, emit, progress)))
-
-
-@contextlib.contextmanager
-def _heap_settled():
-    """What exists when a replay starts (contracts, plugins, the events given) outlives it, so the garbage
-    collector's full passes leave it alone (``gc.freeze``) until the replay ends: a pass over a list of 100k
-    events took a twentieth of the replay's time. Decisions leave next to no reference cycles (20 objects in
-    20k events), so the youngest generation is collected every :data:`YOUNG_COLLECTION` allocations, not 700:
-    most of what a decision builds is freed before a collection would walk it."""
-    threshold = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(max(threshold[0], YOUNG_COLLECTION), *threshold[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
 
 
 def _run_sharded(events, until, plugins, directory, jobs, emit, progress) -> list[dict]:
@@ -277,7 +260,6 @@ def _run_sharded(events, until, plugins, directory, jobs, emit, progress) -> lis
 
 _SHARED: tuple | None = None
 SHARDS_PER_JOB = 16  # shards are taken by whichever job is free: a slow customer does not hold the rest back
-YOUNG_COLLECTION = 20_000  # allocations between collections of the youngest generation, during a replay
 EPOCH, MICROSECOND = datetime(1970, 1, 1, tzinfo=timezone.utc), timedelta(microseconds=1)  # merge keys' instants
 
 

@@ -57,7 +57,8 @@ def test_a_replay_leaves_the_garbage_collector_as_it_found_it():
     import gc
     import random
 
-    from slabridge.simulation import YOUNG_COLLECTION, replay
+    from slabridge.heap import YOUNG_COLLECTION
+    from slabridge.simulation import replay
     from slabridge.testing.history import PRIORITIES, generate
 
     directory, problems = load(ROOT / "examples" / "contracts", ROOT / "examples" / "customers.yaml")
@@ -99,3 +100,25 @@ def test_events_handed_in_unordered_are_ordered_with_the_heap_frozen():
     lines: list[str] = []
     replay(events, plugins, directory, 1, emit=lines.append)
     assert lines and Watched.frozen_when_read and all(n > outside for n in Watched.frozen_when_read)
+
+
+def test_a_settled_process_has_collected_its_start_up_garbage_and_frozen_the_rest():
+    import gc
+    import weakref
+
+    from slabridge import heap
+
+    class Node:
+        pass
+
+    garbage, kept = Node(), Node()
+    garbage.me = garbage  # a cycle nothing else refers to: only the collector frees it
+    gone = weakref.ref(garbage)
+    del garbage
+    frozen = gc.get_freeze_count()
+    try:
+        heap.settle()
+        assert gone() is None  # collected before the freeze, not kept in it forever
+        assert gc.get_freeze_count() > frozen and kept not in gc.get_objects()  # frozen: no pass walks it
+    finally:
+        gc.unfreeze()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from .. import config as config_module, logs
+from .. import config as config_module, heap, logs
 from ..config import ConfigError, Settings
 from ..tables import render_table
 
@@ -111,6 +111,7 @@ def serve(obj: Context, host: str, port: int, workers: int) -> None:
     app = create_app(settings, plugins, store)
     stop = threading.Event()
     threads = worker_threads(store, plugins, directory, workers, stop)
+    heap.settle()  # what is built by now lives until exit: no collector pass need walk it
     enabled = [v for v in plugins.connectors if settings.vendor(v).enabled]
 
     def announce(url: str) -> None:
@@ -137,6 +138,7 @@ def worker(obj: Context, threads: int) -> None:
     plugins, store, directory = obj.plugins(settings), obj.store(settings), obj.directory(settings)
     stop = threading.Event()
     pool = worker_threads(store, plugins, directory, threads, stop)
+    heap.settle()  # what is built by now lives until exit: no collector pass need walk it
     for thread in pool:
         thread.start()
     click.echo(f"slabridge worker: {threads} thread(s) on {_safe_url(settings.database_url)}")
