@@ -1,6 +1,7 @@
 """Benchmark: instructions per replayed event, counted by valgrind, for this checkout and others.
 
     python bench/instructions.py [OTHER_CHECKOUT ...] [--events 2000] [--seed 3] [--rules constant]
+    python bench/instructions.py [OTHER_CHECKOUT ...] --pipeline [--events 400]
 
 On this shared machine wall-clock ratios swing by ±10 % from pair to pair, which hides a change of
 1–3 %. Callgrind counts the instructions the interpreter executes: the same to a few per million on
@@ -13,6 +14,13 @@ passes do not happen), so confirm a change with ``bench/compare.py``; but a chan
 instructions rarely saves time. Each checkout's own ``slabridge`` package is replayed, with
 entry-point plugins left out. Needs valgrind (Debian's package); a run of 2,000 events takes about
 a minute and a half, checkouts two at a time.
+
+With ``--pipeline`` it counts the worker instead: this checkout's ``bench/pipeline.py --callgrind`` (SQLite,
+one worker thread, loopback fake vendors outside valgrind) runs on each checkout's code with a quarter of
+``--events`` and with all of them, and the difference of the worker's instructions over the difference of
+the events is printed: deciding, committing, claiming, sending and logging one event, start-up left out.
+Two runs of the same size differ by a few in a hundred thousand (a worker polls a little longer or
+shorter while the backlog is held). 400 events take about a minute a run.
 """
 
 from __future__ import annotations
@@ -26,8 +34,10 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 import argparse  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
+import runpy  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
+import tempfile  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,19 +84,25 @@ def count(checkout: Path, events: int, seed: int, part: str, rules: str) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("others", nargs="*", type=Path, help="other checkouts (git worktree add /tmp/x <commit>)")
-    parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--events", type=int, default=None, help="events replayed (default 2000)")
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--rules", choices=("contracts", "constant"), default="contracts",
                         help="the example contracts, or bench/replay.py's constant rules (the framework's own cost)")
+    parser.add_argument("--pipeline", action="store_true", help="count the worker's instructions per event "
+                        "(inbox to vendor write) instead of a replay's; --events then defaults to 400")
     args = parser.parse_args()
+    if args.events is None:
+        args.events = 400 if args.pipeline else 2000
     if shutil.which("valgrind") is None:
         parser.error("valgrind is not installed (apt-get install valgrind)")
-    if args.events < 1:
-        parser.error("--events must be at least 1")
+    if args.events < (8 if args.pipeline else 1):
+        parser.error("--events must be at least 1 (8 with --pipeline)")
     checkouts = [ROOT, *(p.resolve() for p in args.others)]
     for checkout in checkouts:
         if not (checkout / "slabridge" / "simulation.py").is_file():
             parser.error(f"{checkout} is not a slabridge checkout")
+    if args.pipeline:
+        return pipeline(checkouts, args.events)
     runs = [(c, part) for c in checkouts for part in ("replay", "setup")]
     with ThreadPoolExecutor(max_workers=2) as pool:
         counted = dict(zip(runs, pool.map(lambda run: count(run[0], args.events, args.seed, run[1], args.rules), runs)))
@@ -98,6 +114,47 @@ def main() -> int:
     for checkout in checkouts:
         print(f"| {checkout} | {per_event[checkout]:,.0f} | {per_event[checkout] / per_event[ROOT]:.3f} |")
     return 0
+
+
+def pipeline(checkouts: list[Path], events: int) -> int:
+    """Print the worker's instructions per event for each checkout (see the module's docstring)."""
+    compare = runpy.run_path(str(ROOT / "bench" / "compare.py"), run_name="compare")
+    sizes = (events // 4, events)
+    links = Path(tempfile.mkdtemp(prefix="slabridge-instructions-"))
+    try:
+        paths = {c: compare["python_path"](c, links / str(n)) for n, c in enumerate(checkouts)}
+        runs = [(c, size) for c in checkouts for size in sizes]
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            counted = dict(zip(runs, pool.map(lambda run: count_worker(run[0], paths[run[0]], run[1]), runs)))
+    finally:
+        shutil.rmtree(links, ignore_errors=True)
+    per_event = {}
+    for checkout in checkouts:
+        (few, small), (many, large) = (counted[checkout, size] for size in sizes)
+        per_event[checkout] = (large - small) / (many - few)
+    print(f"the worker, {sizes[0]:,} and {sizes[1]:,} events (SQLite, one thread); instructions per event")
+    print("| checkout | instructions per event | ÷ this checkout |")
+    print("| --- | ---: | ---: |")
+    for checkout in checkouts:
+        print(f"| {checkout} | {per_event[checkout]:,.0f} | {per_event[checkout] / per_event[ROOT]:.3f} |")
+    return 0
+
+
+WORKER_COUNT = re.compile(r"^worker instructions: (\d+) for (\d+) events", re.M)
+
+
+def count_worker(checkout: Path, python_path: str, events: int) -> tuple[int, int]:
+    """(events in the inbox, the worker's instructions) of one ``bench/pipeline.py --callgrind`` run on
+    ``checkout``'s code."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [python_path, os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "compare.py"), "--run", str(checkout),
+                           str(ROOT / "bench" / "pipeline.py"), "--events", str(events), "--threads", "1",
+                           "--callgrind"], env=env, capture_output=True, text=True, check=False)
+    found = WORKER_COUNT.search(done.stdout)
+    if done.returncode != 0 or not found:
+        raise SystemExit(f"{checkout}: the pipeline run of {events} events failed (exit {done.returncode}):\n"
+                         f"{done.stderr[-2000:]}")
+    return int(found[2]), int(found[1])
 
 
 if __name__ == "__main__":

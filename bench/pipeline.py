@@ -2,6 +2,7 @@
 
     python bench/pipeline.py [--events 3000] [--database sqlite|postgresql://...] [--workers 1] [--threads 2]
                              [--stored 100000 [--analysed]] [--vendor-latency-ms 100] [--send-concurrency 1]
+                             [--py-spy PREFIX | --callgrind]
 
 N signed webhooks over the three vendors and the example contracts are parsed and stored in the inbox
 first (as the receiver would have) and held; then ``--workers`` ``slabridge worker`` processes start against
@@ -14,6 +15,7 @@ N done events and writes (a year of a busy helpdesk is a few hundred thousand), 
 two pending timers each; with ``--analysed`` the database's statistics are then taken, before the backlog
 arrives, so they say pending rows are rare (as after an outage). ``--vendor-latency-ms`` makes every fake vendor answer that much later, as a
 helpdesk across the internet does; ``--send-concurrency`` sets the workers' setting of that name.
+``--py-spy`` profiles each worker; ``--callgrind`` counts its instructions (see ``bench/instructions.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import re  # noqa: E402
 import shutil  # noqa: E402
 import signal  # noqa: E402
 import statistics  # noqa: E402
@@ -55,9 +58,14 @@ def main() -> int:
     parser.add_argument("--send-concurrency", type=int, default=None, help="the workers' send_concurrency setting")
     parser.add_argument("--py-spy", metavar="PREFIX", help="profile each worker with py-spy into PREFIX-<n>.txt "
                         "(collapsed stacks; needs `pip install py-spy`)")
+    parser.add_argument("--callgrind", action="store_true", help="run each worker under valgrind's callgrind and "
+                        "print the instructions it executed, start-up included (bench/instructions.py --pipeline "
+                        "takes the difference of two sizes); its times are then meaningless")
     args = parser.parse_args()
     if args.events < 1 or args.workers < 1 or args.threads < 1 or args.stored < 0:
         parser.error("--events, --workers and --threads must be at least 1, --stored at least 0")
+    if args.callgrind and (args.py_spy or shutil.which("valgrind") is None):
+        parser.error("--callgrind needs valgrind (apt-get install valgrind), and not with --py-spy")
     spy = args.py_spy and (shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy")))
     if args.py_spy and not os.access(spy, os.X_OK):
         parser.error("--py-spy needs py-spy on PATH or beside this Python (pip install py-spy)")
@@ -90,10 +98,13 @@ def main() -> int:
     hold(rig, True)
     os.environ["PYTHONUNBUFFERED"] = "1"  # the worker's start-up line reaches its log at once
     command = [sys.executable, "-m", "slabridge", "worker", "--threads", str(args.threads)]
+    if args.callgrind:
+        os.environ["PYTHONHASHSEED"] = "0"  # the same dict and set orders, so the same instructions, every run
+        command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *command]
     workers = [rig._spawn(f"worker-{i}", command if not args.py_spy else [
         spy, "record", "--format", "raw", "--threads", "--rate", "200", "-o", f"{args.py_spy}-{i}.txt",
         "--", *command]) for i in range(args.workers)]
-    wait_started(folder, args.workers)
+    wait_started(folder, args.workers, seconds=900 if args.callgrind else 120)  # ~50x slower under valgrind
     cpu_before = cpu_spent(workers)
     hold(rig, False)
     started = time.time()
@@ -107,6 +118,13 @@ def main() -> int:
             os.killpg(process.pid, signal.SIGINT if args.py_spy else signal.SIGTERM)  # py-spy writes on SIGINT
             process.wait()
         rig.stop()
+    if args.callgrind:
+        counted = [re.search(r"Collected : (\d+)", path.read_text(errors="replace"))
+                   for path in folder.glob("worker-*.log")]
+        if not all(counted):
+            raise RuntimeError(f"a worker's callgrind summary is missing; see {folder}")
+        print(f"worker instructions: {sum(int(found[1]) for found in counted)} for {queued} events, start-up and "
+              "shutdown included")
     decide, send = [], []
     for path in folder.glob("worker-*.log"):
         for line in path.read_text().splitlines():
