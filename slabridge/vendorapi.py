@@ -273,7 +273,22 @@ class VendorClient:
         raise BadRequest(f"this connector makes no {kind} look-ups")
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """Send with retries; return the successful response or raise a VendorError."""
+        """Send with retries; return the successful response or raise a VendorError.
+
+        The first attempt is made directly (most succeed, and a tenacity ``Retrying`` costs more to build
+        and run than the rest of a request's own bookkeeping); after a failure the retry policy takes over
+        from it, as if it had made that attempt itself."""
+        try:
+            return self._send(method, url, **kwargs)
+        except VendorError as exc:
+            if not self._retry_now(exc) or self.max_retries < 1:
+                raise
+            failed = [exc]
+
+        def attempt(*args: Any, **kwargs: Any) -> httpx.Response:
+            if failed:  # the policy's first attempt: the one already made
+                raise failed.pop()
+            return self._send(*args, **kwargs)
         retrying = Retrying(
             retry=retry_if_exception(self._retry_now),
             stop=stop_after_attempt(self.max_retries + 1),
@@ -281,7 +296,7 @@ class VendorClient:
             sleep=self.sleep,
             reraise=True,
         )
-        return retrying(self._send, method, url, **kwargs)
+        return retrying(attempt, method, url, **kwargs)
 
     def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         self.throttle.take()
