@@ -198,8 +198,8 @@ def incident_movements(outcome: Outcome, simulation: "Simulation", directory: Di
     if customer is None or customer.incidents is None or contract is None or contract.billing is None:
         return None
     at = outcome.state.last_event.occurred_at if outcome.state.last_event else None
-    left = ledger.balance(customer.incidents.balance, customer.incidents.year_start, contract.billing,
-                          simulation.entries[customer.id], at)[0] if at else None
+    left = ledger.balance_now(customer.incidents.balance, customer.incidents.year_start, contract.billing,
+                              simulation.entries[customer.id], at) if at else None
     return {"customer": customer.id, "balance": left,
             "charges": [{"at": at.isoformat() if at else None, "delta": c.delta, "reason": c.reason}
                         for c in outcome.charges]}

@@ -154,5 +154,5 @@ def incident_balance(customer, contract, directory, now) -> int:
     if customer.incidents is None or contract.billing is None:
         return 0
     entries = directory.ledger(customer.id) if directory is not None else []
-    return incidents.balance(customer.incidents.balance, customer.incidents.year_start, contract.billing,
-                             entries, now)[0]
+    return incidents.balance_now(customer.incidents.balance, customer.incidents.year_start, contract.billing,
+                                 entries, now)

@@ -24,24 +24,52 @@ def _anniversary(start: date, years: int) -> date:
 def balance(opening: int, year_start: date, billing: Billing, entries: list[tuple[float, int, str]],
             now: datetime) -> tuple[int, list[dict]]:
     """The balance now and its history: each ledger movement, and each yearly rollover cap applied."""
-    history, current, years = [], opening, 1
+    history: list[dict] = []
+    return _fold(opening, year_start, billing, entries, now, history), history
+
+
+def balance_now(opening: int, year_start: date, billing: Billing, entries: list[tuple[float, int, str]],
+                now: datetime) -> int:
+    """The balance now alone, as :func:`balance` counts it: what an entitlement check asks on every decision
+    of a prepaid customer's tickets, so without writing out a history line per movement (which cost ~3 µs
+    each: a year's ledger read on every decision)."""
+    return _fold(opening, year_start, billing, entries, now, None)
+
+
+def _fold(opening: int, year_start: date, billing: Billing, entries: list[tuple[float, int, str]],
+          now: datetime, history: list[dict] | None) -> int:
+    """Add up ``entries`` (oldest first), capping the balance at each contract anniversary passed; each
+    movement and cap is appended to ``history`` where one is given."""
+    current, years = opening, 1
     boundary = _anniversary(year_start, 1)
+    edge = _midnight(boundary)  # the anniversary as an instant: entries before it need no date worked out
 
     def roll_until(day: date) -> None:
-        nonlocal current, years, boundary
+        nonlocal current, years, boundary, edge
         while day >= boundary:
             kept = min(current, billing.rollover_cap) if billing.rollover_cap is not None else current
-            if kept != current:
+            if kept != current and history is not None:
                 history.append({"at": boundary.isoformat(), "delta": kept - current,
                                 "reason": f"contract year rollover: at most {billing.rollover_cap} unused incidents "
                                           f"carry over", "balance": kept})
             current, years = kept, years + 1
             boundary = _anniversary(year_start, years)
+            edge = _midnight(boundary)
 
     for at, delta, reason in entries:
-        when = datetime.fromtimestamp(at, timezone.utc)
-        roll_until(when.date())
+        if at >= edge or history is not None:
+            when = datetime.fromtimestamp(at, timezone.utc)
+            roll_until(when.date())
         current += delta
-        history.append({"at": when.isoformat(), "delta": delta, "reason": reason, "balance": current})
+        if history is not None:
+            history.append({"at": when.isoformat(), "delta": delta, "reason": reason, "balance": current})
     roll_until(now.date())
-    return current, history
+    return current
+
+
+def _midnight(day: date) -> float:
+    """The instant ``day`` begins in UTC, in seconds since the epoch."""
+    return (day.toordinal() - _EPOCH_DAY) * 86_400.0
+
+
+_EPOCH_DAY = date(1970, 1, 1).toordinal()

@@ -1,11 +1,12 @@
 """Incident charges and the yearly rollover cap."""
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from slabridge.contract import AppointmentCharge, Billing
-from slabridge.rules.incidents import appointment_cost, balance
+from slabridge.rules.incidents import appointment_cost, balance, balance_now
 
 CHARGE = AppointmentCharge(first_minutes=60, first_incidents=2, then_minutes=30, then_incidents=1)
 BILLING = Billing(per_ticket=1, appointment=CHARGE, rollover_cap=15)
@@ -73,3 +74,27 @@ def test_charge_on_first_support_reply_charges_when_a_technician_answers(tmp_pat
     reply = Comment(author=Actor(email="tech@desk.example", is_agent=True), body="Replace the ribbon.")
     assert [c.delta for c in sim.feed(event(3, 20, reply)).charges] == [-1]
     assert sim.feed(event(4, 30, reply)).charges == ()  # once per ticket
+
+
+@settings(max_examples=300, deadline=None)
+@given(start=st.dates(min_value=date(2023, 1, 1), max_value=date(2026, 12, 31)),
+       cap=st.one_of(st.none(), st.integers(min_value=0, max_value=20)),
+       steps=st.lists(st.tuples(st.integers(min_value=0, max_value=200 * 86_400), st.integers(-6, 12)), max_size=30),
+       tail=st.integers(min_value=0, max_value=900 * 86_400), offset=st.integers(min_value=-12, max_value=14))
+def test_the_balance_alone_is_the_balance_with_its_history(start, cap, steps, tail, offset):
+    """Each decision asks for the balance alone (no history written out); it must be the same number, across
+    anniversaries (29 February, movements at an anniversary's midnight) and a "now" in any zone."""
+    moment, entries = datetime(start.year, start.month, start.day, tzinfo=timezone.utc).timestamp(), []
+    for gap, delta in steps:
+        moment += gap
+        entries.append((moment, delta, "movement"))
+    zone = timezone(timedelta(hours=offset))
+    now = datetime.fromtimestamp(moment + tail, zone)
+    billing = Billing(per_ticket=1, rollover_cap=cap)
+    assert balance_now(7, start, billing, entries, now) == balance(7, start, billing, entries, now)[0]
+
+
+def test_a_movement_at_an_anniversarys_midnight_is_counted_after_the_cap():
+    entries = [(at(2027, 4, 1), 3, "purchase at the anniversary")]
+    for ask in (balance_now, lambda *a: balance(*a)[0]):
+        assert ask(30, date(2026, 4, 1), BILLING, entries, datetime(2027, 4, 1, 12, tzinfo=timezone.utc)) == 18
