@@ -108,11 +108,16 @@ def main() -> int:
         counted = dict(zip(runs, pool.map(lambda run: count(run[0], args.events, args.seed, run[1], args.rules), runs)))
     per_event = {c: (counted[c, "replay"] - counted[c, "setup"]) / args.events for c in checkouts}
     rules = "full contract rules" if args.rules == "contracts" else "constant rules"
-    print(f"{args.events:,} events (seed {args.seed}), {rules}, one job; instructions per event")
+    return show(f"{args.events:,} events (seed {args.seed}), {rules}, one job", per_event)
+
+
+def show(title: str, per_event: dict[Path, float]) -> int:
+    """Print each checkout's instructions per event, and its ratio to this checkout's."""
+    print(f"{title}; instructions per event")
     print("| checkout | instructions per event | ÷ this checkout |")
     print("| --- | ---: | ---: |")
-    for checkout in checkouts:
-        print(f"| {checkout} | {per_event[checkout]:,.0f} | {per_event[checkout] / per_event[ROOT]:.3f} |")
+    for checkout, count in per_event.items():
+        print(f"| {checkout} | {count:,.0f} | {count / per_event[ROOT]:.3f} |")
     return 0
 
 
@@ -132,12 +137,7 @@ def pipeline(checkouts: list[Path], events: int) -> int:
     for checkout in checkouts:
         (few, small), (many, large) = (counted[checkout, size] for size in sizes)
         per_event[checkout] = (large - small) / (many - few)
-    print(f"the worker, {sizes[0]:,} and {sizes[1]:,} events (SQLite, one thread); instructions per event")
-    print("| checkout | instructions per event | ÷ this checkout |")
-    print("| --- | ---: | ---: |")
-    for checkout in checkouts:
-        print(f"| {checkout} | {per_event[checkout]:,.0f} | {per_event[checkout] / per_event[ROOT]:.3f} |")
-    return 0
+    return show(f"the worker, {sizes[0]:,} and {sizes[1]:,} events (SQLite, one thread)", per_event)
 
 
 WORKER_COUNT = re.compile(r"^worker instructions: (\d+) for (\d+) events", re.M)
