@@ -95,7 +95,8 @@ def test_configuring_logging_stops_gathering_what_no_line_writes():
         assert {n: getattr(logging, n) for n in switches} == saved
         root.handlers = []
         logs.configure("INFO", "json")
-        record = logging.getLogger("slabridge.worker").makeRecord("slabridge.worker", logging.INFO, "", 0, "x", (), None)
+        record = logging.getLogger("slabridge.worker").makeRecord("slabridge.worker", logging.INFO, "", 0, "x", (),
+                                                                  None)
         assert logging._srcfile is None and record.threadName is None and record.processName is None
         assert record.process is None and isinstance(root.handlers[0].formatter, logs.JsonFormatter)
     finally:
