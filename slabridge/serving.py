@@ -18,6 +18,7 @@ from collections.abc import Callable
 from waitress.server import create_server
 
 from .config import Settings
+from .stopsignals import on_stop_signals, stopped
 
 log = logging.getLogger("slabridge.serve")
 
@@ -34,11 +35,11 @@ def serve_app(app, host: str, port: int, settings: Settings, workers: list[threa
         max_request_body_size=settings.max_body_bytes * 2,  # the app answers 413 first; this bounds chunked bodies
     )
 
-    def shut_down(signum, _frame):
+    def shut_down(signum: int) -> None:
         log.info("received %s: finishing requests and units of work in hand", signal.Signals(signum).name)
-        raise SystemExit(0)
+        raise SystemExit(0)  # out of waitress's loop; what follows in the finally is not interrupted again
 
-    previous = {s: signal.signal(s, shut_down) for s in (signal.SIGTERM, signal.SIGINT)}
+    previous = on_stop_signals(shut_down)
     for thread in workers:
         thread.start()
     announce(f"http://{host}:{server.effective_port}")
@@ -49,6 +50,6 @@ def serve_app(app, host: str, port: int, settings: Settings, workers: list[threa
         stop.set()
         for thread in workers:
             thread.join()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        stopped(previous)
         log.info("stopped")
+

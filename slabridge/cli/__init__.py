@@ -131,6 +131,7 @@ def serve(obj: Context, host: str, port: int, workers: int) -> None:
 @click.pass_obj
 def worker(obj: Context, threads: int) -> None:
     """Run standalone workers (scale-out: run as many as you like against PostgreSQL)."""
+    from ..stopsignals import RECEIVED as STOP_SIGNALS, on_stop_signals, stopped
     from ..worker import worker_threads
 
     settings = obj.settings()
@@ -139,18 +140,16 @@ def worker(obj: Context, threads: int) -> None:
     stop = threading.Event()
     pool = worker_threads(store, plugins, directory, threads, stop)
     heap.settle()  # what is built by now lives until exit: no collector pass need walk it
+    previous = on_stop_signals()  # SIGTERM or Ctrl-C: finish the unit of work in hand, then exit
     for thread in pool:
         thread.start()
     click.echo(f"slabridge worker: {threads} thread(s) on {_safe_url(settings.database_url)}")
-    import signal
-
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())  # finish the unit of work in hand, then exit
-    try:
-        for thread in pool:
-            while thread.is_alive():
-                thread.join(0.5)
-    except KeyboardInterrupt:
-        stop.set()
+    for thread in pool:
+        while thread.is_alive():
+            if STOP_SIGNALS:
+                stop.set()
+            thread.join(0.1)
+    stopped(previous)
 
 
 @main.command()

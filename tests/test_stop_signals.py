@@ -1,0 +1,74 @@
+"""A graceful stop that a burst of SIGTERMs and SIGINTs cannot jam (a worker once hung on two SIGTERMs: the
+second handler waited for the lock the first one's ``stop.set()`` held)."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+from slabridge.testing.rig import free_port, wait_ready
+
+HELD_LOCK = textwrap.dedent("""
+    import os, signal, threading
+    from slabridge.stopsignals import RECEIVED, on_stop_signals
+    stop, firsts = threading.Event(), []
+    on_stop_signals(firsts.append)
+    with stop._cond:  # as if the main thread were inside stop.set() when more signals come
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGTERM):
+            os.kill(os.getpid(), sig)
+            sum(range(1000))  # the handler runs between these bytecodes
+        held = list(RECEIVED)
+    if RECEIVED:  # what the worker's loop does with them
+        stop.set()
+    print(held, firsts, stop.is_set())
+""")
+
+
+def test_a_signal_arriving_while_the_stop_events_lock_is_held_is_noted_not_waited_on():
+    """The old handler (``stop.set()`` itself) waits forever here; the first signal's own work is done once,
+    and the stop after the lock is given back."""
+    done = subprocess.run([sys.executable, "-c", HELD_LOCK], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[0] == f"[{signal.SIGTERM.value}, {signal.SIGINT.value}, {signal.SIGTERM.value}] " \
+                                        f"[{signal.SIGTERM.value}] True"
+
+
+def burst(process: subprocess.Popen, seconds: float = 0.5) -> None:
+    """SIGTERM and SIGINT, alternately, as fast as they can be sent, until the process ends or ``seconds``."""
+    end, signals = time.monotonic() + seconds, (signal.SIGTERM, signal.SIGINT)
+    n = 0
+    while process.poll() is None and time.monotonic() < end:
+        try:
+            os.kill(process.pid, signals[n % 2])
+        except ProcessLookupError:
+            return
+        n += 1
+
+
+def test_a_worker_under_a_burst_of_stop_signals_stops_after_its_work_and_exits_0(tmp_path):
+    env = {**os.environ, "SLABRIDGE_DATABASE_URL": f"sqlite:///{tmp_path}/w.db"}
+    subprocess.run([sys.executable, "-m", "slabridge", "db", "upgrade"], env=env, cwd=tmp_path, check=True,
+                   capture_output=True, timeout=120)
+    process = subprocess.Popen([sys.executable, "-m", "slabridge", "worker", "--threads", "2"], cwd=tmp_path,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert "slabridge worker:" in process.stdout.readline()
+    burst(process)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0 and "Traceback" not in output, output
+
+
+def test_serve_under_a_burst_of_stop_signals_stops_cleanly(tmp_path):
+    port = free_port()
+    env = {**os.environ, "SLABRIDGE_DATABASE_URL": f"sqlite:///{tmp_path}/serve.db"}
+    process = subprocess.Popen([sys.executable, "-m", "slabridge", "serve", "--port", str(port)], cwd=tmp_path,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", "serve did not start", seconds=60)
+        burst(process)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0 and "slabridge stopped" in output and "Traceback" not in output, output
