@@ -52,4 +52,3 @@ def serve_app(app, host: str, port: int, settings: Settings, workers: list[threa
             thread.join()
         stopped(previous)
         log.info("stopped")
-
