@@ -23,6 +23,7 @@ What the transport owns, and how:
 from __future__ import annotations
 
 import http.client
+import re
 import select
 import socket
 import ssl
@@ -50,15 +51,11 @@ class KeepAliveTransport(httpx.BaseTransport):
             raise httpx.UnsupportedProtocol(f"the request's URL has the scheme {url.scheme!r}, not http or https")
         origin = (url.scheme, url.raw_host.decode("ascii"), url.port or DEFAULT_PORTS[url.scheme])  # IDNA-encoded
         timeouts = request.extensions.get("timeout") or {}
-        body = request.read()
+        data = _serialized(request.method, url.raw_path, request.headers.raw, request.read())
         connection = self._idle_connection(origin) or self._connect(origin, timeouts.get("connect"))
         connection.sock.settimeout(timeouts.get("write"))
         try:
-            connection.putrequest(request.method, url.raw_path.decode("ascii"), skip_host=True,
-                                  skip_accept_encoding=True)
-            for name, value in request.headers.raw:
-                connection.putheader(name, value)
-            connection.endheaders(body or None)
+            connection.sock.sendall(data)
         except socket.timeout as exc:
             connection.close()
             raise httpx.WriteTimeout(str(exc) or "timed out writing the request", request=request) from exc
@@ -67,7 +64,8 @@ class KeepAliveTransport(httpx.BaseTransport):
             raise httpx.WriteError(str(exc) or exc.__class__.__name__, request=request) from exc
         try:
             connection.sock.settimeout(timeouts.get("read"))
-            answer = connection.getresponse()
+            answer = http.client.HTTPResponse(connection.sock, method=request.method)
+            answer.begin()
             content = answer.read()
         except socket.timeout as exc:
             connection.close()
@@ -127,6 +125,28 @@ class KeepAliveTransport(httpx.BaseTransport):
                 connections.append(connection)
                 return
         connection.close()
+
+
+_UNSAFE_IN_TARGET = re.compile(rb"[\x00-\x20\x7f]")  # what http.client refuses in a request's target
+_UNSAFE_IN_VALUE = re.compile(rb"[\x00\r\n]")  # what would end a header line early, or smuggle one in
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")  # a header name (RFC 9110 token)
+
+
+def _serialized(method: str, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes) -> bytes:
+    """The request's bytes, head and body in one piece: one send, so the server reads it in one go (with
+    ``http.client``'s own calls the body left in a second write, a second segment on the wire).
+    Refuses (ValueError, as ``http.client`` does: not a network failure, so not retried) a control character
+    in the target, a name that is no token, a line break or NUL in a value."""
+    if _UNSAFE_IN_TARGET.search(target) or not method.isalpha():
+        raise ValueError(f"a control character or space in the request line {method} {target!r}")
+    lines = [b"%s %s HTTP/1.1" % (method.encode("ascii"), target)]
+    for name, value in headers:
+        if not _TOKEN.match(name) or _UNSAFE_IN_VALUE.search(value):
+            raise ValueError(f"the header {name.decode('latin-1')!r} cannot be sent: its name is not a token, or "
+                             "its value holds a line break or NUL")
+        lines.append(b"%s: %s" % (name, value))
+    lines += (b"", body)
+    return b"\r\n".join(lines)
 
 
 def _readable(sock: socket.socket) -> bool:

@@ -19,7 +19,7 @@ import pytest
 from slabridge.config import VendorSettings
 from slabridge.connectors import tls_context
 from slabridge.plugins import Plugins
-from slabridge.transport import KeepAliveTransport, vendor_transport
+from slabridge.transport import KeepAliveTransport, _serialized, vendor_transport
 from slabridge.vendorapi import StatelessClient, Unreachable, VendorClient
 
 
@@ -207,3 +207,47 @@ def test_a_vendor_behind_a_proxy_keeps_httpx_own_transport(monkeypatch):
     direct = connector.http_client(VendorSettings(base_url="https://acme.zendesk.com"))
     assert isinstance(direct._transport_for_url(httpx.URL("https://acme.zendesk.com/api/v2/tickets/1")),
                       KeepAliveTransport)
+
+
+def test_a_request_is_written_whole_in_one_piece():
+    body = b'{"ticket": {"tags": ["a"]}}'
+    headers = [(b"Host", b"x.example"), (b"Content-Length", str(len(body)).encode())]
+    assert _serialized("PUT", b"/api/v2/tickets/7.json?a=b", headers, body) == (
+        b"PUT /api/v2/tickets/7.json?a=b HTTP/1.1\r\nHost: x.example\r\nContent-Length: 27\r\n\r\n" + body)
+    assert _serialized("GET", b"/t", [(b"Host", b"x")], b"") == b"GET /t HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+@pytest.mark.parametrize("headers, where", [
+    ({"X-Note": "ok\r\nX-Smuggled: 1"}, "X-Note"),  # a value that would add a header of its own
+    ({"X-Note": "cut\x00here"}, "X-Note"),
+    ({"Bad Name": "1"}, "Bad Name"),
+])
+def test_a_header_that_would_bend_the_request_is_refused_before_anything_is_sent(server, headers, where):
+    slept = []
+    with client_of(url_of(server)) as client:
+        with pytest.raises(ValueError, match=f"the header '{where}' cannot be sent"):
+            client.get("/t/1", headers=headers)
+        with pytest.raises(ValueError):  # not a network failure: the vendor client does not retry it
+            VendorClient(client, sleep=slept.append).request("GET", "/t/1", headers=headers)
+        assert client.get("/t/2").json()["path"] == "/t/2"  # the client is fine afterwards
+    assert slept == [] and server.connections == 1
+
+
+@pytest.mark.parametrize("base", ["https://acme.zendesk.com", "https://acme.example/jira/", "https://acme.example/sub"])
+@pytest.mark.parametrize("url", ["/api/v2/tickets/7.json", "api/v2/tickets/7.json?a=b c", "/rest/api/3/issue/X-1#frag",
+                                 "//other.example/x", "https://elsewhere.example/y", "/t/%41 ü", ""])
+def test_the_kept_url_merge_is_httpx_own(base, url):
+    kept, plain = StatelessClient(base_url=base), httpx.Client(base_url=base)
+    for _ in range(2):  # the first merge is made, the second is the kept one
+        assert kept.build_request("GET", url).url == plain.build_request("GET", url).url
+
+
+def test_the_kept_merges_follow_a_new_base_url_and_stay_bounded():
+    client = StatelessClient(base_url="https://one.example/api/")
+    assert str(client.build_request("GET", "/t/1").url) == "https://one.example/api/t/1"
+    client.base_url = "https://two.example"
+    assert str(client.build_request("GET", "/t/1").url) == "https://two.example/t/1"
+    for n in range(StatelessClient.MERGED_URLS + 10):
+        client.build_request("GET", f"/t/{n}")
+    assert len(client._merged[1]) <= StatelessClient.MERGED_URLS
+    assert str(client.build_request("GET", "/t/5").url) == "https://two.example/t/5"
