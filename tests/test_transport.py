@@ -251,3 +251,77 @@ def test_the_kept_merges_follow_a_new_base_url_and_stay_bounded():
         client.build_request("GET", f"/t/{n}")
     assert len(client._merged[1]) <= StatelessClient.MERGED_URLS
     assert str(client.build_request("GET", "/t/5").url) == "https://two.example/t/5"
+
+
+class Scripted:
+    """A raw server on loopback that answers each request with the next scripted bytes (closing the
+    connection after it where the script says so): answers that no well-behaved library would send."""
+
+    def __init__(self, answers: list[tuple[bytes, bool]]):
+        self.answers, self.connections = list(answers), 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+
+    def _serve(self) -> None:
+        while self.answers:
+            connection, _ = self.listener.accept()
+            self.connections += 1
+            with connection:
+                while self.answers:
+                    request = b""
+                    while b"\r\n\r\n" not in request and (received := connection.recv(65536)):
+                        request += received
+                    if not request:  # the client closed it
+                        break
+                    answer, close = self.answers.pop(0)
+                    connection.sendall(answer)
+                    if close:
+                        break
+
+
+def test_answers_are_framed_as_http_1_1_says():
+    chunked = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Folded: one\r\n two\r\n\r\n"
+               b"4;ext=1\r\n{\"a\"\r\n3\r\n: 1\r\n1\r\n}\r\n0\r\nX-Trailer: t\r\n\r\n")
+    server = Scripted([
+        (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}", False),
+        (chunked, False),
+        (b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n", False),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", False),  # a HEAD: the length is not followed by a body
+        (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n[]", False),  # 1.0 without keep-alive: closed after it
+        (b"HTTP/1.1 200 OK\r\n\r\nto the close", True),  # no length: the body runs to the close
+        (b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", True),
+    ])
+    with client_of(server.url) as client:
+        first = client.post("/t", content=b"x")
+        assert (first.status_code, first.json(), first.reason_phrase) == (201, {}, "Created")
+        second = client.get("/t")
+        assert second.json() == {"a": 1} and second.headers["X-Folded"] == "one two"
+        assert client.get("/t").status_code == 204
+        assert client.head("/t").content == b""
+        assert client.get("/t").json() == []
+        assert client.get("/t").content == b"to the close"
+        assert client.get("/t").headers["Retry-After"] == "7"
+    assert server.connections == 3  # one for the first five (the HTTP/1.0 answer closes it), one per close after
+
+
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",  # closed before the body's end
+    b"HTTP/1.1 200 OK\r\nContent-Length: ten\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nNo colon here\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",  # closed inside a chunk
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n",  # closed inside the head
+    b"HTTP/2 200\r\n\r\n",
+    b"",  # closed without a word
+])
+def test_a_malformed_answer_is_a_protocol_error_and_its_connection_is_dropped(answer):
+    server = Scripted([(answer, True), (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", True)])
+    with client_of(server.url) as client:
+        with pytest.raises(httpx.RemoteProtocolError):
+            client.get("/t")
+        assert client.get("/t").json() == {}  # on a new connection
+    assert server.connections == 2
