@@ -19,7 +19,9 @@ What the transport owns, and how:
   environment names no proxy for the vendor's URL; a proxied vendor keeps httpx's own transport.
 - **Errors** are httpx's: ``ConnectTimeout``/``ConnectError`` (TLS failures included),
   ``WriteTimeout``/``WriteError``, ``ReadTimeout``/``ReadError``, ``RemoteProtocolError``;
-  a request is never sent twice by the transport (the vendor client's retry policy decides). A
+  a request is never sent twice by the transport (the vendor client's retry policy decides). An
+  answer is bounded (its head as ``http.client`` bounds it, its body at ``MAX_BODY``): a longer one
+  is a ``RemoteProtocolError``, not read into memory. A
   header that would split the request (a line break or NUL in a value, a name that is no token) is a
   ``ValueError``, as in ``http.client``: a bug to fix, not a network failure to retry.
 """
@@ -153,6 +155,7 @@ def _serialized(method: str, target: bytes, headers: list[tuple[bytes, bytes]], 
 
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 MAX_LINE, MAX_HEADERS = 65536, 100  # http.client's bounds on an answer's head
+MAX_BODY = 64 * 1024 * 1024  # and on its body, which http.client leaves unbounded
 
 
 def _read_answer(sock: socket.socket, method: str) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes, bool]:
@@ -177,12 +180,20 @@ def _read_answer(sock: socket.socket, method: str) -> tuple[int, bytes, list[tup
             length = named[b"content-length"]
             if not length.strip().isdigit():
                 raise http.client.HTTPException(f"Content-Length {length[:40]!r} is not a number")
-            body = reader.read(int(length))
+            body = reader.read(_bounded(int(length)))
             if len(body) < int(length):
                 raise http.client.IncompleteRead(body, int(length) - len(body))
         else:  # delimited by the close
-            body, closing = reader.read(), True
+            body, closing = reader.read(MAX_BODY + 1), True
+            _bounded(len(body))
     return status, reason, fields, body, closing
+
+
+def _bounded(size: int) -> int:
+    """``size``, if an answer may be that long (a vendor's largest, a page of comments, is far less)."""
+    if size > MAX_BODY:
+        raise http.client.HTTPException(f"an answer of more than {MAX_BODY} bytes: not read")
+    return size
 
 
 def _status_line(reader) -> tuple[bytes, int, bytes]:
@@ -215,16 +226,16 @@ def _header_fields(reader) -> list[tuple[bytes, bytes]]:
 
 
 def _dechunked(reader) -> bytes:
-    parts = []
+    parts, total = [], 0
     while True:
-        size_line = reader.readline(MAX_LINE + 1)
-        size = size_line.split(b";", 1)[0].strip()
+        size = reader.readline(MAX_LINE + 1).split(b";", 1)[0].strip()
         if not _HEX.fullmatch(size):  # closed, or not a chunk size
             raise http.client.IncompleteRead(b"".join(parts))
         length = int(size, 16)
         if length == 0:
             _header_fields(reader)  # trailer fields, to the blank line
             return b"".join(parts)
+        total = _bounded(total + length)
         part = reader.read(length)
         if len(part) < length or reader.read(2) != b"\r\n":
             raise http.client.IncompleteRead(b"".join(parts) + part)

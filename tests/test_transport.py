@@ -325,3 +325,19 @@ def test_a_malformed_answer_is_a_protocol_error_and_its_connection_is_dropped(an
             client.get("/t")
         assert client.get("/t").json() == {}  # on a new connection
     assert server.connections == 2
+
+
+@pytest.mark.parametrize("head, body", [
+    (b"Content-Length: %d\r\n", b""),  # announced too long: refused before reading it
+    (b"Transfer-Encoding: chunked\r\n", b"%x\r\n"),  # a chunk too long
+    (b"", b"x" * 2048),  # no length, and more than the bound before the close
+])
+def test_an_answer_longer_than_the_bound_is_not_read(monkeypatch, head, body):
+    monkeypatch.setattr("slabridge.transport.MAX_BODY", 1024)
+    head, body = (head % 1025 if b"%" in head else head), (body % 1025 if b"%" in body else body)
+    server = Scripted([(b"HTTP/1.1 200 OK\r\n" + head + b"\r\n" + body, True),
+                       (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", True)])
+    with client_of(server.url) as client:
+        with pytest.raises(httpx.RemoteProtocolError, match="more than 1024 bytes"):
+            client.get("/t")
+        assert client.get("/t").json() == {}
