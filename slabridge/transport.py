@@ -19,11 +19,11 @@ What the transport owns, and how:
   environment names no proxy for the vendor's URL; a proxied vendor keeps httpx's own transport.
 - **Errors** are httpx's: ``ConnectTimeout``/``ConnectError`` (TLS failures included),
   ``WriteTimeout``/``WriteError``, ``ReadTimeout``/``ReadError``, ``RemoteProtocolError``;
-  a request is never sent twice by the transport (the vendor client's retry policy decides). An
-  answer is bounded (its head as ``http.client`` bounds it, its body at ``MAX_BODY``): a longer one
-  is a ``RemoteProtocolError``, not read into memory. A
-  header that would split the request (a line break or NUL in a value, a name that is no token) is a
-  ``ValueError``, as in ``http.client``: a bug to fix, not a network failure to retry.
+  a request is never sent twice by the transport (the vendor client's retry policy decides).
+- **Bounds.** An answer's head is bounded as ``http.client`` bounds it, its body at ``MAX_BODY``: a
+  longer one is a ``RemoteProtocolError``, not read into memory. A header that would split the
+  request (a line break or NUL in a value, a name that is no token) is a ``ValueError``, as in
+  ``http.client``: a bug to fix, not a network failure to retry.
 """
 
 from __future__ import annotations
