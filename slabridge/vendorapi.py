@@ -50,7 +50,8 @@ class StatelessClient(httpx.Client):
     """An ``httpx.Client`` that keeps no cookies: every request authenticates with the vendor's
     credentials alone. A vendor's edge sets cookies (Cloudflare's ``__cfruid`` in front of Zendesk, a
     session in Jira's answers); sending them back buys nothing, a session could outlive a rotated
-    token, and keeping them cost a third of the client's time per request."""
+    token, and keeping them cost a third of the client's time per request. It also keeps the URLs it
+    merged with ``base_url`` (:meth:`_merge_url`)."""
 
     MERGED_URLS = 4096  # relative URLs whose merge with ``base_url`` is kept
 
@@ -67,16 +68,16 @@ class StatelessClient(httpx.Client):
         if cookies:
             raise ValueError("a vendor client keeps no cookies: each request carries its own credentials")
 
-
     def _merge_url(self, url: httpx.URL | str) -> httpx.URL:
         """httpx's merge of ``url`` with ``base_url``, kept per URL text: a connector asks for the same few
         paths per ticket, and each merge parses two URLs (~15 µs). Kept only for the base URL it was made
         with; a full table is emptied."""
-        base, merged = self._merged
         if not isinstance(url, str):
             return super()._merge_url(url)
-        if base is not self.base_url:
-            base, merged = self._merged = (self.base_url, {})
+        base, merged = self._merged
+        if base is not self.base_url:  # set anew since
+            merged = {}
+            self._merged = (self.base_url, merged)
         found = merged.get(url)
         if found is None:
             if len(merged) >= self.MERGED_URLS:
