@@ -4,6 +4,8 @@ against real HTTP servers on loopback."""
 from __future__ import annotations
 
 import gzip
+import http.client
+import io
 import json
 import socket
 import ssl
@@ -15,11 +17,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from slabridge.config import VendorSettings
 from slabridge.connectors import tls_context
 from slabridge.plugins import Plugins
-from slabridge.transport import KeepAliveTransport, _serialized, vendor_transport
+from slabridge.transport import KeepAliveTransport, _read_answer, _serialized, vendor_transport
 from slabridge.vendorapi import StatelessClient, Unreachable, VendorClient
 
 
@@ -341,3 +344,60 @@ def test_an_answer_longer_than_the_bound_is_not_read(monkeypatch, head, body):
         with pytest.raises(httpx.RemoteProtocolError, match="more than 1024 bytes"):
             client.get("/t")
         assert client.get("/t").json() == {}
+
+
+def _answer_bytes(draw) -> tuple[str, bytes]:
+    """A well-formed answer as a server may frame it, and the method it answers."""
+    method = draw(st.sampled_from(["GET", "PUT", "POST", "HEAD"]))
+    version = draw(st.sampled_from(["HTTP/1.1", "HTTP/1.0"]))
+    status = draw(st.sampled_from([200, 201, 204, 304, 400, 404, 409, 429, 500, 503]))
+    names = st.sampled_from(["Content-Type", "Retry-After", "X-Request-Id", "Date", "Server", "ETag"]).flatmap(
+        lambda name: st.sampled_from([name, name.lower(), name.upper()]))
+    value = st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=20)
+    fields = draw(st.lists(st.tuples(names, value), max_size=5))
+    connection = draw(st.sampled_from([None, "close", "keep-alive", "Keep-Alive"]))
+    if connection:
+        fields.append(("Connection", connection))
+    body = draw(st.binary(max_size=600))
+    framing = draw(st.sampled_from(["length", "chunked", "close"]))
+    no_body = method == "HEAD" or status in (204, 304)
+    if framing == "length" or no_body:  # (http.client would read chunks after a HEAD, a 204 or a 304)
+        fields.append(("Content-Length", str(len(body))))
+    elif framing == "chunked":
+        fields.append(("Transfer-Encoding", "chunked"))
+    wire = b""
+    if not no_body:
+        if framing == "chunked":
+            cuts = sorted(draw(st.lists(st.integers(0, len(body)), max_size=4)))
+            parts = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)]) if b > a]
+            wire = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in parts) + b"0\r\n\r\n"
+        else:
+            wire = body
+    interim = b"HTTP/1.1 100 Continue\r\n\r\n" if draw(st.booleans()) else b""
+    head = "".join(f"{name}: {text}\r\n" for name, text in fields)
+    return method, interim + f"{version} {status} Reason Here\r\n{head}\r\n".encode() + wire
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_the_reader_reads_every_answer_as_http_client_does(data):
+    method, wire = _answer_bytes(data.draw)
+    oracle = http.client.HTTPResponse(_Canned(wire), method=method)
+    oracle.begin()
+    expected = (oracle.status, [(k.lower(), v) for k, v in oracle.getheaders()], oracle.read(), oracle.will_close)
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        theirs.sendall(wire)
+        theirs.shutdown(socket.SHUT_WR)  # an answer framed by the close ends here
+        status, _reason, fields, body, closing = _read_answer(ours, method)
+    assert (status, [(k.decode().lower(), v.decode()) for k, v in fields], body, closing) == expected
+
+
+class _Canned:
+    """What http.client.HTTPResponse reads an answer from."""
+
+    def __init__(self, wire: bytes):
+        self.wire = wire
+
+    def makefile(self, mode: str):
+        return io.BytesIO(self.wire)
