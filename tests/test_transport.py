@@ -401,3 +401,31 @@ class _Canned:
 
     def makefile(self, mode: str):
         return io.BytesIO(self.wire)
+
+
+class _Recording:
+    """A socket that keeps what http.client sends."""
+
+    def __init__(self):
+        self.sent = b""
+
+    def sendall(self, data: bytes) -> None:
+        self.sent += bytes(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(method=st.sampled_from(["GET", "PUT", "POST", "DELETE"]),
+       target=st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=30),
+       headers=st.lists(st.tuples(st.from_regex(r"[A-Za-z][A-Za-z0-9-]{0,15}", fullmatch=True),
+                                  st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=30)
+                                  .map(str.strip)), max_size=6),
+       body=st.binary(max_size=200))
+def test_a_request_is_the_bytes_http_client_would_send(method, target, headers, body):
+    raw = [(name.encode(), value.encode()) for name, value in headers]
+    connection = http.client.HTTPConnection("vendor.example")
+    connection.sock = _Recording()
+    connection.putrequest(method, "/" + target, skip_host=True, skip_accept_encoding=True)
+    for name, value in raw:
+        connection.putheader(name, value)
+    connection.endheaders(body or None)
+    assert _serialized(method, b"/" + target.encode(), raw, body) == connection.sock.sent
