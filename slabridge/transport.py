@@ -141,13 +141,16 @@ def _serialized(method: str, target: bytes, headers: list[tuple[bytes, bytes]], 
     ``http.client``'s own calls the body left in a second write, a second segment on the wire).
     Refuses (ValueError, as ``http.client`` does: not a network failure, so not retried) a control character
     in the target, a name that is no token, a line break or NUL in a value."""
-    if _UNSAFE_IN_TARGET.search(target) or not method.isalpha():
-        raise ValueError(f"a control character or space in the request line {method} {target!r}")
+    if not method.isalpha() or _UNSAFE_IN_TARGET.search(target):
+        raise ValueError(f"the request line {method} {target!r} cannot be sent: the method must be letters, the "
+                         "target without spaces or control characters")
     lines = [b"%s %s HTTP/1.1" % (method.encode("ascii"), target)]
     for name, value in headers:
-        if not _TOKEN.match(name) or _UNSAFE_IN_VALUE.search(value):
-            raise ValueError(f"the header {name.decode('latin-1')!r} cannot be sent: its name is not a token, or "
-                             "its value holds a line break or NUL")
+        if not _TOKEN.match(name):
+            raise ValueError(f"the header {name.decode('latin-1')!r} cannot be sent: its name is not a token")
+        if _UNSAFE_IN_VALUE.search(value):
+            raise ValueError(f"the header {name.decode('latin-1')!r} cannot be sent: its value holds a line break "
+                             "or NUL")
         lines.append(b"%s: %s" % (name, value))
     lines += (b"", body)
     return b"\r\n".join(lines)

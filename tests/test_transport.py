@@ -429,3 +429,23 @@ def test_a_request_is_the_bytes_http_client_would_send(method, target, headers, 
         connection.putheader(name, value)
     connection.endheaders(body or None)
     assert _serialized(method, b"/" + target.encode(), raw, body) == connection.sock.sent
+
+
+@pytest.mark.parametrize("request_bytes, says", [
+    (b"GARBAGE\r\n\r\n", "not METHOD TARGET VERSION"),
+    (b"GET /t HTTP/1.1\r\nContent-Length: nope\r\n\r\n", "'nope' is not a number"),
+    (b"PUT /t HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", "by Content-Length only"),
+])
+def test_the_fake_vendor_answers_a_malformed_request_with_400_saying_why(request_bytes, says):
+    from slabridge.testing.fakeapi import FakeAPI
+
+    with FakeAPI("x", [("GET", r"/t", lambda api, match, body: (200, {"ok": True}))]) as fake:
+        port = int(fake.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            raw.sendall(request_bytes)
+            answer = b""
+            while chunk := raw.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 400 ") and says.encode() in answer
+        with client_of(fake.url) as client:
+            assert client.get("/t").json() == {"ok": True}  # the fake serves on

@@ -206,15 +206,20 @@ class _Connection(socketserver.StreamRequestHandler):
         line = self.rfile.readline(65537)
         if not line:
             return False
-        method, target, version = line.decode("latin-1").split()
+        parts = line.decode("latin-1").split()
         headers: dict[str, str] = {}
         while (header := self.rfile.readline(65537)) not in (b"\r\n", b"\n", b""):
             name, _, value = header.decode("latin-1").partition(":")
             headers[name.strip().title()] = value.strip()
-        if "chunked" in headers.get("Transfer-Encoding", "").lower():
-            self._send(411, json.dumps({"error": "the fake reads bodies by Content-Length only"}), {})
+        length = headers.get("Content-Length") or "0"
+        problem = ("the request line is not METHOD TARGET VERSION" if len(parts) != 3 else
+                   "the fake reads bodies by Content-Length only" if "Transfer-Encoding" in headers else
+                   f"Content-Length {length[:40]!r} is not a number" if not length.isdigit() else None)
+        if problem:
+            self._send(400, json.dumps({"error": problem}), {"Connection": "close"})
             return False
-        raw = self.rfile.read(int(headers.get("Content-Length") or 0))
+        method, target, version = parts
+        raw = self.rfile.read(int(length))
         with self.server.slots:
             status, text, extra = self.server.api.answer(method, target, headers, raw)
         closing = version != "HTTP/1.1" or headers.get("Connection", "").lower() == "close"
