@@ -72,3 +72,39 @@ def test_serve_under_a_burst_of_stop_signals_stops_cleanly(tmp_path):
         if process.poll() is None:
             process.kill()
     assert process.returncode == 0 and "slabridge stopped" in output and "Traceback" not in output, output
+
+
+SWAP_RACE = textwrap.dedent("""
+    import os, signal, subprocess, sys
+    from slabridge.stopsignals import on_stop_signals, stopped
+    on_stop_signals()  # from here on, no stop signal meets the default handlers (which would end this)
+    sender = subprocess.Popen([sys.executable, "-c", '''
+    import os, signal, sys
+    n, pid = 0, int(sys.argv[1])
+    while True:
+        try:
+            os.kill(pid, (signal.SIGTERM, signal.SIGINT)[n % 2])
+        except ProcessLookupError:
+            break
+        n += 1
+    ''', str(os.getpid())], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(5000):
+        stopped(on_stop_signals())
+    sender.kill()
+    sender.wait()
+    class Broken:
+        def __del__(self):
+            raise OSError("another")
+    Broken()  # an unraisable error of another kind: still shown
+    print("done")
+""")
+
+
+def test_signals_arriving_while_the_handlers_are_given_back_leave_no_traceback():
+    """CPython drops a signal that arrives while its handler is swapped and writes a traceback to stderr
+    ("Signal 15 ignored due to race condition"); a burst of stops seen ending that way (about once in a
+    thousand swaps under a storm of signals from another process). Other unraisable errors still show."""
+    done = subprocess.run([sys.executable, "-c", SWAP_RACE], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "done", done.stderr
+    assert "race condition" not in done.stderr
+    assert "OSError: another" in done.stderr
