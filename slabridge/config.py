@@ -208,6 +208,8 @@ def load(path: str | os.PathLike | None = None, environ: dict[str, str] | None =
             data = tomllib.loads(file.read_text())
         except FileNotFoundError:
             raise ConfigError([f"{where}: file not found"]) from None
+        except (OSError, UnicodeDecodeError) as exc:  # a directory, unreadable, or not text at all
+            raise ConfigError([f"{where}: cannot read: {exc}"]) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError([f"{where}: not valid TOML: {exc}"]) from None
     data["source"] = where

@@ -139,6 +139,22 @@ def test_init_writes_a_starter_that_checks_clean_and_never_overwrites(tmp_path, 
     assert again.exit_code == 1 and "already exist" in again.output
 
 
+def test_init_where_a_file_is_in_the_way_is_a_clear_error(tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    target = tmp_path / "a-file" / "below"  # (FOLDER itself a file is click's usage error)
+    result = CliRunner().invoke(main, ["init", str(target)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert f"Error: cannot write into {target}: " in result.output and "Traceback" not in result.output
+
+
+def test_a_config_file_that_is_not_text_is_a_clear_error(tmp_path):
+    config = tmp_path / "slabridge.toml"
+    config.write_bytes(b"a = 1\n\xd0\xff\n")
+    result = CliRunner().invoke(main, ["--config", str(config), "check"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert f"error: {config}: cannot read: 'utf-8' codec can't decode byte 0xd0" in result.output
+
+
 def test_the_demo_runs_outside_the_repository_on_the_packaged_examples(tmp_path):
     result = subprocess.run([sys.executable, "-m", "slabridge", "demo"], capture_output=True, text=True, timeout=120,
                             cwd=tmp_path)

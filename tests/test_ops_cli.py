@@ -294,6 +294,13 @@ def test_report_per_week_and_as_a_self_contained_html_file(recorded, tmp_path):
     assert run("report", "--period", "fortnight", env=recorded).exit_code == 2
 
 
+def test_an_html_report_that_cannot_be_written_is_a_clear_error(recorded, tmp_path):
+    page = tmp_path / "no-such-folder" / "compliance.html"
+    result = CliRunner().invoke(main, ["report", "--html", str(page)], env=recorded)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert f"Error: cannot write the HTML report to {page}: No such file or directory" in result.output
+
+
 def test_a_json_error_reads_as_one_sentence(tmp_path):
     """The decoder's own message may end in "at" ("Unterminated string starting at"): the position completes
     it, once, and the webhook receiver says it the same way."""

@@ -73,3 +73,28 @@ def test_sigterm_stops_serve_cleanly(served):
     output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
     assert "slabridge stopped" in output and "Traceback" not in output
+
+
+@pytest.mark.parametrize("host, said", [
+    ("127.0.0.1", "another server (or another slabridge) listens there already; choose another --port"),
+    ("256.1.1.1", "(--host must be a name or address of this machine)"),
+])
+def test_an_address_that_cannot_be_had_is_a_clear_error_not_a_traceback(tmp_path, host, said):
+    """The port taken (the common case: a second `serve`) or a host that is not this machine's: exit 1 with
+    the address and what to do; nothing started."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "slabridge", "serve", "--host", host, "--port", str(port)],
+                              cwd=tmp_path, env={**os.environ, "SLABRIDGE_DATABASE_URL": f"sqlite:///{tmp_path}/s.db"},
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert f"Error: cannot listen on {host}:{port}: " in done.stderr and said in done.stderr
+    assert "listening" not in done.stdout
+
+
+def test_a_privileged_port_says_so():
+    from slabridge.serving import _why_not
+
+    assert "ports below 1024 need privileges" in _why_not(PermissionError(13, "Permission denied"))

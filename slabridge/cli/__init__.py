@@ -103,7 +103,7 @@ def serve(obj: Context, host: str, port: int, workers: int) -> None:
     """
     from slabridge_webhooks import create_app
 
-    from ..serving import serve_app
+    from ..serving import CannotListen, serve_app
     from ..worker import worker_threads
 
     settings = obj.settings()
@@ -122,7 +122,10 @@ def serve(obj: Context, host: str, port: int, workers: int) -> None:
             click.echo(f"operator console: {url}/console/" + ("" if on else
                        f" (off until {settings.admin_token_env} holds a token: see README, Operator console)"))
 
-    serve_app(app, host, port, settings, threads, stop, announce)
+    try:
+        serve_app(app, host, port, settings, threads, stop, announce)
+    except CannotListen as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo("slabridge stopped")
 
 

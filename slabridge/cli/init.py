@@ -36,13 +36,18 @@ def init(folder: str, force: bool) -> None:
     existing = [str(p) for p in planned if p.exists()]
     if existing and not force:
         raise click.ClickException(f"{', '.join(existing)} already exist(s); nothing written (--force overwrites)")
-    target.mkdir(parents=True, exist_ok=True)
-    (target / "slabridge.toml").write_text(STARTER)
-    for name in COPIED:
-        source = examples / name
-        if source.is_dir():
-            shutil.copytree(source, target / name, dirs_exist_ok=True)
-        else:
-            shutil.copy(source, target / name)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        (target / "slabridge.toml").write_text(STARTER)
+        for name in COPIED:
+            source = examples / name
+            if source.is_dir():
+                shutil.copytree(source, target / name, dirs_exist_ok=True)
+            else:
+                shutil.copy(source, target / name)
+    except (OSError, shutil.Error) as exc:  # a file in the way, no permission, a full disk
+        where = getattr(exc, "filename", None)
+        raise click.ClickException(f"cannot write into {target}: {getattr(exc, 'strerror', None) or exc}"
+                                   + (f" ({where})" if where and str(where) != str(target) else "")) from None
     click.echo(f"wrote {target}/slabridge.toml, contracts/, calendars/, agreements/ and customers.yaml")
     click.echo(f"next: cd {target} && slabridge check && slabridge serve")

@@ -212,7 +212,10 @@ def report(obj, as_json: bool, as_csv: bool, period: str | None, html_file: str 
     states, now = store.ticket_states(), datetime.now(timezone.utc)
     rows = compliance(states, directory, now, period)
     if html_file:
-        Path(html_file).write_text(html_report(rows, period, len(states), now))
+        try:
+            Path(html_file).write_text(html_report(rows, period, len(states), now))
+        except OSError as exc:  # its folder missing, no permission, a full disk
+            raise click.ClickException(f"cannot write the HTML report to {html_file}: {exc.strerror or exc}") from None
         click.echo(f"wrote {html_file}", err=True)
     _emit(rows, as_json, as_csv)
 
