@@ -13,37 +13,43 @@ from http import HTTPStatus
 
 import hmac
 import os
+import sys
 import time
 
 from flask import Flask, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST
 from werkzeug.exceptions import HTTPException
 
-from slabridge import logs, metrics
-from slabridge.config import Settings
+from slabridge import config, logs, metrics
+from slabridge.config import ConfigError, Settings
 from slabridge.connectors import WebhookRejected, WebhookRequest
 from slabridge.plugins import Plugins
 from slabridge.intake import StoreUnavailable
+from slabridge.startup import CannotStart, open_store
 from slabridge.store import Store
 
 from .admin import admin_api
 from .console import console, page
 
 log = logging.getLogger("slabridge.receiver")
+CANNOT_BOOT = 3  # the exit status gunicorn reads as "this worker cannot boot": it stops instead of retrying
 
 
 def create_app(settings: Settings | None = None, plugins: Plugins | None = None,
                store: Store | None = None) -> Flask:
-    """Build the receiver. Without arguments it loads configuration as the CLI does."""
-    if settings is None:
-        from slabridge import config
-
-        settings = config.load()
+    """Build the receiver. Without arguments it loads configuration and opens the database as the CLI does;
+    if either cannot be used, it prints each problem to stderr and exits with :data:`CANNOT_BOOT`."""
+    try:
+        if settings is None:
+            settings = config.load()
+        if store is None:
+            store = open_store(settings.database_url)
+    except (ConfigError, CannotStart) as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr, flush=True)
+        raise SystemExit(CANNOT_BOOT) from None
     logs.configure(settings.log_level, settings.log_format)
     plugins = plugins or Plugins(settings)
-    if store is None:
-        store = Store(settings.database_url)
-        store.upgrade()
     app = Flask("slabridge_webhooks")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["slabridge"] = {"settings": settings, "plugins": plugins, "store": store}

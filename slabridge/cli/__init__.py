@@ -13,6 +13,7 @@ import click
 
 from .. import config as config_module, heap, logs
 from ..config import ConfigError, Settings
+from ..startup import shown_url
 from ..tables import render_table
 
 
@@ -53,28 +54,18 @@ class Context:
         error, never silently created.
         """
         import sqlalchemy as sa
-        from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
-        from ..store import Store
+        from ..startup import CannotStart, open_store
 
-        where = _safe_url(settings.database_url) if "://" in settings.database_url else settings.database_url
         if existing and settings.database_url.startswith("sqlite:///"):
             file = sa.engine.make_url(settings.database_url).database
             if file and file != ":memory:" and not Path(file).exists():
                 raise click.ClickException(f"no database at {file}: nothing has been recorded here yet (run "
                                            "`slabridge serve`, or set database_url / SLABRIDGE_DATABASE_URL)")
         try:
-            store = Store(settings.database_url)
-            if upgrade:
-                store.upgrade()
-            else:
-                store.ping()
-        except (ArgumentError, NoSuchModuleError) as exc:
-            raise click.ClickException(f"database_url {where!r} is not a database URL: {exc}") from None
-        except DBAPIError as exc:
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else exc.__class__.__name__
-            raise click.ClickException(f"cannot use the database {where}: {reason}") from None
-        return store
+            return open_store(settings.database_url, upgrade)
+        except CannotStart as exc:
+            raise click.ClickException(str(exc)) from None
 
 
 @click.group()
@@ -115,7 +106,7 @@ def serve(obj: Context, host: str, port: int, workers: int) -> None:
     enabled = [v for v in plugins.connectors if settings.vendor(v).enabled]
 
     def announce(url: str) -> None:
-        click.echo(f"slabridge listening on {url}  database={_safe_url(settings.database_url)}"
+        click.echo(f"slabridge listening on {url}  database={shown_url(settings.database_url)}"
                    f"  vendors enabled: {', '.join(enabled) or 'none (see README: Configuration)'}")
         if settings.console:
             on = bool(os.environ.get(settings.admin_token_env))
@@ -146,7 +137,7 @@ def worker(obj: Context, threads: int) -> None:
     previous = on_stop_signals()  # SIGTERM or Ctrl-C: finish the unit of work in hand, then exit
     for thread in pool:
         thread.start()
-    click.echo(f"slabridge worker: {threads} thread(s) on {_safe_url(settings.database_url)}")
+    click.echo(f"slabridge worker: {threads} thread(s) on {shown_url(settings.database_url)}")
     for thread in pool:
         while thread.is_alive():
             if STOP_SIGNALS:
@@ -377,10 +368,3 @@ def webhooks_template(obj: Context, vendor: str, receiver_url: str) -> None:
     except NotImplementedError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(template, indent=2))
-
-
-def _safe_url(url: str) -> str:
-    """The database URL without its password."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
