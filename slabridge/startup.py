@@ -22,10 +22,18 @@ class CannotStart(Exception):
 
 
 def shown_url(url: str) -> str:
-    """A database URL as it may be shown: without its password."""
+    """A database URL as it may be shown: without its password (one that cannot be parsed, without its user
+    and password)."""
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
-    return make_url(url).render_as_string(hide_password=True) if "://" in url else url
+    if "://" not in url:
+        return url
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        scheme, _, rest = url.partition("://")
+        return f"{scheme}://{rest.rpartition('@')[2]}"
 
 
 def open_store(url: str, upgrade: bool = True) -> Store:
@@ -41,8 +49,9 @@ def open_store(url: str, upgrade: bool = True) -> Store:
             store.upgrade()
         else:
             store.ping()
-    except (ArgumentError, NoSuchModuleError) as exc:
-        raise CannotStart([f"database_url {shown_url(url)!r} is not a database URL: {exc}"]) from None
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:  # ArgumentError's text would show the password
+        reason = "it cannot be parsed" + ("" if isinstance(exc, ArgumentError) else f" ({exc})")
+        raise CannotStart([f"database_url {shown_url(url)!r} is not a database URL: {reason}"]) from None
     except DBAPIError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else exc.__class__.__name__
         raise CannotStart([f"cannot use the database {shown_url(url)}: {reason}"]) from None

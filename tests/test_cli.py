@@ -86,6 +86,15 @@ def test_an_unusable_database_is_a_clear_error(tmp_path):
                                         "sqlite:///FILE or postgresql://") in nonsense.output
 
 
+@pytest.mark.parametrize("url, shown", [("postgresql://ops:s3cret@db:5432x/slabridge", "postgresql://db:5432x/slabridge"),
+                                        ("postgresql://ops:s3cret@[::1/slabridge", "postgresql://[::1/slabridge")])
+def test_a_database_url_that_cannot_be_parsed_is_a_clear_error_without_its_password(url, shown):
+    result = CliRunner().invoke(main, ["db", "status"], env={"SLABRIDGE_DATABASE_URL": url})
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert f"Error: database_url '{shown}' is not a database URL: it cannot be parsed" in result.output
+    assert "s3cret" not in result.output
+
+
 def test_a_pause_that_ends_before_it_starts_is_refused(tmp_path):
     calendar = tmp_path / "c.yaml"
     calendar.write_text("timezone: UTC\nweekly: {mon-fri: ['09:00-17:00']}\n")
