@@ -107,6 +107,8 @@ def test_a_pause_that_ends_before_it_starts_is_refused(tmp_path):
     (["serve", "--port", "-1"], "--port"), (["serve", "--port", "99999"], "--port"),
     (["serve", "--workers", "0"], "--workers"), (["worker", "--threads", "0"], "--threads"),
     (["worker", "--threads", "-3"], "--threads"), (["db", "dead", "--id", "0"], "--id"),
+    (["db", "dead", "--retry", "write", "--id", str(2 ** 64)], "--id"),  # beyond a row id: not an overflow
+    (["events", "remove", str(2 ** 64)], "EVENT_ID"),
 ])
 def test_numbers_out_of_range_are_usage_errors_naming_the_option(args, where):
     result = run(*args)

@@ -17,6 +17,9 @@ from ..startup import shown_url
 from ..tables import render_table
 
 
+ROW_ID = click.IntRange(1, 2 ** 63 - 1)  # an id a row can have (64-bit): a larger one is a usage error, not an overflow
+
+
 class Context:
     def __init__(self, config_path: str | None):
         self.config_path = config_path
@@ -255,7 +258,7 @@ def db_upgrade(obj: Context) -> None:
               help="Queue dead letters of this kind again (after fixing the cause).")
 @click.option("--drop", "drop", type=click.Choice(["event", "write"]), default=None,
               help="Give up on dead letters of this kind for good (a dropped write releases its ticket).")
-@click.option("--id", "ids", type=click.IntRange(1), multiple=True, help="Only these ids (repeatable).")
+@click.option("--id", "ids", type=ROW_ID, multiple=True, help="Only these ids (repeatable).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def db_dead(obj: Context, retry: str | None, drop: str | None, ids: tuple[int, ...], as_json: bool) -> None:

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from ..directory import PlannedEvent
 from ..tables import render_table
+from . import ROW_ID
 
 
 def validated(customer: str, kind: str, starts: str, ends: str, note: str | None, directory) -> PlannedEvent:
@@ -64,7 +65,7 @@ def list_events(obj, customer: str | None, as_json: bool) -> None:
 
 
 @events.command("remove")
-@click.argument("event_id", type=click.IntRange(1))
+@click.argument("event_id", type=ROW_ID)
 @click.pass_obj
 def remove(obj, event_id: int) -> None:
     """Remove planned event EVENT_ID."""
