@@ -140,6 +140,18 @@ def test_incidents_balance_purchase_and_history(tmp_path):
     assert no_bundle.exit_code == 1 and "has no prepaid incidents" in no_bundle.output
 
 
+@pytest.mark.parametrize("add, said", [(str(10 ** 23), "is not in the range -1000000<=x<=1000000"),
+                                       ("0", "0 incidents changes nothing")])
+def test_a_purchase_beyond_reason_is_a_usage_error_and_records_nothing(tmp_path, add, said):
+    """A number no column holds (it was an OverflowError traceback from the database) or one that changes
+    nothing: exit 2 naming --add; the ledger is as it was."""
+    env = {"SLABRIDGE_DATABASE_URL": f"sqlite:///{tmp_path}/i.db", "SLABRIDGE_CONTRACTS_DIR": CONTRACTS,
+           "SLABRIDGE_CUSTOMERS_FILE": CUSTOMERS}
+    result = CliRunner().invoke(main, ["incidents", "northwind-clinic", "--add", add], env=env)
+    assert result.exit_code == 2 and "--add" in result.output and said in result.output, result.output
+    assert json.loads(run("incidents", "northwind-clinic", "--json", env=env).output)["history"] == []
+
+
 def test_sharded_replay_gives_the_same_lines_and_report_as_one_process_across_a_dst_change():
     import importlib.util
     import random

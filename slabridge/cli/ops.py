@@ -235,9 +235,13 @@ def html_report(rows: list[dict], period: str | None, tickets: int, now: datetim
         generated=now.strftime("%Y-%m-%d %H:%M UTC"))
 
 
+MOST_INCIDENTS = 1_000_000  # one purchase or correction; bundles are sold by the 5, 10 or 25
+
+
 @click.command()
 @click.argument("customer")
-@click.option("--add", "add", type=int, default=None, help="Record a purchase (or, negative, a correction).")
+@click.option("--add", "add", type=click.IntRange(-MOST_INCIDENTS, MOST_INCIDENTS), default=None,
+              help="Record a purchase (or, negative, a correction).")
 @click.option("--reason", default="purchase of a Service & Support Incidents bundle")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
@@ -253,6 +257,8 @@ def incidents(obj, customer: str, add: int | None, reason: str, as_json: bool) -
     contract = directory.contract_for(record)
     if record.incidents is None or contract is None or contract.billing is None:
         raise click.ClickException(f"customer {customer} has no prepaid incidents under contract {record.contract}")
+    if add == 0:
+        raise click.BadParameter("0 incidents changes nothing", param_hint="--add")
     if add is not None:
         store.add_ledger_entry(customer, add, reason)
     balance, history = ledger.balance(record.incidents.balance, record.incidents.year_start, contract.billing,
