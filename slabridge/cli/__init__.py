@@ -362,6 +362,17 @@ def webhooks() -> None:
 @click.pass_obj
 def webhooks_template(obj: Context, vendor: str, receiver_url: str) -> None:
     """Print the webhook / trigger / automation settings to create in VENDOR."""
+    from urllib.parse import urlsplit
+
+    try:
+        url = urlsplit(receiver_url)
+        usable = url.scheme in ("http", "https") and url.hostname and (url.port or 0) >= 0 and not (
+            url.query or url.fragment or any(c.isspace() for c in receiver_url))
+    except ValueError:  # a port that is not a number, a bracket left open
+        usable = False
+    if not usable:
+        raise click.BadParameter(f"{receiver_url!r} is not a base URL the helpdesk can call: give "
+                                 "https://HOST[:PORT][/PATH], without a query or spaces", param_hint="--url")
     settings = obj.settings()
     connector = obj.plugins(settings).connectors.get(vendor)
     if connector is None:

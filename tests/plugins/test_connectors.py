@@ -203,3 +203,17 @@ def test_absent_is_what_each_vendor_leaves_out(vendor_settings):
     zendesk = ZendeskConnector().event_from(json.loads(sample("zendesk", "ticket_created.json")), "i", NOW,
                                             vendor_settings)
     assert zendesk.absent == ("custom_fields",) and zendesk.requester.email is None
+
+
+@pytest.mark.parametrize("url", ["nope", "http://", "https://desk.example.com/sla?x=1", "https://x y.example",
+                                 "https://desk.example.com:port", "ftp://desk.example.com"])
+def test_a_webhook_template_for_a_url_the_helpdesk_cannot_call_is_refused(url):
+    """It was printed with the bad URL inside (`"endpoint": "nope/webhooks/zendesk"`), for the helpdesk to
+    refuse later with its own, vaguer, error."""
+    from click.testing import CliRunner
+
+    from slabridge.cli import main
+
+    result = CliRunner().invoke(main, ["webhooks", "template", "zendesk", "--url", url])
+    assert result.exit_code == 2 and "--url" in result.output and "not a base URL the helpdesk can call" in result.output
+    assert "endpoint" not in result.output
