@@ -38,21 +38,25 @@ def shown_url(url: str) -> str:
 
 def open_store(url: str, upgrade: bool = True) -> Store:
     """The store at ``url``, migrated (or, without ``upgrade``, only reached); :class:`CannotStart` if the URL
-    is not a database URL or the database cannot be reached or used."""
+    is not a database URL, the database cannot be reached or used, or its schema is newer than this
+    slabridge knows."""
     from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
-    from .store import Store
+    from .store import SchemaUnknown, Store
 
     try:
         store = Store(url)
-        if upgrade:
-            store.upgrade()
-        else:
-            store.ping()
     except (ArgumentError, NoSuchModuleError, ValueError) as exc:  # ArgumentError's text would show the password
         reason = "it cannot be parsed" + ("" if isinstance(exc, ArgumentError) else f" ({exc})")
         raise CannotStart([f"database_url {shown_url(url)!r} is not a database URL: {reason}"]) from None
+    try:
+        if upgrade:
+            store.upgrade()
+        else:
+            store.version()  # reaches the database, and reads a revision it knows
     except DBAPIError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else exc.__class__.__name__
         raise CannotStart([f"cannot use the database {shown_url(url)}: {reason}"]) from None
+    except SchemaUnknown as exc:
+        raise CannotStart([f"cannot use the database {shown_url(url)}: {exc}"]) from None
     return store

@@ -161,14 +161,22 @@ webhook_rejections = sa.Table(
 LATEST = max(int(p.name[:4]) for p in (Path(__file__).parent / "migrations" / "versions").glob("[0-9]" * 4 + "_*.py"))
 
 
+class SchemaUnknown(Exception):
+    """The database's schema is not one this slabridge made: a newer one's, or not slabridge's at all."""
+
+
 def _version(conn: Connection) -> int:
     """The schema version: Alembic's revision, or the runner's before Alembic; 0 for an empty database."""
     inspector = sa.inspect(conn)
     if inspector.has_table("alembic_version"):
-        return int(conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() or 0)
-    if inspector.has_table("schema_migrations"):
-        return int(conn.exec_driver_sql("SELECT max(version) FROM schema_migrations").scalar() or 0)
-    return 0
+        found = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() or 0
+    elif inspector.has_table("schema_migrations"):
+        found = conn.exec_driver_sql("SELECT max(version) FROM schema_migrations").scalar() or 0
+    else:
+        return 0
+    if not str(found).isdigit():
+        raise SchemaUnknown(f"its schema revision {str(found)[:40]!r} is not one of slabridge's (0001 to {LATEST:04d})")
+    return int(found)
 
 
 @dataclass(frozen=True)
@@ -229,7 +237,10 @@ class Store:
                 conn.exec_driver_sql("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
                 conn.exec_driver_sql(f"INSERT INTO alembic_version VALUES ('{before:04d}')")
                 conn.exec_driver_sql("DROP TABLE schema_migrations")
-            if before >= LATEST:
+            if before > LATEST:
+                raise SchemaUnknown(f"its schema is at version {before}, newer than this slabridge's {LATEST}: a newer "
+                                    "slabridge upgraded it; run that one (or a database restored from before)")
+            if before == LATEST:
                 return []
             from . import migrate
 

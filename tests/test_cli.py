@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from slabridge.cli import main
+from slabridge.store import LATEST
 
 
 def run(*args, env=None):
@@ -189,3 +190,28 @@ def test_the_sdist_holds_every_test_and_conftest(tmp_path):
         names = {n.split("/", 1)[1] for n in sdist.getnames() if "/" in n}
     tests = {str(p.relative_to(root)) for p in (root / "tests").rglob("*.py")}
     assert tests <= names and "tests/conftest.py" in names and "examples/customers.yaml" in names
+
+
+@pytest.mark.parametrize("revision, said", [
+    (f"{LATEST + 33:04d}", f"its schema is at version {LATEST + 33}, newer than this slabridge's {LATEST}"),
+    ("abc", f"its schema revision 'abc' is not one of slabridge's (0001 to {LATEST:04d})"),
+])
+def test_a_database_whose_schema_this_slabridge_does_not_know_is_refused(tmp_path, revision, said):
+    """After a rollback to an older slabridge (or with a database that is not slabridge's), serving, working
+    and upgrading refuse, naming the database and the revision; before, a newer schema was served as if
+    known and an unreadable revision was a traceback. `db status` still shows a newer version."""
+    import sqlalchemy as sa
+
+    from slabridge.store import Store
+
+    url = f"sqlite:///{tmp_path}/s.db"
+    Store(url).upgrade()
+    with sa.create_engine(url).begin() as conn:
+        conn.exec_driver_sql(f"UPDATE alembic_version SET version_num = '{revision}'")
+    env = {"SLABRIDGE_DATABASE_URL": url}
+    for command in (["db", "upgrade"], ["report"]):  # report opens it as serve and worker do (they would run on)
+        result = CliRunner().invoke(main, command, env=env)
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+        assert f"the database {url}: {said}" in result.output
+    status = CliRunner().invoke(main, ["db", "status"], env=env)
+    assert status.exit_code == (0 if revision.isdigit() else 1), status.output

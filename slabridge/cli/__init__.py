@@ -246,8 +246,14 @@ def db() -> None:
 @click.pass_obj
 def db_upgrade(obj: Context) -> None:
     """Apply pending schema migrations."""
-    store = obj.store(obj.settings(), upgrade=False)
-    applied = store.upgrade()
+    from ..store import SchemaUnknown
+
+    settings = obj.settings()
+    store = obj.store(settings, upgrade=False)
+    try:
+        applied = store.upgrade()
+    except SchemaUnknown as exc:
+        raise click.ClickException(f"cannot upgrade the database {shown_url(settings.database_url)}: {exc}") from None
     for migration in applied:
         click.echo(f"applied {migration.version}: {migration.description}")
     click.echo(f"schema at version {store.version()}")
