@@ -372,9 +372,10 @@ def webhooks_template(obj: Context, vendor: str, receiver_url: str) -> None:
 
     try:
         url = urlsplit(receiver_url)
-        usable = url.scheme in ("http", "https") and url.hostname and (url.port or 0) >= 0 and not (
+        _ = url.port  # raises ValueError for a port that is not a number or beyond 65535
+        usable = url.scheme in ("http", "https") and url.hostname and not (
             url.query or url.fragment or any(c.isspace() for c in receiver_url))
-    except ValueError:  # a port that is not a number, a bracket left open
+    except ValueError:  # that, or a bracket left open
         usable = False
     if not usable:
         raise click.BadParameter(f"{receiver_url!r} is not a base URL the helpdesk can call: give "
