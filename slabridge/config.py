@@ -263,8 +263,14 @@ def problems(settings: Settings, connectors: dict[str, Any]) -> list[str]:
         if not vendor.webhook_secrets_env:
             found.append(f"{where}.webhook_secrets_env: required when the vendor is enabled")
         for env in vendor.webhook_secrets_env + [e for e in (vendor.username_env, vendor.token_env) if e]:
-            if not os.environ.get(env):
+            value = os.environ.get(env)
+            if not value:
                 found.append(f"{where}: environment variable {env} is not set")
+            elif not value.strip():
+                found.append(f"{where}: environment variable {env} holds only white space")
+            elif value != value.strip():  # a secret read from a file keeps its newline: every signature would fail
+                found.append(f"{where}: environment variable {env} has white space at its start or end (a newline "
+                             "from a file?); the helpdesk's value has none")
     return found
 
 

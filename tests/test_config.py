@@ -82,6 +82,24 @@ webhook_secrets_env = ["MISSING_SECRET"]
     assert any("vendors.acme: no installed connector is called 'acme'" in p for p in problems)
 
 
+@pytest.mark.parametrize("value, said", [("s3cret\n", "has white space at its start or end (a newline from a file?)"),
+                                         (" s3cret", "has white space at its start or end"),
+                                         ("  \n", "holds only white space")])
+def test_a_secret_with_white_space_around_it_is_a_problem(tmp_path, monkeypatch, value, said):
+    """A secret read from a file keeps its final newline; every signature would then fail as a forgery."""
+    monkeypatch.setenv("PADDED_SECRET", value)
+    path = write(tmp_path, """
+[vendors.zendesk]
+enabled = true
+base_url = "https://acme.zendesk.com"
+webhook_secrets_env = ["PADDED_SECRET"]
+""")
+    problems = config.problems(config.load(path, environ={}), {"zendesk": object()})
+    assert len(problems) == 1 and problems[0].startswith(f"{path}: vendors.zendesk: environment variable "
+                                                         f"PADDED_SECRET {said}"), problems
+    assert "s3cret" not in problems[0]  # the value itself is never shown
+
+
 def test_secrets_come_from_the_environment_only(monkeypatch):
     monkeypatch.setenv("NEW", "n")
     monkeypatch.setenv("OLD", "o")
