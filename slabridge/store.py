@@ -335,7 +335,7 @@ class Store:
             if not rows:
                 return 0, []
             states = self._lock_states(conn, rows)
-            self._decision.conn = conn
+            self._decision.conn, self._decision.ledgers = conn, set()
             try:
                 for row in rows:
                     try:  # whatever fails here, the row is retried and dead-lettered: it never blocks the inbox
@@ -350,7 +350,7 @@ class Store:
                         pending = []
                 decided += self._save_outcomes(conn, pending, now, failures)
             finally:
-                self._decision.conn = None
+                self._decision.conn, self._decision.ledgers = None, set()
         return len(decided), failures
 
     def note_rejection(self, vendor: str, status: int, reason: str, now: float | None = None) -> None:
@@ -612,10 +612,31 @@ class Store:
     # --- incident ledger --------------------------------------------------
 
     def ledger_entries(self, customer: str) -> list[tuple[float, int, str]]:
-        """(epoch, delta, reason) of every movement of a customer's incidents, oldest first."""
+        """(epoch, delta, reason) of every movement of a customer's incidents, oldest first. Inside a
+        decision the customer's ledger is then the decision's until it commits (see :meth:`_take_ledger`)."""
         with self._read() as conn:
+            if conn is getattr(self._decision, "conn", None):
+                self._take_ledger(conn, customer)
             rows = conn.execute(_LEDGER_OF, {"customer": customer}).all()
         return [tuple(r) for r in rows]
+
+    def _take_ledger(self, conn: Connection, customer: str) -> None:
+        """Make a decision's read of ``customer``'s ledger wait for any other worker's decision that read it
+        and has not committed (its charge is then seen), and hold it to this decision's commit: two workers
+        never both spend a last incident. SQLite's decisions take turns already (one writer at a time).
+
+        A decision waits only while its transaction holds no other customer's ledger (so no two wait on
+        each other); otherwise, where another holds the ledger, it raises :class:`LedgerBusy`, and its
+        event is decided again in a later batch."""
+        held = self._decision.ledgers
+        if not self.is_postgres or customer in held:
+            return
+        key = {"key": f"ledger:{customer}"}
+        if not held:
+            conn.execute(_LOCK_LEDGER, key)
+        elif not conn.execute(_TRY_LOCK_LEDGER, key).scalar():
+            raise LedgerBusy(customer)
+        held.add(customer)
 
     def add_ledger_entry(self, customer: str, delta: int, reason: str, now: float | None = None) -> None:
         with self.engine.begin() as conn:
@@ -692,6 +713,11 @@ class Store:
         return out
 
 
+class LedgerBusy(Exception):
+    """A decision needs a customer's incident ledger that another worker's decision holds, while its own
+    transaction holds another customer's: the event waits for a later batch (no attempt is counted)."""
+
+
 class StaleClaim(Exception):
     """A decision's rows were changed by someone else while it was being made (its event is no longer
     pending, or its ticket's state is gone): its writes are discarded. The claim's locks make this
@@ -734,6 +760,8 @@ def _held(row_ids: list[int], owner: str):
 _INSERT_INBOX = inbox.insert()
 _FIRE_TIMER = timers.update().where(timers.c.id == sa.bindparam("timer_id")).values(status="fired")
 _LOCK_TICKET_INBOX = sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+_LOCK_LEDGER = _LOCK_TICKET_INBOX  # a customer's ledger, ``ledger:<customer>``: to the decision's commit
+_TRY_LOCK_LEDGER = sa.text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))")
 # Statements of the worker's hot path, built once; a ticket is named by the parameters ``b_vendor``, ``b_ticket``.
 _TICKET = (tickets.c.vendor == sa.bindparam("b_vendor")) & (tickets.c.ticket_id == sa.bindparam("b_ticket"))
 _INSERT_TICKET = tickets.insert().values(vendor=sa.bindparam("b_vendor"), ticket_id=sa.bindparam("b_ticket"), version=1)

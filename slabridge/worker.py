@@ -27,7 +27,7 @@ from . import engine, metrics, retention
 from .directory import PlannedEvent
 from .lookups import LookupNeeded, Lookups
 from .plugins import Plugins
-from .store import EventFailed, Finished, OutboxRow, Store
+from .store import EventFailed, Finished, LedgerBusy, OutboxRow, Store
 from .vendorapi import MAX_INLINE_WAIT, Throttle, VendorClient, VendorError, outbox_wait
 
 log = logging.getLogger("slabridge.worker")
@@ -110,6 +110,9 @@ class Worker:
             if isinstance(failed.cause, LookupNeeded):
                 need = failed.cause
                 waiting.setdefault((need.vendor, need.kind, need.key), []).append(failed)
+                continue
+            if isinstance(failed.cause, LedgerBusy):  # decided again in the next batch, no attempt counted
+                log.debug("event %s waits: another worker's decision holds the incident ledger", failed.inbox_id)
                 continue
             status = self.store.fail_event(failed.inbox_id, _describe(failed.cause), self.settings.max_attempts,
                                            retry_in=5.0, now=now, dead_if_repeated=True)
