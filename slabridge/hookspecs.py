@@ -68,7 +68,8 @@ def slabridge_entitlement(
     :param directory: customers and contracts, with the incident ledger.
     Result: firstresult, an :class:`~slabridge.verdicts.Entitlement`. Its ``charges`` (prepaid
     incidents, per ticket or per hour) are written to the incident ledger in the decision's own
-    transaction; ``directory.ledger(customer_id)`` gives the movements so far.
+    transaction; ``directory.ledger(customer_id)`` gives the movements so far, and from that read to
+    the decision's commit no other worker's decision reads that customer's ledger.
     Implemented by: built-in entitlement rules (designated contacts, plans, add-ons, terms, incidents).
     """
 
