@@ -102,6 +102,15 @@ class ScheduleSpec(Strict):
     spans: tuple[SpanText, ...] = ()
 
 
+def known_zone(value: str) -> str:
+    """``value`` if it names an IANA time zone; ValueError (for a contract file's problem list) if not."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown IANA time zone {value!r} (e.g. America/Denver, UTC)") from None
+    return value
+
+
 class CalendarSpec(ScheduleSpec):
     """A business calendar: zone, weekly hours, holidays and named windows."""
 
@@ -112,11 +121,7 @@ class CalendarSpec(ScheduleSpec):
     @field_validator("timezone")
     @classmethod
     def _check_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA time zone {value!r} (e.g. America/Denver, UTC)") from None
-        return value
+        return known_zone(value)
 
     @field_validator("holidays", mode="before")
     @classmethod

@@ -12,10 +12,11 @@ import re
 from datetime import timedelta
 from functools import cached_property
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from .calendar import CalendarSpec, parse_duration
+from .calendar import CalendarSpec, known_zone, parse_duration
 
 
 
@@ -301,6 +302,9 @@ class Contract(Clause):
     language: Annotated[str, AfterValidator(_language)] = Field(
         default="english", description="the language of the contract's phrases and its tickets (word stems)")
     calendars: dict[str, CalendarSpec] = Field(min_length=1)
+    timezone: Annotated[str | None, AfterValidator(lambda v: v and known_zone(v))] = Field(
+        default=None, description="the time zone the agreement's dates are days of (a customer's term, the "
+        "contract year of prepaid incidents); default: its calendars' zone, where they share one")
     levels: dict[str, Level] = Field(min_length=1, description="severity levels, highest first")
     default_level: str
     level_tags: dict[str, str] = Field(default_factory=dict, description="level -> tag, e.g. P1 -> sla_p1")
@@ -316,7 +320,20 @@ class Contract(Clause):
     escalation: EscalationPolicy = Field(default_factory=EscalationPolicy)
     billing: Billing | None = None
 
+    @model_validator(mode="after")
+    def _one_zone_for_dates(self) -> "Contract":
+        zones = sorted({calendar.timezone for calendar in self.calendars.values()})
+        if self.timezone is None and len(zones) > 1:
+            raise ValueError(f"its calendars are in several time zones ({', '.join(zones)}): set timezone, the one "
+                             "the agreement's dates (a customer's term, the contract year) are days of")
+        return self
+
     # --- compiled once, on first use: what the rules look up on every decision ---------------
+
+    @cached_property
+    def dates_zone(self) -> ZoneInfo:
+        """The zone whose days the agreement's dates name (see ``timezone``)."""
+        return ZoneInfo(self.timezone or next(iter(self.calendars.values())).timezone)
 
     @cached_property
     def level_by_priority(self) -> dict[tuple[str, str], str]:

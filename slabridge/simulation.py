@@ -199,7 +199,7 @@ def incident_movements(outcome: Outcome, simulation: "Simulation", directory: Di
         return None
     at = outcome.state.last_event.occurred_at if outcome.state.last_event else None
     left = ledger.balance_now(customer.incidents.balance, customer.incidents.year_start, contract.billing,
-                              simulation.entries[customer.id], at) if at else None
+                              simulation.entries[customer.id], at, contract.dates_zone) if at else None
     return {"customer": customer.id, "balance": left,
             "charges": [{"at": at.isoformat() if at else None, "delta": c.delta, "reason": c.reason}
                         for c in outcome.charges]}

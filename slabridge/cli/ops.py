@@ -117,9 +117,9 @@ def _incident_table(movements: dict[str, list[tuple[float, int, str]]], director
     rows = []
     for customer_id, entries in sorted(movements.items()):
         customer = directory.customers[customer_id]
-        billing = directory.contract_for(customer).billing
-        left, history = ledger.balance(customer.incidents.balance, customer.incidents.year_start, billing,
-                                       entries, now)
+        contract = directory.contract_for(customer)
+        left, history = ledger.balance(customer.incidents.balance, customer.incidents.year_start, contract.billing,
+                                       entries, now, contract.dates_zone)
         rollovers = [h for h in history if h["reason"].startswith("contract year rollover")]
         rows.append([customer_id, customer.incidents.balance, -sum(d for _, d, _ in entries if d < 0),
                      sum(d for _, d, _ in entries if d > 0), len(rollovers), -sum(h["delta"] for h in rollovers),
@@ -262,7 +262,7 @@ def incidents(obj, customer: str, add: int | None, reason: str, as_json: bool) -
     if add is not None:
         store.add_ledger_entry(customer, add, reason)
     balance, history = ledger.balance(record.incidents.balance, record.incidents.year_start, contract.billing,
-                                      store.ledger_entries(customer), datetime.now(timezone.utc))
+                                      store.ledger_entries(customer), datetime.now(timezone.utc), contract.dates_zone)
     if as_json:
         click.echo(json.dumps({"customer": customer, "opening": record.incidents.balance,
                                "year_start": record.incidents.year_start.isoformat(), "balance": balance,

@@ -36,7 +36,7 @@ class EntitlementRules:
         email = event.requester.email
         inputs = {"customer": customer.id, "requester": email, "plan": customer.plan}
         for check in contract.entitlement.checks:
-            ok, why = self._check(check.check, customer, contract, email, now, state, directory)
+            ok, why = self._check(check.check, customer, contract, email, event.occurred_at, now, state, directory)
             if not ok:
                 return Entitlement(
                     entitled=False, customer=customer.id, tags=(contract.entitlement.not_entitled_tag,),
@@ -52,12 +52,12 @@ class EntitlementRules:
                            tags=tags, reasons=reasons, charges=charges, memory=memory,
                            planned_events=planned)
 
-    def _check(self, check, customer, contract, email, now, state, directory) -> tuple[bool, str]:
-        today = now.date()
-        if check == "within_term":
-            term = customer.term
-            ok = term.start <= today and (term.end is None or today <= term.end)
-            return ok, f"contract term {term.start} to {term.end or 'open-ended'}; today is {today}"
+    def _check(self, check, customer, contract, email, asked, now, state, directory) -> tuple[bool, str]:
+        if check == "within_term":  # by the day the request was made there, however late it is decided
+            term, zone = customer.term, contract.dates_zone
+            day = asked.astimezone(zone).date()
+            ok = term.start <= day and (term.end is None or day <= term.end)
+            return ok, f"contract term {term.start} to {term.end or 'open-ended'}; asked on {day} ({zone.key})"
         if check == "good_standing":
             return customer.good_standing, f"customer good standing: {customer.good_standing}"
         if check in E_MAIL_CHECKS and not email:
@@ -155,4 +155,4 @@ def incident_balance(customer, contract, directory, now) -> int:
         return 0
     entries = directory.ledger(customer.id) if directory is not None else []
     return incidents.balance_now(customer.incidents.balance, customer.incidents.year_start, contract.billing,
-                                 entries, now)
+                                 entries, now, contract.dates_zone)

@@ -1,6 +1,7 @@
 """Incident charges and the yearly rollover cap."""
 
 from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -9,6 +10,7 @@ from slabridge.contract import AppointmentCharge, Billing
 from slabridge.rules.incidents import appointment_cost, balance, balance_now
 
 CHARGE = AppointmentCharge(first_minutes=60, first_incidents=2, then_minutes=30, then_incidents=1)
+UTC = timezone.utc  # the zone the contract year begins in, here
 BILLING = Billing(per_ticket=1, appointment=CHARGE, rollover_cap=15)
 
 
@@ -24,20 +26,20 @@ def at(*args) -> float:
 def test_balance_follows_the_ledger_and_caps_the_rollover():
     entries = [(at(2026, 5, 1), -1, "ticket 1"), (at(2026, 6, 1), -4, "appointment 91 min"),
                (at(2026, 7, 1), 10, "purchase")]
-    now, history = balance(20, date(2026, 4, 1), BILLING, entries, datetime(2026, 12, 1, tzinfo=timezone.utc))
+    now, history = balance(20, date(2026, 4, 1), BILLING, entries, datetime(2026, 12, 1, tzinfo=timezone.utc), UTC)
     assert now == 25
     assert [h["balance"] for h in history] == [19, 15, 25]
-    next_year, history = balance(20, date(2026, 4, 1), BILLING, entries, datetime(2027, 4, 2, tzinfo=timezone.utc))
+    next_year, history = balance(20, date(2026, 4, 1), BILLING, entries, datetime(2027, 4, 2, tzinfo=timezone.utc), UTC)
     assert next_year == 15
     assert history[-1]["delta"] == -10 and "at most 15" in history[-1]["reason"]
 
 
 def test_a_small_balance_rolls_over_whole():
-    assert balance(7, date(2026, 1, 1), BILLING, [], datetime(2028, 6, 1, tzinfo=timezone.utc))[0] == 7
+    assert balance(7, date(2026, 1, 1), BILLING, [], datetime(2028, 6, 1, tzinfo=timezone.utc), UTC)[0] == 7
 
 
 def test_no_cap_means_everything_rolls_over():
-    assert balance(40, date(2026, 1, 1), Billing(rollover_cap=None), [], datetime(2027, 6, 1, tzinfo=timezone.utc))[0] == 40
+    assert balance(40, date(2026, 1, 1), Billing(rollover_cap=None), [], datetime(2027, 6, 1, tzinfo=timezone.utc), UTC)[0] == 40
 
 
 def test_charge_on_first_support_reply_charges_when_a_technician_answers(tmp_path):
@@ -80,21 +82,25 @@ def test_charge_on_first_support_reply_charges_when_a_technician_answers(tmp_pat
 @given(start=st.dates(min_value=date(2023, 1, 1), max_value=date(2026, 12, 31)),
        cap=st.one_of(st.none(), st.integers(min_value=0, max_value=20)),
        steps=st.lists(st.tuples(st.integers(min_value=0, max_value=200 * 86_400), st.integers(-6, 12)), max_size=30),
-       tail=st.integers(min_value=0, max_value=900 * 86_400), offset=st.integers(min_value=-12, max_value=14))
-def test_the_balance_alone_is_the_balance_with_its_history(start, cap, steps, tail, offset):
+       tail=st.integers(min_value=0, max_value=900 * 86_400), offset=st.integers(min_value=-12, max_value=14),
+       dates_zone=st.sampled_from([UTC, ZoneInfo("America/New_York"), ZoneInfo("Asia/Kolkata"),
+                                   ZoneInfo("Pacific/Chatham")]))
+def test_the_balance_alone_is_the_balance_with_its_history(start, cap, steps, tail, offset, dates_zone):
     """Each decision asks for the balance alone (no history written out); it must be the same number, across
-    anniversaries (29 February, movements at an anniversary's midnight) and a "now" in any zone."""
-    moment, entries = datetime(start.year, start.month, start.day, tzinfo=timezone.utc).timestamp(), []
+    anniversaries (29 February, movements at an anniversary's midnight in the contract's zone) and a "now" in any
+    zone."""
+    moment = datetime(start.year, start.month, start.day, tzinfo=dates_zone).timestamp()
+    entries = []
     for gap, delta in steps:
         moment += gap
         entries.append((moment, delta, "movement"))
-    zone = timezone(timedelta(hours=offset))
-    now = datetime.fromtimestamp(moment + tail, zone)
+    now = datetime.fromtimestamp(moment + tail, timezone(timedelta(hours=offset)))
     billing = Billing(per_ticket=1, rollover_cap=cap)
-    assert balance_now(7, start, billing, entries, now) == balance(7, start, billing, entries, now)[0]
+    assert balance_now(7, start, billing, entries, now, dates_zone) == \
+        balance(7, start, billing, entries, now, dates_zone)[0]
 
 
 def test_a_movement_at_an_anniversarys_midnight_is_counted_after_the_cap():
     entries = [(at(2027, 4, 1), 3, "purchase at the anniversary")]
     for ask in (balance_now, lambda *a: balance(*a)[0]):
-        assert ask(30, date(2026, 4, 1), BILLING, entries, datetime(2027, 4, 1, 12, tzinfo=timezone.utc)) == 18
+        assert ask(30, date(2026, 4, 1), BILLING, entries, datetime(2027, 4, 1, 12, tzinfo=timezone.utc), UTC) == 18
