@@ -36,7 +36,8 @@ class EntitlementRules:
         email = event.requester.email
         inputs = {"customer": customer.id, "requester": email, "plan": customer.plan}
         for check in contract.entitlement.checks:
-            ok, why = self._check(check.check, customer, contract, email, event.occurred_at, now, state, directory)
+            opened = event.created_at or event.occurred_at
+            ok, why = self._check(check.check, customer, contract, email, opened, now, state, directory)
             if not ok:
                 return Entitlement(
                     entitled=False, customer=customer.id, tags=(contract.entitlement.not_entitled_tag,),
@@ -52,12 +53,12 @@ class EntitlementRules:
                            tags=tags, reasons=reasons, charges=charges, memory=memory,
                            planned_events=planned)
 
-    def _check(self, check, customer, contract, email, asked, now, state, directory) -> tuple[bool, str]:
-        if check == "within_term":  # by the day the request was made there, however late it is decided
+    def _check(self, check, customer, contract, email, opened, now, state, directory) -> tuple[bool, str]:
+        if check == "within_term":  # by the day the ticket was opened there, however late it is decided
             term, zone = customer.term, contract.dates_zone
-            day = asked.astimezone(zone).date()
+            day = opened.astimezone(zone).date()
             ok = term.start <= day and (term.end is None or day <= term.end)
-            return ok, f"contract term {term.start} to {term.end or 'open-ended'}; asked on {day} ({zone.key})"
+            return ok, f"contract term {term.start} to {term.end or 'open-ended'}; ticket opened on {day} ({zone.key})"
         if check == "good_standing":
             return customer.good_standing, f"customer good standing: {customer.good_standing}"
         if check in E_MAIL_CHECKS and not email:

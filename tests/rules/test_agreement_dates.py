@@ -1,5 +1,5 @@
 """The agreement's calendar dates (a customer's term, the contract year of prepaid incidents) are days in the
-contract's time zone, and a request is judged by the day it was made, not by when slabridge got to it."""
+contract's time zone, and a ticket is judged by the day it was opened, not by when slabridge got to it."""
 
 from __future__ import annotations
 
@@ -20,14 +20,15 @@ ROOT = Path(__file__).resolve().parents[2]
 NEW_YORK = ZoneInfo("America/New_York")  # caret's calendars' zone; Acme's term is 2026-01-01 to 2026-12-31
 
 
-def _entitled(asked: datetime, decided: datetime | None = None) -> tuple[bool, list[str]]:
+def _entitled(asked: datetime, decided: datetime | None = None, opened: datetime | None = None,
+              kind: str = "created") -> tuple[bool, list[str]]:
     directory, problems = load(ROOT / "examples" / "contracts", ROOT / "examples" / "customers.yaml")
     assert not problems
     customer = directory.customers["acme-offices"]
     asked = asked.astimezone(timezone.utc)  # as helpdesks send it
     event = TicketEvent(vendor="zendesk", delivery_id="d1", ticket={"vendor": "zendesk", "id": "1"},
-                        kind="created", requester={"email": "dana@acme.example"}, occurred_at=asked,
-                        created_at=asked)
+                        kind=kind, requester={"email": "dana@acme.example"}, occurred_at=asked,
+                        created_at=(opened or asked).astimezone(timezone.utc))
     verdict = EntitlementRules().slabridge_entitlement(
         event=event, customer=customer, contract=directory.contract_for(customer),
         now=(decided or asked).astimezone(timezone.utc),  # the worker's clock is in UTC
@@ -44,7 +45,7 @@ def test_the_last_evening_of_the_term_in_the_contracts_zone_is_within_it():
 def test_the_term_ends_at_midnight_in_the_contracts_zone():
     entitled, reasons = _entitled(datetime(2027, 1, 1, 0, 30, tzinfo=NEW_YORK))
     assert not entitled
-    assert any("asked on 2027-01-01 (America/New_York)" in text for text in reasons), reasons
+    assert any("ticket opened on 2027-01-01 (America/New_York)" in text for text in reasons), reasons
 
 
 def test_the_evening_before_the_term_starts_is_not_within_it():
@@ -58,6 +59,18 @@ def test_a_request_made_within_the_term_and_decided_after_it_ended_is_within_it(
     asked = datetime(2026, 12, 31, 23, 50, tzinfo=NEW_YORK)
     entitled, reasons = _entitled(asked, decided=asked + timedelta(hours=9))
     assert entitled, reasons
+
+
+@pytest.mark.parametrize("kind", ["comment", "timer"])
+def test_a_ticket_opened_within_the_term_keeps_it_after_the_term_ends(kind):
+    """A comment, or a deadline's timer, after the term ended, on a ticket opened within it: the ticket is worked
+    under the agreement it was opened under (no reply telling the customer their support lapsed mid-ticket)."""
+    opened = datetime(2026, 12, 30, 15, tzinfo=NEW_YORK)
+    later = datetime(2027, 1, 4, 10, tzinfo=NEW_YORK)
+    entitled, reasons = _entitled(later, opened=opened, kind=kind)
+    assert entitled, reasons
+    entitled, _ = _entitled(later, opened=later, kind=kind)
+    assert not entitled
 
 
 def test_an_agreement_whose_calendars_disagree_on_the_zone_names_the_one_its_dates_are_read_in():

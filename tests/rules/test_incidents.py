@@ -39,7 +39,8 @@ def test_a_small_balance_rolls_over_whole():
 
 
 def test_no_cap_means_everything_rolls_over():
-    assert balance(40, date(2026, 1, 1), Billing(rollover_cap=None), [], datetime(2027, 6, 1, tzinfo=timezone.utc), UTC)[0] == 40
+    june = datetime(2027, 6, 1, tzinfo=timezone.utc)
+    assert balance(40, date(2026, 1, 1), Billing(rollover_cap=None), [], june, UTC)[0] == 40
 
 
 def test_charge_on_first_support_reply_charges_when_a_technician_answers(tmp_path):
