@@ -19,8 +19,8 @@ PERIODS = ("week", "month")
 
 
 def compliance(states: list[TicketState], directory, now: datetime, period: str | None = None) -> list[dict[str, Any]]:
-    """One row per customer x severity x metric (x ``period``: week or month the cycle started in),
-    from each ticket's recorded clocks."""
+    """One row per customer x severity x metric (x ``period``: week or month the cycle started in, in the
+    contract's time zone), from each ticket's recorded clocks."""
     return rows(tally(states, directory, now, period))
 
 
@@ -59,8 +59,8 @@ def tally(states: Iterable[TicketState], directory, now: datetime, period: str |
                 terms = clock.terms_of(index) or latest  # cycles recorded before terms were kept: the latest
                 target = timedelta(seconds=terms.target_seconds)
                 outcome = clock.outcome(cycle, calendar_for(terms.calendar), target, now)
-                row = _row(groups, state.customer, metric, period_of(outcome.started_at, period) if period else None,
-                           terms)
+                started = outcome.started_at.astimezone(contract.dates_zone)  # the contract's days, not UTC's
+                row = _row(groups, state.customer, metric, period_of(started, period) if period else None, terms)
                 if outcome.breached:
                     row["breached"] += 1
                 elif outcome.stopped_at is None:

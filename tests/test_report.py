@@ -1,6 +1,6 @@
 """The compliance report: an average is held against its own commitment, and tallies merge in any order."""
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from slabridge import report
@@ -83,3 +83,21 @@ def test_each_cycle_of_a_ticket_is_held_against_the_commitment_it_ran_under():
     rows = response_rows(report.rows(tally))
     assert [(r["commitment"], r["met"] + r["breached"]) for r in rows] == [(120.0, 1), (480.0, 1)]
     assert rows[0]["average"] == 60.0 and rows[0]["average_met"] is True
+
+
+def test_a_cycle_counts_in_the_month_and_week_it_started_in_the_contracts_zone():
+    """A ticket opened at 21:00 New York time on 31 March (already 1 April in UTC, as helpdesks send it) belongs
+    to March's row, and one opened at 21:00 on Sunday 8 March to the week of 2 March (InfraWare: New York)."""
+    march = datetime.fromisoformat("2026-03-31T21:00:00-04:00").astimezone(timezone.utc)
+    sunday = datetime.fromisoformat("2026-03-08T21:00:00-04:00").astimezone(timezone.utc)
+    directory = load(ROOT / "examples" / "contracts", ROOT / "examples" / "customers.yaml")[0]
+    simulation = Simulation(Plugins(Settings(), load_entry_points=False), directory)
+    for event in answered("M1", march, timedelta(hours=1)) + answered("S1", sunday, timedelta(hours=1)):
+        simulation.feed(event)
+    now = march + timedelta(days=3)
+    months = {r["period"] for r in report.compliance(list(simulation.states.values()), directory, now, "month")
+              if r["customer"] == "contoso-billing"}
+    weeks = {r["period"] for r in report.compliance(list(simulation.states.values()), directory, now, "week")
+             if r["customer"] == "contoso-billing"}
+    assert months == {"2026-03"}
+    assert weeks == {"2026-W10", "2026-W14"}
