@@ -35,8 +35,8 @@ class EntitlementRules:
             return None
         email = event.requester.email
         inputs = {"customer": customer.id, "requester": email, "plan": customer.plan}
+        opened = event.created_at or event.occurred_at
         for check in contract.entitlement.checks:
-            opened = event.created_at or event.occurred_at
             ok, why = self._check(check.check, customer, contract, email, opened, now, state, directory)
             if not ok:
                 return Entitlement(
