@@ -774,8 +774,8 @@ _DROP_PENDING_TIMERS = timers.delete().where((timers.c.vendor == sa.bindparam("b
 _INSERT_TIMER = timers.insert().values(vendor=sa.bindparam("b_vendor"), ticket_id=sa.bindparam("b_ticket"),
                                        status="pending")
 _INSERT_CHARGE = ledger.insert()
-_LEDGER_OF = (sa.select(ledger.c.at, ledger.c.delta, ledger.c.reason)
-              .where(ledger.c.customer == sa.bindparam("customer")).order_by(ledger.c.id))
+_LEDGER_OF = (sa.select(ledger.c.at, ledger.c.delta, ledger.c.reason)  # in time order: a charge decided late
+              .where(ledger.c.customer == sa.bindparam("customer")).order_by(ledger.c.at, ledger.c.id))
 _INSERT_AUDIT = audit.insert().values(vendor=sa.bindparam("b_vendor"), ticket_id=sa.bindparam("b_ticket"))
 _FINISH_INBOX = inbox.update().where((inbox.c.id == sa.bindparam("row_id")) & (inbox.c.status == "pending")).values(
     status="done", processed_at=sa.bindparam("processed_at"), attempts=sa.bindparam("attempts"))
@@ -796,8 +796,10 @@ def _write_decisions(conn: Connection, decided: list[tuple[Any, Outcome, TicketS
             dropped.append(where)
             timer_rows += [{**where, "kind": timer.kind, "fire_at": timer.fire_at.timestamp()}
                            for timer in outcome.timers]
-        charges += [dict(customer=charge.customer, at=now, delta=charge.delta, reason=charge.reason,
-                         vendor=ticket.vendor, ticket_id=ticket.id) for charge in outcome.charges]
+        if outcome.charges:  # dated when the ticket was turned over (the event), not when it was decided
+            turned_over = outcome.state.last_event.occurred_at.timestamp() if outcome.state.last_event else now
+            charges += [dict(customer=charge.customer, at=turned_over, delta=charge.delta, reason=charge.reason,
+                             vendor=ticket.vendor, ticket_id=ticket.id) for charge in outcome.charges]
         audits.append({**where, "at": now, "delivery_id": decision.delivery_id, "kind": "decision",
                        "body": to_builtins(decision)})
         done.append({"row_id": row.id, "processed_at": now, "attempts": row.attempts + 1})

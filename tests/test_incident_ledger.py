@@ -123,3 +123,26 @@ def test_a_batch_holding_one_customers_ledger_leaves_another_held_elsewhere_for_
     assert {r["ticket_id"]: r["status"] for r in setup.rows("inbox")} == {"i1": "done", "n1": "done", "i2": "done"}
     for store in (setup, first_store, second_store):
         store.close()
+
+
+def test_an_incident_is_charged_on_the_day_its_ticket_was_turned_over_not_the_day_it_was_decided(db_url,
+                                                                                                  make_settings):
+    """Northwind's contract year begins on 1 April (New York) and keeps at most 15 unused incidents. Its last
+    year ends with 20 left; a ticket opened at 21:00 on 31 March is decided at 10:00 on 1 April (a backlog),
+    after a purchase of 5 at 09:00: the incident is the old year's (20 - 1 = 19, then 15 kept, then + 5), as a
+    replay of the same events counts it."""
+    store = Store(db_url)
+    store.upgrade()
+    directory, _ = load(ROOT / "examples" / "contracts", ROOT / "examples" / "customers.yaml")
+    customer, _ = directory.find("freshdesk", "501", "pat@northwind.example")
+    contract = directory.contract_for(customer)
+    year_end = datetime(2027, 3, 31, 21, tzinfo=contract.dates_zone).astimezone(timezone.utc)
+    decided = datetime(2027, 4, 1, 10, tzinfo=contract.dates_zone)
+    store.enqueue(_creation("late").model_copy(update={"occurred_at": year_end, "created_at": year_end}))
+    store.add_ledger_entry(customer.id, 5, "purchase", now=decided.timestamp() - 3600)
+    worker = Worker(store, Plugins(make_settings(db_url)), directory, clock=lambda: decided.timestamp())
+    assert worker.process_events() == 1
+    [_, charge] = store.rows("ledger")
+    assert charge["delta"] == -1 and charge["at"] == year_end.timestamp()
+    assert incident_balance(customer, contract, worker.directory, decided) == min(20 - 1, 15) + 5
+    store.close()
