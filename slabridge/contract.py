@@ -191,6 +191,9 @@ class Addon(Clause):
 class Check(Clause):
     check: Literal["within_term", "good_standing", "administrator", "contact_email", "incidents_available"]
     reply: str | None = Field(default=None, description="public reply to a requester who fails the check")
+    term_day: Literal["opened", "event"] = Field(default="opened", description=(
+        "within_term: the day judged, in the contract's time zone: the day the ticket was opened (it keeps the "
+        "agreement it was opened under), or the day of each event"))
 
 
 class EntitlementPolicy(Clause):

@@ -35,9 +35,8 @@ class EntitlementRules:
             return None
         email = event.requester.email
         inputs = {"customer": customer.id, "requester": email, "plan": customer.plan}
-        opened = event.created_at or event.occurred_at
         for check in contract.entitlement.checks:
-            ok, why = self._check(check.check, customer, contract, email, opened, now, state, directory)
+            ok, why = self._check(check.check, customer, contract, email, now, state, directory, event, check.term_day)
             if not ok:
                 return Entitlement(
                     entitled=False, customer=customer.id, tags=(contract.entitlement.not_entitled_tag,),
@@ -53,12 +52,14 @@ class EntitlementRules:
                            tags=tags, reasons=reasons, charges=charges, memory=memory,
                            planned_events=planned)
 
-    def _check(self, check, customer, contract, email, opened, now, state, directory) -> tuple[bool, str]:
-        if check == "within_term":  # by the day the ticket was opened there, however late it is decided
+    def _check(self, check, customer, contract, email, now, state, directory, event, term_day) -> tuple[bool, str]:
+        if check == "within_term":  # by a day in the contract's zone (see Check.term_day), however late decided
             term, zone = customer.term, contract.dates_zone
-            day = opened.astimezone(zone).date()
+            opened = term_day == "opened"
+            day = ((event.created_at or event.occurred_at) if opened else event.occurred_at).astimezone(zone).date()
             ok = term.start <= day and (term.end is None or day <= term.end)
-            return ok, f"contract term {term.start} to {term.end or 'open-ended'}; ticket opened on {day} ({zone.key})"
+            return ok, (f"contract term {term.start} to {term.end or 'open-ended'}; "
+                        f"{'ticket opened' if opened else 'event'} on {day} ({zone.key})")
         if check == "good_standing":
             return customer.good_standing, f"customer good standing: {customer.good_standing}"
         if check in E_MAIL_CHECKS and not email:

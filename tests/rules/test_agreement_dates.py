@@ -98,3 +98,21 @@ def test_the_incident_year_rolls_over_at_midnight_in_the_contracts_zone():
     assert incidents.balance_now(5, date(2026, 4, 1), billing, entries, before, NEW_YORK) == 4
     left, history = incidents.balance(5, date(2026, 4, 1), billing, entries, after, NEW_YORK)
     assert left == 2 and [h["at"][:10] for h in history] == ["2027-03-31", "2027-04-01"]
+
+
+def test_a_contract_may_judge_the_term_by_each_events_day_instead():
+    """``term_day: event``: a comment after the term ended is outside it, though the ticket was opened within."""
+    directory, _ = load(ROOT / "examples" / "contracts", ROOT / "examples" / "customers.yaml")
+    customer = directory.customers["acme-offices"]
+    contract = directory.contract_for(customer)
+    checks = [check.model_copy(update={"term_day": "event"}) for check in contract.entitlement.checks]
+    contract = contract.model_copy(update={"entitlement": contract.entitlement.model_copy(update={"checks": checks})})
+    opened = datetime(2026, 12, 30, 15, tzinfo=NEW_YORK).astimezone(timezone.utc)
+    later = datetime(2027, 1, 4, 10, tzinfo=NEW_YORK).astimezone(timezone.utc)
+    event = TicketEvent(vendor="zendesk", delivery_id="d1", ticket={"vendor": "zendesk", "id": "1"}, kind="comment",
+                        requester={"email": "dana@acme.example"}, occurred_at=later, created_at=opened)
+    verdict = EntitlementRules().slabridge_entitlement(
+        event=event, customer=customer, contract=contract, now=later, state=TicketState(ticket=event.ticket),
+        directory=directory)
+    assert not verdict.entitled
+    assert any("event on 2027-01-04 (America/New_York)" in reason.text for reason in verdict.reasons)
