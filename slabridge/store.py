@@ -298,10 +298,9 @@ class Store:
         """
         if not rows:
             return
-        if self.is_postgres:
-            for turn in sorted({_turn(row) for row in rows}):
-                conn.execute(_LOCK_TICKET_INBOX, {"key": turn})
-        conn.execute(_INSERT_INBOX, rows)
+        if self.is_postgres:  # unnest yields the keys in the array's order: the locks are taken in that order
+            conn.exec_driver_sql(_LOCK_TICKETS_INBOX, {"keys": sorted({_turn(row) for row in rows})})
+        _execute_rows(conn, _INSERT_INBOX, rows)
 
     def process_next_event(self, decide: Callable[[TicketEvent, TicketState | None], Outcome],
                            now: float | None = None) -> bool:
@@ -453,7 +452,7 @@ class Store:
             rows = conn.execute(_due_timers(limit), {"now": now}).all()
             if not rows:
                 return []
-            conn.execute(_FIRE_TIMER, [{"timer_id": row.id} for row in rows])
+            _execute_rows(conn, _FIRE_TIMER, [{"timer_id": row.id} for row in rows])
             keys = list({(row.vendor, row.ticket_id) for row in rows})
             last_events = {(found.vendor, found.ticket_id): found.state.get("last_event") for found in
                            conn.execute(_states_of(len(keys), lock=False), _ticket_params(keys))}
@@ -759,8 +758,8 @@ def _held(row_ids: list[int], owner: str):
 
 _INSERT_INBOX = inbox.insert()
 _FIRE_TIMER = timers.update().where(timers.c.id == sa.bindparam("timer_id")).values(status="fired")
-_LOCK_TICKET_INBOX = sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
-_LOCK_LEDGER = _LOCK_TICKET_INBOX  # a customer's ledger, ``ledger:<customer>``: to the decision's commit
+_LOCK_TICKETS_INBOX = "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(%(keys)b::text[]) AS k"
+_LOCK_LEDGER = sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")  # ``ledger:<customer>``
 _TRY_LOCK_LEDGER = sa.text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))")
 # Statements of the worker's hot path, built once; a ticket is named by the parameters ``b_vendor``, ``b_ticket``.
 _TICKET = (tickets.c.vendor == sa.bindparam("b_vendor")) & (tickets.c.ticket_id == sa.bindparam("b_ticket"))
@@ -808,13 +807,7 @@ def _write_decisions(conn: Connection, decided: list[tuple[Any, Outcome, TicketS
                                   (_DROP_PENDING_TIMERS, dropped), (_INSERT_TIMER, timer_rows),
                                   (_INSERT_CHARGE, charges), (_INSERT_AUDIT, audits), (_FINISH_INBOX, done)):
         if parameters:
-            bulk = _AS_ARRAYS.get(statement) if conn.dialect.name == "postgresql" else None
-            if bulk is not None:
-                sql, columns = bulk
-                arrays = {c: [json_text(p[c]) if c in _JSON_PARAMS else p[c] for p in parameters] for c in columns}
-                changed = conn.exec_driver_sql(sql, arrays).rowcount
-            else:
-                changed = conn.execute(statement, parameters).rowcount
+            changed = _execute_rows(conn, statement, parameters)
             if statement in (_UPDATE_TICKET, _FINISH_INBOX) and changed != len(parameters):
                 raise StaleClaim(f"{len(parameters) - changed} of {len(parameters)} {statement.table.name} rows "
                                  "changed under the claim")
@@ -854,7 +847,25 @@ _AS_ARRAYS = {
                                 "UPDATE inbox SET status = 'done', processed_at = x.processed_at, attempts = "
                                 "x.attempts FROM {rows} WHERE inbox.id = x.row_id AND inbox.status = 'pending'"),
 }
-_JSON_PARAMS = frozenset({"state", "action", "body"})  # of the batch's rows: written as JSON text
+_AS_ARRAYS[_FIRE_TIMER] = _over_arrays({"timer_id": "int8"},
+                                       "UPDATE timers SET status = 'fired' FROM {rows} WHERE timers.id = x.timer_id")
+_AS_ARRAYS[_INSERT_INBOX] = _over_arrays(
+    {"vendor": "text", "delivery_id": "text", "ticket_id": "text", "event": "text", "received_at": "float8",
+     "content_key": "text"},
+    "INSERT INTO inbox (vendor, delivery_id, ticket_id, event, received_at, status, attempts, not_before, "
+    "content_key) SELECT vendor, delivery_id, ticket_id, event::json, received_at, 'pending', 0, 0.0, content_key "
+    "FROM {rows}")
+_JSON_PARAMS = frozenset({"state", "action", "body", "event"})  # of the rows above: written as JSON text
+
+
+def _execute_rows(conn: Connection, statement, rows: list[dict[str, Any]]) -> int:
+    """Run ``statement`` for each of ``rows`` (one execution over arrays on PostgreSQL, ``executemany``
+    elsewhere); how many rows it changed."""
+    if conn.dialect.name != "postgresql" or statement not in _AS_ARRAYS:
+        return conn.execute(statement, rows).rowcount
+    sql, columns = _AS_ARRAYS[statement]
+    return conn.exec_driver_sql(sql, {c: [json_text(r[c]) if c in _JSON_PARAMS else r[c] for r in rows]
+                                      for c in columns}).rowcount
 
 
 def inbox_row(event: TicketEvent, received_at: float, by_content: bool = False) -> dict[str, Any]:
