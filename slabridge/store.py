@@ -334,7 +334,8 @@ class Store:
             if not rows:
                 return 0, []
             states = self._lock_states(conn, rows)
-            self._decision.conn, self._decision.ledgers = conn, set()
+            # the ledgers this batch holds, each customer's entries as read (None: to read again)
+            self._decision.conn, self._decision.ledgers = conn, {}
             try:
                 for row in rows:
                     try:  # whatever fails here, the row is retried and dead-lettered: it never blocks the inbox
@@ -344,12 +345,13 @@ class Store:
                     except Exception as exc:  # noqa: BLE001 - any failure must not lose the event
                         failures.append(EventFailed.of(row, exc))
                         continue
-                    if pending[-1][1].charges:
+                    if charges := pending[-1][1].charges:
                         decided += self._save_outcomes(conn, pending, now, failures)
                         pending = []
+                        self._decision.ledgers.update((charge.customer, None) for charge in charges)
                 decided += self._save_outcomes(conn, pending, now, failures)
             finally:
-                self._decision.conn, self._decision.ledgers = None, set()
+                self._decision.conn, self._decision.ledgers = None, {}
         return len(decided), failures
 
     def note_rejection(self, vendor: str, status: int, reason: str, now: float | None = None) -> None:
@@ -611,13 +613,19 @@ class Store:
     # --- incident ledger --------------------------------------------------
 
     def ledger_entries(self, customer: str) -> list[tuple[float, int, str]]:
-        """(epoch, delta, reason) of every movement of a customer's incidents, oldest first. Inside a
-        decision the customer's ledger is then the decision's until it commits (see :meth:`_take_ledger`)."""
+        """(epoch, delta, reason) of every movement of a customer's incidents, in time order. Inside a batch of
+        decisions the customer's ledger is then the batch's until it commits (see :meth:`_take_ledger`), and
+        read once: again only after a decision of the batch charged it."""
+        read = getattr(self._decision, "ledgers", None) if getattr(self._decision, "conn", None) else None
+        if read is not None and read.get(customer) is not None:
+            return read[customer]
         with self._read() as conn:
-            if conn is getattr(self._decision, "conn", None):
+            if read is not None:
                 self._take_ledger(conn, customer)
-            rows = conn.execute(_LEDGER_OF, {"customer": customer}).all()
-        return [tuple(r) for r in rows]
+            entries = [tuple(r) for r in conn.execute(_LEDGER_OF, {"customer": customer})]
+        if read is not None:
+            read[customer] = entries
+        return entries
 
     def _take_ledger(self, conn: Connection, customer: str) -> None:
         """Make a decision's read of ``customer``'s ledger wait for any other worker's decision that read it
@@ -635,7 +643,7 @@ class Store:
             conn.execute(_LOCK_LEDGER, key)
         elif not conn.execute(_TRY_LOCK_LEDGER, key).scalar():
             raise LedgerBusy(customer)
-        held.add(customer)
+        held[customer] = None
 
     def add_ledger_entry(self, customer: str, delta: int, reason: str, now: float | None = None) -> None:
         with self.engine.begin() as conn:

@@ -146,3 +146,33 @@ def test_an_incident_is_charged_on_the_day_its_ticket_was_turned_over_not_the_da
     assert charge["delta"] == -1 and charge["at"] == year_end.timestamp()
     assert incident_balance(customer, contract, worker.directory, decided) == min(20 - 1, 15) + 5
     store.close()
+
+
+def test_one_batch_deciding_a_customers_tickets_sees_each_charge_it_made(db_url, make_settings):
+    """Two incidents left, four tickets in one batch: the batch reads the ledger once, and again after each
+    charge it made, so the third ticket is told none are left; the fourth asks again and is answered from
+    what the batch read for the third (three reads of the database for four decisions)."""
+    import sqlalchemy as sa
+
+    store = Store(db_url)
+    store.upgrade()
+    directory, _ = load(ROOT / "examples" / "contracts", ROOT / "examples" / "customers.yaml")
+    customer, _ = directory.find("freshdesk", "501", "pat@northwind.example")
+    contract = directory.contract_for(customer)
+    opening = incident_balance(customer, contract, None, IN_TERM)
+    store.add_ledger_entry(customer.id, 2 - opening, "used before the test", now=IN_TERM.timestamp() - 3600)
+    for ticket in ("1", "2", "3", "4"):
+        store.enqueue(_creation(ticket))
+    reads: list[str] = []
+    sa.event.listen(store.engine, "before_cursor_execute",
+                    lambda conn, cursor, statement, *_: reads.append(statement) if "FROM ledger" in statement else None)
+    reads.clear()
+    worker = Worker(store, Plugins(make_settings(db_url)), directory, clock=lambda: IN_TERM.timestamp())
+    assert worker.process_events() == 4
+    read_by_the_batch = len(reads)
+    charged = [r["ticket_id"] for r in store.rows("ledger") if r["reason"] != "used before the test"]
+    assert charged == ["1", "2"]
+    replies = [w["ticket_id"] for w in store.rows("outbox") if w["action"]["type"] == "public_reply"]
+    assert replies == ["3", "4"]
+    assert read_by_the_batch == 3
+    store.close()
