@@ -498,3 +498,31 @@ def test_work_left_is_a_pending_event_or_a_write_not_yet_sent(store):
     assert store.work_left()  # being sent
     store.finish_outboxes([Finished(claimed[0].id, "done")], now=11.0, owner="w")
     assert not store.work_left()  # a timer in the future is not work left
+
+
+def test_a_batchs_rows_keep_every_character_they_were_given(store):
+    """Text a JSON value escapes (quotes, backslashes, line breaks, tabs, non-ASCII) reaches every column of a
+    batch's rows as it was: PostgreSQL's arrays carry it in binary, nothing escaped twice or cut."""
+    from slabridge.models import InternalNote
+
+    awkward = 'a "quoted" \\ back\\slash, a\nline\tbreak, \u00e9t\u00e9, \u2603, \U0001F600 and {"json": [1]}'
+    short = awkward[:40]  # a timer's kind is at most 64 characters
+    tickets_ = [f'T{n} "{awkward}"' for n in range(3)]
+    for n, ticket in enumerate(tickets_):
+        store.enqueue(event(ticket, f"d{n} {awkward}"))
+
+    def decide(ev, st):
+        decision = Decision(ticket=ev.ticket, delivery_id=ev.delivery_id,
+                            actions=(AddTags(tags=(awkward,)), InternalNote(body=awkward)))
+        return Outcome(decision=decision, state=TicketState(ticket=ev.ticket, last_event=ev),
+                       timers=(Timer(kind=short, fire_at=datetime(2026, 3, 3, tzinfo=timezone.utc)),))
+    decided, failed = store.process_events(decide, limit=10)
+    assert (decided, [repr(f.cause)[:300] for f in failed]) == (3, [])
+    writes = store.rows("outbox")
+    assert sorted(w["ticket_id"] for w in writes) == sorted(tickets_ * 2)
+    assert {w["action"].get("body") or w["action"]["tags"][0] for w in writes} == {awkward}
+    assert {t["kind"] for t in store.rows("timers")} == {short}
+    assert all(awkward in a["delivery_id"] and a["body"]["actions"][1]["body"] == awkward
+               for a in store.rows("audit"))
+    states = [store.ticket_state(TicketRef(vendor="zendesk", id=ticket)) for ticket in tickets_]
+    assert [s.last_event.delivery_id.endswith(awkward) for s in states] == [True] * 3
