@@ -195,6 +195,12 @@ class Check(Clause):
         "within_term: the day judged, in the contract's time zone: the day the ticket was opened (it keeps the "
         "agreement it was opened under), or the day of each event"))
 
+    @model_validator(mode="after")
+    def _term_day_of_the_term(self) -> "Check":
+        if "term_day" in self.model_fields_set and self.check != "within_term":
+            raise ValueError(f"term_day is for the within_term check, not {self.check}")
+        return self
+
 
 class EntitlementPolicy(Clause):
     checks: list[Check] = Field(default_factory=list)

@@ -116,3 +116,11 @@ def test_a_contract_may_judge_the_term_by_each_events_day_instead():
         directory=directory)
     assert not verdict.entitled
     assert any("event on 2027-01-04 (America/New_York)" in reason.text for reason in verdict.reasons)
+
+
+def test_term_day_belongs_to_the_term_check():
+    from slabridge.contract import Check
+
+    assert Check(check="within_term", term_day="event").term_day == "event"
+    with pytest.raises(ValueError, match="term_day is for the within_term check, not contact_email"):
+        Check(check="contact_email", term_day="event")
