@@ -197,7 +197,7 @@ class Check(Clause):
 
     @model_validator(mode="after")
     def _term_day_of_the_term(self) -> "Check":
-        if "term_day" in self.model_fields_set and self.check != "within_term":
+        if self.term_day != "opened" and self.check != "within_term":
             raise ValueError(f"term_day is for the within_term check, not {self.check}")
         return self
 
