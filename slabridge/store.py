@@ -831,8 +831,8 @@ def _over_arrays(columns: dict[str, str], sql: str, **same: Any) -> tuple[str, t
 
 _TICKET_ROW = {"b_vendor": "text", "b_ticket": "text"}
 _STATE_ROW = {**_TICKET_ROW, "state": "text", "updated_at": "float8", "running": "bool"}
-# PostgreSQL: each of the worker's batch statements as one execution over arrays, not one execution a row
-# (psycopg's executemany sends a Bind and an Execute a row: half a batch's write time). JSON goes as text.
+# PostgreSQL: each of the worker's batch statements (decisions written, timers fired) as one execution over
+# arrays, not one a row (psycopg's executemany sends a Bind and an Execute a row: half a batch's write time).
 _AS_ARRAYS = {
     _INSERT_TICKET: _over_arrays(_STATE_ROW, "INSERT INTO tickets (vendor, ticket_id, version, state, updated_at, "
                                  "running) SELECT b_vendor, b_ticket, 1, state::json, updated_at, running FROM {rows}"),
@@ -858,15 +858,15 @@ _AS_ARRAYS = {
                                 "UPDATE inbox SET status = 'done', processed_at = x.processed_at, attempts = "
                                 "x.attempts FROM {rows} WHERE inbox.id = x.row_id AND inbox.status = x.was",
                                 was="pending"),
+    # fired timers: marked, and their events put in the inbox
+    _FIRE_TIMER: _over_arrays({"timer_id": "int8"},
+                              "UPDATE timers SET status = 'fired' FROM {rows} WHERE timers.id = x.timer_id"),
+    _INSERT_INBOX: _over_arrays({"vendor": "text", "delivery_id": "text", "ticket_id": "text", "event": "text",
+                                 "received_at": "float8", "content_key": "text"},
+                                "INSERT INTO inbox (vendor, delivery_id, ticket_id, event, received_at, status, "
+                                "attempts, not_before, content_key) SELECT vendor, delivery_id, ticket_id, "
+                                "event::json, received_at, 'pending', 0, 0.0, content_key FROM {rows}"),
 }
-_AS_ARRAYS[_FIRE_TIMER] = _over_arrays({"timer_id": "int8"},
-                                       "UPDATE timers SET status = 'fired' FROM {rows} WHERE timers.id = x.timer_id")
-_AS_ARRAYS[_INSERT_INBOX] = _over_arrays(
-    {"vendor": "text", "delivery_id": "text", "ticket_id": "text", "event": "text", "received_at": "float8",
-     "content_key": "text"},
-    "INSERT INTO inbox (vendor, delivery_id, ticket_id, event, received_at, status, attempts, not_before, "
-    "content_key) SELECT vendor, delivery_id, ticket_id, event::json, received_at, 'pending', 0, 0.0, content_key "
-    "FROM {rows}")
 _JSON_PARAMS = frozenset({"state", "action", "body", "event"})  # of the rows above: written as JSON text
 
 
