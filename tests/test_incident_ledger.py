@@ -33,17 +33,24 @@ def _worker(url: str, settings) -> tuple[Worker, Store]:
     return Worker(store, Plugins(settings), directory, clock=lambda: IN_TERM.timestamp()), store
 
 
-def test_two_workers_deciding_one_customers_tickets_at_once_spend_its_last_incident_once(db_url, make_settings):
-    """Worker A reads the balance (1 left) and, before it commits its charge, worker B decides another ticket of
-    the same customer. B must see A's charge: one ticket is charged, the other told none are left. (On
-    SQLite B cannot begin before A commits; on PostgreSQL B's read waits for A's commit.)"""
-    setup = Store(db_url)
-    setup.upgrade()
+def _northwind_with(url: str, left: int):
+    """A store whose Northwind Clinic (prepaid incidents) has ``left`` incidents in its term: the store, the
+    customer and its contract."""
+    store = Store(url)
+    store.upgrade()
     directory, _ = load(ROOT / "examples" / "contracts", ROOT / "examples" / "customers.yaml")
     customer, _ = directory.find("freshdesk", "501", "pat@northwind.example")
     contract = directory.contract_for(customer)
     opening = incident_balance(customer, contract, None, IN_TERM)
-    setup.add_ledger_entry(customer.id, 1 - opening, "used before the test", now=IN_TERM.timestamp() - 3600)
+    store.add_ledger_entry(customer.id, left - opening, "used before the test", now=IN_TERM.timestamp() - 3600)
+    return store, customer, contract
+
+
+def test_two_workers_deciding_one_customers_tickets_at_once_spend_its_last_incident_once(db_url, make_settings):
+    """Worker A reads the balance (1 left) and, before it commits its charge, worker B decides another ticket of
+    the same customer. B must see A's charge: one ticket is charged, the other told none are left. (On
+    SQLite B cannot begin before A commits; on PostgreSQL B's read waits for A's commit.)"""
+    setup, customer, contract = _northwind_with(db_url, left=1)
     setup.enqueue(_creation("1"))
     setup.enqueue(_creation("2"))
     settings = make_settings(db_url)
@@ -154,13 +161,8 @@ def test_one_batch_deciding_a_customers_tickets_sees_each_charge_it_made(db_url,
     what the batch read for the third (three reads of the database for four decisions)."""
     import sqlalchemy as sa
 
-    store = Store(db_url)
-    store.upgrade()
+    store, _, _ = _northwind_with(db_url, left=2)
     directory, _ = load(ROOT / "examples" / "contracts", ROOT / "examples" / "customers.yaml")
-    customer, _ = directory.find("freshdesk", "501", "pat@northwind.example")
-    contract = directory.contract_for(customer)
-    opening = incident_balance(customer, contract, None, IN_TERM)
-    store.add_ledger_entry(customer.id, 2 - opening, "used before the test", now=IN_TERM.timestamp() - 3600)
     for ticket in ("1", "2", "3", "4"):
         store.enqueue(_creation(ticket))
     reads: list[str] = []
