@@ -36,7 +36,7 @@ class EntitlementRules:
         email = event.requester.email
         inputs = {"customer": customer.id, "requester": email, "plan": customer.plan}
         for check in contract.entitlement.checks:
-            ok, why = self._check(check.check, customer, contract, email, now, state, directory, event, check.term_day)
+            ok, why = self._check(check, customer, contract, email, now, state, directory, event)
             if not ok:
                 return Entitlement(
                     entitled=False, customer=customer.id, tags=(contract.entitlement.not_entitled_tag,),
@@ -52,14 +52,10 @@ class EntitlementRules:
                            tags=tags, reasons=reasons, charges=charges, memory=memory,
                            planned_events=planned)
 
-    def _check(self, check, customer, contract, email, now, state, directory, event, term_day) -> tuple[bool, str]:
-        if check == "within_term":  # by a day in the contract's zone (see Check.term_day), however late decided
-            term, zone = customer.term, contract.dates_zone
-            opened = term_day == "opened"
-            day = ((event.created_at or event.occurred_at) if opened else event.occurred_at).astimezone(zone).date()
-            ok = term.start <= day and (term.end is None or day <= term.end)
-            return ok, (f"contract term {term.start} to {term.end or 'open-ended'}; "
-                        f"{'ticket opened' if opened else 'event'} on {day} ({zone.key})")
+    def _check(self, clause, customer, contract, email, now, state, directory, event) -> tuple[bool, str]:
+        check = clause.check
+        if check == "within_term":
+            return _within_term(customer, contract, event, clause.term_day)
         if check == "good_standing":
             return customer.good_standing, f"customer good standing: {customer.good_standing}"
         if check in E_MAIL_CHECKS and not email:
@@ -139,6 +135,15 @@ def _work_out_terms(customer, contract, email) -> tuple[tuple[str, ...], tuple[R
                                   text=f"add-on {name} covers the first {purchase.users} listed users; "
                                        f"this requester is not among them: {coverage} only"))
     return tuple(tags), tuple(reasons), coverage
+
+
+def _within_term(customer, contract, event, term_day: str) -> tuple[bool, str]:
+    """The term judged by a day in the contract's zone (see ``Check.term_day``), however late it is decided."""
+    term, zone, opened = customer.term, contract.dates_zone, term_day == "opened"
+    day = ((event.created_at or event.occurred_at) if opened else event.occurred_at).astimezone(zone).date()
+    ok = term.start <= day and (term.end is None or day <= term.end)
+    return ok, (f"contract term {term.start} to {term.end or 'open-ended'}; "
+                f"{'ticket opened' if opened else 'event'} on {day} ({zone.key})")
 
 
 def _support_replied(event) -> bool:
