@@ -135,6 +135,12 @@ class Directory:
     def contract_for(self, customer: Customer | None) -> Contract | None:
         return self.contracts.get(customer.contract) if customer else None
 
+    def billed_customer(self, vendor: str, organization: str | None, email: str | None) -> str | None:
+        """The id of the customer these name, if its contract bills incidents (a ledger its tickets share)."""
+        customer, _ = self.find(vendor, organization, email)
+        contract = self.contract_for(customer)
+        return customer.id if contract is not None and contract.billing is not None else None
+
 
 CONTRACT_FILES = ("*.yaml", "*.yml")
 

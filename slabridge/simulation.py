@@ -274,8 +274,13 @@ def _partition(events: list[tuple[int, TicketEvent]], count: int,
     """
     tickets = [event.ticket.key for _, event in events]
     ledger_of: dict[str, str] = {}
+    billed: dict[tuple, str | None] = {}  # by who an event names: a ticket's events mostly name the same
     for ticket, (_, event) in zip(tickets, events):
-        if ticket not in ledger_of and (customer := _billed_customer(event, directory)):
+        if ticket in ledger_of:
+            continue
+        names = (event.vendor, event.organization.id, event.requester.email)
+        customer = billed[names] if names in billed else billed.setdefault(names, directory.billed_customer(*names))
+        if customer:
             ledger_of[ticket] = customer
     keys = [ledger_of.get(ticket, ticket) for ticket in tickets]
     load, shard_of = [0] * count, {}
@@ -286,13 +291,6 @@ def _partition(events: list[tuple[int, TicketEvent]], count: int,
     for key, item in zip(keys, events):
         shards[shard_of[key]].append(item)
     return sorted((shard for shard in shards if shard), key=len, reverse=True)
-
-
-def _billed_customer(event: TicketEvent, directory: Directory) -> str | None:
-    """The customer the event names, if its contract bills incidents (a ledger shared by its tickets)."""
-    customer, _ = directory.find(event.vendor, event.organization.id, event.requester.email)
-    contract = directory.contract_for(customer)
-    return customer.id if contract is not None and contract.billing is not None else None
 
 
 def _run_forked_shard(index: int) -> tuple[list[tuple], str, dict]:
