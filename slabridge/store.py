@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -315,7 +316,8 @@ class Store:
         return decided > 0
 
     def process_events(self, decide: Callable[[TicketEvent, TicketState | None], Outcome], limit: int = 32,
-                       now: float | None = None) -> tuple[int, list["EventFailed"]]:
+                       now: float | None = None,
+                       last: Callable[[TicketEvent], bool] | None = None) -> tuple[int, list["EventFailed"]]:
         """Claim up to ``limit`` events, each the oldest pending one of its ticket, and decide them in one
         transaction (one commit for the batch). Returns how many were decided and the failures.
 
@@ -324,6 +326,10 @@ class Store:
         decision's writes are made alone, under its own savepoint), stays pending (the caller
         records the failure, see :meth:`fail_event`); the others commit. A decision that charges
         prepaid incidents is written at once, so the next decision's ledger read sees it.
+
+        Events of different tickets are independent, so the batch may take them in any order: those
+        ``last`` picks (whose decisions may read an incident ledger, held to the commit once read) are
+        decided after the others, in their own order, so another worker waits on that ledger for less.
         """
         now, limit = now or time.time(), min(limit, MAX_TICKETS)
         failures: list[EventFailed] = []
@@ -334,12 +340,19 @@ class Store:
             if not rows:
                 return 0, []
             states = self._lock_states(conn, rows)
+            events = []
+            for row in rows:
+                try:  # whatever fails here, the row is retried and dead-lettered: it never blocks the inbox
+                    event = TicketEvent.model_validate(row.event)
+                    events.append((bool(last and last(event)), row, event))
+                except Exception as exc:  # noqa: BLE001 - any failure must not lose the event
+                    failures.append(EventFailed.of(row, exc))
+            events.sort(key=itemgetter(0))  # stable: each group keeps the inbox's order
             # the ledgers this batch holds, each customer's entries as read (None: to read again)
             self._decision.conn, self._decision.ledgers = conn, {}
             try:
-                for row in rows:
-                    try:  # whatever fails here, the row is retried and dead-lettered: it never blocks the inbox
-                        event = TicketEvent.model_validate(row.event)
+                for _, row, event in events:
+                    try:
                         state = states.get((event.ticket.vendor, event.ticket.id))
                         pending.append((row, decide(event, state), state))
                     except Exception as exc:  # noqa: BLE001 - any failure must not lose the event

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from . import engine, metrics, retention
 from .directory import PlannedEvent
 from .lookups import LookupNeeded, Lookups
+from .models import TicketEvent
 from .plugins import Plugins
 from .store import EventFailed, Finished, LedgerBusy, OutboxRow, Store
 from .vendorapi import MAX_INLINE_WAIT, Throttle, VendorClient, VendorError, outbox_wait
@@ -104,7 +105,7 @@ class Worker:
                 "event_kind": str(event.kind), "duration_ms": round(seconds * 1000, 2)})
             return outcome
 
-        decided, failures = self.store.process_events(decide, limit=limit, now=now)
+        decided, failures = self.store.process_events(decide, limit=limit, now=now, last=self._billed)
         waiting: dict[tuple[str, str, str], list[EventFailed]] = {}  # events per look-up they wait for
         for failed in failures:
             if isinstance(failed.cause, LookupNeeded):
@@ -129,6 +130,12 @@ class Worker:
             for group in groups:
                 self._look_up(group)
         return decided + len(failures)
+
+    def _billed(self, event: TicketEvent) -> bool:
+        """Whether the event's customer has an incident ledger: the batch decides those last (see
+        :meth:`Store.process_events`)."""
+        return self.directory is not None and self.directory.billed_customer(
+            event.vendor, event.organization.id, event.requester.email) is not None
 
     def _look_up(self, waiting: list[EventFailed]) -> None:
         """Make the look-up the ``waiting`` events' decisions asked for (the same one: made once), outside

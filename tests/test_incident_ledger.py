@@ -3,6 +3,7 @@ incident is spent once."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
@@ -177,4 +178,26 @@ def test_one_batch_deciding_a_customers_tickets_sees_each_charge_it_made(db_url,
     replies = [w["ticket_id"] for w in store.rows("outbox") if w["action"]["type"] == "public_reply"]
     assert replies == ["3", "4"]
     assert read_by_the_batch == 3
+    store.close()
+
+
+def test_a_batch_decides_the_events_of_billed_customers_last_so_a_ledger_is_held_for_less(db_url, make_settings,
+                                                                                               caplog):
+    """Once a batch reads a customer's ledger it holds it to its commit (PostgreSQL: another worker's decision
+    for that customer waits). So the batch decides every other event first: here, three billed tickets and
+    two of a customer without a ledger, queued alternately; the two are decided first, the billed three after
+    them in the inbox's order. Every decision is made once and the charges are the inbox's order too."""
+    store, _, _ = _northwind_with(db_url, left=5)
+    directory, _ = load(ROOT / "examples" / "contracts", ROOT / "examples" / "customers.yaml")
+    for n in range(5):
+        ticket = _creation(f"n{n}") if n % 2 == 0 else _creation(f"u{n}").model_copy(
+            update={"organization": Organization(id="813"), "requester": Person(email="kim@umbrella.example")})
+        store.enqueue(ticket)
+    worker = Worker(store, Plugins(make_settings(db_url)), directory, clock=lambda: IN_TERM.timestamp())
+    with caplog.at_level(logging.INFO, logger="slabridge.worker"):
+        assert worker.process_events() == 5
+    order = [r.ticket.split(":")[1] for r in caplog.records if r.getMessage().startswith("decided ")]
+    assert order == ["u1", "u3", "n0", "n2", "n4"]
+    charged = [r["ticket_id"] for r in store.rows("ledger") if r["reason"] != "used before the test"]
+    assert charged == ["n0", "n2", "n4"]
     store.close()
