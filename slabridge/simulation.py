@@ -9,6 +9,7 @@ priority, status), so that later events see what a real helpdesk would send.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import heapq
 import multiprocessing
@@ -274,13 +275,10 @@ def _partition(events: list[tuple[int, TicketEvent]], count: int,
     """
     tickets = [event.ticket.key for _, event in events]
     ledger_of: dict[str, str] = {}
-    billed: dict[tuple, str | None] = {}  # by who an event names: a ticket's events mostly name the same
+    billed = functools.cache(directory.billed_customer)  # a ticket's events mostly name the same customer
     for ticket, (_, event) in zip(tickets, events):
-        if ticket in ledger_of:
-            continue
-        names = (event.vendor, event.organization.id, event.requester.email)
-        customer = billed[names] if names in billed else billed.setdefault(names, directory.billed_customer(*names))
-        if customer:
+        if ticket not in ledger_of and (customer := billed(event.vendor, event.organization.id,
+                                                           event.requester.email)):
             ledger_of[ticket] = customer
     keys = [ledger_of.get(ticket, ticket) for ticket in tickets]
     load, shard_of = [0] * count, {}
