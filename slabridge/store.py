@@ -88,6 +88,7 @@ outbox = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("done_at", sa.Float),
+    sa.Column("ticket_changed_at", sa.Float),  # the ticket's last change, as the decision's event said
     sa.Index("outbox_ticket_order", "vendor", "ticket_id", "id"),
     sa.Index("outbox_by_status", "status", "id"),  # claims walk the pending rows oldest first
 )
@@ -188,6 +189,7 @@ class OutboxRow:
     attempts: int  # including this one: above 1, an earlier attempt may have reached the vendor
     write_key: str  # stable across attempts and databases: the idempotency marker of this write
     failing_since: float | None = None
+    ticket_changed_at: float | None = None  # the ticket's last change as its decision's event said (epoch)
 
 
 @dataclass(frozen=True)
@@ -511,7 +513,8 @@ class Store:
                     status="sending", lease_owner=owner, lease_until=now + lease_seconds,
                     attempts=outbox.c.attempts + 1))
         return [OutboxRow(r.id, TicketRef(vendor=r.vendor, id=r.ticket_id), ACTIONS.validate_python(r.action),
-                          r.attempts + 1, write_key(r.vendor, r.ticket_id, r.delivery_id, r.action), r.failing_since)
+                          r.attempts + 1, write_key(r.vendor, r.ticket_id, r.delivery_id, r.action), r.failing_since,
+                          r.ticket_changed_at)
                 for r in rows]
 
     def renew_outbox(self, row_id: int, owner: str, lease_seconds: float, now: float | None = None) -> bool:
@@ -811,8 +814,10 @@ def _write_decisions(conn: Connection, decided: list[tuple[Any, Outcome, TicketS
         where = {"b_vendor": ticket.vendor, "b_ticket": ticket.id}
         (created if before is None else updated).append({**where, "state": outcome.state.dump(), "updated_at": now,
                                                          "running": outcome.state.running()})
+        last = outcome.state.last_event
+        changed = last.updated_at.timestamp() if last is not None and last.updated_at is not None else None
         writes += [{**where, "delivery_id": decision.delivery_id, "action": ACTIONS.dump_python(action, mode="json"),
-                    "created_at": now} for action in decision.actions]
+                    "created_at": now, "ticket_changed_at": changed} for action in decision.actions]
         if not decision.ignored:
             dropped.append(where)
             timer_rows += [{**where, "kind": timer.kind, "fire_at": timer.fire_at.timestamp()}
@@ -852,10 +857,11 @@ _AS_ARRAYS = {
     _UPDATE_TICKET: _over_arrays(_STATE_ROW, "UPDATE tickets SET state = x.state::json, updated_at = x.updated_at, "
                                  "running = x.running, version = tickets.version + 1 FROM {rows} "
                                  "WHERE tickets.vendor = x.b_vendor AND tickets.ticket_id = x.b_ticket"),
-    _INSERT_OUTBOX: _over_arrays({**_TICKET_ROW, "delivery_id": "text", "action": "text", "created_at": "float8"},
+    _INSERT_OUTBOX: _over_arrays({**_TICKET_ROW, "delivery_id": "text", "action": "text", "created_at": "float8",
+                                  "ticket_changed_at": "float8"},
                                  "INSERT INTO outbox (vendor, ticket_id, delivery_id, action, created_at, status, "
-                                 "attempts, not_before) SELECT b_vendor, b_ticket, delivery_id, action::json, "
-                                 "created_at, 'pending', 0, 0.0 FROM {rows}"),
+                                 "attempts, not_before, ticket_changed_at) SELECT b_vendor, b_ticket, delivery_id, "
+                                 "action::json, created_at, 'pending', 0, 0.0, ticket_changed_at FROM {rows}"),
     _DROP_PENDING_TIMERS: _over_arrays(_TICKET_ROW, "DELETE FROM timers USING {rows} WHERE timers.vendor = x.b_vendor "
                                        "AND timers.ticket_id = x.b_ticket AND timers.status = 'pending'"),
     _INSERT_TIMER: _over_arrays({**_TICKET_ROW, "kind": "text", "fire_at": "float8"},

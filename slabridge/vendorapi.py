@@ -270,11 +270,14 @@ class VendorClient:
         return groups
 
     def deliver(self, ticket: TicketRef, actions: Sequence[Action], write_keys: Sequence[str],
-                maybe_sent: bool) -> bool:
+                maybe_sent: bool, changed_at: float | None = None) -> bool:
         """Apply ``actions`` (one request: one action, or several :meth:`joins` accepted) once: a note or
         reply carries its write's marker, and when an earlier attempt may have reached the vendor
         (``maybe_sent``) the ticket is searched for the marker first. False if it was found there:
-        the request that carried it got through, all of it (nothing sent now)."""
+        the request that carried it got through, all of it (nothing sent now). ``changed_at``: when the
+        ticket last changed, as the event these writes answer said (see :meth:`changed_since`)."""
+        if changed_at is not None:
+            self.changed_since(ticket, changed_at)
         marked = []
         for action, write_key in zip(actions, write_keys, strict=True):
             if isinstance(action, COMMENTS):
@@ -285,6 +288,12 @@ class VendorClient:
             marked.append(action)
         self.apply_together(ticket, marked)
         return True
+
+    def changed_since(self, ticket: TicketRef, at: float) -> None:
+        """The ticket changed at ``at`` (epoch seconds; by anyone, slabridge too): what the client remembers of
+        it from before then is stale. A connector that keeps a ticket's state between its writes (an update
+        stamp, a tag list) forgets it here, so its next write reads the ticket first rather than being
+        refused for a stale stamp. By default nothing is remembered."""
 
     def has_comment(self, ticket: TicketRef, text: str) -> bool:
         """Whether a recent comment of the ticket contains ``text``. Connectors implement it; without it a

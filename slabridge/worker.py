@@ -279,7 +279,7 @@ class Worker:
                 metrics.WRITES.labels(vendor, row.action.type, outcome, str(status or 0)).inc()
         try:
             sent = client.deliver(first.ticket, [r.action for r in rows], [r.write_key for r in rows],
-                                  maybe_sent=any(r.attempts > 1 for r in rows))
+                                  maybe_sent=any(r.attempts > 1 for r in rows), changed_at=first.ticket_changed_at)
         except VendorError as exc:
             cause = _cause(exc)
             metrics.WRITE_SECONDS.labels(vendor).observe(time.perf_counter() - started)

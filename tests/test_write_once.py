@@ -406,3 +406,37 @@ def test_a_connector_that_fails_to_join_writes_still_sends_each_alone(store, ven
     assert [r["status"] for r in store.rows("outbox")] == ["done", "done"]
     assert [r.path for r in fake.writes()] == ["/api/v2/tickets/60/tags", "/api/v2/tickets/60"]
     assert "could not join writes; sending one at a time" in caplog.text
+
+
+def test_a_write_that_answers_someone_elses_change_reads_the_ticket_first_instead_of_meeting_a_409(
+        store, vendor_worker):
+    """The Zendesk client keeps the stamp its last update returned, to write again without a read. Each write
+    carries when its decision's event said the ticket last changed: after an agent's reply (a webhook dated
+    after that stamp) the stamp is stale, so the write reads the ticket first (GET, PUT) instead of meeting
+    a 409 (PUT, 409, GET, PUT). After the webhook of our own update the stamp is current: one PUT."""
+    from datetime import datetime, timedelta
+
+    from slabridge.engine import Decision, Outcome, TicketState
+    from slabridge.timeparse import parse_instant
+
+    from .test_store import event
+
+    worker, fake = vendor_worker("zendesk")
+
+    def decide_and_send(delivery: str, changed: datetime) -> list[tuple[str, int]]:
+        store.enqueue(event("50", delivery).model_copy(update={"updated_at": changed}))
+        store.process_events(lambda ev, state: Outcome(
+            decision=Decision(ticket=ev.ticket, delivery_id=ev.delivery_id, actions=(SetPriority(priority="high"),)),
+            state=TicketState(ticket=ev.ticket, last_event=ev)))
+        already = len(fake.requests)
+        assert worker.send_writes() == 1
+        return [(r.method, r.status) for r in fake.requests[already:]]
+
+    assert decide_and_send("d1", datetime.fromisoformat("2026-03-02T12:00:00+00:00")) == [("GET", 200), ("PUT", 200)]
+    ours = parse_instant(fake.tickets["50"]["updated_at"])  # our update's stamp, which its webhook repeats
+    assert decide_and_send("d2", ours) == [("PUT", 200)]
+    agent = parse_instant(fake.tickets["50"]["updated_at"]) + timedelta(seconds=30)
+    fake.tickets["50"]["updated_at"] = agent.strftime("%Y-%m-%dT%H:%M:%SZ")  # an agent replied
+    assert decide_and_send("d3", agent) == [("GET", 200), ("PUT", 200)]
+    assert [r["ticket_changed_at"] for r in store.rows("outbox")] == [
+        datetime.fromisoformat("2026-03-02T12:00:00+00:00").timestamp(), ours.timestamp(), agent.timestamp()]

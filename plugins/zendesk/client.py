@@ -10,6 +10,7 @@ from slabridge.config import VendorSettings
 from slabridge.models import (
     Action, AddTags, Assign, InternalNote, PublicReply, RemoveTags, SetFields, SetPriority, SetStatus, TicketRef,
 )
+from slabridge.timeparse import parse_instant
 from slabridge.vendorapi import COMMENTS, BadRequest, Conflict, NotFound, VendorClient, as_text, numeric_id
 
 CONFLICT_RETRIES = 3
@@ -90,6 +91,15 @@ class ZendeskClient(VendorClient):
                 return {"status": status}
         raise BadRequest(f"the zendesk connector cannot apply {action.type}")
 
+    def changed_since(self, ticket: TicketRef, at: float) -> None:
+        """Forget the ticket's stamp if it is older than ``at``: someone changed the ticket after our last
+        update (the webhook of an agent's reply, say), so the stamp would only earn a 409."""
+        path = _path(ticket)
+        with self._seen_lock:
+            seen = self._seen.get(path)
+            if seen is not None and _epoch(seen.get("updated_at")) < at:
+                del self._seen[path]
+
     def has_comment(self, ticket: TicketRef, text: str) -> bool:
         """The newest 100 comments (a re-send follows its first attempt closely)."""
         found = self.request("GET", f"/api/v2/tickets/{quote(ticket.id, safe='')}/comments",
@@ -132,6 +142,15 @@ class ZendeskClient(VendorClient):
 
 def _path(ticket: TicketRef) -> str:
     return f"/api/v2/tickets/{quote(ticket.id, safe='')}"
+
+
+def _epoch(stamp: object) -> float:
+    """An ``updated_at`` as epoch seconds; one that cannot be read counts as the oldest (forgotten)."""
+    try:
+        when = parse_instant(stamp)
+    except ValueError:
+        when = None
+    return when.timestamp() if when is not None else float("-inf")
 
 
 def _stamp(seen: dict) -> dict:

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from slabridge.testing.fakeapi import FakeAPI
 
@@ -24,8 +24,12 @@ def _stale(ticket, body) -> bool:
 
 
 def _touch(ticket) -> None:
-    ticket["version"] = ticket.get("version", 0) + 1
-    ticket["updated_at"] = f"2026-01-01T00:00:{ticket['version'] % 60:02d}Z"
+    """Stamp an update with the time, to the second, as Zendesk does: a stamp follows the clock, so a webhook
+    sent before an update is dated before it. Here never twice the same for one ticket (a second update
+    within the same second takes the next), so a stale stamp is always told apart."""
+    before = datetime.fromisoformat(ticket.get("updated_at", "2026-01-01T00:00:00Z").replace("Z", "+00:00"))
+    now = max(datetime.now(timezone.utc).replace(microsecond=0), before + timedelta(seconds=1))
+    ticket["updated_at"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _update(api, m, body):

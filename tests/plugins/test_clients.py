@@ -108,10 +108,11 @@ def test_zendesk_reuses_the_stamp_its_own_ticket_write_returned(vendor):
     fake, client = vendor("zendesk")
     ticket = TicketRef(vendor="zendesk", id="9")
     client.apply(ticket, SetPriority(priority="high"))
+    returned = fake.tickets["9"]["updated_at"]  # the stamp the first PUT answered with
     client.apply(ticket, InternalNote(body="why"))
     assert [r.method for r in fake.requests] == ["GET", "PUT", "PUT"]  # one read for two writes
     second = fake.requests[2]
-    assert second.body["ticket"]["updated_stamp"] == "2026-01-01T00:00:01Z"  # as returned by the first PUT
+    assert second.body["ticket"]["updated_stamp"] == returned != "2026-01-01T00:00:00Z"
     assert second.status == 200  # the fake answers 409 to a stale stamp
 
 
@@ -164,7 +165,8 @@ def test_zendesk_sends_a_decision_as_one_ticket_update_per_comment(vendor):
     assert first["tags"] == ["billing", "sla_p1"] and first["safe_update"] is True
     assert (first["priority"], first["group_id"], first["comment"]["public"]) == ("high", 361, False)
     assert second["comment"]["public"] is True and second["status"] == "solved"
-    assert second["updated_stamp"] == "2026-01-01T00:00:01Z"  # as the first update returned it: no second read
+    assert second["updated_stamp"] > "2026-01-01T00:00:00Z"  # as the first update returned it: no second read,
+    assert fake.requests[2].status == 200  # and current (the fake answers 409 to a stale stamp)
     stored = fake.tickets["9"]
     assert stored["tags"] == ["billing", "sla_p1"] and stored["priority"] == "high" and stored["status"] == "solved"
     assert [c["public"] for c in stored["comments"]] == [False, True]
@@ -232,7 +234,7 @@ def test_zendesk_remembers_only_stamps_and_tags_of_its_recent_updates(vendor, mo
     for ticket in ("1", "2", "3", "4"):
         client.apply(TicketRef(vendor="zendesk", id=ticket), InternalNote(body="why"))
     assert list(client._seen) == ["/api/v2/tickets/2", "/api/v2/tickets/3", "/api/v2/tickets/4"]
-    assert client._seen["/api/v2/tickets/4"] == {"updated_at": "2026-01-01T00:00:01Z", "tags": []}
+    assert client._seen["/api/v2/tickets/4"] == {"updated_at": fake.tickets["4"]["updated_at"], "tags": []}
 
 
 def test_vendor_http_clients_share_one_tls_context_that_verifies_certificates(monkeypatch):
@@ -266,3 +268,24 @@ def test_vendor_clients_keep_no_cookies_the_vendor_sets(name, path):
         assert "Cookie" not in stateless_again and not stateless.cookies
         with pytest.raises(ValueError, match="keeps no cookies"):
             stateless.cookies = {"session": "x"}
+
+
+def test_zendesk_forgets_a_stamp_older_than_a_change_it_is_told_of_and_only_that(vendor):
+    """``changed_since``: a change after the remembered stamp (or a stamp it cannot read) forgets it; a change
+    at or before it (the webhook of our own update, an older event delivered late) keeps it."""
+    from slabridge.timeparse import parse_instant
+
+    fake, client = vendor("zendesk")
+    ticket = TicketRef(vendor="zendesk", id="9")
+    client.apply(ticket, SetPriority(priority="high"))
+    stamp = parse_instant(fake.tickets["9"]["updated_at"]).timestamp()
+    client.changed_since(ticket, stamp)
+    client.changed_since(ticket, stamp - 60)
+    client.changed_since(TicketRef(vendor="zendesk", id="10"), stamp + 60)  # another ticket: nothing to forget
+    assert "/api/v2/tickets/9" in client._seen
+    client.changed_since(ticket, stamp + 1)
+    assert "/api/v2/tickets/9" not in client._seen
+    client.apply(ticket, SetPriority(priority="low"))
+    client._seen["/api/v2/tickets/9"]["updated_at"] = "not a time"
+    client.changed_since(ticket, stamp)
+    assert "/api/v2/tickets/9" not in client._seen
