@@ -1,6 +1,7 @@
 """Benchmark: webhook ingest, the real receiver against a bare Flask app, under the same gunicorn, in one run.
 
     python bench/ingest.py [--requests 4000] [--concurrency 16] [--database sqlite|postgresql://...] [--threads N]
+                           [--no-flush]
 
 Both apps are served by gunicorn with 2 *sync* workers on loopback (with ``--threads N``: 2 gthread
 workers of N threads each, as the README's deployment recipe serves the receiver). The real receiver verifies each
@@ -11,6 +12,11 @@ the same requests to both: first as fast as they are answered (req/s, p50, p99, 
 at half the bare app's rate (p50 and p99 at that load). CPU per request (gunicorn's processes, the
 PostgreSQL server's, the load generator's, the whole machine's; from /proc) says where the two cores went, which holds
 steadier than req/s on a shared machine.
+
+``--no-flush`` is an experiment, never a setting to deploy: the receiver's commits do not wait for the
+disk (SQLite ``synchronous=NORMAL`` on its connections; PostgreSQL ``synchronous_commit = off`` on the
+benchmark's database), so a 202 no longer means "survives a power cut". It measures the ceiling the
+durable commit leaves: what the ratio would be if flushing cost nothing.
 """
 
 from __future__ import annotations
@@ -65,12 +71,27 @@ def requests(count: int, secret: str) -> list[tuple[dict[str, str], bytes]]:
     return out
 
 
-def serve(folder: Path, target: str, env: dict[str, str], threads: int = 0) -> tuple[subprocess.Popen, int]:
+# ``--no-flush`` on SQLite: a gunicorn configuration whose hook, in each worker before the app loads, makes
+# every SQLite connection commit without waiting for the disk.
+NO_FLUSH_CONFIG = '''
+def post_fork(server, worker):
+    import sqlalchemy as sa
+
+    @sa.event.listens_for(sa.engine.Engine, "connect")
+    def _no_flush(dbapi_connection, _record):
+        if type(dbapi_connection).__module__.startswith(("sqlite3", "slabridge")):
+            dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+'''
+
+
+def serve(folder: Path, target: str, env: dict[str, str], threads: int = 0,
+          config: Path | None = None) -> tuple[subprocess.Popen, int]:
     port = free_port()
     workers = ["--worker-class", "gthread", "--threads", str(threads)] if threads else ["--worker-class", "sync"]
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--workers", "2", *workers, "--bind", f"127.0.0.1:{port}",
-         "--log-level", "warning", target], cwd=folder, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+         "--log-level", "warning", *(["--config", str(config)] if config else []), target],
+        cwd=folder, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
         stderr=open(folder / f"{port}.log", "w"), start_new_session=True)  # noqa: SIM115 - the process owns it
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -127,12 +148,28 @@ def load(port: int, work: list[tuple[dict[str, str], bytes]], concurrency: int,
             "statuses": statuses}
 
 
+def commits_flushed(url: str, flushed: bool) -> None:
+    """PostgreSQL: whether the benchmark's database makes a commit wait for its WAL flush (the default) or
+    not (``--no-flush``); set at every run, for the sessions that follow, so a run without the flag flushes
+    whatever an earlier run left."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        name = conn.exec_driver_sql("SELECT current_database()").scalar()
+        setting = "RESET synchronous_commit" if flushed else "SET synchronous_commit = off"
+        conn.exec_driver_sql(f'ALTER DATABASE "{name}" {setting}')
+    engine.dispose()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--database", default="sqlite", help="sqlite, or a PostgreSQL URL (its tables are reset)")
     parser.add_argument("--threads", type=int, default=0, help="gthread workers of this many threads (default: sync)")
+    parser.add_argument("--no-flush", action="store_true", help="an experiment: commits do not wait for the disk "
+                        "(a 202 would not survive a power cut), to measure what durability costs")
     args = parser.parse_args()
     if args.requests < 4 or args.concurrency < 1 or args.threads < 0:
         parser.error("--requests must be at least 4 (half are paced), --concurrency at least 1 "
@@ -140,6 +177,12 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="slabridge-ingest-"))
     database = f"sqlite:///{folder}/ingest.db" if args.database == "sqlite" else args.database
     empty_database(database)
+    no_flush = None
+    if database.startswith("postgresql"):
+        commits_flushed(database, not args.no_flush)
+    elif args.no_flush:
+        no_flush = folder / "no_flush.py"
+        no_flush.write_text(NO_FLUSH_CONFIG)
     secret = uuid.uuid4().hex
     (folder / "slabridge.toml").write_text(
         f'database_url = "{database}"\nlog_level = "WARNING"\n[vendors.zendesk]\nenabled = true\n'
@@ -149,7 +192,7 @@ def main() -> int:
            # bare.py's folder, then the caller's PYTHONPATH (a worktree's code, to compare commits)
            "PYTHONPATH": os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")]))}
     warm = requests(200, secret)
-    real, real_port = serve(folder, "slabridge_webhooks:create_app()", env, args.threads)
+    real, real_port = serve(folder, "slabridge_webhooks:create_app()", env, args.threads, no_flush)
     bare, bare_port = serve(folder, "bare:app", env, args.threads)
     try:
         load(real_port, warm, args.concurrency)
@@ -172,7 +215,9 @@ def main() -> int:
             process.wait()
     kind = "PostgreSQL" if database.startswith("postgresql") else "SQLite"
     workers = f"2 gthread workers x {args.threads} threads" if args.threads else "2 sync workers"
-    print(f"{args.requests:,} signed Zendesk webhooks, {args.concurrency} connections, gunicorn {workers}, {kind}")
+    flushed = ", commits NOT flushed (--no-flush: an experiment)" if args.no_flush else ""
+    print(f"{args.requests:,} signed Zendesk webhooks, {args.concurrency} connections, gunicorn {workers}, {kind}"
+          f"{flushed}")
     print("| app | req/s | p50 ms | p99 ms | statuses | paced at half the bare rate: p50 ms | p99 ms |")
     print("| --- | ---: | ---: | ---: | --- | ---: | ---: |")
     for name in ("bare Flask", "receiver"):
