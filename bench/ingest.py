@@ -41,7 +41,7 @@ from datetime import datetime, timezone  # noqa: E402
 
 from slabridge.plugins import Plugins  # noqa: E402
 from slabridge.testing.cpu import cpu_seconds, machine_busy_seconds  # noqa: E402
-from slabridge.testing.rig import empty_database, free_port  # noqa: E402
+from slabridge.testing.rig import DatabaseUnreachable, empty_database, free_port  # noqa: E402
 
 BARE_APP = '''
 from flask import Flask, jsonify, request
@@ -176,7 +176,10 @@ def main() -> int:
                      "and --threads at least 0")
     folder = Path(tempfile.mkdtemp(prefix="slabridge-ingest-"))
     database = f"sqlite:///{folder}/ingest.db" if args.database == "sqlite" else args.database
-    empty_database(database)
+    try:
+        empty_database(database)
+    except DatabaseUnreachable as exc:
+        parser.error(str(exc))
     no_flush = None
     if database.startswith("postgresql"):
         commits_flushed(database, not args.no_flush)

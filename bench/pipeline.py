@@ -39,7 +39,7 @@ from datetime import datetime, timezone  # noqa: E402
 
 from slabridge.connectors import WebhookRequest  # noqa: E402
 from slabridge.testing.cpu import cpu_seconds, machine_busy_seconds  # noqa: E402
-from slabridge.testing.rig import VENDORS, Rig, empty_database  # noqa: E402
+from slabridge.testing.rig import VENDORS, DatabaseUnreachable, Rig, empty_database  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,7 +71,10 @@ def main() -> int:
         parser.error("--py-spy needs py-spy on PATH or beside this Python (pip install py-spy)")
     folder = Path(tempfile.mkdtemp(prefix="slabridge-pipeline-"))
     database = f"sqlite:///{folder}/pipeline.db" if args.database == "sqlite" else args.database
-    empty_database(database)
+    try:
+        empty_database(database)
+    except DatabaseUnreachable as exc:
+        parser.error(str(exc))
     rig = Rig(folder, database, ROOT / "examples" / "contracts", ROOT / "examples" / "customers.yaml",
               receivers=1, workers=0, worker_threads=args.threads, vendor_latency=args.vendor_latency_ms / 1000)
     rig.start()

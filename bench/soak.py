@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 import httpx  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
-from slabridge.testing.rig import VENDORS, Rig  # noqa: E402
+from slabridge.testing.rig import VENDORS, DatabaseUnreachable, Rig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,9 +37,13 @@ def fresh_database(admin_url: str) -> str:
     engine = sa.create_engine(admin_url.replace("postgresql://", "postgresql+psycopg://", 1),
                               isolation_level="AUTOCOMMIT")
     name = f"slabridge_soak_{uuid.uuid4().hex[:8]}"
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        raise DatabaseUnreachable(admin_url, exc) from None
+    finally:
+        engine.dispose()
     return sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
 
@@ -73,7 +77,11 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(3)
     folder = Path(tempfile.mkdtemp(prefix="slabridge-soak-"))
-    rig = Rig(folder, fresh_database(args.database), ROOT / "examples" / "contracts",
+    try:
+        database = fresh_database(args.database)
+    except DatabaseUnreachable as exc:
+        parser.error(str(exc))
+    rig = Rig(folder, database, ROOT / "examples" / "contracts",
               ROOT / "examples" / "customers.yaml", receivers=2, workers=2).start()
     total = int(args.minutes * 60 * args.rate)
     history = rig.history(tickets=max(1, total // 3), events_per_ticket=3)[:total]

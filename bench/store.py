@@ -31,7 +31,7 @@ from slabridge import retention  # noqa: E402
 from slabridge.config import Settings  # noqa: E402
 from slabridge.metrics import exposition  # noqa: E402
 from slabridge.store import Store, audit, inbox, outbox, tickets, timers  # noqa: E402
-from slabridge.testing.rig import empty_database  # noqa: E402
+from slabridge.testing.rig import DatabaseUnreachable, empty_database  # noqa: E402
 
 
 def _store_history():
@@ -54,6 +54,10 @@ def main() -> int:
     args = parser.parse_args()
     if min(args.sizes) < 32:
         parser.error("each of --sizes must be at least 32 (a batch reads 32 stored tickets)")
+    try:
+        empty_database(args.database)  # a server that cannot be reached is said at once, in one line
+    except DatabaseUnreachable as exc:
+        parser.error(str(exc))
     kind = "PostgreSQL" if args.database.startswith("postgresql") else "SQLite"
     print(f"{kind}: ms, fastest of 5")
     print("| stored (pending writes, closed tickets, pending timers) | claim of 32 tickets' writes "

@@ -1,8 +1,11 @@
-"""bench/ingest.py --no-flush: the experiment's switch reaches the receiver's SQLite connections, and only them."""
+"""The benchmarks' inputs: ingest's --no-flush reaches the receiver's SQLite connections, and only them; a
+database that cannot be reached is one line that names it (without its password), never a traceback."""
 
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,3 +28,13 @@ def test_no_flush_makes_the_receivers_sqlite_commits_skip_the_flush_and_a_plain_
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[2, 1]"  # FULL (every commit flushed) without the hook, NORMAL with it
+
+
+@pytest.mark.parametrize("bench", ["ingest", "pipeline", "store", "soak"])
+def test_a_database_that_cannot_be_reached_is_named_in_one_line_without_its_password(bench):
+    url = "postgresql://bench:s3cret@127.0.0.1:1/nowhere"  # port 1: nothing listens, refused at once
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / f"{bench}.py"), "--database", url],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert f"{bench}.py: error: cannot use the database postgresql://bench:***@127.0.0.1:1/nowhere: " in done.stderr
+    assert "Traceback" not in done.stderr and "s3cret" not in done.stderr

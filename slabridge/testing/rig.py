@@ -41,17 +41,34 @@ TEXTS = ("The reporting module is inoperable for every user.", "Invoices show da
          "Feature request: please add dark mode.")
 
 
+class DatabaseUnreachable(Exception):
+    """A benchmark's or test's database cannot be reached: the URL (without its password) and the server's
+    own first line, for a one-line error instead of a traceback."""
+
+    def __init__(self, url: str, cause: BaseException):
+        import sqlalchemy as sa
+
+        shown = sa.engine.make_url(url).render_as_string(hide_password=True)
+        said = (str(getattr(cause, "orig", None) or cause).splitlines() or [""])[0]
+        super().__init__(f"cannot use the database {shown}: {said}")
+
+
 def empty_database(url: str) -> None:
-    """Drop every table of a PostgreSQL database (Alembic's too); an SQLite URL is left alone."""
+    """Drop every table of a PostgreSQL database (Alembic's too); an SQLite URL is left alone.
+    DatabaseUnreachable where the server cannot be reached or has no such database."""
     if not url.startswith("postgresql"):
         return
     import sqlalchemy as sa
 
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    with engine.begin() as conn:
-        for table in sa.inspect(conn).get_table_names():
-            conn.execute(sa.text(f'DROP TABLE IF EXISTS "{table}" CASCADE'))
-    engine.dispose()
+    try:
+        with engine.begin() as conn:
+            for table in sa.inspect(conn).get_table_names():
+                conn.execute(sa.text(f'DROP TABLE IF EXISTS "{table}" CASCADE'))
+    except sa.exc.OperationalError as exc:
+        raise DatabaseUnreachable(url, exc) from None
+    finally:
+        engine.dispose()
 
 
 def wait_ready(url: str, failure: str, seconds: float = 60) -> None:
