@@ -41,7 +41,7 @@ from datetime import datetime, timezone  # noqa: E402
 
 from slabridge.plugins import Plugins  # noqa: E402
 from slabridge.testing.cpu import cpu_seconds, machine_busy_seconds  # noqa: E402
-from slabridge.testing.rig import DatabaseUnreachable, empty_database, free_port  # noqa: E402
+from slabridge.testing.rig import DatabaseUnreachable, database_argument, empty_database, free_port  # noqa: E402
 
 BARE_APP = '''
 from flask import Flask, jsonify, request
@@ -166,7 +166,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--database", default="sqlite", help="sqlite, or a PostgreSQL URL (its tables are reset)")
+    parser.add_argument("--database", default="sqlite", type=database_argument,
+                        help="sqlite, or a PostgreSQL URL (its tables are reset)")
     parser.add_argument("--threads", type=int, default=0, help="gthread workers of this many threads (default: sync)")
     parser.add_argument("--no-flush", action="store_true", help="an experiment: commits do not wait for the disk "
                         "(a 202 would not survive a power cut), to measure what durability costs")

@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 import httpx  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
-from slabridge.testing.rig import VENDORS, DatabaseUnreachable, Rig  # noqa: E402
+from slabridge.testing.rig import VENDORS, DatabaseUnreachable, Rig, postgres_argument  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,7 +72,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=20.0, help="webhooks per second")
-    parser.add_argument("--database", default="postgresql://postgres@127.0.0.1:5432/test",
+    parser.add_argument("--database", default="postgresql://postgres@127.0.0.1:5432/test", type=postgres_argument,
                         help="a PostgreSQL server to create a fresh database on")
     args = parser.parse_args()
     rng = random.Random(3)

@@ -38,3 +38,11 @@ def test_a_database_that_cannot_be_reached_is_named_in_one_line_without_its_pass
     assert done.returncode == 2
     assert f"{bench}.py: error: cannot use the database postgresql://bench:***@127.0.0.1:1/nowhere: " in done.stderr
     assert "Traceback" not in done.stderr and "s3cret" not in done.stderr
+
+
+@pytest.mark.parametrize("bench", ["ingest", "pipeline", "store", "soak"])
+def test_a_database_of_another_kind_is_refused_by_name_before_anything_runs(bench):
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / f"{bench}.py"), "--database", "mysql://u:pw@db/x"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr and ":pw@" not in done.stderr
+    assert "argument --database: 'mysql://u:***@db/x' is not " in done.stderr

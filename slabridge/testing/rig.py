@@ -41,6 +41,28 @@ TEXTS = ("The reporting module is inoperable for every user.", "Invoices show da
          "Feature request: please add dark mode.")
 
 
+def database_argument(value: str, sqlite: bool = True) -> str:
+    """A benchmark's ``--database`` (an argparse ``type``): ``sqlite`` (where ``sqlite`` is allowed) or a
+    PostgreSQL URL; anything else is refused, named without its password."""
+    import argparse
+
+    import sqlalchemy as sa
+
+    if (sqlite and value == "sqlite") or value.startswith("postgresql://"):
+        return value
+    try:
+        shown = sa.engine.make_url(value).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:  # not a URL at all
+        shown = value[:40]
+    wanted = "'sqlite' or a PostgreSQL URL" if sqlite else "a PostgreSQL URL"
+    raise argparse.ArgumentTypeError(f"{shown!r} is not {wanted} (postgresql://user@host:5432/database)")
+
+
+def postgres_argument(value: str) -> str:
+    """A ``--database`` that must be PostgreSQL (see :func:`database_argument`)."""
+    return database_argument(value, sqlite=False)
+
+
 class DatabaseUnreachable(Exception):
     """A benchmark's or test's database cannot be reached: the URL (without its password) and the server's
     own first line, for a one-line error instead of a traceback."""
