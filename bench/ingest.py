@@ -75,11 +75,13 @@ def requests(count: int, secret: str) -> list[tuple[dict[str, str], bytes]]:
 # every SQLite connection commit without waiting for the disk.
 NO_FLUSH_CONFIG = '''
 def post_fork(server, worker):
+    import sqlite3
+
     import sqlalchemy as sa
 
     @sa.event.listens_for(sa.engine.Engine, "connect")
     def _no_flush(dbapi_connection, _record):
-        if type(dbapi_connection).__module__.startswith(("sqlite3", "slabridge")):
+        if isinstance(dbapi_connection, sqlite3.Connection):
             dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 '''
 
