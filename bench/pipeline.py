@@ -39,7 +39,7 @@ from datetime import datetime, timezone  # noqa: E402
 
 from slabridge.connectors import WebhookRequest  # noqa: E402
 from slabridge.testing.cpu import cpu_seconds, machine_busy_seconds  # noqa: E402
-from slabridge.testing.rig import VENDORS, DatabaseUnreachable, database_argument, Rig, empty_database  # noqa: E402
+from slabridge.testing.rig import VENDORS, DatabaseUnreachable, Rig, database_argument, empty_database  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,7 +47,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=3000)
-    parser.add_argument("--database", default="sqlite", type=database_argument, help="sqlite, or a PostgreSQL URL (its tables are reset)")
+    parser.add_argument("--database", default="sqlite", type=database_argument,
+                        help="sqlite, or a PostgreSQL URL (its tables are reset)")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--stored", type=int, default=0, help="closed tickets, done events and writes already stored")

@@ -50,7 +50,8 @@ store_history = _store_history()
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 100_000])
-    parser.add_argument("--database", default="sqlite", type=database_argument, help="sqlite, or a PostgreSQL URL (its tables are reset)")
+    parser.add_argument("--database", default="sqlite", type=database_argument,
+                        help="sqlite, or a PostgreSQL URL (its tables are reset)")
     args = parser.parse_args()
     if min(args.sizes) < 32:
         parser.error("each of --sizes must be at least 32 (a batch reads 32 stored tickets)")

@@ -30,6 +30,7 @@ import httpx
 from ..directory import route_group_problems
 from .fakeapi import FakeAPI
 from ..plugins import Plugins
+from ..startup import shown_url
 from ..store import Store
 
 VENDORS = ("zendesk", "freshdesk", "jira")
@@ -46,16 +47,10 @@ def database_argument(value: str, sqlite: bool = True) -> str:
     PostgreSQL URL; anything else is refused, named without its password."""
     import argparse
 
-    import sqlalchemy as sa
-
     if (sqlite and value == "sqlite") or value.startswith("postgresql://"):
         return value
-    try:
-        shown = sa.engine.make_url(value).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:  # not a URL at all
-        shown = value[:40]
     wanted = "'sqlite' or a PostgreSQL URL" if sqlite else "a PostgreSQL URL"
-    raise argparse.ArgumentTypeError(f"{shown!r} is not {wanted} (postgresql://user@host:5432/database)")
+    raise argparse.ArgumentTypeError(f"{shown_url(value)[:200]!r} is not {wanted} (postgresql://user@host:5432/database)")
 
 
 def postgres_argument(value: str) -> str:
@@ -68,11 +63,8 @@ class DatabaseUnreachable(Exception):
     own first line, for a one-line error instead of a traceback."""
 
     def __init__(self, url: str, cause: BaseException):
-        import sqlalchemy as sa
-
-        shown = sa.engine.make_url(url).render_as_string(hide_password=True)
         said = (str(getattr(cause, "orig", None) or cause).splitlines() or [""])[0]
-        super().__init__(f"cannot use the database {shown}: {said}")
+        super().__init__(f"cannot use the database {shown_url(url)}: {said}")
 
 
 def empty_database(url: str) -> None:
