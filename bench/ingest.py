@@ -41,7 +41,8 @@ from datetime import datetime, timezone  # noqa: E402
 
 from slabridge.plugins import Plugins  # noqa: E402
 from slabridge.testing.cpu import cpu_seconds, machine_busy_seconds  # noqa: E402
-from slabridge.testing.rig import DatabaseUnreachable, database_argument, empty_database, free_port  # noqa: E402
+from slabridge.testing.rig import (  # noqa: E402
+    DatabaseUnreachable, database_argument, empty_database, free_port, postgres_engine)
 
 BARE_APP = '''
 from flask import Flask, jsonify, request
@@ -154,9 +155,7 @@ def commits_flushed(url: str, flushed: bool) -> None:
     """PostgreSQL: whether the benchmark's database makes a commit wait for its WAL flush (the default) or
     not (``--no-flush``); set at every run, for the sessions that follow, so a run without the flag flushes
     whatever an earlier run left."""
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    engine = postgres_engine(url)
     with engine.begin() as conn:
         name = conn.exec_driver_sql("SELECT current_database()").scalar()
         setting = "RESET synchronous_commit" if flushed else "SET synchronous_commit = off"

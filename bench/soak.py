@@ -28,14 +28,13 @@ from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 import httpx  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
-from slabridge.testing.rig import VENDORS, DatabaseUnreachable, Rig, postgres_argument  # noqa: E402
+from slabridge.testing.rig import VENDORS, DatabaseUnreachable, Rig, postgres_argument, postgres_engine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def fresh_database(admin_url: str) -> str:
-    engine = sa.create_engine(admin_url.replace("postgresql://", "postgresql+psycopg://", 1),
-                              isolation_level="AUTOCOMMIT")
+    engine = postgres_engine(admin_url, isolation_level="AUTOCOMMIT")
     name = f"slabridge_soak_{uuid.uuid4().hex[:8]}"
     try:
         with engine.connect() as conn:

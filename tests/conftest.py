@@ -17,7 +17,7 @@ from werkzeug.serving import make_server
 from slabridge.config import Settings, VendorSettings
 from slabridge.plugins import Plugins
 from slabridge.store import Store
-from slabridge.testing.rig import empty_database
+from slabridge.testing.rig import empty_database, postgres_engine
 
 PG_URL = os.environ.get("SLABRIDGE_TEST_POSTGRES_URL")
 REPO = Path(__file__).resolve().parents[1]
@@ -90,7 +90,7 @@ def pg_database():
         if os.environ.get("CI"):
             pytest.fail("SLABRIDGE_TEST_POSTGRES_URL must be set in CI: PostgreSQL tests may not skip there")
         pytest.skip("SLABRIDGE_TEST_POSTGRES_URL is not set (no PostgreSQL on this machine); CI sets it")
-    admin = sa.create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
+    admin = postgres_engine(PG_URL, isolation_level="AUTOCOMMIT")
     name = f"slabridge_test_{uuid.uuid4().hex[:10]}"
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))

@@ -58,6 +58,13 @@ def postgres_argument(value: str) -> str:
     return database_argument(value, sqlite=False)
 
 
+def postgres_engine(url: str, **options: object):
+    """An SQLAlchemy engine, through psycopg, on a PostgreSQL URL as people write it (``postgresql://``)."""
+    import sqlalchemy as sa
+
+    return sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1), **options)
+
+
 class DatabaseUnreachable(Exception):
     """A benchmark's or test's database cannot be reached: the URL (without its password) and the server's
     own first line, for a one-line error instead of a traceback."""
@@ -74,7 +81,7 @@ def empty_database(url: str) -> None:
         return
     import sqlalchemy as sa
 
-    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    engine = postgres_engine(url)
     try:
         with engine.begin() as conn:
             for table in sa.inspect(conn).get_table_names():
