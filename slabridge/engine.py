@@ -120,17 +120,23 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
         if escalation.group or escalation.assignee:
             group, assignee = escalation.group, escalation.assignee
     fields = _vendor_fields(plugins, event.vendor, deadlines)
-    status, reasons, wake, memory, charges = None, [], [], {**state.memory}, []
+    status, reasons, wake, memory, charges, tags, messages = None, [], [], {**state.memory}, [], [], []
     for verdict in verdicts:  # one pass: what every verdict adds up to
         status = verdict.status or status
         reasons += verdict.reasons
+        if verdict.tags:
+            tags += verdict.tags
+        if verdict.note:
+            messages.append(("note", verdict.note))
+        if verdict.reply:
+            messages.append(("reply", verdict.reply))
         if verdict.wake_at:
             wake += [utc(t) for t in verdict.wake_at if t > now]
         if verdict.memory:
             memory.update(verdict.memory)
         if verdict.charges:
             charges += verdict.charges
-    actions, applied = _diff(event, state.applied, verdicts, priority, fields, group, assignee, status)
+    actions, applied = _diff(event, state.applied, tags, messages, priority, fields, group, assignee, status)
 
     customer_name = entitlement.customer or getattr(customer, "id", None) or (
         str(customer) if customer is not None else None)
@@ -244,12 +250,13 @@ def _deadline_summary(deadline: Deadline) -> dict[str, Any]:
             "target_seconds": deadline.target_seconds, "calendar": deadline.calendar, "average": deadline.average}
 
 
-def _diff(event: TicketEvent, applied: Applied, verdicts: list[Verdict], priority: str | None,
-          fields: dict[str, str | None], group: str | None, assignee: str | None,
+def _diff(event: TicketEvent, applied: Applied, tags: list[str], messages: list[tuple[str, str]],
+          priority: str | None, fields: dict[str, str | None], group: str | None, assignee: str | None,
           status: str | None) -> tuple[list[Action], Applied]:
-    """The actions that bring the ticket from what it shows to what it should be."""
+    """The actions that bring the ticket from what it shows to what it should be: ``tags`` the verdicts want
+    and the notes and replies (``messages``, as ``("note" | "reply", body)``) they ask for, in their order."""
     actions: list[Action] = []
-    wanted = list(dict.fromkeys(t for v in verdicts for t in v.tags))
+    wanted = list(dict.fromkeys(tags))
     shown = set(event.tags)
     # Tags slabridge added are slabridge's: added once (a person who removes one is not overruled on every
     # event), removed when no longer wanted whatever a stale event (a timer's, a partial one's) shows.
@@ -272,21 +279,18 @@ def _diff(event: TicketEvent, applied: Applied, verdicts: list[Verdict], priorit
         actions.append(Assign(group=group if group != applied.group else None,
                               assignee=assignee if assignee != applied.assignee else None))
 
-    messages = list(applied.messages)
-    for verdict in verdicts:
-        if not (verdict.note or verdict.reply):
-            continue
-        for kind, body in (("note", verdict.note), ("reply", verdict.reply)):
-            key = _message_key(kind, body) if body else None
-            if key and key not in messages:
-                messages.append(key)
-                actions.append(InternalNote(body=body) if kind == "note" else PublicReply(body=body))
+    posted = list(applied.messages)
+    for kind, body in messages:
+        key = _message_key(kind, body)
+        if key not in posted:
+            posted.append(key)
+            actions.append(InternalNote(body=body) if kind == "note" else PublicReply(body=body))
 
     if status and status != event.status and status != applied.status:
         actions.append(SetStatus(status=status))
 
     after = Applied(tags=tuple(wanted), priority=priority or applied.priority, fields={**applied.fields, **fields},
-                    messages=tuple(messages), group=group, assignee=assignee, status=status or applied.status)
+                    messages=tuple(posted), group=group, assignee=assignee, status=status or applied.status)
     return actions, applied if after == applied else after
 
 

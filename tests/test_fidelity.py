@@ -193,16 +193,14 @@ def test_tags_slabridge_added_are_removed_whatever_a_stale_event_shows():
 
     from slabridge.engine import Applied, _diff
     from slabridge.models import RemoveTags, TicketEvent, TicketRef
-    from slabridge.verdicts import Verdict
 
     stale = TicketEvent(vendor="jira", delivery_id="timer:1", ticket=TicketRef(vendor="jira", id="SUP-1"),
                         kind="timer", tags=("sla_p1",), occurred_at=datetime(2026, 3, 2, tzinfo=timezone.utc))
     applied = Applied(tags=("sla_p1", "sla_at_risk"))
-    actions, now_applied = _diff(stale, applied, [Verdict(tags=("sla_p1", "sla_breached"))], None, {}, None, None,
-                                 None)
+    actions, now_applied = _diff(stale, applied, ["sla_p1", "sla_breached"], [], None, {}, None, None, None)
     assert RemoveTags(tags=("sla_at_risk",)) in actions
     assert now_applied.tags == ("sla_p1", "sla_breached")
-    again, _ = _diff(stale, now_applied, [Verdict(tags=("sla_p1", "sla_breached"))], None, {}, None, None, None)
+    again, _ = _diff(stale, now_applied, ["sla_p1", "sla_breached"], [], None, {}, None, None, None)
     assert again == []  # the breach tag is not added a second time from a stale view
 
 
