@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from datetime import datetime
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -20,48 +19,58 @@ import pluggy
 from . import hookspecs
 from .config import Settings
 from .connectors import Connector
-from .models import Decision, TicketEvent
+from .models import TicketEvent
 from .rules import BUILTIN_RULES
-from .verdicts import Classification, Deadline, Entitlement, Escalation
 
 GROUP = "slabridge"
 
 
 class _Manager(pluggy.PluginManager):
-    """pluggy's manager, counting changes to the registered plugins (see :func:`dispatcher`)."""
+    """pluggy's manager, telling its owner whenever the registered plugins change (see :func:`dispatcher`)."""
 
-    generation = 0
+    def __init__(self, project_name: str, changed: Callable[[], None]):
+        super().__init__(project_name)
+        self._changed = changed
 
     def register(self, plugin, name=None):
-        self.generation += 1
-        return super().register(plugin, name)
+        try:
+            return super().register(plugin, name)
+        finally:
+            self._changed()
 
     def unregister(self, plugin=None, name=None):
-        self.generation += 1
-        return super().unregister(plugin, name)
+        try:
+            return super().unregister(plugin, name)
+        finally:
+            self._changed()
 
     def set_blocked(self, name):
-        self.generation += 1
-        return super().set_blocked(name)
+        try:
+            return super().set_blocked(name)
+        finally:
+            self._changed()
 
 
-def dispatcher(hook: pluggy.HookCaller) -> Callable[..., Any]:
+def dispatcher(hook: pluggy.HookCaller, flatten: bool = False) -> Callable[..., Any]:
     """One hook's implementations as one plain function, in pluggy's order and with its ``firstresult`` rule.
 
     The rule phases run on every decision; pluggy's general call path (tracing, wrappers, argument
     checks) cost about a tenth of a decision, and a loop picking each implementation's arguments out
     of the call's keywords a twentieth. So the calls are written out once, as source compiled here:
     ``f0(event, contract)``, then ``f1(event, customer=customer)`` if the first answered None, and so
-    on (the way :mod:`dataclasses` writes ``__init__``). A hook with a wrapper is left to pluggy.
-    :class:`Plugins` rebuilds them whenever a plugin is registered, unregistered or blocked.
+    on (the way :mod:`dataclasses` writes ``__init__``). It takes the spec's parameters by position or
+    by name. With ``flatten``, the lists the implementations return are joined into one (``None`` and
+    empty lists left out). A hook with a wrapper goes through pluggy. :class:`Plugins` rebuilds them
+    whenever a plugin is registered, unregistered or blocked.
     """
+    names = hook.spec.argnames
     impls = hook.get_hookimpls()
     if any(i.hookwrapper or i.wrapper for i in impls):
-        return hook
-    return _written_out(hook.spec.argnames, list(reversed(impls)), bool(hook.spec.opts.get("firstresult")))
+        return _through_pluggy(hook, names, flatten)
+    return _written_out(names, list(reversed(impls)), bool(hook.spec.opts.get("firstresult")), flatten)
 
 
-def _written_out(names: tuple[str, ...], impls: list, firstresult: bool) -> Callable[..., Any]:
+def _written_out(names: tuple[str, ...], impls: list, firstresult: bool, flatten: bool) -> Callable[..., Any]:
     """A function of the spec's parameters that calls each implementation with the arguments it takes."""
     lines = [f"def dispatch({', '.join(names)}):"]
     if not firstresult:
@@ -69,22 +78,49 @@ def _written_out(names: tuple[str, ...], impls: list, firstresult: bool) -> Call
     for index, impl in enumerate(impls):
         arguments = [*impl.argnames, *(f"{n}={n}" for n in impl.kwargnames if n in names)]
         lines.append(f"    result = f{index}({', '.join(arguments)})")
-        lines.append("    if result is not None:")
-        lines.append("        return result" if firstresult else "        results.append(result)")
+        if firstresult:
+            lines += ["    if result is not None:", "        return result"]
+        elif flatten:
+            lines += ["    if result:", "        results += result"]
+        else:
+            lines += ["    if result is not None:", "        results.append(result)"]
     lines.append("    return None" if firstresult else "    return results")
     namespace = {f"f{index}": impl.function for index, impl in enumerate(impls)}
     exec("\n".join(lines), namespace)  # noqa: S102 - source built above from identifiers only
     return namespace["dispatch"]
 
 
+def _through_pluggy(hook: pluggy.HookCaller, names: tuple[str, ...], flatten: bool) -> Callable[..., Any]:
+    """The hook called through pluggy (its wrappers), by position or by name like :func:`_written_out`."""
+    def dispatch(*args, **kwargs):
+        result = hook(**dict(zip(names, args)), **kwargs)
+        return [item for batch in result if batch for item in batch] if flatten else result
+    return dispatch
+
+
+PHASES = {  # Plugins' attribute: the hook it calls, and whether the lists its implementations return are joined
+    "resolve_customer": ("slabridge_resolve_customer", False),
+    "entitlement": ("slabridge_entitlement", False),
+    "classify": ("slabridge_classify", False),
+    "deadlines": ("slabridge_deadlines", True),
+    "escalations": ("slabridge_escalations", True),
+    "actions": ("slabridge_actions", False),
+}
+
+
 class Plugins:
+    """The registered plugins, their connectors, and the rule phases the engine calls.
+
+    Each phase of :data:`PHASES` is an attribute taking its hook's parameters (:mod:`slabridge.hookspecs`),
+    by position or by name: ``plugins.entitlement(event, customer, contract, now, state, directory)``.
+    ``deadlines`` and ``escalations`` return one list, joined from every implementation's.
+    """
+
     def __init__(self, settings: Settings | None = None, environ: dict[str, str] | None = None,
                  extra: tuple[object, ...] = (), load_entry_points: bool = True):
         self.settings = settings or Settings()
         environ = os.environ if environ is None else environ
-        self.pm = _Manager(GROUP)
-        self._dispatch: dict[str, Callable[..., Any]] = {}
-        self._generation = -1
+        self.pm = _Manager(GROUP, self._forget_phases)
         self.pm.add_hookspecs(hookspecs)
         self.versions: dict[str, str] = {}
         for rule in BUILTIN_RULES:
@@ -127,40 +163,18 @@ class Plugins:
 
     # --- rule phases ------------------------------------------------------
 
-    def _hook(self, name: str) -> Callable[..., Any]:
-        if self._generation != self.pm.generation:
-            self._dispatch, self._generation = {}, self.pm.generation
-        dispatch = self._dispatch.get(name)
-        if dispatch is None:
-            dispatch = self._dispatch[name] = dispatcher(getattr(self.pm.hook, name))
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        """A rule phase (:data:`PHASES`) as its :func:`dispatcher`, made on first use and kept as an attribute
+        until the plugins change: the engine's calls reach the implementations with no call in between."""
+        phase = PHASES.get(name)
+        if phase is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        dispatch = self.__dict__[name] = dispatcher(getattr(self.pm.hook, phase[0]), flatten=phase[1])
         return dispatch
 
-    def resolve_customer(self, event: TicketEvent, directory: Any) -> Any | None:
-        return self._hook("slabridge_resolve_customer")(event=event, directory=directory)
-
-    def entitlement(self, event: TicketEvent, customer: Any, contract: Any, now: datetime, state,
-                    directory: Any = None) -> Entitlement:
-        return self._hook("slabridge_entitlement")(event=event, customer=customer, contract=contract, now=now,
-                                                  state=state, directory=directory)
-
-    def classify(self, event: TicketEvent, entitlement: Entitlement, contract: Any, now: datetime,
-                 state) -> Classification:
-        return self._hook("slabridge_classify")(event=event, entitlement=entitlement, contract=contract, now=now,
-                                               state=state)
-
-    def deadlines(self, event, entitlement, classification, contract, now, state, customer=None) -> list[Deadline]:
-        results = self._hook("slabridge_deadlines")(event=event, entitlement=entitlement, state=state,
-                                                    customer=customer, classification=classification,
-                                                    contract=contract, now=now)
-        return [d for batch in results if batch for d in batch]
-
-    def escalations(self, event, deadlines, customer, contract, now, state) -> list[Escalation]:
-        results = self._hook("slabridge_escalations")(event=event, deadlines=deadlines, customer=customer,
-                                                     contract=contract, now=now, state=state)
-        return [e for batch in results if batch for e in batch]
-
-    def actions(self, decision: Decision) -> Decision:
-        return self._hook("slabridge_actions")(decision=decision)
+    def _forget_phases(self) -> None:
+        for name in PHASES:
+            self.__dict__.pop(name, None)
 
     # --- introspection ----------------------------------------------------
 

@@ -160,7 +160,7 @@ def test_a_firstresult_phase_takes_the_first_answer_and_a_list_phase_every_one()
     plugins = Plugins(Settings(), extra=(Answers(), Silent()))
     verdict = plugins.entitlement(EVENT, "acme", None, NOW, None, None)
     assert verdict.plan == "answered" and calls == ["silent", ("answers", "acme", NOW)]  # the built-in never ran
-    deadlines = plugins.deadlines(EVENT, Entitlement(entitled=True), Classification(), None, NOW, None)
+    deadlines = plugins.deadlines(EVENT, Entitlement(entitled=True), Classification(), None, NOW, None, None)
     assert [d.metric for d in deadlines] == ["mine"] and calls[-1] == "silent deadlines"
 
 
@@ -191,3 +191,27 @@ def test_the_rule_phases_are_called_as_pluggy_would_call_them():
     assert plugins.classify(EVENT, Entitlement(entitled=True), None, NOW, None).severity == "wrapped high"
     plugins.pm.unregister(wrapper)
     assert plugins.classify(EVENT, Entitlement(entitled=True), None, NOW, None).severity == "high"
+
+
+def test_a_list_phase_with_a_wrapper_still_returns_one_joined_list():
+    """Through pluggy (a wrapper), by position: the implementations' lists joined, None and empty ones left out."""
+    class Lists:
+        @hookimpl(tryfirst=True)
+        def slabridge_deadlines(self):
+            return [Deadline(metric="a", due_at=NOW), Deadline(metric="b", due_at=NOW)]
+
+    class Empty:
+        @hookimpl
+        def slabridge_deadlines(self):
+            return []
+
+    class Wrapper:
+        @hookimpl(wrapper=True)
+        def slabridge_deadlines(self):
+            return (yield)
+
+    plugins = Plugins(Settings(), extra=(Lists(), Empty()), load_entry_points=False)
+    arguments = (EVENT, Entitlement(entitled=True), Classification(), None, NOW, None, None)
+    plain = [d.metric for d in plugins.deadlines(*arguments)]
+    plugins.pm.register(Wrapper())
+    assert [d.metric for d in plugins.deadlines(*arguments)] == plain == ["a", "b"]
