@@ -228,7 +228,9 @@ def timer_event(last: TicketEvent, fire_at: datetime, delivery_id: str) -> Ticke
 def _vendor_fields(plugins: Any, vendor: str, deadlines: list[Deadline]) -> dict[str, str | None]:
     """Deadlines keyed by the vendor's own field ids (``vendors.<name>.fields``); unmapped ones are not written."""
     settings = getattr(plugins, "settings", None)
-    mapping = settings.vendor(vendor).fields if settings is not None else {}
+    mapping = settings.vendor(vendor).fields if settings is not None else None
+    if not mapping:
+        return {}
     return {mapping[d.field]: iso(d.due_at) if d.due_at else None
             for d in deadlines if d.field and d.field in mapping and (d.clock is None or d.clock.state != "stopped")}
 

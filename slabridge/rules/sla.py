@@ -105,14 +105,13 @@ def _replies(event) -> tuple[bool, bool, bool]:
 
 def _advance(clock: MetricClock, metric, event, created, replies: tuple[bool, bool, bool]) -> MetricClock:
     """Apply one event (its :func:`_replies`) to a metric's clock."""
-    at, cycle = event.occurred_at, clock.current
-    if cycle is not None and utc(cycle.started_at) > utc(at):
-        at = cycle.started_at
-    clock_state = clock.state
+    at, clock_state = event.occurred_at, clock.state
+    if clock_state != "idle" and utc(clock.cycles[-1].started_at) > utc(at):
+        at = clock.cycles[-1].started_at
     if clock_state == "idle":
         if metric.kind in START_AT_CREATION:
             clock = clock.start(created if utc(created) <= utc(at) else at)
-        elif metric.kind == "milestone" and any(t in event.tags for t in metric.start_tags):
+        elif metric.kind == "milestone" and metric.start_tags and any(t in event.tags for t in metric.start_tags):
             clock = clock.start(at)
         elif metric.kind == "scheduled_visit" and metric.start_field:
             visit = parse_instant(event.custom_fields.get(metric.start_field))
@@ -128,7 +127,7 @@ def _advance(clock: MetricClock, metric, event, created, replies: tuple[bool, bo
             return clock.stop(at)
         if support_reply and metric.kind == "periodic_update":
             return clock.reset(at)
-        if any(t in event.tags for t in metric.stop_tags) or event.status in metric.stop_statuses:
+        if (metric.stop_tags and any(t in event.tags for t in metric.stop_tags)) or event.status in metric.stop_statuses:
             return clock.stop(at)
         paused = event.status in metric.pause_statuses
         if paused and clock_state == "running":
