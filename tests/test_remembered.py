@@ -104,3 +104,47 @@ def test_answers_by_identity_are_per_object_and_bounded():
     answer(first, "CA")
     answer(first, "DE")  # a fourth entry: the three before are dropped
     assert answer(first, "US") == "support-hours/US" and worked == ["US", "US", "CA", "DE", "US"]
+
+
+def test_a_deadline_is_remembered_per_clock_and_terms_its_breach_per_decision(tmp_path):
+    """The SLA phase works out a cycle's due instant once for its clock and terms: asked again it gives what it
+    would work out afresh; another severity, a later clock or a reloaded contract get their own; the breach is
+    always the decision's own."""
+    import shutil
+
+    from slabridge.rules import sla
+    from slabridge.verdicts import Classification, Entitlement
+
+    directory, _ = load(ROOT / "examples" / "contracts", ROOT / "examples" / "customers.yaml")
+    customer = directory.customers["acme-offices"]
+    event = TicketEvent(vendor="zendesk", delivery_id="d1", ticket={"vendor": "zendesk", "id": "1"},
+                        kind="created", requester={"email": "dana@acme.example"}, occurred_at=NOW, created_at=NOW)
+
+    def deadline(contract, severity="sev1", now=NOW + timedelta(minutes=5), state=None):
+        return sla.SlaRules().slabridge_deadlines(
+            event=event, entitlement=Entitlement(entitled=True, plan=customer.plan),
+            classification=Classification(severity=severity), contract=contract, now=now,
+            state=state or TicketState(ticket=event.ticket), customer=customer)[0]
+
+    caret = directory.contract_for(customer)
+    first = deadline(caret)
+    assert deadline(caret) == first and first.due_at == NOW + timedelta(minutes=30) and not first.breached
+    sla._DUES._entries.clear()
+    assert deadline(caret) == first  # worked out afresh: the same
+    late = deadline(caret, now=NOW + timedelta(hours=1))
+    assert late.breached and late.due_at == first.due_at
+    assert deadline(caret, severity="sev2").due_at == NOW + timedelta(hours=2)
+    stopped = TicketState(ticket=event.ticket, clocks={"first_response": first.clock.stop(NOW + timedelta(minutes=9))})
+    answered = deadline(caret, state=stopped, now=NOW + timedelta(hours=1))
+    assert answered.reasons[0].inputs["clock"] == "stopped" and answered.warn_at is None and not answered.breached
+    assert first.reasons[0].inputs["clock"] == "running" and first.warn_at is not None
+
+    folder = tmp_path / "contracts"
+    shutil.copytree(ROOT / "examples" / "contracts", folder)
+    text = (folder / "caret.yaml").read_text()
+    (folder / "caret.yaml").write_text(text.replace("within: 30m\n    calendar: weekdays_24h",
+                                                    "within: 45m\n    calendar: weekdays_24h"))
+    reloaded, problems = load(folder, ROOT / "examples" / "customers.yaml")
+    assert not problems
+    assert deadline(reloaded.contract_for(customer)).due_at == NOW + timedelta(minutes=45)
+    assert deadline(caret).due_at == NOW + timedelta(minutes=30)

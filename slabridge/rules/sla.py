@@ -15,16 +15,20 @@ Every clock pauses on ``pause_statuses``.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import NamedTuple
 
 from slabridge import hookimpl
+from slabridge.calendar import Calendar
 from slabridge.clocks import MetricClock
+from slabridge.contract import Target
 from slabridge.models import EventKind, Reason
 from slabridge.timeparse import iso, parse_instant, utc
 from slabridge.verdicts import Deadline
 
 from .matching import by_support, calendars_for
+from .remembered import ByIdentity
 
 STOP_ON_SUPPORT_REPLY = {"acknowledgement", "first_response", "critical_notification", "next_response"}
 START_AT_CREATION = STOP_ON_SUPPORT_REPLY | {"periodic_update", "resolution_estimate", "resolution"}
@@ -48,36 +52,70 @@ class SlaRules:
             clock_state = clock.state
             if clock_state == "idle":
                 continue
-            arrival = clock.current.started_at  # the window a cycle's request arrived in
-            target = _target(contract, name, classification, entitlement, arrival, calendar_for)
-            if target is None:
+            due = _due(contract, name, metric, clock, clock_state, classification, entitlement, customer,
+                       calendar_for)
+            if due is None:
                 continue
-            calendar = calendar_for(target.calendar)
-            cycle_start = clock.current.started_at
-            within = target.within
-            if target.at == "end_of_business_day":
-                due_instant = calendar.closing_after(cycle_start)
-                if len(clock.cycles) > 1 and calendar.is_open(cycle_start):
-                    due_instant = calendar.closing_after(due_instant)  # today's update given: next is tomorrow's
-                within = calendar.between(cycle_start, due_instant)
-            due = clock.deadline(calendar, within)
-            running = clock_state == "running"
-            warn = clock.at_fraction(calendar, within, contract.escalation.warning_at) if running and within else None
+            target, calendar, within, due, warn, reason = due
             if due is not None:  # running or stopped: breached if the deadline passed before it stopped
                 due_utc, stopped = utc(due), clock.current.stopped_at
                 breached = utc(now) > due_utc and (stopped is None or utc(stopped) > due_utc)
             else:
                 breached = clock.breached(calendar, within, now)
-            reason = Reason(
-                rule=f"sla.{name}", clause=target.source or metric.source,
-                text=f"{name}: {_human(within)} on calendar {target.calendar} -> {iso(due) if due else clock_state}",
-                inputs={"level": classification.severity, "plan": entitlement.plan, "coverage": entitlement.coverage,
-                        "clock": clock_state})
             out.append(Deadline(
                 metric=name, severity=classification.severity, due_at=due, warn_at=warn, field=metric.field,
                 clock=clock, target_seconds=within.total_seconds(), calendar=target.calendar, average=target.average,
                 breached=breached, reasons=(reason,)))
         return out
+
+
+class _Due(NamedTuple):
+    """What a metric's current cycle is held to and when it falls due, for one reading of the ticket's terms:
+    all of a deadline but its breach, which alone depends on the time of the decision."""
+
+    target: Target
+    calendar: Calendar
+    within: timedelta
+    due: datetime | None
+    warn: datetime | None
+    reason: Reason
+
+
+_DUES: ByIdentity[_Due | None] = ByIdentity()
+
+
+def _due(contract, name, metric, clock, clock_state, classification, entitlement, customer, calendar_for):
+    """The cycle's :class:`_Due`, or None if no target applies. Worked out once for the clock's cycles as they
+    stand and the terms that pick its target: a ticket's later decisions, timers above all, ask again unchanged."""
+    region = getattr(customer, "region", None)
+    key = (id(contract), name, clock.cycles, classification.severity, entitlement.plan, entitlement.coverage,
+           classification.request_type, (region.country, region.subdivision) if region is not None else None)
+    return _DUES.get(key, (contract,), lambda: _work_out_due(
+        contract, name, metric, clock, clock_state, classification, entitlement, calendar_for))
+
+
+def _work_out_due(contract, name, metric, clock, clock_state, classification, entitlement, calendar_for):
+    arrival = clock.current.started_at  # the window a cycle's request arrived in
+    target = _target(contract, name, classification, entitlement, arrival, calendar_for)
+    if target is None:
+        return None
+    calendar = calendar_for(target.calendar)
+    cycle_start = clock.current.started_at
+    within = target.within
+    if target.at == "end_of_business_day":
+        due_instant = calendar.closing_after(cycle_start)
+        if len(clock.cycles) > 1 and calendar.is_open(cycle_start):
+            due_instant = calendar.closing_after(due_instant)  # today's update given: next is tomorrow's
+        within = calendar.between(cycle_start, due_instant)
+    due = clock.deadline(calendar, within)
+    warn = (clock.at_fraction(calendar, within, contract.escalation.warning_at)
+            if clock_state == "running" and within else None)
+    reason = Reason(
+        rule=f"sla.{name}", clause=target.source or metric.source,
+        text=f"{name}: {_human(within)} on calendar {target.calendar} -> {iso(due) if due else clock_state}",
+        inputs={"level": classification.severity, "plan": entitlement.plan, "coverage": entitlement.coverage,
+                "clock": clock_state})
+    return _Due(target, calendar, within, due, warn, reason)
 
 
 def _target(contract, name, classification, entitlement, arrival, calendar_for):
@@ -127,7 +165,8 @@ def _advance(clock: MetricClock, metric, event, created, replies: tuple[bool, bo
             return clock.stop(at)
         if support_reply and metric.kind == "periodic_update":
             return clock.reset(at)
-        if (metric.stop_tags and any(t in event.tags for t in metric.stop_tags)) or event.status in metric.stop_statuses:
+        stop_tags = metric.stop_tags
+        if (stop_tags and any(t in event.tags for t in stop_tags)) or event.status in metric.stop_statuses:
             return clock.stop(at)
         paused = event.status in metric.pause_statuses
         if paused and clock_state == "running":
