@@ -36,8 +36,8 @@ class EntitlementRules:
         email = event.requester.email
         inputs = {"customer": customer.id, "requester": email, "plan": customer.plan}
         for check in contract.entitlement.checks:
-            ok, why = self._check(check, customer, contract, email, now, state, directory, event)
-            if not ok:
+            why = self._refusal(check, customer, contract, email, now, state, directory, event)
+            if why is not None:
                 return Entitlement(
                     entitled=False, customer=customer.id, tags=(contract.entitlement.not_entitled_tag,),
                     reply=check.reply,
@@ -52,26 +52,27 @@ class EntitlementRules:
                            tags=tags, reasons=reasons, charges=charges, memory=memory,
                            planned_events=planned)
 
-    def _check(self, clause, customer, contract, email, now, state, directory, event) -> tuple[bool, str]:
+    def _refusal(self, clause, customer, contract, email, now, state, directory, event) -> str | None:
+        """Why ``clause`` refuses support, or None where it holds (the text is written only for a refusal)."""
         check = clause.check
         if check == "within_term":
-            return _within_term(customer, contract, event, clause.term_day)
+            return _outside_term(customer, contract, event, clause.term_day)
         if check == "good_standing":
-            return customer.good_standing, f"customer good standing: {customer.good_standing}"
+            return None if customer.good_standing else f"customer good standing: {customer.good_standing}"
         if check in E_MAIL_CHECKS and not email:
-            return True, _email_unknown(check)
+            return None  # cannot be made: see _email_unknown
         if check == "administrator":
-            ok = customer.has(email, customer.administrators)
-            return ok, f"requester {'is' if ok else 'is not'} a licensed administrator of {customer.id}"
+            return None if customer.has(email, customer.administrators) else (
+                f"requester is not a licensed administrator of {customer.id}")
         if check == "contact_email":
-            ok = customer.has(email, customer.contacts + customer.administrators)
-            return ok, f"requester e-mail {'matches' if ok else 'matches no'} Customer Contact of {customer.id}"
+            return None if customer.has(email, customer.contacts + customer.administrators) else (
+                f"requester e-mail matches no Customer Contact of {customer.id}")
         if check == "incidents_available":
             if state.memory.get("charged"):
-                return True, "this ticket's incident is already paid"
+                return None  # this ticket's incident is already paid
             left = incident_balance(customer, contract, directory, now)
             needed = contract.billing.per_ticket
-            return left >= needed, f"{left} prepaid incident(s) left; a ticket needs {needed}"
+            return None if left >= needed else f"{left} prepaid incident(s) left; a ticket needs {needed}"
         raise ValueError(f"unknown entitlement check {check!r}")
 
     def _charges(self, event, customer, contract, state):
@@ -137,13 +138,15 @@ def _work_out_terms(customer, contract, email) -> tuple[tuple[str, ...], tuple[R
     return tuple(tags), tuple(reasons), coverage
 
 
-def _within_term(customer, contract, event, term_day: str) -> tuple[bool, str]:
-    """The term judged by a day in the contract's zone (see ``Check.term_day``), however late it is decided."""
+def _outside_term(customer, contract, event, term_day: str) -> str | None:
+    """Why the day is outside the customer's term, or None: the term judged by a day in the contract's zone
+    (see ``Check.term_day``), however late it is decided."""
     term, zone, opened = customer.term, contract.dates_zone, term_day == "opened"
     day = ((event.created_at or event.occurred_at) if opened else event.occurred_at).astimezone(zone).date()
-    ok = term.start <= day and (term.end is None or day <= term.end)
-    return ok, (f"contract term {term.start} to {term.end or 'open-ended'}; "
-                f"{'ticket opened' if opened else 'event'} on {day} ({zone.key})")
+    if term.start <= day and (term.end is None or day <= term.end):
+        return None
+    return (f"contract term {term.start} to {term.end or 'open-ended'}; "
+            f"{'ticket opened' if opened else 'event'} on {day} ({zone.key})")
 
 
 def _support_replied(event) -> bool:

@@ -39,7 +39,7 @@ class EscalationRules:
         reasons += [Reason(rule="escalation.breach", clause=policy.source,
                            text=f"{d.metric} missed its deadline {iso(d.due_at) if d.due_at else ''}")
                     for d in breached]
-        wake = []
+        wake, calendar_for = [], calendars_for(contract, customer)
         for step in policy.ladder:
             for deadline in deadlines:
                 if step.metrics and deadline.metric not in step.metrics:
@@ -49,7 +49,7 @@ class EscalationRules:
                 threshold = deadline.warn_at if step.trigger == "warning" else deadline.due_at
                 if threshold is None:
                     continue
-                when = self._after(step, threshold, contract, customer)
+                when = self._after(step, threshold, calendar_for)
                 reached = at >= when and (deadline.breached if step.trigger == "breach" else
                                            deadline.running)
                 if step.level in taken or reached:
@@ -66,11 +66,11 @@ class EscalationRules:
         return out + [status]
 
     @staticmethod
-    def _after(step, threshold, contract, customer):
+    def _after(step, threshold, calendar_for):
         """The instant ``step.after`` past the trigger: in the step's calendar's open time, else elapsed."""
         if step.calendar is None or not step.after:
             return utc(threshold) + step.after  # elapsed time, not wall-clock time
-        return utc(business_add(calendars_for(contract, customer)(step.calendar), utc(threshold), step.after))
+        return utc(business_add(calendar_for(step.calendar), utc(threshold), step.after))
 
     def _step(self, step, event, customer, contract, deadline, when) -> Escalation:
         group = assignee = None
