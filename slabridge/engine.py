@@ -172,11 +172,12 @@ def _carry_forward(event: TicketEvent, last: TicketEvent | None) -> TicketEvent:
     """
     if last is None:
         return event
-    update: dict[str, Any] = {name: getattr(last, name) for name in event.absent}
+    update: dict[str, Any] = {}
     if event.absent:
+        update = {name: getattr(last, name) for name in event.absent}
         update["absent"] = ()
     requester, before = update.get("requester", event.requester), last.requester
-    if requester.id in (None, before.id):
+    if requester is not before and requester.id in (None, before.id):  # the same object has nothing to fill
         filled = {}
         if requester.id is None and before.id is not None:
             filled["id"] = before.id
@@ -187,7 +188,7 @@ def _carry_forward(event: TicketEvent, last: TicketEvent | None) -> TicketEvent:
         if filled:
             update["requester"] = requester.model_copy(update=filled)
     organization, known = update.get("organization", event.organization), last.organization
-    if (organization.id in (None, known.id) and organization.name in (None, known.name)
+    if (organization is not known and organization.id in (None, known.id) and organization.name in (None, known.name)
             and (organization.id, organization.name) != (known.id, known.name)):
         update["organization"] = known
     if event.created_at is None and last.created_at is not None:
@@ -272,7 +273,7 @@ def _diff(event: TicketEvent, applied: Applied, tags: list[str], messages: list[
         actions.append(SetPriority(priority=priority))
 
     changed = {k: v for k, v in fields.items()
-               if not _same_value(v, event.custom_fields.get(k, applied.fields.get(k)))}
+               if not _same_value(v, event.custom_fields.get(k, applied.fields.get(k)))} if fields else None
     if changed:
         actions.append(SetFields(fields=changed))
 
@@ -281,18 +282,19 @@ def _diff(event: TicketEvent, applied: Applied, tags: list[str], messages: list[
         actions.append(Assign(group=group if group != applied.group else None,
                               assignee=assignee if assignee != applied.assignee else None))
 
-    posted = list(applied.messages)
+    posted = applied.messages
     for kind, body in messages:
         key = _message_key(kind, body)
         if key not in posted:
-            posted.append(key)
+            posted += (key,)
             actions.append(InternalNote(body=body) if kind == "note" else PublicReply(body=body))
 
     if status and status != event.status and status != applied.status:
         actions.append(SetStatus(status=status))
 
-    after = Applied(tags=tuple(wanted), priority=priority or applied.priority, fields={**applied.fields, **fields},
-                    messages=tuple(posted), group=group, assignee=assignee, status=status or applied.status)
+    after = Applied(tags=tuple(wanted), priority=priority or applied.priority,
+                    fields={**applied.fields, **fields} if fields else applied.fields,
+                    messages=posted, group=group, assignee=assignee, status=status or applied.status)
     return actions, applied if after == applied else after
 
 
