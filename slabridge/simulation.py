@@ -195,8 +195,10 @@ def summary_line(outcome: Outcome, incidents: dict[str, Any] | None = None) -> d
 def incident_movements(outcome: Outcome, simulation: "Simulation", directory: Directory) -> dict[str, Any] | None:
     """The charges a decision made and the customer's balance after it; None where no incidents are billed."""
     customer = directory.customers.get(outcome.decision.customer or "")
+    if customer is None or customer.incidents is None:
+        return None
     contract = directory.contract_for(customer)
-    if customer is None or customer.incidents is None or contract is None or contract.billing is None:
+    if contract is None or contract.billing is None:
         return None
     at = outcome.state.last_event.occurred_at if outcome.state.last_event else None
     left = ledger.balance_now(customer.incidents.balance, customer.incidents.year_start, contract.billing,
