@@ -148,3 +148,35 @@ def test_a_deadline_is_remembered_per_clock_and_terms_its_breach_per_decision(tm
     assert not problems
     assert deadline(reloaded.contract_for(customer)).due_at == NOW + timedelta(minutes=45)
     assert deadline(caret).due_at == NOW + timedelta(minutes=30)
+
+
+def test_an_escalation_step_is_remembered_per_deadline_customer_and_helpdesk():
+    """A ladder step's instant and route are worked out once per deadline, customer and helpdesk: asked again
+    they are what they would be afresh, and another helpdesk, customer or deadline gets its own."""
+    from slabridge.rules import escalation
+    from slabridge.verdicts import Deadline
+
+    directory, _ = load(ROOT / "examples" / "contracts", ROOT / "examples" / "customers.yaml")
+    acme = directory.customers["acme-offices"]
+    caret = directory.contract_for(acme)
+    due = NOW - timedelta(minutes=10)
+
+    def taken(vendor="zendesk", customer=acme, due_at=due):
+        event = TicketEvent(vendor=vendor, delivery_id="d1", ticket={"vendor": vendor, "id": "1"}, kind="timer",
+                            occurred_at=NOW)
+        deadline = Deadline(metric="first_response", severity="sev1", due_at=due_at, breached=True)
+        steps = escalation.EscalationRules().slabridge_escalations(
+            event=event, deadlines=[deadline], customer=customer, contract=caret, now=NOW,
+            state=TicketState(ticket=event.ticket))
+        return steps[0]
+
+    first = taken()
+    assert (first.level, first.group, first.assignee) == ("tam", "360010", "3900001")
+    assert taken() is first  # remembered: the same value
+    escalation._STEPS._entries.clear()
+    assert taken() == first  # afresh: equal
+    assert (taken("jira").group, taken("jira").assignee) == (None, "557058:tam-robin")
+    other_tam = acme.model_copy(update={"tam": acme.tam.model_copy(update={"group": {"zendesk": "777"}})})
+    assert taken(customer=other_tam).group == "777"
+    earlier = taken(due_at=due - timedelta(hours=1))
+    assert earlier.reasons[0].text != first.reasons[0].text and "14:50" in first.reasons[0].text

@@ -103,8 +103,8 @@ def _plan_terms(customer, contract, email) -> tuple[tuple[str, ...], tuple[Reaso
     """The tags, reasons and coverage an entitled requester's plan and add-ons give: the same on every
     decision of the customer's tickets, so worked out once per requester (the checks before it read the
     clock and the ledger, and are made each time)."""
-    return _TERMS.get((id(contract), id(customer), email), (contract, customer),
-                      lambda: _work_out_terms(customer, contract, email))
+    return _TERMS.get((id(contract), id(customer), email), (contract, customer), _work_out_terms, customer, contract,
+                      email)
 
 
 def _work_out_terms(customer, contract, email) -> tuple[tuple[str, ...], tuple[Reason, ...], str | None]:

@@ -8,6 +8,8 @@ priority) and are listed in the ticket's memory.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from slabridge import hookimpl
 from slabridge.clocks import business_add
 from slabridge.engine import BREACH_GRACE
@@ -16,6 +18,7 @@ from slabridge.models import Reason
 from slabridge.verdicts import Escalation
 
 from .matching import calendars_for, vendor_priority
+from .remembered import ByIdentity
 
 
 class EscalationRules:
@@ -49,13 +52,15 @@ class EscalationRules:
                 threshold = deadline.warn_at if step.trigger == "warning" else deadline.due_at
                 if threshold is None:
                     continue
-                when = self._after(step, threshold, calendar_for)
+                key = (id(step), id(customer), deadline.metric, threshold, event.vendor)  # the step is the contract's
+                when, escalation = _STEPS.get(key, (contract, customer), _step, step, threshold, calendar_for,
+                                              event.vendor, customer, contract, deadline.metric)
                 reached = at >= when and (deadline.breached if step.trigger == "breach" else
                                            deadline.running)
                 if step.level in taken or reached:
                     if step.level not in taken:
                         taken.append(step.level)
-                    out.append(self._step(step, event, customer, contract, deadline, when))
+                    out.append(escalation)
                     break
                 if deadline.running:
                     wake.append(when if step.trigger == "warning" else when + BREACH_GRACE)
@@ -65,22 +70,26 @@ class EscalationRules:
                             memory={"escalated": taken})
         return out + [status]
 
-    @staticmethod
-    def _after(step, threshold, calendar_for):
-        """The instant ``step.after`` past the trigger: in the step's calendar's open time, else elapsed."""
-        if step.calendar is None or not step.after:
-            return utc(threshold) + step.after  # elapsed time, not wall-clock time
-        return utc(business_add(calendar_for(step.calendar), utc(threshold), step.after))
 
-    def _step(self, step, event, customer, contract, deadline, when) -> Escalation:
-        group = assignee = None
-        if step.to_tam and customer is not None and customer.tam is not None:
-            group, assignee = customer.tam.for_vendor(event.vendor)
-        elif step.route:
-            group, assignee = step.route.for_vendor(event.vendor)
-        return Escalation(
-            level=step.level, group=group, assignee=assignee, note=step.note,
-            vendor_priority=vendor_priority(contract, event.vendor, step.priority) if step.priority else None,
-            reasons=(Reason(rule=f"escalation.{step.level}", clause=step.source or contract.escalation.source,
-                            text=f"{step.trigger} of {deadline.metric} at {iso(when)}: escalated to "
-                                 f"{step.level}", inputs={"group": group, "assignee": assignee}),))
+_STEPS: ByIdentity[tuple[datetime, Escalation]] = ByIdentity()
+
+
+def _step(step, threshold, calendar_for, vendor, customer, contract, metric) -> tuple[datetime, Escalation]:
+    """When ``step`` falls due past ``threshold`` (a deadline's warning or due instant) and where it sends the
+    ticket: the same on each decision until the deadline moves, so remembered (the time of the decision only
+    says whether it is reached)."""
+    if step.calendar is None or not step.after:
+        when = utc(threshold) + step.after  # elapsed time, not wall-clock time
+    else:  # the step's calendar's open time
+        when = utc(business_add(calendar_for(step.calendar), utc(threshold), step.after))
+    group = assignee = None
+    if step.to_tam and customer is not None and customer.tam is not None:
+        group, assignee = customer.tam.for_vendor(vendor)
+    elif step.route:
+        group, assignee = step.route.for_vendor(vendor)
+    return when, Escalation(
+        level=step.level, group=group, assignee=assignee, note=step.note,
+        vendor_priority=vendor_priority(contract, vendor, step.priority) if step.priority else None,
+        reasons=(Reason(rule=f"escalation.{step.level}", clause=step.source or contract.escalation.source,
+                        text=f"{step.trigger} of {metric} at {iso(when)}: escalated to "
+                             f"{step.level}", inputs={"group": group, "assignee": assignee}),))

@@ -95,11 +95,15 @@ def calendars_for(contract: Contract, customer) -> "callable":
 
     def calendar_for(name: str) -> Calendar:
         spec = contract.calendars[name]
-        return _REGIONAL.get((id(spec), region_key), (spec,), lambda: compile_calendar(
-            spec.for_region(region.country, region.subdivision) if region is not None and spec.holidays.country
-            else spec))
+        return _REGIONAL.get((id(spec), region_key), (spec,), _regional, spec, region)
 
     return calendar_for
+
+
+def _regional(spec, region) -> Calendar:
+    """``spec`` compiled with the region's public holidays, where it takes a country's."""
+    return compile_calendar(spec.for_region(region.country, region.subdivision)
+                            if region is not None and spec.holidays.country else spec)
 
 
 def level_of(contract: Contract, vendor: str, priority: str | None) -> str | None:

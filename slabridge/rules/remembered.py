@@ -10,7 +10,7 @@ when ``kept`` is reached.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 V = TypeVar("V")
 
@@ -20,13 +20,13 @@ class ByIdentity(Generic[V]):
         self._entries: dict[tuple, tuple[tuple, V]] = {}
         self.kept = kept
 
-    def get(self, key: Hashable, objects: tuple, work_out: Callable[[], V]) -> V:
-        """The answer for ``key``, worked out on first asking. ``key`` names ``objects`` by their ids (with
-        whatever else the answer depends on, by value); the entry keeps the objects themselves."""
+    def get(self, key: Hashable, objects: tuple, work_out: Callable[..., V], *arguments: Any) -> V:
+        """The answer for ``key``, ``work_out(*arguments)`` on first asking. ``key`` names ``objects`` by their
+        ids (with whatever else the answer depends on, by value); the entry keeps the objects themselves."""
         entry = self._entries.get(key)
         if entry is not None:
             return entry[1]
-        answer = work_out()
+        answer = work_out(*arguments)
         if len(self._entries) >= self.kept:
             self._entries.clear()
         self._entries[key] = (objects, answer)

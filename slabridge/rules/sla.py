@@ -46,7 +46,7 @@ class SlaRules:
             return None
         calendar_for = calendars_for(contract, customer)
         created = event.created_at or event.occurred_at
-        out, replies = [], _replies(event)
+        out, replies, at = [], _replies(event), utc(now)
         for name, metric in contract.metrics.items():
             clock = _advance(state.clocks.get(name) or MetricClock(metric=name), metric, event, created, replies)
             clock_state = clock.state
@@ -56,15 +56,15 @@ class SlaRules:
                        calendar_for)
             if due is None:
                 continue
-            target, calendar, within, due, warn, reason = due
-            if due is not None:  # running or stopped: breached if the deadline passed before it stopped
-                due_utc, stopped = utc(due), clock.current.stopped_at
-                breached = utc(now) > due_utc and (stopped is None or utc(stopped) > due_utc)
+            target, calendar, within, due, warn, reason, due_utc, seconds = due
+            if due_utc is not None:  # running or stopped: breached if the deadline passed before it stopped
+                stopped = clock.cycles[-1].stopped_at
+                breached = at > due_utc and (stopped is None or utc(stopped) > due_utc)
             else:
                 breached = clock.breached(calendar, within, now)
             out.append(Deadline(
                 metric=name, severity=classification.severity, due_at=due, warn_at=warn, field=metric.field,
-                clock=clock, target_seconds=within.total_seconds(), calendar=target.calendar, average=target.average,
+                clock=clock, target_seconds=seconds, calendar=target.calendar, average=target.average,
                 breached=breached, reasons=(reason,)))
         return out
 
@@ -79,6 +79,8 @@ class _Due(NamedTuple):
     due: datetime | None
     warn: datetime | None
     reason: Reason
+    due_utc: datetime | None  # the due instant, in UTC for comparing
+    target_seconds: float
 
 
 _DUES: ByIdentity[_Due | None] = ByIdentity()
@@ -90,8 +92,8 @@ def _due(contract, name, metric, clock, clock_state, classification, entitlement
     region = getattr(customer, "region", None)
     key = (id(contract), name, clock.cycles, classification.severity, entitlement.plan, entitlement.coverage,
            classification.request_type, (region.country, region.subdivision) if region is not None else None)
-    return _DUES.get(key, (contract,), lambda: _work_out_due(
-        contract, name, metric, clock, clock_state, classification, entitlement, calendar_for))
+    return _DUES.get(key, (contract,), _work_out_due, contract, name, metric, clock, clock_state, classification,
+                     entitlement, calendar_for)
 
 
 def _work_out_due(contract, name, metric, clock, clock_state, classification, entitlement, calendar_for):
@@ -115,7 +117,8 @@ def _work_out_due(contract, name, metric, clock, clock_state, classification, en
         text=f"{name}: {_human(within)} on calendar {target.calendar} -> {iso(due) if due else clock_state}",
         inputs={"level": classification.severity, "plan": entitlement.plan, "coverage": entitlement.coverage,
                 "clock": clock_state})
-    return _Due(target, calendar, within, due, warn, reason)
+    return _Due(target, calendar, within, due, warn, reason, utc(due) if due is not None else None,
+                within.total_seconds())
 
 
 def _target(contract, name, classification, entitlement, arrival, calendar_for):
