@@ -67,10 +67,11 @@ def dispatcher(hook: pluggy.HookCaller, flatten: bool = False) -> Callable[..., 
     impls = hook.get_hookimpls()
     if any(i.hookwrapper or i.wrapper for i in impls):
         return _through_pluggy(hook, names, flatten)
-    return _written_out(names, list(reversed(impls)), bool(hook.spec.opts.get("firstresult")), flatten)
+    return _written_out(hook.name, names, list(reversed(impls)), bool(hook.spec.opts.get("firstresult")), flatten)
 
 
-def _written_out(names: tuple[str, ...], impls: list, firstresult: bool, flatten: bool) -> Callable[..., Any]:
+def _written_out(hook: str, names: tuple[str, ...], impls: list, firstresult: bool,
+                 flatten: bool) -> Callable[..., Any]:
     """A function of the spec's parameters that calls each implementation with the arguments it takes."""
     lines = [f"def dispatch({', '.join(names)}):"]
     if not firstresult:
@@ -80,12 +81,13 @@ def _written_out(names: tuple[str, ...], impls: list, firstresult: bool, flatten
         lines.append(f"    result = f{index}({', '.join(arguments)})")
         if firstresult:
             lines += ["    if result is not None:", "        return result"]
-        elif flatten:
-            lines += ["    if result:", "        results += result"]
+        elif flatten:  # the try costs nothing until a plugin answers something other than a list
+            lines += ["    if result:", "        try:", "            results += result", "        except TypeError:",
+                      f"            raise not_a_list({hook!r}, {_label(impl)!r}, result) from None"]
         else:
             lines += ["    if result is not None:", "        results.append(result)"]
     lines.append("    return None" if firstresult else "    return results")
-    namespace = {f"f{index}": impl.function for index, impl in enumerate(impls)}
+    namespace = {f"f{index}": impl.function for index, impl in enumerate(impls)} | {"not_a_list": _not_a_list}
     exec("\n".join(lines), namespace)  # noqa: S102 - source built above from identifiers only
     return namespace["dispatch"]
 
@@ -94,8 +96,31 @@ def _through_pluggy(hook: pluggy.HookCaller, names: tuple[str, ...], flatten: bo
     """The hook called through pluggy (its wrappers), by position or by name like :func:`_written_out`."""
     def dispatch(*args, **kwargs):
         result = hook(**dict(zip(names, args)), **kwargs)
-        return [item for batch in result if batch for item in batch] if flatten else result
+        if not flatten:
+            return result
+        joined: list = []
+        for batch in result:
+            if batch:
+                try:
+                    joined += batch
+                except TypeError:
+                    raise _not_a_list(hook.name, "a plugin", batch) from None
+        return joined
     return dispatch
+
+
+def _label(impl: pluggy.HookImpl) -> str:
+    """A plugin as its author knows it: its registered name, or its class where it was registered unnamed."""
+    plugin = impl.plugin
+    if not impl.plugin_name.isdigit():  # pluggy names an unnamed plugin by its id
+        return impl.plugin_name
+    kind = plugin if isinstance(plugin, type) else type(plugin)
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _not_a_list(hook: str, plugin: str, result: Any) -> TypeError:
+    """A list phase's implementation answered something other than a list (or None): say which and what."""
+    return TypeError(f"{plugin}'s {hook} returned a {type(result).__name__}, not a list (return [it], or None)")
 
 
 PHASES = {  # Plugins' attribute: the hook it calls, and whether the lists its implementations return are joined

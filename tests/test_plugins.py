@@ -215,3 +215,26 @@ def test_a_list_phase_with_a_wrapper_still_returns_one_joined_list():
     plain = [d.metric for d in plugins.deadlines(*arguments)]
     plugins.pm.register(Wrapper())
     assert [d.metric for d in plugins.deadlines(*arguments)] == plain == ["a", "b"]
+
+
+def test_a_list_phase_answered_with_something_else_names_the_plugin_and_the_hook():
+    """A plugin returning one deadline instead of a list of them gets an error that says which plugin and
+    hook, and what came back; through pluggy (with a wrapper) too."""
+    class Single:
+        @hookimpl(tryfirst=True)
+        def slabridge_deadlines(self):
+            return Deadline(metric="x", due_at=NOW)
+
+    class Wrapper:
+        @hookimpl(wrapper=True)
+        def slabridge_deadlines(self):
+            return (yield)
+
+    plugins = Plugins(Settings(), extra=(Single(),), load_entry_points=False)
+    arguments = (EVENT, Entitlement(entitled=True), Classification(), None, NOW, None, None)
+    with pytest.raises(TypeError, match=r"'s slabridge_deadlines returned a Deadline, not a list") as raised:
+        plugins.deadlines(*arguments)
+    assert str(raised.value).startswith(f"{__name__}.test_a_list_phase_answered_with_something_else")
+    plugins.pm.register(Wrapper())
+    with pytest.raises(TypeError, match=r"a plugin's slabridge_deadlines returned a Deadline, not a list"):
+        plugins.deadlines(*arguments)
