@@ -52,11 +52,11 @@ class SlaRules:
             clock_state = clock.state
             if clock_state == "idle":
                 continue
-            due = _due(contract, name, metric, clock, clock_state, classification, entitlement, customer,
-                       calendar_for)
-            if due is None:
+            held = _due(contract, name, metric, clock, clock_state, classification, entitlement, customer,
+                        calendar_for)
+            if held is None:
                 continue
-            target, calendar, within, due, warn, reason, due_utc, seconds = due
+            target, calendar, within, due, warn, reason, due_utc, seconds = held
             if due_utc is not None:  # running or stopped: breached if the deadline passed before it stopped
                 stopped = clock.cycles[-1].stopped_at
                 breached = at > due_utc and (stopped is None or utc(stopped) > due_utc)
@@ -97,12 +97,11 @@ def _due(contract, name, metric, clock, clock_state, classification, entitlement
 
 
 def _work_out_due(contract, name, metric, clock, clock_state, classification, entitlement, calendar_for):
-    arrival = clock.current.started_at  # the window a cycle's request arrived in
-    target = _target(contract, name, classification, entitlement, arrival, calendar_for)
+    cycle_start = clock.current.started_at  # also the window the cycle's request arrived in
+    target = _target(contract, name, classification, entitlement, cycle_start, calendar_for)
     if target is None:
         return None
     calendar = calendar_for(target.calendar)
-    cycle_start = clock.current.started_at
     within = target.within
     if target.at == "end_of_business_day":
         due_instant = calendar.closing_after(cycle_start)
