@@ -66,6 +66,25 @@ class TicketState(Value):
         return from_builtins(raw, cls)
 
 
+class TicketClocks(Value):
+    """What reports and metrics read of a :class:`TicketState` (the fields of the same names): its customer,
+    memory, clocks and deadline summaries. A state read as this skips the rest, its last event above all (a
+    model, validated field by field): about a fifth of the cost, for a report over every ticket."""
+
+    ticket: TicketRef
+    customer: str | None = None
+    memory: dict[str, Any] = msgspec.field(default_factory=dict)
+    clocks: dict[str, MetricClock] = msgspec.field(default_factory=dict)
+    deadlines: dict[str, Any] = msgspec.field(default_factory=dict)
+
+    running = TicketState.running
+
+    @classmethod
+    def load(cls, raw: dict[str, Any]) -> "TicketClocks":
+        """What a stored state (:meth:`TicketState.dump`) holds of these fields."""
+        return from_builtins(raw, cls)
+
+
 class Timer(Value):
     """A moment at which the ticket must be looked at again, webhook or not."""
 

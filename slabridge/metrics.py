@@ -57,7 +57,7 @@ class StoreCollector:
 def deadline_states(store, now: datetime) -> Tally:
     """(customer, severity, metric, 'at_risk' | 'breached') -> how many tickets."""
     found: Tally = Tally()
-    for state in store.ticket_states(running=True):
+    for state in store.ticket_clocks(running=True):
         severity = str(state.memory.get("level") or "unknown")
         for metric, deadline in state.deadlines.items():
             clock = state.clocks.get(metric)

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .clocks import Terms
-from .engine import TicketState
+from .engine import TicketClocks
 from .rules.matching import calendars_for
 
 COLUMNS = ["customer", "severity", "metric", "met", "breached", "open", "met_pct", "average", "commitment", "kind"]
@@ -18,7 +18,7 @@ COLUMNS = ["customer", "severity", "metric", "met", "breached", "open", "met_pct
 PERIODS = ("week", "month")
 
 
-def compliance(states: list[TicketState], directory, now: datetime, period: str | None = None) -> list[dict[str, Any]]:
+def compliance(states: list[TicketClocks], directory, now: datetime, period: str | None = None) -> list[dict[str, Any]]:
     """One row per customer x severity x metric (x ``period``: week or month the cycle started in, in the
     contract's time zone), from each ticket's recorded clocks."""
     return rows(tally(states, directory, now, period))
@@ -32,7 +32,7 @@ def period_of(when: datetime, period: str) -> str:
     return f"{when.year}-{when.month:02d}"
 
 
-def tally(states: Iterable[TicketState], directory, now: datetime, period: str | None = None) -> dict[tuple, dict[str, Any]]:
+def tally(states: Iterable[TicketClocks], directory, now: datetime, period: str | None = None) -> dict[tuple, dict[str, Any]]:
     """Counts and elapsed times per (customer, severity, metric, period or None, commitment of an average
     target or None); tallies of disjoint tickets merge, in any order, to the same tally.
 

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from .engine import Outcome, TicketState, timer_event
+from .engine import Outcome, TicketClocks, TicketState, timer_event
 from .intake import Intake
 from .models import ACTIONS, Action, TicketEvent, TicketRef
 from .values import from_json_text, json_text, to_builtins
@@ -699,13 +699,14 @@ class Store:
         with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
-    def ticket_states(self, running: bool = False) -> list[TicketState]:
-        """Every ticket's state, or (``running``) only those with a deadline whose clock is not stopped."""
+    def ticket_clocks(self, running: bool = False) -> list[TicketClocks]:
+        """Every ticket's clocks (what reports and metrics read of its state), or (``running``) only those
+        with a deadline whose clock is not stopped."""
         query = sa.select(tickets.c.state)
         if running:
             query = query.where(tickets.c.running)
         with self._read() as conn:
-            return [TicketState.load(r) for r in conn.execute(query).scalars()]
+            return [TicketClocks.load(r) for r in conn.execute(query).scalars()]
 
     def ticket_state_documents(self, updated_since: float | None = None,
                                running: bool = False) -> list[tuple[float, dict, bool]]:

@@ -146,10 +146,10 @@ def test_the_views_of_open_tickets_read_only_running_ones(tmp_path):
 
     few, many = closed_and_open(tmp_path, 4), closed_and_open(tmp_path, 400)
     for store in (few, many):
-        assert [s.ticket.id for s in store.ticket_states(running=True)] == ["open"]
+        assert [s.ticket.id for s in store.ticket_clocks(running=True)] == ["open"]
         assert [(s["ticket"]["id"], running) for _, s, running in store.ticket_state_documents(running=True)] == [
             ("open", True)]
-        assert {s.ticket.id: s.running() for s in store.ticket_states()}["closed0"] is False
+        assert {s.ticket.id: s.running() for s in store.ticket_clocks()}["closed0"] is False
     now = datetime(2026, 3, 2, 12, 30, tzinfo=timezone.utc)
     with steps(few) as reads_few:
         assert deadline_states(few, now) == {("acme", "P1", "resolution", "at_risk"): 1}

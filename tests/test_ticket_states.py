@@ -3,12 +3,13 @@
 import random
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from slabridge import simulation
 from slabridge.config import Settings, VendorSettings
 from slabridge.directory import load
-from slabridge.engine import TicketState
+from slabridge.engine import TicketClocks, TicketState
 from slabridge.models import TicketRef
 from slabridge.plugins import Plugins
 from slabridge.simulation import TicketStates, replay
@@ -34,6 +35,22 @@ def test_only_the_most_recently_used_stay_values_and_a_packed_one_comes_back_equ
     assert [s.ticket.id for s in states.values()] == ["A", "B", "C"] and len(states) == 3  # first seen first
     assert list(states.hot) == ["C", "A"]  # reading them all promotes none
 
+
+
+def test_what_reports_read_of_a_state_is_its_fields_of_the_same_names_packed_or_not():
+    """``TicketClocks`` is a part of ``TicketState``, field for field; ``clocks()`` reads every state in the
+    order ``values()`` does, a packed one without its last event, and promotes none."""
+    whole = {f.name: f.type for f in msgspec.structs.fields(TicketState)}
+    part = {f.name: f.type for f in msgspec.structs.fields(TicketClocks)}
+    assert part.items() <= whole.items() and {"clocks", "deadlines", "customer", "memory"} <= part.keys()
+    states = TicketStates(hot=1)
+    for ticket in ("A", "B"):
+        states[ticket] = state(ticket, f"about {ticket}")
+    read = list(states.clocks())
+    assert [type(s) for s in read] == [TicketClocks, TicketState] and list(states.hot) == ["B"]
+    for clocks, full in zip(read, states.values()):
+        assert all(getattr(clocks, name) == getattr(full, name) for name in part)
+        assert clocks.running() == full.running()
 
 def test_a_replay_that_packs_every_state_decides_exactly_as_one_that_packs_none(monkeypatch):
     """Every state through JSON and back between any two of its decisions: the same lines, the same report."""

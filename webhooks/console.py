@@ -153,7 +153,7 @@ def console(app: Flask, settings: Settings, plugins: Plugins, store: Store) -> B
 
     def compliance_rows() -> tuple[str | None, list[dict]]:
         period = request.args.get("period") if request.args.get("period") in PERIODS else None
-        return period, compliance(store.ticket_states(), directory(), datetime.now(timezone.utc), period)
+        return period, compliance(store.ticket_clocks(), directory(), datetime.now(timezone.utc), period)
 
     @pages.get("/connectors")
     def connectors():

@@ -209,7 +209,7 @@ def report(obj, as_json: bool, as_csv: bool, period: str | None, html_file: str 
     """Compliance per customer x severity x metric, from the tickets slabridge has recorded."""
     settings = obj.settings()
     directory, store = obj.directory(settings), obj.store(settings, existing=True)
-    states, now = store.ticket_states(), datetime.now(timezone.utc)
+    states, now = store.ticket_clocks(), datetime.now(timezone.utc)
     rows = compliance(states, directory, now, period)
     if html_file:
         try:

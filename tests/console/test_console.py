@@ -145,7 +145,7 @@ def test_compliance_page_charts_one_bar_per_row_and_downloads_the_same_rows(sign
     settings, store, *_ = site
     from slabridge.directory import load
 
-    expected = compliance(store.ticket_states(), load(settings.contracts_dir, settings.customers_file)[0],
+    expected = compliance(store.ticket_clocks(), load(settings.contracts_dir, settings.customers_file)[0],
                           datetime.now(timezone.utc), "week")
     text = signed_in.get("/console/compliance?period=week").get_data(as_text=True)
     assert text.count('<rect class="bar') == len(expected) > 0
