@@ -32,7 +32,8 @@ def period_of(when: datetime, period: str) -> str:
     return f"{when.year}-{when.month:02d}"
 
 
-def tally(states: Iterable[TicketClocks], directory, now: datetime, period: str | None = None) -> dict[tuple, dict[str, Any]]:
+def tally(states: Iterable[TicketClocks], directory, now: datetime,
+          period: str | None = None) -> dict[tuple, dict[str, Any]]:
     """Counts and elapsed times per (customer, severity, metric, period or None, commitment of an average
     target or None); tallies of disjoint tickets merge, in any order, to the same tally.
 
