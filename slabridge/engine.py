@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 import msgspec
+from pydantic import ValidationError
 
 from .clocks import MetricClock
 from .models import (
@@ -62,8 +63,8 @@ class TicketState(Value):
 
     @classmethod
     def load(cls, raw: dict[str, Any]) -> "TicketState":
-        """The state :meth:`dump` stored."""
-        return from_builtins(raw, cls)
+        """The state :meth:`dump` stored; :class:`StateUnreadable` if it does not load."""
+        return _loaded(raw, cls)
 
 
 class TicketClocks(Value):
@@ -81,8 +82,36 @@ class TicketClocks(Value):
 
     @classmethod
     def load(cls, raw: dict[str, Any]) -> "TicketClocks":
-        """What a stored state (:meth:`TicketState.dump`) holds of these fields."""
-        return from_builtins(raw, cls)
+        """What a stored state (:meth:`TicketState.dump`) holds of these fields; :class:`StateUnreadable` if
+        they do not load."""
+        return _loaded(raw, cls)
+
+
+class StateUnreadable(ValueError):
+    """A stored ticket state that does not load (edited by hand, or left so by a bug). The message says where
+    in the state and what kind of problem, never a value: a state holds ticket text."""
+
+    @classmethod
+    def of(cls, exc: Exception, at: str = "$") -> "StateUnreadable":
+        """From msgspec's error (its path), or a model's (``at``: where the model sits in the state)."""
+        text = str(exc)
+        model = exc if isinstance(exc, ValidationError) else exc.__context__
+        if " - at `" in text and not isinstance(exc, ValidationError):
+            text, _, at = text.rpartition(" - at `")
+            at = at.rstrip("`")
+        if isinstance(model, ValidationError):
+            what = "; ".join(": ".join(filter(None, (".".join(map(str, e["loc"])), e["type"])))
+                             for e in model.errors()[:3])
+        else:  # msgspec's own words only where they cannot hold a value (a type mismatch)
+            what = text if text.startswith("Expected `") else "a value of the wrong kind"
+        return cls(f"its stored state does not load: at {at}: {what}")
+
+
+def _loaded(raw: Any, kind: type) -> Any:
+    try:
+        return from_builtins(raw, kind)
+    except (msgspec.ValidationError, TypeError) as exc:
+        raise StateUnreadable.of(exc) from None
 
 
 class Timer(Value):

@@ -16,6 +16,7 @@ import functools
 import hashlib
 import heapq
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -26,14 +27,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from pydantic import ValidationError
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from .engine import Outcome, TicketClocks, TicketState, timer_event
+from .engine import Outcome, StateUnreadable, TicketClocks, TicketState, timer_event
 from .intake import Intake
 from .models import ACTIONS, Action, TicketEvent, TicketRef
 from .values import from_json_text, json_text, to_builtins
 from .writerturns import TurnTakingConnection
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from .migrate import Migration
@@ -355,7 +359,7 @@ class Store:
             try:
                 for _, row, event in events:
                     try:
-                        state = states.get((event.ticket.vendor, event.ticket.id))
+                        state = _state(states.get((event.ticket.vendor, event.ticket.id)), event.ticket.key)
                         pending.append((row, decide(event, state), state))
                     except Exception as exc:  # noqa: BLE001 - any failure must not lose the event
                         failures.append(EventFailed.of(row, exc))
@@ -427,11 +431,13 @@ class Store:
             conn.exec_driver_sql("SET LOCAL enable_sort TO DEFAULT")
         return rows
 
-    def _lock_states(self, conn: Connection, rows: list[Any]) -> dict[tuple[str, str], TicketState]:
-        """The stored states of the rows' tickets, locked to the end of the transaction, by (vendor, ticket id)."""
+    def _lock_states(self, conn: Connection, rows: list[Any]) -> dict[tuple[str, str], dict[str, Any]]:
+        """The stored states of the rows' tickets, locked to the end of the transaction, by (vendor, ticket id),
+        as stored: each is loaded with its event (:func:`_state`), so that one that does not load fails only
+        its own ticket's event."""
         keys = list({(row.vendor, row.ticket_id) for row in rows})
         found = conn.execute(_states_of(len(keys)), _ticket_params(keys)).all()
-        return {(r.vendor, r.ticket_id): TicketState.load(r.state) for r in found}
+        return {(r.vendor, r.ticket_id): r.state for r in found}
 
     def _save_outcomes(self, conn: Connection, decided: list[tuple[Any, Outcome, TicketState | None]], now: float,
                        failures: list["EventFailed"]) -> list[tuple[Any, Outcome, TicketState | None]]:
@@ -471,11 +477,11 @@ class Store:
                 return []
             _execute_rows(conn, _FIRE_TIMER, [{"timer_id": row.id} for row in rows])
             keys = list({(row.vendor, row.ticket_id) for row in rows})
-            last_events = {(found.vendor, found.ticket_id): found.state.get("last_event") for found in
-                           conn.execute(_states_of(len(keys), lock=False), _ticket_params(keys))}
-            events = [inbox_row(timer_event(TicketEvent.model_validate(last), datetime.fromtimestamp(
-                row.fire_at, timezone.utc), f"timer:{row.id}"), now) for row in rows
-                if (last := last_events.get((row.vendor, row.ticket_id))) is not None]
+            last_events = {(found.vendor, found.ticket_id): _last_event(found)
+                           for found in conn.execute(_states_of(len(keys), lock=False), _ticket_params(keys))}
+            events = [inbox_row(timer_event(last, datetime.fromtimestamp(row.fire_at, timezone.utc),
+                                            f"timer:{row.id}"), now) for row in rows
+                      if (last := last_events.get((row.vendor, row.ticket_id))) is not None]
             self._insert_inbox(conn, events)
         return [TimerRow(row.id, TicketRef(vendor=row.vendor, id=row.ticket_id), row.kind, row.fire_at) for row in rows]
 
@@ -702,11 +708,18 @@ class Store:
     def ticket_clocks(self, running: bool = False) -> list[TicketClocks]:
         """Every ticket's clocks (what reports and metrics read of its state), or (``running``) only those
         with a deadline whose clock is not stopped."""
-        query = sa.select(tickets.c.state)
+        query = sa.select(tickets.c.vendor, tickets.c.ticket_id, tickets.c.state)
         if running:
             query = query.where(tickets.c.running)
         with self._read() as conn:
-            return [TicketClocks.load(r) for r in conn.execute(query).scalars()]
+            found = conn.execute(query).all()
+        clocks = []
+        for row in found:
+            try:
+                clocks.append(TicketClocks.load(row.state))
+            except StateUnreadable as exc:  # one hand-edited row must not take every report down with it
+                log.warning("ticket %s:%s is left out: %s", row.vendor, row.ticket_id, exc)
+        return clocks
 
     def ticket_state_documents(self, updated_since: float | None = None,
                                running: bool = False) -> list[tuple[float, dict, bool]]:
@@ -746,6 +759,28 @@ class StaleClaim(Exception):
     """A decision's rows were changed by someone else while it was being made (its event is no longer
     pending, or its ticket's state is gone): its writes are discarded. The claim's locks make this
     impossible; the check is the fence that keeps a broken claim from deciding an event twice."""
+
+
+def _state(raw: dict[str, Any] | None, ticket: str) -> TicketState | None:
+    """A ticket's stored state (None if it has none); :class:`StateUnreadable` naming the ticket if it does not
+    load: its event fails, and is dead-lettered with that, while the batch's other tickets go on."""
+    try:
+        return TicketState.load(raw) if raw is not None else None
+    except StateUnreadable as exc:
+        raise StateUnreadable(f"ticket {ticket}: {exc}; mend or delete its row in the tickets table, then retry "
+                              "this event") from None
+
+
+def _last_event(row: Any) -> TicketEvent | None:
+    """The last event of a stored state (``row``: vendor, ticket id, state), which a timer re-decides; None, with a
+    warning, where it does not load: that timer fires with nothing to decide, and the other timers go on."""
+    last = row.state.get("last_event") if isinstance(row.state, dict) else None
+    try:
+        return TicketEvent.model_validate(last) if last is not None else None
+    except ValidationError as exc:
+        log.warning("ticket %s:%s: a timer fired with nothing to decide: %s", row.vendor, row.ticket_id,
+                    StateUnreadable.of(exc, at="$.last_event"))
+        return None
 
 
 class EventFailed(Exception):

@@ -1,13 +1,14 @@
 """One bad event never halts the inbox; hostile headers never reach a traceback (parts of #16)."""
 
 import json
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
 
 from slabridge import hookimpl
 from slabridge.plugins import Plugins
-from slabridge.store import inbox
+from slabridge.store import inbox, tickets, timers
 from slabridge.worker import Worker
 from slabridge_webhooks import create_app
 
@@ -96,3 +97,65 @@ def test_an_event_failing_the_same_way_twice_is_dead_lettered_without_waiting_fo
             conn.execute(sa.text("UPDATE inbox SET not_before = 0"))
     [row] = store.rows("inbox")
     assert row["status"] == "dead" and row["attempts"] == 2
+
+
+def _decided_tickets(store, settings, signed, client, *tickets):
+    for ticket in tickets:
+        headers, body = signed("zendesk", ticket)
+        assert client.post("/webhooks/zendesk", data=body, headers=headers).status_code == 202
+    Worker(store, Plugins(settings)).drain()
+    assert {r["ticket_id"] for r in store.rows("tickets")} == set(tickets)
+
+
+def _spoil_state(store, ticket, state):
+    """As if someone had edited the ticket's row by hand: ``state(stored) -> what is stored instead``."""
+    with store.engine.begin() as conn:
+        stored = conn.execute(sa.select(tickets.c.state).where(tickets.c.ticket_id == ticket)).scalar_one()
+        conn.execute(tickets.update().where(tickets.c.ticket_id == ticket).values(state=state(stored)))
+
+
+def test_a_stored_state_that_does_not_load_dead_letters_its_tickets_event_saying_where_and_others_are_decided(
+        store, settings, signed, client):
+    _decided_tickets(store, settings, signed, client, "1", "2")
+    _spoil_state(store, "1", lambda s: {**s, "clocks": {"first_response": 5},
+                                         "last_event": {**s["last_event"], "description": "PHI: MRN 12345"}})
+    for ticket in ("1", "2", "3"):  # new events for both tickets, and a new ticket, in one batch
+        headers, body = signed("zendesk", ticket, now=datetime.now(timezone.utc) + timedelta(minutes=1))
+        assert client.post("/webhooks/zendesk", data=body, headers=headers).status_code == 202
+    worker = Worker(store, Plugins(settings))
+    for _ in range(2):  # the same failure twice: retrying it is futile
+        worker.drain()
+        with store.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE inbox SET not_before = 0"))
+    assert {r["ticket_id"]: r["status"] for r in store.rows("inbox")} == {"1": "dead", "2": "done", "3": "done"}
+    [dead] = store.dead_letters()
+    assert dead["error"].startswith("StateUnreadable: ticket zendesk:1: its stored state does not load: at "
+                                    "$.clocks[...]: Expected `object`, got `int`; mend or delete its row")
+    assert "MRN" not in dead["error"]
+
+
+def test_a_timer_whose_tickets_last_event_does_not_load_fires_empty_and_the_others_fire(store, settings, signed,
+                                                                                         client, caplog):
+    _decided_tickets(store, settings, signed, client, "1", "2")
+    _spoil_state(store, "1", lambda s: {**s, "last_event": {"vendor": "zendesk", "description": "PHI: MRN 12345"}})
+    with store.engine.begin() as conn:
+        conn.execute(timers.insert(), [{"vendor": "zendesk", "ticket_id": t, "kind": "check", "fire_at": 1.0,
+                                        "status": "pending"} for t in ("1", "2")])
+    fired = store.fire_due_timers(now=2.0)
+    assert sorted(t.ticket.id for t in fired) == ["1", "2"]
+    assert [r["delivery_id"] for r in store.rows("inbox") if r["status"] == "pending"] == [
+        f"timer:{next(t.id for t in fired if t.ticket.id == '2')}"]
+    assert "ticket zendesk:1: a timer fired with nothing to decide: its stored state does not load: at " \
+           "$.last_event: delivery_id: missing" in caplog.text and "MRN" not in caplog.text
+
+
+def test_the_report_and_metrics_leave_out_a_state_that_does_not_load_and_say_which(store, settings, signed, client,
+                                                                                   caplog):
+    from slabridge.metrics import exposition
+
+    _decided_tickets(store, settings, signed, client, "1", "2")
+    _spoil_state(store, "1", lambda s: {**s, "deadlines": "PHI: MRN 12345"})
+    assert [c.ticket.id for c in store.ticket_clocks()] == ["2"]
+    assert b"slabridge_queue_rows" in exposition(store)
+    assert "ticket zendesk:1 is left out: its stored state does not load: at $.deadlines: Expected `object`, " \
+           "got `str`" in caplog.text and "MRN" not in caplog.text
