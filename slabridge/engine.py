@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from .clocks import MetricClock
 from .models import (
     Action, AddTags, Assign, Decision, EventKind, InternalNote, PublicReply, Reason, RemoveTags, SetFields,
-    SetPriority, SetStatus, TicketEvent, TicketRef,
+    SetPriority, SetStatus, TicketEvent, TicketRef, problems,
 )
 from .timeparse import iso, parse_instant, utc
 from .values import Value, from_builtins, to_builtins
@@ -100,8 +100,7 @@ class StateUnreadable(ValueError):
             text, _, at = text.rpartition(" - at `")
             at = at.rstrip("`")
         if isinstance(model, ValidationError):
-            what = "; ".join(": ".join(filter(None, (".".join(map(str, e["loc"])), e["type"])))
-                             for e in model.errors()[:3])
+            what = problems(model, whole="the value", limit=3)
         else:  # msgspec's own words only where they cannot hold a value (a type mismatch)
             what = text if text.startswith("Expected `") else "a value of the wrong kind"
         return cls(f"its stored state does not load: at {at}: {what}")

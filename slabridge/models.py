@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal, Union
 
 import msgspec
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from .values import Value
 
@@ -215,3 +215,9 @@ class Decision(Value):
     actions: tuple[Action, ...] = ()
     reasons: tuple[Reason, ...] = ()
     ignored: bool = False
+
+
+def problems(error: ValidationError, whole: str = "event", limit: int = 5) -> str:
+    """A validation error's fields and problems, never the values (they may hold ticket text); ``whole`` names
+    what a problem without a field is about."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or whole}: {e['msg']}" for e in error.errors()[:limit])

@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .engine import Outcome, StateUnreadable, TicketClocks, TicketState, timer_event
 from .intake import Intake
-from .models import ACTIONS, Action, TicketEvent, TicketRef
+from .models import ACTIONS, Action, TicketEvent, TicketRef, problems
 from .values import from_json_text, json_text, to_builtins
 from .writerturns import TurnTakingConnection
 
@@ -514,14 +514,34 @@ class Store:
             rows = heapq.nsmallest(limit, heads, key=lambda r: r.id)
             if rows and joined:
                 rows = sorted(rows + _same_decision_after(conn, rows, now), key=lambda r: r.id)
+            actions, rows = self._readable_writes(conn, rows)
             if rows:
                 conn.execute(outbox.update().where(outbox.c.id.in_([r.id for r in rows])).values(
                     status="sending", lease_owner=owner, lease_until=now + lease_seconds,
                     attempts=outbox.c.attempts + 1))
-        return [OutboxRow(r.id, TicketRef(vendor=r.vendor, id=r.ticket_id), ACTIONS.validate_python(r.action),
-                          r.attempts + 1, write_key(r.vendor, r.ticket_id, r.delivery_id, r.action), r.failing_since,
+        return [OutboxRow(r.id, TicketRef(vendor=r.vendor, id=r.ticket_id), actions[r.id], r.attempts + 1,
+                          write_key(r.vendor, r.ticket_id, r.delivery_id, r.action), r.failing_since,
                           r.ticket_changed_at)
                 for r in rows]
+
+    def _readable_writes(self, conn: Connection, rows: list[Any]) -> tuple[dict[int, Action], list[Any]]:
+        """The actions of claimed ``rows`` (by id), and the rows to lease. A stored write that does not load
+        (edited by hand, or left so by a bug) is dead at once, saying where and what, never a value: left in
+        the claim it would fail every claim it came back in. Its ticket's later writes stay behind it."""
+        actions: dict[int, Action] = {}
+        stopped: set[tuple[str, str]] = set()
+        for row in rows:
+            if (row.vendor, row.ticket_id) in stopped:
+                continue
+            try:
+                actions[row.id] = ACTIONS.validate_python(row.action)
+            except ValidationError as exc:
+                stopped.add((row.vendor, row.ticket_id))
+                conn.execute(outbox.update().where(outbox.c.id == row.id).values(
+                    status="dead", error=f"the stored write does not load: {problems(exc, whole='action')}; drop "
+                                         "it, or mend its row in the outbox table and retry it"))
+                log.warning("outbox %s: the stored write does not load; dead", row.id)
+        return actions, [row for row in rows if row.id in actions]
 
     def renew_outbox(self, row_id: int, owner: str, lease_seconds: float, now: float | None = None) -> bool:
         """Extend ``owner``'s lease while a slow send goes on; False if the lease was lost."""
@@ -610,7 +630,7 @@ class Store:
                                   .where(outbox.c.status == "dead").order_by(outbox.c.id)).all()
         return ([{"kind": "event", **dict(r._mapping), "blocks": 0} for r in events]
                 + [{"kind": "write", **{k: v for k, v in r._mapping.items() if k != "action"},
-                    "action": r.action.get("type")} for r in writes])
+                    "action": r.action.get("type") if isinstance(r.action, dict) else None} for r in writes])
 
     def retry_dead(self, kind: str, ids: list[int] | None = None, now: float | None = None) -> int:
         """Put dead inbox events or outbox writes back in the queue (all, or the given ids)."""

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from . import engine, metrics, retention
 from .directory import PlannedEvent
 from .lookups import LookupNeeded, Lookups
-from .models import TicketEvent
+from .models import TicketEvent, problems
 from .plugins import Plugins
 from .store import EventFailed, Finished, LedgerBusy, OutboxRow, Store
 from .vendorapi import MAX_INLINE_WAIT, Throttle, VendorClient, VendorError, outbox_wait
@@ -417,8 +417,7 @@ def _ids(rows: list[OutboxRow]) -> str:
 def _describe(exc: BaseException) -> str:
     """What failed, for the dead-letter list: a validation error names fields and problems, never values."""
     if isinstance(exc, ValidationError):
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'event'}: {e['msg']}" for e in exc.errors()[:5])
-        return f"ValidationError: {problems}"
+        return f"ValidationError: {problems(exc)}"
     return f"{exc.__class__.__name__}: {exc}{_raised_at(exc)}"
 
 

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from slabridge import hookimpl
 from slabridge.plugins import Plugins
-from slabridge.store import inbox, tickets, timers
+from slabridge.store import inbox, outbox, tickets, timers
 from slabridge.worker import Worker
 from slabridge_webhooks import create_app
 
@@ -146,7 +146,7 @@ def test_a_timer_whose_tickets_last_event_does_not_load_fires_empty_and_the_othe
     assert [r["delivery_id"] for r in store.rows("inbox") if r["status"] == "pending"] == [
         f"timer:{next(t.id for t in fired if t.ticket.id == '2')}"]
     assert "ticket zendesk:1: a timer fired with nothing to decide: its stored state does not load: at " \
-           "$.last_event: delivery_id: missing" in caplog.text and "MRN" not in caplog.text
+           "$.last_event: delivery_id: Field required" in caplog.text and "MRN" not in caplog.text
 
 
 def test_the_report_and_metrics_leave_out_a_state_that_does_not_load_and_say_which(store, settings, signed, client,
@@ -159,3 +159,21 @@ def test_the_report_and_metrics_leave_out_a_state_that_does_not_load_and_say_whi
     assert b"slabridge_queue_rows" in exposition(store)
     assert "ticket zendesk:1 is left out: its stored state does not load: at $.deadlines: Expected `object`, " \
            "got `str`" in caplog.text and "MRN" not in caplog.text
+
+
+def test_a_stored_write_that_does_not_load_is_dead_at_once_saying_where_and_the_others_are_claimed(store, settings,
+                                                                                                   signed, client):
+    _decided_tickets(store, settings, signed, client, "1", "2")
+    with store.engine.begin() as conn:  # ticket 1's first write edited by hand
+        first = conn.execute(sa.select(sa.func.min(outbox.c.id)).where(outbox.c.ticket_id == "1")).scalar_one()
+        conn.execute(outbox.update().where(outbox.c.id == first).values(action={"type": "add_tags", "tags": "PHI"}))
+    later = datetime.now(timezone.utc).timestamp() + 3600  # past the retry the drain's failed sends set
+    claimed = store.claim_outboxes("w", 60.0, now=later, limit=16)
+    assert claimed and {row.ticket.id for row in claimed} == {"2"}  # ticket 1's later writes stay behind it
+    assert store.claim_outboxes("w", 60.0, now=later + 1, limit=16) == []  # the dead one is not claimed again
+    [dead] = store.dead_letters()
+    assert (dead["kind"], dead["id"], dead["ticket_id"], dead["action"]) == ("write", first, "1", "add_tags")
+    assert dead["error"].startswith("the stored write does not load: add_tags.tags: ") and "PHI" not in dead["error"]
+    with store.engine.begin() as conn:  # not even an object: the dead letters still list it
+        conn.execute(outbox.update().where(outbox.c.id == first).values(action="PHI"))
+    assert [d["action"] for d in store.dead_letters()] == [None]
