@@ -7,12 +7,15 @@ statuses and tags stop a clock, so nothing here names a vendor's statuses).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .rules.matching import calendars_for
+
+log = logging.getLogger(__name__)
 
 RANK = {"breached": 0, "at_risk": 1, "running": 2, "paused": 3}
 
@@ -52,17 +55,35 @@ def board(states: list[dict], directory, now: datetime, vendor: str | None = Non
     ``states`` are ticket states as the store keeps them (JSON), read without building models."""
     rows = []
     for state in states:
-        ticket, memory = state["ticket"], state.get("memory") or {}
-        if (vendor and ticket["vendor"] != vendor) or (customer and state.get("customer") != customer):
+        try:
+            row = _row(state, directory, now, vendor, customer, severity)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:  # a row edited by hand: not a 500
+            log.warning("a ticket is left off the board: its stored state is not as slabridge writes it (%s at %s)",
+                        exc.__class__.__name__, _ticket_named(state))
             continue
-        decided = str(memory.get("level") or "")
-        if severity and decided != severity:
-            continue
-        metrics = _metric_lines(state, directory, now)
-        if metrics:
-            rows.append(BoardRow(ticket["vendor"], ticket["id"], state.get("customer") or "unknown",
-                                 str(memory.get("designated") or decided), decided, metrics))
+        if row is not None:
+            rows.append(row)
     return sorted(rows, key=lambda r: r.sort_key)
+
+
+def _row(state: dict, directory, now: datetime, vendor: str | None, customer: str | None,
+         severity: str | None) -> BoardRow | None:
+    """The board's row of one stored state; None if the filters leave it out or nothing of it runs."""
+    ticket, memory = state["ticket"], state.get("memory") or {}
+    if (vendor and ticket["vendor"] != vendor) or (customer and state.get("customer") != customer):
+        return None
+    decided = str(memory.get("level") or "")
+    if severity and decided != severity:
+        return None
+    metrics = _metric_lines(state, directory, now)
+    return BoardRow(ticket["vendor"], ticket["id"], state.get("customer") or "unknown",
+                    str(memory.get("designated") or decided), decided, metrics) if metrics else None
+
+
+def _ticket_named(state: object) -> str:
+    """``vendor:id`` of a stored state, as far as it says (never any other value of it)."""
+    ticket = state.get("ticket") if isinstance(state, dict) else None
+    return ":".join(str(ticket.get(k))[:128] for k in ("vendor", "id")) if isinstance(ticket, dict) else "?"
 
 
 def clock_state(clock: dict) -> str:
@@ -124,7 +145,7 @@ class StateCache:
 
     def __init__(self, store, skew: float = 300.0, full_every: float = 60.0):
         self.store, self.skew, self.full_every = store, skew, full_every
-        self._states: dict[tuple[str, str], dict] = {}
+        self._states: dict[str, dict] = {}  # by vendor:id
         self._newest = 0.0
         self._next_full = 0.0
         self._lock = threading.Lock()
@@ -137,7 +158,7 @@ class StateCache:
                 self._states.clear()
                 self._next_full = time.monotonic() + self.full_every
             for updated_at, state, running in rows:
-                key = (state["ticket"]["vendor"], state["ticket"]["id"])
+                key = _ticket_named(state)
                 if running:
                     self._states[key] = state
                 else:  # closed since the last read

@@ -49,3 +49,25 @@ def test_the_state_cache_reads_what_changed_and_everything_now_and_then(store):
     assert {s["memory"]["note"] for s in cache.states()} == {"far behind", "new ticket"}
     with store.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(tickets)).scalar() == 2
+
+
+def test_a_state_edited_out_of_shape_is_left_off_the_board_with_a_warning_and_the_rest_shown(caplog):
+    from datetime import datetime, timezone
+    from pathlib import Path
+
+    from slabridge.board import board
+    from slabridge.directory import load
+
+    root = Path(__file__).resolve().parents[1]
+    directory, _ = load(root / "examples" / "contracts", root / "examples" / "customers.yaml")
+    now = datetime(2026, 3, 2, 12, tzinfo=timezone.utc)
+    running = {"cycles": [{"started_at": "2026-03-02T09:00:00+00:00", "stopped_at": None, "pauses": []}]}
+    due = {"due_at": "2026-03-02T15:00:00+00:00", "calendar": "business", "breached": False, "warn_at": None}
+    good = {**state("1"), "clocks": {"first_response": running}, "deadlines": {"first_response": due}}
+    spoilt = [{**good, "ticket": {"vendor": "zendesk", "id": "2"}, "clocks": {"first_response": 5}},
+              {**good, "ticket": {"vendor": "zendesk", "id": "3"}, "deadlines": {"first_response": {
+                  **due, "due_at": "PHI: MRN 12345"}}},
+              {**good, "ticket": "PHI: MRN 12345"}, "PHI: MRN 12345"]
+    assert [row.ticket_id for row in board([*spoilt, good], directory, now)] == ["1"]
+    assert "left off the board" in caplog.text and "at zendesk:2)" in caplog.text and "at zendesk:3)" in caplog.text
+    assert "MRN" not in caplog.text
