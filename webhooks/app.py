@@ -147,6 +147,8 @@ def create_app(settings: Settings | None = None, plugins: Plugins | None = None,
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         log.exception("unexpected error in %s %s", request.method, request.path)
+        if settings.console and request.path.startswith("/console/"):
+            return page("error.html", 500, message="this page could not be shown; the server's log says why")
         return _error(500, "internal error; the event was not accepted, the sender may retry")
 
     return app

@@ -211,3 +211,36 @@ def test_hostile_requests_to_the_console_never_5xx(signed_in, console_app, caplo
 
     send()
     assert not [r for r in caplog.records if r.exc_info]
+
+
+def test_a_ticket_whose_stored_rows_were_edited_out_of_shape_still_shows_its_timeline(signed_in, site):
+    settings, store, *_ = site
+    from slabridge.store import audit, inbox, outbox
+
+    now, where = datetime.now(timezone.utc).timestamp(), {"vendor": "zendesk", "ticket_id": "edited-by-hand"}
+    with store.engine.begin() as conn:
+        conn.execute(inbox.insert().values(**where, delivery_id="edited-1", status="done", received_at=now,
+                                           event={"kind": "comment", "actor": 5, "tags": 7, "comment": PHI}))
+        conn.execute(inbox.insert().values(**where, delivery_id="edited-2", status="done", received_at=now,
+                                           event=PHI))
+        conn.execute(audit.insert().values(**where, delivery_id="edited-1", at=now, kind="decision",
+                                           body={"actions": [5, PHI], "reasons": PHI}))
+        conn.execute(outbox.insert().values(**where, delivery_id="edited-1", status="done", created_at=now,
+                                            action=PHI))
+    answer = signed_in.get("/console/tickets/zendesk/edited-by-hand")
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:500]
+    assert len(re.findall(r'<li class="(event|decision|write)">', answer.get_data(as_text=True))) == 4
+    assert PHI not in answer.get_data(as_text=True)
+
+
+def test_a_console_page_that_fails_unexpectedly_is_an_error_page_not_the_receivers_json(signed_in, monkeypatch,
+                                                                                        caplog):
+    from slabridge import overview
+
+    def broken(*_):
+        raise RuntimeError("a bug")
+    monkeypatch.setattr(overview, "timeline", broken)
+    answer = signed_in.get("/console/tickets/zendesk/1")
+    assert answer.status_code == 500 and answer.mimetype == "text/html"
+    assert "this page could not be shown" in answer.get_data(as_text=True)
+    assert "event was not accepted" not in answer.get_data(as_text=True) and "RuntimeError: a bug" in caplog.text
