@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
+from collections import Counter
 from datetime import datetime, timedelta
 from collections.abc import Iterable
 from typing import Any
@@ -11,6 +13,8 @@ from typing import Any
 from .clocks import Terms
 from .engine import TicketClocks
 from .rules.matching import calendars_for
+
+log = logging.getLogger(__name__)
 
 COLUMNS = ["customer", "severity", "metric", "met", "breached", "open", "met_pct", "average", "commitment", "kind"]
 
@@ -42,6 +46,7 @@ def tally(states: Iterable[TicketClocks], directory, now: datetime,
     shows its tickets' target where they share one, and none where it varies (an end-of-business-day target
     differs from cycle to cycle)."""
     groups: dict[tuple, dict[str, Any]] = {}
+    uncounted: Counter[tuple[str, str]] = Counter()  # (contract, calendar it no longer has) -> cycles
     for state in states:
         customer = directory.customers.get(state.customer) if state.customer else None
         contract = directory.contract_for(customer)
@@ -58,6 +63,9 @@ def tally(states: Iterable[TicketClocks], directory, now: datetime,
                 _row(groups, state.customer, metric, None, latest)  # a row even before a cycle ends
             for index, cycle in enumerate(clock.cycles):
                 terms = clock.terms_of(index) or latest  # cycles recorded before terms were kept: the latest
+                if terms.calendar not in contract.calendars:  # renamed or removed since: it cannot be judged
+                    uncounted[(contract.id, terms.calendar)] += 1
+                    continue
                 target = timedelta(seconds=terms.target_seconds)
                 outcome = clock.outcome(cycle, calendar_for(terms.calendar), target, now)
                 started = outcome.started_at.astimezone(contract.dates_zone)  # the contract's days, not UTC's
@@ -70,6 +78,9 @@ def tally(states: Iterable[TicketClocks], directory, now: datetime,
                     row["met"] += 1
                 if outcome.stopped_at is not None:
                     row["elapsed"].append(outcome.elapsed)
+    for (contract_id, calendar), cycles in sorted(uncounted.items()):
+        log.warning("%s cycle(s) ran under calendar %r, which contract %s no longer has: left out of the report "
+                    "(give the calendar that name again to count them)", cycles, calendar, contract_id)
     return groups
 
 

@@ -101,3 +101,20 @@ def test_a_cycle_counts_in_the_month_and_week_it_started_in_the_contracts_zone()
              if r["customer"] == "contoso-billing"}
     assert months == {"2026-03"}
     assert weeks == {"2026-W10", "2026-W14"}
+
+
+def test_cycles_under_a_calendar_the_contract_no_longer_has_are_left_out_with_a_warning_not_a_crash(caplog):
+    """An admin renames a calendar: the cycles recorded under the old name cannot be judged on it."""
+    directory = load(ROOT / "examples" / "contracts", ROOT / "examples" / "customers.yaml")[0]
+    simulation = Simulation(Plugins(Settings(), load_entry_points=False), directory)
+    for event in answered("D1", DAY, timedelta(hours=1)):
+        simulation.feed(event)
+    customer = directory.customers["contoso-billing"]
+    contract = directory.contract_for(customer)
+    names = {t.calendar for c in simulation.states.values() for c in c.clocks.values() for t in c.terms or ()}
+    assert names and names <= contract.calendars.keys()
+    renamed = {f"{name}-renamed" if name in names else name: spec for name, spec in contract.calendars.items()}
+    directory.contracts[customer.contract] = contract.model_copy(update={"calendars": renamed})
+    rows = report.rows(report.tally(simulation.states.values(), directory, DAY + timedelta(days=3)))
+    assert rows and all(r["met"] + r["breached"] + r["open"] == 0 for r in response_rows(rows))
+    assert f"which contract {contract.id} no longer has: left out of the report" in caplog.text
