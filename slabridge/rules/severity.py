@@ -30,13 +30,13 @@ class SeverityRules:
     def slabridge_classify(self, event, entitlement, contract, now, state):
         if contract is None:
             return None
-        memory = dict(state.memory)
+        tags, notes, replies, reasons = [], [], [], []
+        memory = _still_defined(dict(state.memory), contract, reasons)
         shown = level_of(contract, event.vendor, event.priority)
         designated = memory.get("designated") or shown or contract.default_level
         text = ticket_text(event)
         calendar_for = calendars_for(contract, None)
         planned = entitlement.planned_events if entitlement is not None else ()
-        tags, notes, replies, reasons = [], [], [], []
         group = status = None
 
         level_rule, type_rule = None, None
@@ -192,6 +192,21 @@ class SeverityRules:
         return bool(comment and not comment.author.is_agent and not comment.author.is_automation
                     and comment.author.email in (None, event.requester.email)
                     and first_phrase(appeal.phrases, comment.body, contract.language))
+
+
+def _still_defined(memory: dict, contract, reasons: list) -> dict:
+    """``memory`` without the levels and request type it names that the contract no longer defines (renamed or
+    removed since the ticket was decided): those are decided afresh, and a reason says so."""
+    gone = {name: memory.pop(name) for name in ("designated", "level", "agent_level")
+            if memory.get(name) and memory[name] not in contract.levels}
+    if memory.get("request_type") and memory["request_type"] not in contract.request_types:
+        gone["request_type"] = memory.pop("request_type")
+    if gone:
+        memory.pop("basis", None)
+        reasons.append(Reason(rule="classify.contract_changed", inputs=gone, text="the contract no longer defines "
+                              f"{', '.join(sorted(set(map(str, gone.values()))))}, which this ticket had: decided "
+                              "afresh"))
+    return memory
 
 
 def _basis(event, shown, contract, planned) -> str:
