@@ -149,6 +149,19 @@ class MetricClock(Value, omit_defaults=True):
         clock = self.stop(at) if self.state in ("running", "paused") else self
         return clock.replace(cycles=clock.cycles + (Cycle(started_at=at),))
 
+    def withdrawn(self, at: datetime, breached: bool) -> "MetricClock":
+        """The clock once its metric stops applying to the ticket while a cycle is open (reclassified to a level
+        without it, a request type without SLA, no longer entitled, a contract revised): a cycle already
+        ``breached`` stops at ``at`` and stays a breach; one that is not is dropped, neither met nor breached.
+        Closed cycles stay as they are."""
+        if self.state not in ("running", "paused"):
+            return self
+        if breached:  # at its last change, if that came later (an event older than the clock's last)
+            cycle = self.current
+            return self.stop(max([at, cycle.started_at, *(p for pair in cycle.pauses for p in pair if p)], key=utc))
+        last = len(self.cycles) - 1
+        return self.replace(cycles=self.cycles[:last], terms=self.terms[:last])
+
     # --- derived, for a calendar and a target -----------------------------------
 
     def elapsed(self, calendar: Calendar, now: datetime, cycle: Cycle | None = None) -> timedelta:

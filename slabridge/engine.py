@@ -160,13 +160,14 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
     deadlines = plugins.deadlines(event, entitlement, classification, contract, now, state, customer) if clocked else []
     escalations = plugins.escalations(event, deadlines, customer, contract, now, state) if clocked else []
     verdicts: list[Verdict] = [entitlement, classification, *deadlines, *escalations]
+    withdrawn = _withdrawn(state, deadlines, now)
 
     priority, group, assignee = classification.vendor_priority, classification.group, None
     for escalation in escalations:  # the last step that says wins
         priority = escalation.vendor_priority or priority
         if escalation.group or escalation.assignee:
             group, assignee = escalation.group, escalation.assignee
-    fields = _vendor_fields(plugins, event.vendor, deadlines)
+    fields = _vendor_fields(plugins, event.vendor, deadlines, withdrawn)
     status, reasons, wake, memory, charges, tags, messages = None, [], [], {**state.memory}, [], [], []
     for verdict in verdicts:  # one pass: what every verdict adds up to
         status = verdict.status or status
@@ -183,6 +184,8 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
             memory.update(verdict.memory)
         if verdict.charges:
             charges += verdict.charges
+    if withdrawn:
+        reasons += [reason for _, reason in withdrawn.values()]
     actions, applied = _diff(event, state.applied, tags, messages, priority, fields, group, assignee, status)
 
     customer_name = entitlement.customer or getattr(customer, "id", None) or (
@@ -203,11 +206,13 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
     timers = (Timer(kind="check", fire_at=min(wake)),) if wake else ()
     written = _as_written(event, decision.actions)
     memory["priority_after"] = written.priority  # a later event showing another priority: a person set it
-    new_state = TicketState(
-        ticket=event.ticket, customer=customer_name, applied=applied, last_event=written, memory=memory,
-        clocks={**state.clocks, **{d.metric: _held(d) for d in deadlines if d.clock}},
-        deadlines={**state.deadlines, **{d.metric: _deadline_summary(d) for d in deadlines}},
-    )
+    clocks = {**state.clocks, **{d.metric: _held(d) for d in deadlines if d.clock}}
+    summaries = {**state.deadlines, **{d.metric: _deadline_summary(d) for d in deadlines}}
+    for metric, (clock, _) in withdrawn.items():
+        clocks[metric] = clock
+        del summaries[metric]
+    new_state = TicketState(ticket=event.ticket, customer=customer_name, applied=applied, last_event=written,
+                            memory=memory, clocks=clocks, deadlines=summaries)
     return Outcome(decision=decision, state=new_state, timers=timers, charges=tuple(charges))
 
 
@@ -273,14 +278,39 @@ def timer_event(last: TicketEvent, fire_at: datetime, delivery_id: str) -> Ticke
         "delivery_id": delivery_id, "kind": EventKind.timer, "occurred_at": fire_at, "comment": None, "actor": actor})
 
 
-def _vendor_fields(plugins: Any, vendor: str, deadlines: list[Deadline]) -> dict[str, str | None]:
-    """Deadlines keyed by the vendor's own field ids (``vendors.<name>.fields``); unmapped ones are not written."""
+def _vendor_fields(plugins: Any, vendor: str, deadlines: list[Deadline],
+                   withdrawn: dict[str, tuple[MetricClock, Reason]]) -> dict[str, str | None]:
+    """Deadlines keyed by the vendor's own field ids (``vendors.<name>.fields``); unmapped ones are not written.
+    A withdrawn deadline's field is emptied."""
     settings = getattr(plugins, "settings", None)
     mapping = settings.vendor(vendor).fields if settings is not None else None
     if not mapping:
         return {}
-    return {mapping[d.field]: iso(d.due_at) if d.due_at else None
-            for d in deadlines if d.field and d.field in mapping and (d.clock is None or d.clock.state != "stopped")}
+    fields = {mapping[d.field]: iso(d.due_at) if d.due_at else None
+              for d in deadlines if d.field and d.field in mapping and (d.clock is None or d.clock.state != "stopped")}
+    for _, reason in withdrawn.values():
+        if reason.inputs.get("field") in mapping:
+            fields[mapping[reason.inputs["field"]]] = None
+    return fields
+
+
+def _withdrawn(state: TicketState, deadlines: list[Deadline], now: datetime) -> dict[str, tuple[MetricClock, Reason]]:
+    """The deadlines of the last decision that this one no longer gives while their clocks run (the ticket was
+    reclassified to a level without them, became a request type without SLA, is no longer entitled, or the
+    contract was revised): each metric's clock withdrawn (:meth:`MetricClock.withdrawn`) and why."""
+    given = {d.metric for d in deadlines}
+    out = {}
+    for metric, summary in state.deadlines.items():
+        clock = state.clocks.get(metric)
+        if metric in given or clock is None or clock.state not in ("running", "paused"):
+            continue
+        due = summary.get("due_at")
+        breached = bool(summary.get("breached") or (due and parse_instant(due) < now))
+        inputs = {"metric": metric, "due_at": due, **({"field": summary["field"]} if summary.get("field") else {})}
+        text = (f"{metric}: no deadline applies any more; "
+                + ("it was already missed: it stays a breach" if breached else "its open cycle is not counted"))
+        out[metric] = (clock.withdrawn(now, breached), Reason(rule="engine.withdrawn", text=text, inputs=inputs))
+    return out
 
 
 def _held(deadline: Deadline) -> MetricClock:
@@ -295,9 +325,12 @@ def _held(deadline: Deadline) -> MetricClock:
 
 def _deadline_summary(deadline: Deadline) -> dict[str, Any]:
     """What reports need of a deadline, kept in the ticket state."""
-    return {"due_at": iso(deadline.due_at) if deadline.due_at else None, "breached": deadline.breached,
-            "warn_at": iso(deadline.warn_at) if deadline.warn_at else None,
-            "target_seconds": deadline.target_seconds, "calendar": deadline.calendar, "average": deadline.average}
+    summary = {"due_at": iso(deadline.due_at) if deadline.due_at else None, "breached": deadline.breached,
+               "warn_at": iso(deadline.warn_at) if deadline.warn_at else None,
+               "target_seconds": deadline.target_seconds, "calendar": deadline.calendar, "average": deadline.average}
+    if deadline.field:
+        summary["field"] = deadline.field  # emptied on the vendor if the deadline is withdrawn
+    return summary
 
 
 def _diff(event: TicketEvent, applied: Applied, tags: list[str], messages: list[tuple[str, str]],

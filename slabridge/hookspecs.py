@@ -106,7 +106,9 @@ def slabridge_deadlines(
     state: TicketState,
     customer: Customer | None,
 ) -> list[Deadline] | None:
-    """Compute the SLA deadlines that apply, one or more per metric.
+    """Compute the SLA deadlines that apply, one or more per metric: every one that applies now, on every
+    decision (the phase is not asked while the ticket is not entitled or its request type has no SLA). A
+    deadline of the last decision that is not given again while its clock runs is withdrawn by the engine.
 
     :param event: the ticket event.
     :param entitlement: the entitlement verdict.

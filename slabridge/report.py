@@ -54,15 +54,16 @@ def tally(states: Iterable[TicketClocks], directory, now: datetime,
             continue
         calendar_for = calendars_for(contract, customer)
         for metric, clock in state.clocks.items():
-            summary = state.deadlines.get(metric) or {}
-            if not summary.get("target_seconds") and summary.get("target_seconds") != 0:
-                continue
-            latest = Terms(target_seconds=summary["target_seconds"], calendar=summary["calendar"],
-                           average=bool(summary.get("average")), level=state.memory.get("level"))
-            if not period:
+            summary = state.deadlines.get(metric) or {}  # none once withdrawn: its cycles keep their terms
+            latest = None if summary.get("target_seconds") is None else Terms(
+                target_seconds=summary["target_seconds"], calendar=summary["calendar"],
+                average=bool(summary.get("average")), level=state.memory.get("level"))
+            if latest is not None and not period:
                 _row(groups, state.customer, metric, None, latest)  # a row even before a cycle ends
             for index, cycle in enumerate(clock.cycles):
                 terms = clock.terms_of(index) or latest  # cycles recorded before terms were kept: the latest
+                if terms is None:
+                    continue
                 if terms.calendar not in contract.calendars:  # renamed or removed since: it cannot be judged
                     uncounted[(contract.id, terms.calendar)] += 1
                     continue
