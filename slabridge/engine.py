@@ -160,7 +160,8 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
     deadlines = plugins.deadlines(event, entitlement, classification, contract, now, state, customer) if clocked else []
     escalations = plugins.escalations(event, deadlines, customer, contract, now, state) if clocked else []
     verdicts: list[Verdict] = [entitlement, classification, *deadlines, *escalations]
-    withdrawn = _withdrawn(state, deadlines, now)
+    summaries = {d.metric: _deadline_summary(d) for d in deadlines}
+    withdrawn = {} if state.deadlines.keys() <= summaries.keys() else _withdrawn(state, summaries, now)
 
     priority, group, assignee = classification.vendor_priority, classification.group, None
     for escalation in escalations:  # the last step that says wins
@@ -207,7 +208,7 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
     written = _as_written(event, decision.actions)
     memory["priority_after"] = written.priority  # a later event showing another priority: a person set it
     clocks = {**state.clocks, **{d.metric: _held(d) for d in deadlines if d.clock}}
-    summaries = {**state.deadlines, **{d.metric: _deadline_summary(d) for d in deadlines}}
+    summaries = {**state.deadlines, **summaries}
     for metric, (clock, _) in withdrawn.items():
         clocks[metric] = clock
         del summaries[metric]
@@ -294,11 +295,11 @@ def _vendor_fields(plugins: Any, vendor: str, deadlines: list[Deadline],
     return fields
 
 
-def _withdrawn(state: TicketState, deadlines: list[Deadline], now: datetime) -> dict[str, tuple[MetricClock, Reason]]:
-    """The deadlines of the last decision that this one no longer gives while their clocks run (the ticket was
-    reclassified to a level without them, became a request type without SLA, is no longer entitled, or the
-    contract was revised): each metric's clock withdrawn (:meth:`MetricClock.withdrawn`) and why."""
-    given = {d.metric for d in deadlines}
+def _withdrawn(state: TicketState, given: dict[str, Any], now: datetime) -> dict[str, tuple[MetricClock, Reason]]:
+    """The deadlines of the last decision that this one no longer gives (``given``: by metric) while their clocks
+    run (the ticket was reclassified to a level without them, became a request type without SLA, is no longer
+    entitled, or the contract was revised): each metric's clock withdrawn (:meth:`MetricClock.withdrawn`) and
+    why."""
     out = {}
     for metric, summary in state.deadlines.items():
         clock = state.clocks.get(metric)

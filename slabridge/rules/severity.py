@@ -197,9 +197,14 @@ class SeverityRules:
 def _still_defined(memory: dict, contract, reasons: list) -> dict:
     """``memory`` without the levels and request type it names that the contract no longer defines (renamed or
     removed since the ticket was decided): those are decided afresh, and a reason says so."""
+    levels, kind = contract.levels, memory.get("request_type")
+    designated, level, agent = memory.get("designated"), memory.get("level"), memory.get("agent_level")
+    if ((not designated or designated in levels) and (not level or level in levels) and (not agent or agent in levels)
+            and (not kind or kind in contract.request_types)):
+        return memory  # the usual case, asked on every decision
     gone = {name: memory.pop(name) for name in ("designated", "level", "agent_level")
-            if memory.get(name) and memory[name] not in contract.levels}
-    if memory.get("request_type") and memory["request_type"] not in contract.request_types:
+            if memory.get(name) and memory[name] not in levels}
+    if kind and kind not in contract.request_types:
         gone["request_type"] = memory.pop("request_type")
     if gone:
         memory.pop("basis", None)
