@@ -492,6 +492,16 @@ class Store:
                 .order_by(timers.c.fire_at)).all()
         return [TimerRow(r.id, ticket, r.kind, r.fire_at) for r in rows]
 
+    def recheck(self, now: float | None = None) -> int:
+        """A timer due at ``now`` for every ticket whose deadlines still run, in one statement: the worker decides
+        each again under the contracts and customers as they are now (after either was revised). How many."""
+        now = now or time.time()
+        due = sa.select(tickets.c.vendor, tickets.c.ticket_id, sa.literal("recheck"), sa.literal(now, sa.Float),
+                        sa.literal("pending")).where(tickets.c.running)
+        with self.engine.begin() as conn:
+            return len(conn.execute(timers.insert().from_select(
+                ["vendor", "ticket_id", "kind", "fire_at", "status"], due).returning(timers.c.id)).all())
+
     # --- outbox -----------------------------------------------------------
 
     def claim_outbox(self, owner: str = "-", lease_seconds: float = 60.0, now: float | None = None) -> OutboxRow | None:

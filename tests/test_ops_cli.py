@@ -342,3 +342,34 @@ def test_a_file_of_the_wrong_shape_reports_its_first_bad_lines_and_counts_the_re
     assert f"{path}: more bad lines follow; they are counted, not shown" in result.stderr
     assert f"1 event(s) replayed, {BAD_LINES_SHOWN + 30} bad line(s)" in result.stderr
     assert len([line for line in result.stdout.splitlines() if line.startswith("{")]) >= 1  # the good line decided
+
+
+def test_recheck_decides_every_running_ticket_again_under_a_revised_contract(recorded, tmp_path):
+    """Interopion's 4-hour critical notification struck from the contract: after `slabridge recheck` the worker
+    withdraws it from the open ticket, whose notification was already missed (it stays a breach)."""
+    import re
+    import time
+
+    revised = tmp_path / "contracts"
+    revised.mkdir()
+    for source in Path(CONTRACTS).glob("*.yaml"):
+        text = source.read_text()
+        if source.name == "interopion.yaml":
+            text = re.sub(r"^  critical_notification:\n(    .*\n)+", "", text, flags=re.M)
+            text = re.sub(r"^  - \{metric: critical_notification[^}]*\}\n", "", text, flags=re.M)
+        (revised / source.name).write_text(text)
+    directory, problems = load(str(revised), CUSTOMERS)
+    assert not problems and "critical_notification" not in directory.contracts["interopion"].metrics
+    store = Store(recorded["SLABRIDGE_DATABASE_URL"])
+    running = [s.ticket.id for s in store.ticket_clocks(running=True)]
+    assert running == ["2"]  # ticket 1 was answered: its clocks stopped
+    assert "critical_notification" in store.ticket_state(TicketRef(vendor="zendesk", id="2")).deadlines
+    answer = run("recheck", env={**recorded, "SLABRIDGE_CONTRACTS_DIR": str(revised)})
+    assert answer.exit_code == 0 and answer.output.startswith("1 ticket(s) with running deadlines")
+    assert [r["ticket_id"] for r in store.rows("timers", status="pending", kind="recheck")] == ["2"]
+    Worker(store, Plugins(Settings(database_url=recorded["SLABRIDGE_DATABASE_URL"])), directory,
+           clock=time.time).drain()
+    state = store.ticket_state(TicketRef(vendor="zendesk", id="2"))
+    assert "critical_notification" not in state.deadlines and "first_response" in state.deadlines
+    assert state.clocks["critical_notification"].state == "stopped"  # already missed: it stays a breach
+    assert store.rows("timers", status="pending", kind="recheck") == []

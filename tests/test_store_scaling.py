@@ -215,3 +215,15 @@ def test_a_batch_or_claim_asked_for_more_tickets_than_one_statement_may_name_tak
     while store.process_events(decide, limit=1200, now=10.0)[0]:
         pass
     assert store.counts()["inbox"] == {"done": 1200}
+
+
+def test_recheck_sets_a_timer_due_now_for_each_ticket_whose_deadlines_run_and_no_other(tmp_path, db_url):
+    store = Store(db_url)
+    store.upgrade()
+    with store.engine.begin() as conn:
+        conn.execute(tickets.insert(), [
+            {"vendor": "zendesk", "ticket_id": ticket, "state": {"ticket": {"vendor": "zendesk", "id": ticket}},
+             "version": 1, "updated_at": 1.0, "running": running} for ticket, running in (("a", True), ("b", False))])
+    assert store.recheck(now=50.0) == 1
+    assert [(t.ticket.id, t.kind) for t in store.fire_due_timers(now=60.0)] == [("a", "recheck")]
+    store.close()

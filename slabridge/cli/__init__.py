@@ -347,11 +347,12 @@ main.add_command(calendar_group)
 
 from .events import events  # noqa: E402
 from .init import init  # noqa: E402
-from .ops import incidents, replay, report  # noqa: E402
+from .ops import incidents, recheck, replay, report  # noqa: E402
 
 main.add_command(replay)
 main.add_command(report)
 main.add_command(incidents)
+main.add_command(recheck)
 main.add_command(events)
 main.add_command(init)
 

@@ -235,6 +235,18 @@ def html_report(rows: list[dict], period: str | None, tickets: int, now: datetim
         generated=now.strftime("%Y-%m-%d %H:%M UTC"))
 
 
+@click.command()
+@click.pass_obj
+def recheck(obj) -> None:
+    """Decide every ticket whose deadlines still run again, under the contracts and customers as they are now.
+
+    Run it after revising a contract or the customers file: the worker fires a timer for each such ticket as
+    soon as it can, and each decision applies the revised terms (a deadline that no longer applies is
+    withdrawn, a new one set, the helpdesk updated)."""
+    store = obj.store(obj.settings(), existing=True)
+    click.echo(f"{store.recheck()} ticket(s) with running deadlines will be decided again by the worker")
+
+
 MOST_INCIDENTS = 1_000_000  # one purchase or correction; bundles are sold by the 5, 10 or 25
 
 
