@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Any, Literal, Union
 
 import msgspec
@@ -88,8 +89,9 @@ class TicketRef(Frozen):
     vendor: str
     id: str
 
-    @property
+    @cached_property
     def key(self) -> str:
+        """``vendor:id``: a ticket's name in the store, the logs and replay lines (asked several times a decision)."""
         return f"{self.vendor}:{self.id}"
 
 
