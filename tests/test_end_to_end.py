@@ -71,3 +71,43 @@ def test_a_later_human_update_with_the_tag_already_present_writes_nothing(system
     worker.drain()
     assert len(fakes["zendesk"].writes()) == 1
     assert len(worker.store.rows("audit")) == 2
+
+
+@pytest.mark.parametrize("vendor, ticket, field", [("zendesk", "70", "360001"), ("jira", "SUP-70", "customfield_10060")])
+def test_a_deadline_withdrawn_empties_its_field_on_the_vendor(store, make_settings, db_url, vendor, ticket, field):
+    """Fabrikam's ticket (Interopion) gets its first-response deadline written to the helpdesk; the customer then
+    asks for a feature, which has no SLA: the field is emptied, in a request the vendor's document accepts."""
+    from datetime import datetime, timedelta, timezone
+    from pathlib import Path
+
+    from slabridge.config import VendorSettings
+    from slabridge.directory import load
+    from slabridge.models import Actor, Comment, Organization, Person, TicketEvent, TicketRef
+
+    root = Path(__file__).resolve().parents[1]
+    directory, _ = load(root / "examples" / "contracts", root / "examples" / "customers.yaml")
+    fake = Plugins().connectors[vendor].fake_api().start()
+    try:
+        settings = make_settings(db_url, {vendor: fake.url})
+        settings.vendors[vendor] = VendorSettings(**{**settings.vendors[vendor].model_dump(),
+                                                     "fields": {"first_response": field}})
+        worker = Worker(store, Plugins(settings), directory)
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        common = dict(vendor=vendor, ticket=TicketRef(vendor=vendor, id=ticket), priority=None,
+                      requester=Person(email="casey@fabrikam.example"),
+                      organization=Organization(id="9100" if vendor == "zendesk" else "7"),
+                      subject="Export", description="The export is slow.", created_at=now)
+        store.enqueue(TicketEvent(delivery_id="e1", kind="created", occurred_at=now, **common))
+        worker.drain()
+        fields = fake.tickets[ticket].get("custom_fields" if vendor == "zendesk" else "fields") or {}
+        assert fields.get(field), fields  # the due instant, written
+        asked = Comment(public=True, author=Actor(email="casey@fabrikam.example"),
+                        body="Also, we would like the ability to export to PDF.")
+        store.enqueue(TicketEvent(delivery_id="e2", kind="comment", occurred_at=now + timedelta(minutes=5),
+                                  comment=asked, **common))
+        worker.drain()
+        fields = fake.tickets[ticket].get("custom_fields" if vendor == "zendesk" else "fields") or {}
+        assert field in fields and fields[field] is None, fields
+        assert store.ticket_state(TicketRef(vendor=vendor, id=ticket)).deadlines == {}
+    finally:
+        fake.stop()
