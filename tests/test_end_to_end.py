@@ -73,7 +73,8 @@ def test_a_later_human_update_with_the_tag_already_present_writes_nothing(system
     assert len(worker.store.rows("audit")) == 2
 
 
-@pytest.mark.parametrize("vendor, ticket, field", [("zendesk", "70", "360001"), ("jira", "SUP-70", "customfield_10060")])
+@pytest.mark.parametrize("vendor, ticket, field", [("zendesk", "70", "360001"),
+                                                   ("jira", "SUP-70", "customfield_10060")])
 def test_a_deadline_withdrawn_empties_its_field_on_the_vendor(store, make_settings, db_url, vendor, ticket, field):
     """Fabrikam's ticket (Interopion) gets its first-response deadline written to the helpdesk; the customer then
     asks for a feature, which has no SLA: the field is emptied, in a request the vendor's document accepts."""
