@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from pydantic import ValidationError
@@ -160,8 +160,8 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
     deadlines = plugins.deadlines(event, entitlement, classification, contract, now, state, customer) if clocked else []
     escalations = plugins.escalations(event, deadlines, customer, contract, now, state) if clocked else []
     verdicts: list[Verdict] = [entitlement, classification, *deadlines, *escalations]
-    summaries = {d.metric: _deadline_summary(d) for d in deadlines}
-    withdrawn = {} if state.deadlines.keys() <= summaries.keys() else _withdrawn(state, summaries, now)
+    given = {d.metric: _deadline_summary(d) for d in deadlines}
+    withdrawn = {} if state.deadlines.keys() <= given.keys() else _withdrawn(state, given, now)
 
     priority, group, assignee = classification.vendor_priority, classification.group, None
     for escalation in escalations:  # the last step that says wins
@@ -186,7 +186,7 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
         if verdict.charges:
             charges += verdict.charges
     if withdrawn:
-        reasons += [reason for _, reason in withdrawn.values()]
+        reasons += [w.reason for w in withdrawn.values()]
     actions, applied = _diff(event, state.applied, tags, messages, priority, fields, group, assignee, status)
 
     customer_name = entitlement.customer or getattr(customer, "id", None) or (
@@ -208,9 +208,9 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
     written = _as_written(event, decision.actions)
     memory["priority_after"] = written.priority  # a later event showing another priority: a person set it
     clocks = {**state.clocks, **{d.metric: _held(d) for d in deadlines if d.clock}}
-    summaries = {**state.deadlines, **summaries}
-    for metric, (clock, _) in withdrawn.items():
-        clocks[metric] = clock
+    summaries = {**state.deadlines, **given}
+    for metric, withdrawal in withdrawn.items():
+        clocks[metric] = withdrawal.clock
         del summaries[metric]
     new_state = TicketState(ticket=event.ticket, customer=customer_name, applied=applied, last_event=written,
                             memory=memory, clocks=clocks, deadlines=summaries)
@@ -280,7 +280,7 @@ def timer_event(last: TicketEvent, fire_at: datetime, delivery_id: str) -> Ticke
 
 
 def _vendor_fields(plugins: Any, vendor: str, deadlines: list[Deadline],
-                   withdrawn: dict[str, tuple[MetricClock, Reason]]) -> dict[str, str | None]:
+                   withdrawn: dict[str, "Withdrawal"]) -> dict[str, str | None]:
     """Deadlines keyed by the vendor's own field ids (``vendors.<name>.fields``); unmapped ones are not written.
     A withdrawn deadline's field is emptied."""
     settings = getattr(plugins, "settings", None)
@@ -289,13 +289,21 @@ def _vendor_fields(plugins: Any, vendor: str, deadlines: list[Deadline],
         return {}
     fields = {mapping[d.field]: iso(d.due_at) if d.due_at else None
               for d in deadlines if d.field and d.field in mapping and (d.clock is None or d.clock.state != "stopped")}
-    for _, reason in withdrawn.values():
-        if reason.inputs.get("field") in mapping:
-            fields[mapping[reason.inputs["field"]]] = None
+    for withdrawal in withdrawn.values():
+        if withdrawal.field in mapping:
+            fields[mapping[withdrawal.field]] = None
     return fields
 
 
-def _withdrawn(state: TicketState, given: dict[str, Any], now: datetime) -> dict[str, tuple[MetricClock, Reason]]:
+class Withdrawal(NamedTuple):
+    """A deadline no longer given: its clock as withdrawn, why, and the vendor field it was written to."""
+
+    clock: MetricClock
+    reason: Reason
+    field: str | None
+
+
+def _withdrawn(state: TicketState, given: dict[str, Any], now: datetime) -> dict[str, Withdrawal]:
     """The deadlines of the last decision that this one no longer gives (``given``: by metric) while their clocks
     run (the ticket was reclassified to a level without them, became a request type without SLA, is no longer
     entitled, or the contract was revised): each metric's clock withdrawn (:meth:`MetricClock.withdrawn`) and
@@ -307,10 +315,12 @@ def _withdrawn(state: TicketState, given: dict[str, Any], now: datetime) -> dict
             continue
         due = summary.get("due_at")
         breached = bool(summary.get("breached") or (due and parse_instant(due) < now))
-        inputs = {"metric": metric, "due_at": due, **({"field": summary["field"]} if summary.get("field") else {})}
+        field = summary.get("field")
+        inputs = {"metric": metric, "due_at": due, **({"field": field} if field else {})}
         text = (f"{metric}: no deadline applies any more; "
                 + ("it was already missed: it stays a breach" if breached else "its open cycle is not counted"))
-        out[metric] = (clock.withdrawn(now, breached), Reason(rule="engine.withdrawn", text=text, inputs=inputs))
+        out[metric] = Withdrawal(clock.withdrawn(now, breached), Reason(rule="engine.withdrawn", text=text,
+                                                                          inputs=inputs), field)
     return out
 
 

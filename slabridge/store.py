@@ -524,7 +524,7 @@ class Store:
             rows = heapq.nsmallest(limit, heads, key=lambda r: r.id)
             if rows and joined:
                 rows = sorted(rows + _same_decision_after(conn, rows, now), key=lambda r: r.id)
-            actions, rows = self._readable_writes(conn, rows)
+            actions, rows = _readable_writes(conn, rows)
             if rows:
                 conn.execute(outbox.update().where(outbox.c.id.in_([r.id for r in rows])).values(
                     status="sending", lease_owner=owner, lease_until=now + lease_seconds,
@@ -533,25 +533,6 @@ class Store:
                           write_key(r.vendor, r.ticket_id, r.delivery_id, r.action), r.failing_since,
                           r.ticket_changed_at)
                 for r in rows]
-
-    def _readable_writes(self, conn: Connection, rows: list[Any]) -> tuple[dict[int, Action], list[Any]]:
-        """The actions of claimed ``rows`` (by id), and the rows to lease. A stored write that does not load
-        (edited by hand, or left so by a bug) is dead at once, saying where and what, never a value: left in
-        the claim it would fail every claim it came back in. Its ticket's later writes stay behind it."""
-        actions: dict[int, Action] = {}
-        stopped: set[tuple[str, str]] = set()
-        for row in rows:
-            if (row.vendor, row.ticket_id) in stopped:
-                continue
-            try:
-                actions[row.id] = ACTIONS.validate_python(row.action)
-            except ValidationError as exc:
-                stopped.add((row.vendor, row.ticket_id))
-                conn.execute(outbox.update().where(outbox.c.id == row.id).values(
-                    status="dead", error=f"the stored write does not load: {problems(exc, whole='action')}; drop "
-                                         "it, or mend its row in the outbox table and retry it"))
-                log.warning("outbox %s: the stored write does not load; dead", row.id)
-        return actions, [row for row in rows if row.id in actions]
 
     def renew_outbox(self, row_id: int, owner: str, lease_seconds: float, now: float | None = None) -> bool:
         """Extend ``owner``'s lease while a slow send goes on; False if the lease was lost."""
@@ -789,6 +770,26 @@ class StaleClaim(Exception):
     """A decision's rows were changed by someone else while it was being made (its event is no longer
     pending, or its ticket's state is gone): its writes are discarded. The claim's locks make this
     impossible; the check is the fence that keeps a broken claim from deciding an event twice."""
+
+
+def _readable_writes(conn: Connection, rows: list[Any]) -> tuple[dict[int, Action], list[Any]]:
+    """The actions of claimed ``rows`` (by id), and the rows to lease. A stored write that does not load
+    (edited by hand, or left so by a bug) is dead at once, saying where and what, never a value: left in
+    the claim it would fail every claim it came back in. Its ticket's later writes stay behind it."""
+    actions: dict[int, Action] = {}
+    stopped: set[tuple[str, str]] = set()
+    for row in rows:
+        if (row.vendor, row.ticket_id) in stopped:
+            continue
+        try:
+            actions[row.id] = ACTIONS.validate_python(row.action)
+        except ValidationError as exc:
+            stopped.add((row.vendor, row.ticket_id))
+            conn.execute(outbox.update().where(outbox.c.id == row.id).values(
+                status="dead", error=f"the stored write does not load: {problems(exc, whole='action')}; drop "
+                                     "it, or mend its row in the outbox table and retry it"))
+            log.warning("outbox %s: the stored write does not load; dead", row.id)
+    return actions, [row for row in rows if row.id in actions]
 
 
 def _state(raw: dict[str, Any] | None, ticket: str) -> TicketState | None:
