@@ -128,6 +128,9 @@ class Settings(BaseSettings):
     contracts_dir: str | None = None
     customers_file: str | None = None
     max_body_bytes: int = Field(default=1_048_576, gt=0)
+    clock_skew_seconds: float = Field(default=3600.0, gt=0, description=(
+        "how far after its arrival a webhook may say its change happened (the sender's clock ahead of this "
+        "host's); one further ahead is refused with 422: a clock far off, or a time zone written as UTC"))
     unknown_customer_tag: str = "sla_unknown_customer"
     worker_poll_seconds: float = Field(default=0.5, gt=0)
     send_concurrency: int = Field(default=8, ge=1, le=64, description=(

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from .config import VendorSettings
 from .models import TicketEvent
+from .timeparse import EARLIEST, LATEST, OUT_OF_RANGE, parse_instant
 from .transport import vendor_transport
 from .vendorapi import StatelessClient, VendorClient
 
@@ -261,10 +262,11 @@ def dig(data: object, path: str, default: object = None) -> object:
 
 
 def instant(value: object, where: str):
-    """A webhook timestamp as aware UTC, or WebhookRejected(422) naming the field."""
-    from .timeparse import parse_instant
-
+    """A webhook timestamp as aware UTC (one slabridge computes with), or WebhookRejected(422) naming the field."""
     try:
-        return parse_instant(value)
+        when = parse_instant(value)
     except (TypeError, ValueError, OverflowError):
         raise WebhookRejected(422, f"field {where}: not an ISO-8601 timestamp") from None  # the value may be PHI
+    if when is not None and not EARLIEST <= when < LATEST:
+        raise WebhookRejected(422, f"field {where}: {OUT_OF_RANGE}")
+    return when

@@ -220,6 +220,10 @@ class Metric(Clause):
     start_tags: list[str] = Field(default_factory=list, description="start when one of these tags appears")
     start_field: str | None = Field(default=None, description="start at the instant in this custom field")
     advance: Duration | None = Field(default=None, description="only if booked at least this long ahead")
+    date_only: Literal["not_started", "start_of_day"] = Field(default="not_started", description=(
+        "a start field holding a day without a time (a date field): do not start (an internal note asks for the "
+        "time), or start at that day's first instant in the contract's time zone (a business calendar counts "
+        "from its opening)"))
     pause_statuses: list[str] = Field(default_factory=list)
     stop_statuses: list[str] = Field(default_factory=list)
     stop_tags: list[str] = Field(default_factory=list, description="e.g. a tag agents add when an ETA was given")

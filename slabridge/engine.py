@@ -157,9 +157,10 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
     entitlement = plugins.entitlement(event, customer, contract, now, state, directory)
     classification = plugins.classify(event, entitlement, contract, now, state)
     clocked = entitlement.entitled and classification.sla
-    deadlines = plugins.deadlines(event, entitlement, classification, contract, now, state, customer) if clocked else []
+    timed = plugins.deadlines(event, entitlement, classification, contract, now, state, customer) if clocked else []
+    deadlines = [d for d in timed if isinstance(d, Deadline)]  # a plain verdict says why a metric has none
     escalations = plugins.escalations(event, deadlines, customer, contract, now, state) if clocked else []
-    verdicts: list[Verdict] = [entitlement, classification, *deadlines, *escalations]
+    verdicts: list[Verdict] = [entitlement, classification, *timed, *escalations]
     given = {d.metric: _deadline_summary(d) for d in deadlines}
     withdrawn = {} if state.deadlines.keys() <= given.keys() else _withdrawn(state, given, now)
 

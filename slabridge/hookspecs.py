@@ -118,7 +118,8 @@ def slabridge_deadlines(
     :param state: what slabridge remembers of the ticket (its metric clocks).
     :param customer: the resolved customer (its region's holidays apply), or None.
     Result: collected; each plugin returns a list of
-    :class:`~slabridge.verdicts.Deadline` (or None).
+    :class:`~slabridge.verdicts.Deadline` (or None). A plain :class:`~slabridge.verdicts.Verdict` in it says
+    why a metric has no deadline (a start field that cannot be read): its reasons, tags and note are kept.
     Implemented by: built-in SLA rules, one per metric.
     """
 

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal, Union
 import msgspec
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from .timeparse import supported
 from .values import Value
 
 
@@ -38,10 +39,13 @@ _new, _set = object.__new__, object.__setattr__
 
 
 def _in_standard_utc(when: datetime) -> datetime:
-    """An instant at offset zero, in the standard library's UTC: pydantic reads ``Z`` and ``+00:00`` into a zone
-    of its own, which every comparison, conversion and hash then asks for its offset (a Python call each);
-    the same instant in ``timezone.utc`` needs no asking, and is written out alike."""
-    return when.replace(tzinfo=timezone.utc) if when.tzinfo is not timezone.utc and when.utcoffset() == _ZERO else when
+    """An instant slabridge computes with (:func:`~slabridge.timeparse.supported`), at offset zero in the standard
+    library's UTC: pydantic reads ``Z`` and ``+00:00`` into a zone of its own, which every comparison, conversion
+    and hash then asks for its offset (a Python call each); the same instant in ``timezone.utc`` needs no asking,
+    and is written out alike."""
+    if when.tzinfo is not timezone.utc and when.utcoffset() == _ZERO:
+        when = when.replace(tzinfo=timezone.utc)
+    return supported(when)
 
 
 _ZERO = timedelta(0)

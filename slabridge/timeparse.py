@@ -1,9 +1,36 @@
-"""Lenient parsing of the timestamps vendors put in webhooks."""
+"""Lenient parsing of the timestamps vendors put in webhooks, and the instants slabridge computes with."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+# The instants slabridge computes with. A ticket's calendars are compiled over every year between its events,
+# and a deadline may fall years after its start: an instant outside these (a typo, a clock far off, a forgery)
+# would cost a worker seconds and megabytes a year of distance, or fail deep in the calendar arithmetic.
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2200, 1, 1, tzinfo=timezone.utc)
+OUT_OF_RANGE = f"outside the instants slabridge computes with ({EARLIEST.year} to {LATEST.year - 1})"
+
+
+def supported(when: datetime) -> datetime:
+    """``when`` if slabridge can compute with it (see :data:`EARLIEST`); ValueError naming the range if not."""
+    if not EARLIEST <= when < LATEST:
+        raise ValueError(OUT_OF_RANGE)
+    return when
+
+
+def start_of_day(text: str, zone: ZoneInfo) -> datetime | None:
+    """The first instant of the day ``YYYY-MM-DD`` names, in ``zone``; None if ``text`` is not a bare day
+    (the value of a date field in every helpdesk)."""
+    if len(text) != 10 or text[4] != "-" or text[7] != "-":
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return None
+    return datetime(day.year, day.month, day.day, tzinfo=zone)
 
 
 def parse_instant(value: object) -> datetime | None:

@@ -373,3 +373,18 @@ def test_recheck_decides_every_running_ticket_again_under_a_revised_contract(rec
     assert "critical_notification" not in state.deadlines and "first_response" in state.deadlines
     assert state.clocks["critical_notification"].state == "stopped"  # already missed: it stays a breach
     assert store.rows("timers", status="pending", kind="recheck") == []
+
+
+@pytest.mark.parametrize("field, value", [("occurred_at", "9999-12-31T23:00:00Z"),
+                                          ("created_at", "0001-01-01T00:00:00Z")])
+def test_replay_refuses_an_instant_it_cannot_compute_with_naming_the_line_and_field(tmp_path, field, value):
+    """It failed the decision with ``year 10001 is out of range`` from inside the calendar."""
+    line = json.loads(event(1, "1", T0).model_dump_json())
+    line[field] = value
+    path = tmp_path / "events.jsonl"
+    path.write_text(event(2, "2", T0).model_dump_json() + "\n" + json.dumps(line) + "\n")
+    result = run("replay", str(path), "--contracts", CONTRACTS, "--customers", CUSTOMERS)
+    assert result.exit_code == 1
+    refused = f"{path}:2: {field}: Value error, outside the instants slabridge computes with (1970 to 2199)"
+    assert refused in result.stderr
+    assert "1 event(s) replayed, 1 bad line(s)" in result.stderr

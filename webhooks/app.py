@@ -8,7 +8,7 @@ Vendor APIs are never called from a request.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from http import HTTPStatus
 
 import hmac
@@ -17,12 +17,14 @@ import sys
 import time
 
 from flask import Flask, Response, jsonify, request
+from pydantic import ValidationError
 from prometheus_client import CONTENT_TYPE_LATEST
 from werkzeug.exceptions import HTTPException
 
 from slabridge import config, logs, metrics
 from slabridge.config import ConfigError, Settings
 from slabridge.connectors import WebhookRejected, WebhookRequest
+from slabridge.models import problems
 from slabridge.plugins import Plugins
 from slabridge.intake import StoreUnavailable
 from slabridge.startup import CannotStart, open_store
@@ -69,11 +71,15 @@ def create_app(settings: Settings | None = None, plugins: Plugins | None = None,
             event = connector.parse(incoming, vendor_settings)
         except WebhookRejected as rejected:
             return refuse(vendor, rejected.status, rejected.message)
+        except ValidationError as exc:  # the connector read it, but what it read is not a valid event
+            return refuse(vendor, 422, f"the body does not make a valid event: {problems(exc)}")
         except Exception as exc:  # noqa: BLE001 - signed, but not a shape the connector can read: the sender's fault
             return refuse(vendor, 422, f"the body is not shaped as {vendor} sends it: a field has the wrong type "
                                        f"({exc.__class__.__name__} while reading it at {_connector_frame(exc)})")
         if len(event.delivery_id) > 256:
             return refuse(vendor, 422, "the delivery id is longer than 256 characters")
+        if ahead := _ahead_of_arrival(event, incoming.received_at, settings.clock_skew_seconds):
+            return refuse(vendor, 422, ahead)
         fields = {"vendor": vendor, "delivery_id": event.delivery_id[:80], "ticket": event.ticket.key,
                   "event_kind": str(event.kind)}
         try:
@@ -162,6 +168,19 @@ def _connector_frame(exc: BaseException) -> str:
     inside = [f for f in frames if "site-packages" not in f.filename] or frames
     last = inside[-1] if inside else None
     return f"{last.filename.rsplit('/', 1)[-1]}:{last.name}" if last else "unknown"
+
+
+def _ahead_of_arrival(event, arrived: datetime, skew_seconds: float) -> str | None:
+    """Why ``event`` cannot be taken, if it says it happened (or its ticket was made or changed) further after
+    its arrival than the clocks may disagree: its clocks would run from the future."""
+    latest = arrived + timedelta(seconds=skew_seconds)
+    for name in ("occurred_at", "created_at", "updated_at"):
+        when = getattr(event, name)
+        if when is not None and when > latest:
+            return (f"{name} is {(when - arrived).total_seconds() / 3600:,.1f} hours after this webhook arrived, "
+                    f"more than clock_skew_seconds ({skew_seconds:g}) allows: is the sender's clock, this host's, "
+                    "or the time zone the sender writes its timestamps in, wrong?")
+    return None
 
 
 def _error(status: int, message: str):

@@ -24,8 +24,8 @@ from slabridge.calendar import Calendar
 from slabridge.clocks import MetricClock
 from slabridge.contract import Target
 from slabridge.models import EventKind, Reason
-from slabridge.timeparse import iso, parse_instant, utc
-from slabridge.verdicts import Deadline
+from slabridge.timeparse import EARLIEST, LATEST, OUT_OF_RANGE, iso, parse_instant, start_of_day, utc
+from slabridge.verdicts import Deadline, Verdict
 
 from .matching import by_support, calendars_for
 from .remembered import ByIdentity
@@ -48,9 +48,12 @@ class SlaRules:
         created = event.created_at or event.occurred_at
         out, replies, at = [], _replies(event), utc(now)
         for name, metric in contract.metrics.items():
-            clock = _advance(state.clocks.get(name) or MetricClock(metric=name), metric, event, created, replies)
+            clock = _advance(state.clocks.get(name) or MetricClock(metric=name), metric, event, created, replies,
+                             contract)
             clock_state = clock.state
             if clock_state == "idle":
+                if metric.start_field and (why := _not_started(name, metric, event, created, contract)):
+                    out.append(why)
                 continue
             held = _due(contract, name, metric, clock, clock_state, classification, entitlement, customer,
                         calendar_for)
@@ -143,7 +146,7 @@ def _replies(event) -> tuple[bool, bool, bool]:
     return support, automated, not support
 
 
-def _advance(clock: MetricClock, metric, event, created, replies: tuple[bool, bool, bool]) -> MetricClock:
+def _advance(clock: MetricClock, metric, event, created, replies: tuple[bool, bool, bool], contract) -> MetricClock:
     """Apply one event (its :func:`_replies`) to a metric's clock."""
     at, clock_state = event.occurred_at, clock.state
     if clock_state != "idle" and utc(clock.cycles[-1].started_at) > utc(at):
@@ -154,7 +157,7 @@ def _advance(clock: MetricClock, metric, event, created, replies: tuple[bool, bo
         elif metric.kind == "milestone" and metric.start_tags and any(t in event.tags for t in metric.start_tags):
             clock = clock.start(at)
         elif metric.kind == "scheduled_visit" and metric.start_field:
-            visit = parse_instant(event.custom_fields.get(metric.start_field))
+            visit, _ = _field_instant(event.custom_fields.get(metric.start_field), metric, contract)
             if visit and (metric.advance is None or utc(visit) - utc(created) >= metric.advance):
                 clock = clock.start(visit)
         clock_state = clock.state
@@ -178,6 +181,45 @@ def _advance(clock: MetricClock, metric, event, created, replies: tuple[bool, bo
     elif clock_state == "stopped" and metric.kind == "next_response" and customer_reply:
         return clock.start(at)
     return clock
+
+
+def _field_instant(value, metric, contract) -> tuple[datetime | None, str | None]:
+    """The instant a start field holds, or why it holds none that can be used ((None, None): it is empty).
+    A bare day (a date field's value in every helpdesk) is read as the metric's ``date_only`` says."""
+    if value is None or value == "":
+        return None, None
+    if isinstance(value, str) and (day := start_of_day(value.strip(), contract.dates_zone)) is not None:
+        return (day, None) if metric.date_only == "start_of_day" else (None, "holds a day without a time of day")
+    try:
+        when = parse_instant(value)
+    except (TypeError, ValueError, OverflowError):
+        return None, "holds no date and time"
+    if not EARLIEST <= when < LATEST:
+        return None, f"holds an instant {OUT_OF_RANGE}"
+    return when, None
+
+
+def _not_started(name, metric, event, created, contract) -> Verdict | None:
+    """Why a metric started by a field (a scheduled visit) did not start although the field holds something:
+    the field cannot be read (an internal note asks for the date and time, once), or the contract's ``advance``
+    was not met."""
+    field = metric.start_field
+    visit, problem = _field_instant(event.custom_fields.get(field), metric, contract)
+    inputs = {"field": field, "clock": "idle"}
+    if problem:
+        return Verdict(
+            note=f"The {name} commitment is not tracked for this ticket: its {field} field {problem}. Enter the "
+                 f"date and time there, with its UTC offset (YYYY-MM-DDThh:mm±hh:mm), and slabridge starts it.",
+            reasons=(Reason(rule=f"sla.{name}", clause=metric.source, text=f"{name} not started: {field} {problem}",
+                            inputs=inputs),))
+    if visit is None or metric.advance is None:
+        return None
+    ahead = utc(visit) - utc(created)
+    booked = f"booked {_human(ahead)} ahead" if ahead >= timedelta(0) else "set for before the ticket was opened"
+    return Verdict(reasons=(Reason(
+        rule=f"sla.{name}", clause=metric.source,
+        text=f"{name} not started: {booked}, less than the {_human(metric.advance)} the commitment needs",
+        inputs={**inputs, "advance": _human(metric.advance)}),))
 
 
 @lru_cache(maxsize=1024)

@@ -259,3 +259,58 @@ def test_a_signed_body_of_the_wrong_shape_is_a_422_naming_where_it_failed(client
     answer = post(client, "jira", sign("jira", raw), raw)
     assert answer.status_code == 422 and "wrong type" in answer.json["message"]
     assert store.rows("inbox") == []
+
+
+CREATED_AT = {"zendesk": ("ticket", "created_at"), "freshdesk": ("ticket", "created_at"),
+              "jira": ("issue", "fields", "created")}
+
+
+def dated(signed, vendor: str, created: str) -> bytes:
+    """A sample webhook of ``vendor`` whose ticket says it was created at ``created``."""
+    body = json.loads(signed(vendor, "SUP-8" if vendor == "jira" else "8")[1])
+    *path, last = CREATED_AT[vendor]
+    inner = body
+    for key in path:
+        inner = inner[key]
+    inner[last] = created
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize("vendor", ["zendesk", "freshdesk", "jira"])
+@pytest.mark.parametrize("created", ["9999-12-31T23:00:00Z", "0001-01-01T00:00:00Z", "1969-12-31T23:59:59Z",
+                                     "2200-01-01T00:00:00Z"])
+def test_an_instant_slabridge_cannot_compute_with_is_a_422_naming_the_field(client, store, signed, sign, vendor,
+                                                                            created):
+    """Such an instant failed deep in the calendar (``year 10001 is out of range``) once the worker decided it, or
+    made a worker compile every year up to it (~200 MiB and seconds for the year 4000)."""
+    body = dated(signed, vendor, created)
+    answer = post(client, vendor, sign(vendor, body), body)
+    assert answer.status_code == 422, answer.json
+    field = ".".join(CREATED_AT[vendor])
+    assert answer.json["message"] == f"field {field}: outside the instants slabridge computes with (1970 to 2199)"
+    assert store.rows("inbox") == []
+
+
+@pytest.mark.parametrize("vendor", ["zendesk", "freshdesk", "jira"])
+def test_a_webhook_dated_after_its_arrival_beyond_the_clock_skew_is_refused(client, store, signed, sign, vendor):
+    from datetime import datetime, timedelta, timezone
+
+    ahead = (datetime.now(timezone.utc) + timedelta(hours=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    body = dated(signed, vendor, ahead)
+    answer = post(client, vendor, sign(vendor, body), body)
+    assert answer.status_code == 422, answer.json
+    assert answer.json["message"].startswith("created_at is 30.0 hours after this webhook arrived, more than "
+                                             "clock_skew_seconds (3600) allows")
+    assert store.rows("inbox") == []
+    within = (datetime.now(timezone.utc) + timedelta(minutes=20)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    body = dated(signed, vendor, within)  # a sender's clock a little ahead: taken
+    assert post(client, vendor, sign(vendor, body), body).status_code == 202
+
+
+def test_the_clock_skew_allowed_is_a_setting(settings, store, signed, sign):
+    from datetime import datetime, timedelta, timezone
+
+    settings.clock_skew_seconds = 48 * 3600
+    client = create_app(settings, Plugins(settings), store).test_client()
+    body = dated(signed, "zendesk", (datetime.now(timezone.utc) + timedelta(hours=30)).isoformat())
+    assert post(client, "zendesk", sign("zendesk", body), body).status_code == 202
