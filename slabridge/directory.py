@@ -8,16 +8,36 @@ implementing ``slabridge_resolve_customer``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, ValidationError, model_validator
 
 from . import yamlfile
 from .calendar import HolidaySpec
 from .contract import Contract, Route, Strict, cross_check
+
+
+def _address(value: str) -> str:
+    if not _ADDRESS.fullmatch(value):
+        raise ValueError("not one e-mail address (like dana@acme.example): it would never match a requester")
+    return value
+
+
+def _domain(value: str) -> str:
+    if not _DOMAIN.fullmatch(value):
+        raise ValueError("not a domain (like acme.example, without @ or https://): it would never match a requester")
+    return value
+
+
+_DOMAIN = re.compile(r"[^\s@/:,;<>]+\.[^\s@/:,;<>.]+")
+_ADDRESS = re.compile(r"[^\s@,;<>]+@" + _DOMAIN.pattern)
+Email = Annotated[str, AfterValidator(_address)]
+Domain = Annotated[str, AfterValidator(_domain)]
 
 
 class Term(Strict):
@@ -73,10 +93,10 @@ class Customer(Strict):
     plan: str = "standard"
     addons: dict[str, AddonPurchase] = Field(default_factory=dict)
     organizations: dict[str, list[str]] = Field(default_factory=dict, description="vendor -> organization ids")
-    domains: list[str] = Field(default_factory=list)
-    designated_users: list[str] = Field(default_factory=list, description="e-mails, in order of designation")
-    administrators: list[str] = Field(default_factory=list, description="licensed administrators / customer contacts")
-    contacts: list[str] = Field(default_factory=list)
+    domains: list[Domain] = Field(default_factory=list)
+    designated_users: list[Email] = Field(default_factory=list, description="e-mails, in order of designation")
+    administrators: list[Email] = Field(default_factory=list, description="licensed administrators / customer contacts")
+    contacts: list[Email] = Field(default_factory=list)
     tam: Route | None = None
     term: Term
     good_standing: bool = True
@@ -86,6 +106,12 @@ class Customer(Strict):
 
     def has(self, email: str | None, people: list[str]) -> bool:
         return bool(email) and email.lower() in _lowered(tuple(people))
+
+    def listed(self) -> list[str]:
+        """Designated users, then the contacts not among them (as compared: in any case), in file order: whom
+        an add-on's tier of users counts."""
+        designated = _lowered(tuple(self.designated_users))
+        return self.designated_users + [c for c in self.contacts if c.lower() not in designated]
 
 
 @lru_cache(maxsize=1024)
@@ -249,6 +275,7 @@ def _load_customers(path: Path, contracts: dict[str, Contract], problems: list[s
     seen_ids: set[str] = set()
     owners: dict[tuple[str, str], str] = {}
     domains: dict[str, str] = {}
+    emails: dict[str, str] = {}
     waiting: dict[str, int] = {}  # customers of a contract that did not load: reported once
     for i, customer in enumerate(customers):
         loc = ("customers", i)
@@ -260,6 +287,12 @@ def _load_customers(path: Path, contracts: dict[str, Contract], problems: list[s
                 found.append((loc + ("domains", k), f"domain {domain} also belongs to {domains[domain.lower()]}: "
                                                     "an e-mail there could not tell the two apart"))
             domains.setdefault(domain.lower(), customer.id)
+        for key in ("designated_users", "administrators", "contacts"):
+            for k, email in enumerate(getattr(customer, key)):
+                owner = emails.setdefault(email.lower(), customer.id)
+                if owner != customer.id:
+                    found.append((loc + (key, k), f"e-mail {email} also belongs to {owner}: a ticket without an "
+                                                  "organization could not tell the two apart"))
         for vendor, ids in customer.organizations.items():
             if vendors is not None and vendor not in vendors:
                 found.append((loc + ("organizations", vendor), f"no installed connector is called {vendor!r} "

@@ -124,7 +124,7 @@ def _work_out_terms(customer, contract, email) -> tuple[tuple[str, ...], tuple[R
     coverage = contract.entitlement.default_coverage
     for name, purchase in customer.addons.items():
         addon = contract.addons[name]
-        listed = customer.designated_users + [c for c in customer.contacts if c not in customer.designated_users]
+        listed = customer.listed()
         covered = listed[:purchase.users] if purchase.users else listed
         if customer.has(email, covered):
             coverage = addon.coverage

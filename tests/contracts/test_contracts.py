@@ -290,3 +290,41 @@ def test_targets_for_stays_bounded_whatever_levels_a_plugin_invents():
     for i in range(5000):
         contract.targets_for(metric, f"level-{i}", None, None, None)
     assert len(contract.target_index) <= 4096
+
+
+def test_one_email_listed_for_two_customers_is_a_problem_in_any_case(workdir):
+    """The look-up by e-mail took whichever customer came last in the file, silently."""
+    edit(workdir / "customers.yaml", "administrators: [morgan@contoso.example,", "administrators: [Lee@ACME.example,")
+    assert any("customers.4.administrators.0: e-mail Lee@ACME.example also belongs to acme-offices: a ticket without "
+               "an organization could not tell the two apart" in p for p in problems_of(workdir))
+
+
+@pytest.mark.parametrize("old, new, where", [
+    ("      - lee@acme.example\n", "      - lee@acme.example, sam@acme.example\n", "customers.0.designated_users.1"),
+    ("      - ana@acme.example\n", "      - Ana <ana@acme.example>\n", "customers.0.contacts.0"),
+    ("      - ana@acme.example\n", "      - ana@acme\n", "customers.0.contacts.0"),
+])
+def test_what_is_not_one_email_address_is_named_with_its_line(workdir, old, new, where):
+    edit(workdir / "customers.yaml", old, new)
+    lines = (workdir / "customers.yaml").read_text().splitlines()
+    line = lines.index(new.rstrip("\n")) + 1
+    assert (f"{workdir / 'customers.yaml'}:{line}: {where}: not one e-mail address (like "
+            "dana@acme.example): it would never match a requester") in problems_of(workdir)
+
+
+@pytest.mark.parametrize("domain", ["@northwind.example", "https://northwind.example", "northwind"])
+def test_what_is_not_a_domain_is_named(workdir, domain):
+    edit(workdir / "customers.yaml", "domains: [northwind.example]", f'domains: ["{domain}"]')
+    assert any("customers.1.domains.0: not a domain (like acme.example, without @ or https://)" in p
+               for p in problems_of(workdir))
+
+
+def test_a_contact_also_designated_in_another_case_is_counted_once_in_an_add_on_tier(workdir):
+    """The tier of 10 counts designated users, then the other contacts: a designated user listed again among the
+    contacts as ``Lee@Acme.example`` took a place of the tier, and the tenth user lost the 24x7 coverage."""
+    edit(workdir / "customers.yaml", "    contacts:                              # further users; with the designated "
+         "ones, the 24/7 tier counts them", "    contacts:\n      - Lee@Acme.example")
+    directory, problems = load(workdir / "contracts", workdir / "customers.yaml")
+    assert problems == []
+    acme = directory.customers["acme-offices"]
+    assert len(acme.listed()) == 12 and acme.has("gus@acme.example", acme.listed()[:10])
