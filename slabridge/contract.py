@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from functools import cached_property
+from string import Formatter
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
@@ -52,6 +53,24 @@ def _bounded(value: timedelta) -> timedelta:
     if value > MAX_DURATION:
         raise ValueError(f"a duration of more than {MAX_DURATION.days} days is not a service commitment")
     return value
+
+
+def _template(*names: str) -> AfterValidator:
+    """A text whose ``{placeholders}`` are only ``names``: any other would fail each decision that fills it in."""
+    allowed = ", ".join(f"{{{n}}}" for n in names)
+
+    def check(value: str) -> str:
+        try:
+            wrong = [f"{{{field}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}}}"
+                     for _, field, spec, conversion in Formatter().parse(value)
+                     if field is not None and (field not in names or spec or conversion)]
+        except ValueError as exc:
+            raise ValueError(f"{exc} (placeholders: {allowed}; write {{{{ and }}}} for a brace)") from None
+        if wrong:
+            raise ValueError(f"placeholder {wrong[0]} is not one of {allowed} (write each as it is, and {{{{ and "
+                             "}} for a brace)")
+        return value
+    return AfterValidator(check)
 
 
 Duration = Annotated[timedelta, BeforeValidator(_duration), AfterValidator(_bounded)]
@@ -151,7 +170,8 @@ class Reclassification(Clause):
     allowed: bool = True
     direction: Literal["any", "raise_only", "lower_only"] = "any"
     tag: str
-    reply: str = Field(description="placeholders: {designated}, {decided}, {reason}")
+    reply: Annotated[str, _template("designated", "decided", "reason")] = Field(
+        description="placeholders: {designated}, {decided}, {reason}")
     appeal: Appeal | None = None
     agent_changes: Literal["follow", "raise_only"] = Field(default="follow", description=(
         "an agent's own priority change: 'follow' takes it as the ticket's level (recorded, never undone); "
@@ -164,7 +184,7 @@ class PhiPolicy(Clause):
 
     patterns: dict[str, Regex]
     tag: str
-    note: str
+    note: Annotated[str, _template("kinds")] = Field(description="placeholder: {kinds}, the kinds of PHI seen")
     redact_in_logs: bool = True
 
 
@@ -401,6 +421,7 @@ def cross_check(contract: Contract) -> list[Problem]:
     found: list[Problem] = []
     levels, calendars = set(contract.levels), contract.calendars
     windows = {f"{c}.{w}" for c, spec in calendars.items() for w in spec.windows}
+    coverages = [contract.entitlement.default_coverage, *(a.coverage for a in contract.addons.values())]
 
     def level(loc, name):
         if name is not None and name not in levels:
@@ -445,6 +466,10 @@ def cross_check(contract: Contract) -> list[Problem]:
         for k, plan in enumerate(target.plans):
             if plan not in contract.plans:
                 found.append((loc + ("plans", k), f"unknown plan {plan!r}"))
+        for k, coverage in enumerate(target.coverage):
+            if coverage not in coverages:
+                found.append((loc + ("coverage", k), f"unknown coverage {coverage!r} (the default_coverage and the "
+                                                     f"add-ons': {', '.join(dict.fromkeys(coverages))})"))
         window(loc + ("arrival_window",), target.arrival_window)
         for k, kind in enumerate(target.request_types):
             if kind not in contract.request_types:

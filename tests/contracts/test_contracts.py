@@ -328,3 +328,37 @@ def test_a_contact_also_designated_in_another_case_is_counted_once_in_an_add_on_
     assert problems == []
     acme = directory.customers["acme-offices"]
     assert len(acme.listed()) == 12 and acme.has("gus@acme.example", acme.listed()[:10])
+
+
+@pytest.mark.parametrize("old, new, where, message", [
+    ("We have set this ticket to {decided}", "We have set this ticket for {customer} to {decided}",
+     "reclassification.reply", "placeholder {customer} is not one of {designated}, {decided}, {reason}"),
+    ("We have set this ticket to {decided}", "We have set this ticket to {decided.__class__}",
+     "reclassification.reply", "placeholder {decided.__class__} is not one of"),
+    ("We have set this ticket to {decided}", "We have set this ticket to {decided",
+     "reclassification.reply", "(placeholders: {designated}, {decided}, {reason}; write {{ and }} for a brace)"),
+])
+def test_a_template_with_a_placeholder_it_is_not_filled_with_is_refused_at_load(workdir, old, new, where, message):
+    """It loaded, then failed every decision that reclassified a ticket (``KeyError: 'customer'``)."""
+    edit(workdir / "contracts" / "caret.yaml", old, new)
+    [problem] = [p for p in problems_of(workdir) if f": {where}: " in p]
+    assert problem.startswith(f"{workdir / 'contracts' / 'caret.yaml'}:") and message in problem
+
+
+def test_a_phi_note_may_only_name_the_kinds_seen(workdir):
+    path = workdir / "contracts" / "interopion.yaml"
+    text = path.read_text()
+    assert text.count("({kinds})") == 1
+    path.write_text(text.replace("({kinds})", "({kinds} in {subject})"))
+    assert any(": phi.note: placeholder {subject} is not one of {kinds}" in p for p in problems_of(workdir))
+    path.write_text(text.replace("({kinds})", "({kinds}; see {{policy}})"))  # a brace is written {{
+    assert not [p for p in problems_of(workdir) if "phi.note" in p]
+
+
+def test_a_target_for_a_coverage_no_one_can_have_is_refused(workdir):
+    """A typo (``24/7`` for ``24x7``) loaded, and the target never applied: premium sev1 tickets of the 24x7
+    users were held to the business-hours target instead."""
+    edit(workdir / "contracts" / "caret.yaml", "plans: [premium], coverage: [24x7], within: 30m",
+         "plans: [premium], coverage: [24/7], within: 30m")
+    assert any("targets.0.coverage.0: unknown coverage '24/7' (the default_coverage and the add-ons': "
+               "business_hours, 24x7)" in p for p in problems_of(workdir))
