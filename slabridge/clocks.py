@@ -44,9 +44,10 @@ class Cycle(Value):
         return bool(self.pauses) and self.pauses[-1][1] is None
 
     def closed_pauses(self, now: datetime) -> list[tuple[datetime, datetime]]:
-        """Pauses with an open one ending at ``now`` (or at the stop)."""
+        """Pauses with an open one ending at ``now`` (or at the stop); one that began after ``now`` (an event
+        dated a little ahead of this host's clock) has lasted nothing yet."""
         end = self.stopped_at or now
-        return [(a, b if b is not None else end) for a, b in self.pauses]
+        return [(a, b if b is not None else max(a, end, key=utc)) for a, b in self.pauses]
 
 
 class CycleOutcome(Value):
@@ -93,6 +94,19 @@ class MetricClock(Value, omit_defaults=True):
         pauses = cycle.pauses
         return "paused" if pauses and pauses[-1][1] is None else "running"
 
+    @property
+    def last_change(self) -> datetime | None:
+        """The latest instant the current cycle records (its start, a pause's start or end, its stop); None while
+        idle. Each operation refuses an earlier one, so it is the last recorded."""
+        cycles = self.cycles
+        if not cycles:
+            return None
+        cycle = cycles[-1]
+        if cycle.stopped_at is not None:
+            return cycle.stopped_at
+        pauses = cycle.pauses
+        return (pauses[-1][1] or pauses[-1][0]) if pauses else cycle.started_at
+
     def _replace_current(self, cycle: Cycle) -> "MetricClock":
         return self.replace(cycles=self.cycles[:-1] + (cycle,))
 
@@ -116,8 +130,7 @@ class MetricClock(Value, omit_defaults=True):
     def _require(self, at: datetime, *states: str, action: str) -> None:
         if self.state not in states:
             raise ClockError(f"cannot {action} the {self.metric} clock: it is {self.state}")
-        cycle = self.current
-        last = max([cycle.started_at, *(p for pair in cycle.pauses for p in pair if p)], key=utc) if cycle else None
+        last = self.last_change
         if last and utc(at) < utc(last):
             raise ClockError(f"cannot {action} the {self.metric} clock at {at.isoformat()}: "
                              f"earlier than its last change ({last.isoformat()})")
@@ -157,8 +170,7 @@ class MetricClock(Value, omit_defaults=True):
         if self.state not in ("running", "paused"):
             return self
         if breached:  # at its last change, if that came later (an event older than the clock's last)
-            cycle = self.current
-            return self.stop(max([at, cycle.started_at, *(p for pair in cycle.pauses for p in pair if p)], key=utc))
+            return self.stop(max(at, self.last_change, key=utc))
         last = len(self.cycles) - 1
         return self.replace(cycles=self.cycles[:last], terms=self.terms[:last])
 

@@ -158,7 +158,11 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
     classification = plugins.classify(event, entitlement, contract, now, state)
     clocked = entitlement.entitled and classification.sla
     timed = plugins.deadlines(event, entitlement, classification, contract, now, state, customer) if clocked else []
-    deadlines = [d for d in timed if isinstance(d, Deadline)]  # a plain verdict says why a metric has none
+    deadlines = timed
+    for verdict in timed:  # a plain verdict among them says why a metric has none: the rest are the deadlines
+        if not isinstance(verdict, Deadline):
+            deadlines = [d for d in timed if isinstance(d, Deadline)]
+            break
     escalations = plugins.escalations(event, deadlines, customer, contract, now, state) if clocked else []
     verdicts: list[Verdict] = [entitlement, classification, *timed, *escalations]
     given = {d.metric: _deadline_summary(d) for d in deadlines}

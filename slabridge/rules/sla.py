@@ -149,8 +149,8 @@ def _replies(event) -> tuple[bool, bool, bool]:
 def _advance(clock: MetricClock, metric, event, created, replies: tuple[bool, bool, bool], contract) -> MetricClock:
     """Apply one event (its :func:`_replies`) to a metric's clock."""
     at, clock_state = event.occurred_at, clock.state
-    if clock_state != "idle" and utc(clock.cycles[-1].started_at) > utc(at):
-        at = clock.cycles[-1].started_at
+    if clock_state != "idle" and utc(last := clock.last_change) > utc(at):
+        at = last  # an event older than the clock's last change (delivered late) moves it from there
     if clock_state == "idle":
         if metric.kind in START_AT_CREATION:
             clock = clock.start(created if utc(created) <= utc(at) else at)
