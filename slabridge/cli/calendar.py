@@ -10,9 +10,7 @@ from pydantic import ValidationError
 
 from .. import yamlfile
 from ..calendar import Calendar, CalendarError, CalendarSpec, compile_calendar, parse_duration
-
-YEARS = (1900, 2200)  # what a business calendar (holidays, time zones) is asked about
-
+from ..timeparse import EARLIEST, LATEST, OUT_OF_RANGE
 
 def load_calendar(path: str, name: str | None) -> Calendar:
     """A calendar from a YAML file: the file itself, or one entry of its ``calendars:`` map."""
@@ -39,9 +37,8 @@ def _instant(value: str, option: str) -> datetime:
         instant = datetime.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not ISO-8601 (e.g. 2026-03-06T16:00-07:00)", param_hint=option) from None
-    if not YEARS[0] <= instant.year <= YEARS[1]:
-        raise click.BadParameter(f"{value!r} is outside the years {YEARS[0]}-{YEARS[1]} a calendar answers for",
-                                 param_hint=option)
+    if not EARLIEST.year <= instant.year < LATEST.year:  # by its year: without an offset it is the calendar's time
+        raise click.BadParameter(f"{value!r} is {OUT_OF_RANGE}", param_hint=option)
     return instant
 
 
