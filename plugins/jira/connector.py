@@ -17,7 +17,7 @@ from slabridge.connectors import (
     reading_event, require,
 )
 from slabridge.models import Actor, Comment, EventKind, Organization, Person, TicketEvent, TicketRef
-from slabridge.timeparse import parse_instant
+from slabridge.timeparse import parse_instant, supported
 
 from .client import JiraClient
 
@@ -90,8 +90,7 @@ class JiraConnector(Connector):
                 priority=dig(fields, "priority.name"),
                 status=dig(fields, "status.name"),
                 tags=tuple(fields.get("labels") or ()),
-                custom_fields={k: v for k, v in fields.items() if k.startswith("customfield_") and v is not None
-                               and isinstance(v, (str, int, float))},
+                custom_fields=_custom_fields(fields),
                 comment=Comment(public=bool(comment.get("jsdPublic", True)), author=_actor(comment.get("author") or {}, settings),
                                 body=comment.get("body") if isinstance(comment.get("body"), str) else "")
                 if isinstance(comment, dict) else None,
@@ -172,13 +171,42 @@ def _fill_from_issue(event: TicketEvent, issue: dict, settings: VendorSettings) 
             filled[name] = _plain_text(fields.get("description"))
         elif name == "created_at":
             try:
-                filled[name] = parse_instant(fields.get("created"))
+                created = parse_instant(fields.get("created"))
+                filled[name] = created and supported(created)
             except (TypeError, ValueError, OverflowError):
                 filled["absent"] += (name,)  # unreadable: still unknown
         elif name == "custom_fields":
-            filled[name] = {k: v for k, v in fields.items() if k.startswith("customfield_") and v is not None
-                            and isinstance(v, (str, int, float))}
+            filled[name] = _custom_fields(fields)
     return filled
+
+
+def _custom_fields(fields: dict) -> dict:
+    """The issue's custom fields as rules compare them: text and numbers as they are, a select's or radio's
+    option as its value, a multi-select's or checkboxes' options (or a labels field) as a list of values.
+    Other objects (users, groups, cascades, documents) are left out: they hold names and e-mails."""
+    found = {}
+    for key, value in fields.items():
+        if key.startswith("customfield_") and (value := _field_value(value)) is not None:
+            found[key] = value
+    return found
+
+
+def _field_value(value):
+    if isinstance(value, (str, int, float)):
+        return value
+    if isinstance(value, dict):
+        return _option(value)
+    if isinstance(value, list):
+        return [item for item in map(_option, value) if item is not None] or None
+    return None
+
+
+def _option(value) -> str | None:
+    """A select's option (``{"value": "Yes", "id": "10001"}``) as its value; text as it is."""
+    if isinstance(value, str):
+        return value
+    chosen = value.get("value") if isinstance(value, dict) and "child" not in value else None
+    return chosen if isinstance(chosen, str) else None
 
 
 def _plain_text(value) -> str:

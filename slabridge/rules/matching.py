@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Any
 
 from slabridge.calendar import Calendar, compile_calendar
 from slabridge.contract import Contract, Match
@@ -41,6 +42,14 @@ def _first_pattern(patterns: tuple[str, ...], text: str) -> str | None:
     return next((p for p in patterns if _pattern(p).search(text)), None)
 
 
+def field_holds(value: Any, accepted: frozenset[str]) -> bool:
+    """Whether a custom field's value is one of ``accepted`` (lower-cased): a plain value as text, a list (a
+    multi-select's values, as every connector gives them) by any of its items."""
+    if isinstance(value, (list, tuple)):
+        return any(str(item).lower() in accepted for item in value if not isinstance(item, (dict, list)))
+    return str(value).lower() in accepted
+
+
 def matches(match: Match, event: TicketEvent, text: str, contract: Contract, designated: str | None,
             calendar_for, planned: tuple[str, ...] = ()) -> str | None:
     """A short description of why ``match`` holds, or None if it does not."""
@@ -55,7 +64,7 @@ def matches(match: Match, event: TicketEvent, text: str, contract: Contract, des
             return None
         found.append("matches a contract pattern")
     for name, accepted in match.accepted.items():
-        if str(event.custom_fields.get(name, "")).lower() not in accepted:
+        if not field_holds(event.custom_fields.get(name, ""), accepted):
             return None
         found.append(f"field {name}")
     if match.levels:

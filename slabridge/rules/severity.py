@@ -17,7 +17,7 @@ from slabridge.verdicts import Classification
 
 from slabridge.phrases import first_phrase
 
-from .matching import calendars_for, first_pattern, level_of, matches, ticket_text, vendor_priority
+from .matching import calendars_for, field_holds, first_pattern, level_of, matches, ticket_text, vendor_priority
 
 
 class SeverityRules:
@@ -186,7 +186,7 @@ class SeverityRules:
         return rule.level
 
     def _appeal_signal(self, appeal, event, contract) -> bool:
-        if any(str(event.custom_fields.get(f, "")).lower() in accepted for f, accepted in appeal.accepted.items()):
+        if any(field_holds(event.custom_fields.get(f, ""), accepted) for f, accepted in appeal.accepted.items()):
             return True
         comment = event.comment
         return bool(comment and not comment.author.is_agent and not comment.author.is_automation

@@ -217,3 +217,24 @@ def test_a_webhook_template_for_a_url_the_helpdesk_cannot_call_is_refused(url):
     result = CliRunner().invoke(main, ["webhooks", "template", "zendesk", "--url", url])
     assert result.exit_code == 2 and "--url" in result.output and "not a base URL the helpdesk can call" in result.output
     assert "endpoint" not in result.output
+
+
+def test_jira_select_fields_are_read_as_their_values_and_people_left_out(vendor_settings):
+    """Jira sends a select's option as ``{"self", "value", "id"}`` and a multi-select as a list of them; the
+    connector kept only text and numbers, so a contract's ``fields: {customfield_10060: [Yes]}`` (an appeal, a
+    classification rule) never held for a Jira select field."""
+    document = json.loads(sample("jira", "issue_updated_priority.json"))
+    document["issue"]["fields"].update({
+        "customfield_10060": {"self": "https://x/rest/api/3/customFieldOption/10001", "value": "Yes", "id": "10001"},
+        "customfield_10061": [{"value": "Billing", "id": "1"}, {"value": "Reports", "id": "2"}],
+        "customfield_10062": ["urgent", "vip"],  # a labels field
+        "customfield_10063": {"accountId": "5b10", "displayName": "Robin", "emailAddress": "robin@x.example"},
+        "customfield_10064": {"value": "Region", "child": {"value": "EU"}},  # a cascade: not a single value
+        "customfield_10065": [], "customfield_10066": 3, "customfield_10067": "2026-03-13T14:00:00.000-0500"})
+    body = json.dumps(document).encode()
+    headers = {**JiraConnector().signed_headers("secret", body, NOW), "X-Atlassian-Webhook-Identifier": "w-9"}
+    event = JiraConnector().parse(WebhookRequest(headers, body, NOW), vendor_settings)
+    fields = {k: v for k, v in event.custom_fields.items() if k >= "customfield_10060"}
+    assert fields == {"customfield_10060": "Yes", "customfield_10061": ["Billing", "Reports"],
+                      "customfield_10062": ["urgent", "vip"], "customfield_10066": 3,
+                      "customfield_10067": "2026-03-13T14:00:00.000-0500"}
