@@ -244,10 +244,20 @@ class Metric(Clause):
         "a start field holding a day without a time (a date field): do not start (an internal note asks for the "
         "time), or start at that day's first instant in the contract's time zone (a business calendar counts "
         "from its opening)"))
-    pause_statuses: list[str] = Field(default_factory=list)
-    stop_statuses: list[str] = Field(default_factory=list)
+    pause_statuses: list[str] = Field(default_factory=list, description="in any case, as every status is compared")
+    stop_statuses: list[str] = Field(default_factory=list, description="in any case")
     stop_tags: list[str] = Field(default_factory=list, description="e.g. a tag agents add when an ETA was given")
     field: str | None = Field(default=None, description="name in the vendor's field mapping for the deadline")
+
+    @cached_property
+    def pausing(self) -> frozenset[str]:
+        """``pause_statuses`` lower-cased, as compared."""
+        return frozenset(s.lower() for s in self.pause_statuses)
+
+    @cached_property
+    def stopping(self) -> frozenset[str]:
+        """``stop_statuses`` lower-cased, as compared."""
+        return frozenset(s.lower() for s in self.stop_statuses)
 
 
 class Target(Clause):

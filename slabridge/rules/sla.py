@@ -170,10 +170,10 @@ def _advance(clock: MetricClock, metric, event, created, replies: tuple[bool, bo
             return clock.stop(at)
         if support_reply and metric.kind == "periodic_update":
             return clock.reset(at)
-        stop_tags = metric.stop_tags
-        if (stop_tags and any(t in event.tags for t in stop_tags)) or event.status in metric.stop_statuses:
+        stop_tags, status = metric.stop_tags, event.status.lower() if event.status else None
+        if (stop_tags and any(t in event.tags for t in stop_tags)) or status in metric.stopping:
             return clock.stop(at)
-        paused = event.status in metric.pause_statuses
+        paused = status in metric.pausing
         if paused and clock_state == "running":
             return clock.pause(at)
         if not paused and clock_state == "paused":

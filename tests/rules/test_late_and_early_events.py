@@ -72,3 +72,13 @@ def test_an_open_pause_begun_after_now_has_lasted_nothing():
     assert MetricClock(metric="eta").last_change is None
     stopped = clock.stop(T0 + timedelta(hours=4))
     assert stopped.last_change == T0 + timedelta(hours=4)
+
+
+@pytest.mark.parametrize("status", ["Waiting for customer", "Waiting For Customer", "WAITING FOR CUSTOMER"])
+def test_a_status_pauses_a_clock_in_any_case(status):
+    """Jira keeps a workflow's own capitals (``Waiting For Customer``); the contract says ``Waiting for customer``.
+    A classification rule's statuses compared in any case already; a clock's pause and stop statuses did not, and
+    the 24-hour ETA ran on while the issue waited for the customer."""
+    sim = simulation()
+    sim.feed(event(1, 0, kind="created"))
+    assert sim.feed(event(2, 60, status=status)).state.clocks["eta"].state == "paused"
