@@ -43,14 +43,22 @@ class EntitlementRules:
                     reply=check.reply,
                     reasons=(Reason(rule=f"entitlement.{check.check}", text=why, clause=check.source, inputs=inputs),))
         tags, reasons, coverage = _plan_terms(customer, contract, email)
-        charges, memory = self._charges(event, customer, contract, state)
+        charges, memory, unread = self._charges(event, customer, contract, state)
+        note = None
+        if unread:  # an agent's entry that is no length: nothing charged, and they are asked once to mend it
+            field = contract.billing.appointment_field
+            reasons += (Reason(rule="entitlement.appointment", clause=contract.billing.source, inputs={"field": field},
+                               text=f"{field} holds no length in minutes: the appointment is not charged"),)
+            note = (f"No incidents were charged for the appointment: its {field} field holds no length in minutes. "
+                    "Enter the minutes as a whole number (such as 90; for a further appointment on this ticket, a "
+                    "label and its minutes, such as 2:45).")
         planned = directory.planned_kinds(customer, event.created_at or event.occurred_at) if directory else ()
         if planned:
             reasons += (Reason(rule="entitlement.planned_events", inputs=inputs,
                                text=f"planned event(s) active when the ticket arrived: {', '.join(planned)}"),)
         return Entitlement(entitled=True, plan=customer.plan, coverage=coverage, customer=customer.id,
                            tags=tags, reasons=reasons, charges=charges, memory=memory,
-                           planned_events=planned)
+                           planned_events=planned, note=note)
 
     def _refusal(self, clause, customer, contract, email, now, state, directory, event) -> str | None:
         """Why ``clause`` refuses support, or None where it holds (the text is written only for a refusal)."""
@@ -75,10 +83,12 @@ class EntitlementRules:
             return None if left >= needed else f"{left} prepaid incident(s) left; a ticket needs {needed}"
         raise ValueError(f"unknown entitlement check {check!r}")
 
-    def _charges(self, event, customer, contract, state):
+    def _charges(self, event, customer, contract, state) -> tuple[tuple[Charge, ...], dict, bool]:
+        """The incidents this event charges, what to remember of them, and whether the appointment field holds
+        something that is no length in minutes (not charged)."""
         billing = contract.billing
         if billing is None:
-            return (), {}
+            return (), {}, False
         charges, memory = [], {}
         turned_over = billing.charge_on == "first_decision" or _support_replied(event)
         if not state.memory.get("charged") and billing.per_ticket and turned_over:
@@ -87,13 +97,17 @@ class EntitlementRules:
             memory["charged"] = True
         value = event.custom_fields.get(billing.appointment_field)
         done = list(state.memory.get("appointments_charged", []))
+        unread = False
         if value not in (None, "") and billing.appointment and str(value) not in done:
-            minutes = int(str(value).rpartition(":")[2])
-            cost = incidents.appointment_cost(minutes, billing.appointment)
-            charges.append(Charge(customer=customer.id, delta=-cost,
-                                  reason=f"appointment of {minutes} min on {event.ticket.key}: {cost} incidents"))
-            memory["appointments_charged"] = done + [str(value)]
-        return tuple(charges), memory
+            minutes = incidents.appointment_minutes(value)
+            if minutes is None:
+                unread = True
+            else:
+                cost = incidents.appointment_cost(minutes, billing.appointment)
+                charges.append(Charge(customer=customer.id, delta=-cost,
+                                      reason=f"appointment of {minutes} min on {event.ticket.key}: {cost} incidents"))
+                memory["appointments_charged"] = done + [str(value)]
+        return tuple(charges), memory, unread
 
 
 _TERMS: ByIdentity[tuple[tuple[str, ...], tuple[Reason, ...], str | None]] = ByIdentity()

@@ -4,8 +4,23 @@ from __future__ import annotations
 
 import math
 from datetime import date, datetime, time, tzinfo
+from typing import Any
 
 from slabridge.contract import AppointmentCharge, Billing
+
+
+def appointment_minutes(value: Any) -> int | None:
+    """An appointment's length from the field agents set: whole minutes (``91``), a number field's value (91.5 is
+    92), or a label and the minutes (``2:45``) for a ticket's further appointments; None if it holds no length
+    above zero (``1h30``, ``ninety``, ``0``, a list)."""
+    if isinstance(value, str):
+        try:
+            value = float(value.rpartition(":")[2])
+        except ValueError:
+            return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        return None
+    return math.ceil(value)
 
 
 def appointment_cost(minutes: int, charge: AppointmentCharge) -> int:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from slabridge.contract import AppointmentCharge, Billing
-from slabridge.rules.incidents import appointment_cost, balance, balance_now
+from slabridge.rules.incidents import appointment_cost, appointment_minutes, balance, balance_now
 
 CHARGE = AppointmentCharge(first_minutes=60, first_incidents=2, then_minutes=30, then_incidents=1)
 UTC = timezone.utc  # the zone the contract year begins in, here
@@ -17,6 +17,51 @@ BILLING = Billing(per_ticket=1, appointment=CHARGE, rollover_cap=15)
 @pytest.mark.parametrize("minutes, incidents", [(15, 2), (60, 2), (61, 3), (90, 3), (91, 4), (120, 4), (121, 5)])
 def test_appointment_cost(minutes, incidents):
     assert appointment_cost(minutes, CHARGE) == incidents
+
+
+@pytest.mark.parametrize("value, minutes", [
+    ("91", 91), (91, 91), (91.5, 92), ("2:45", 45), ("appt-2: 45", 45), (" 90 ", 90),
+    ("1h30", None), ("ninety", None), ("0", None), ("-30", None), (0, None), ("nan", None), ("inf", None),
+    (True, None), (["91"], None), ({"minutes": 91}, None), ("", None),
+])
+def test_an_appointments_length_is_read_from_what_agents_enter(value, minutes):
+    assert appointment_minutes(value) == minutes
+
+
+def test_an_appointment_length_that_cannot_be_read_charges_nothing_and_asks_once():
+    """``1h30`` failed every decision of the ticket (``invalid literal for int()``); ``0`` and ``-30`` charged
+    two incidents."""
+    from pathlib import Path
+
+    from slabridge.config import Settings
+    from slabridge.directory import load
+    from slabridge.models import InternalNote, Organization, Person, TicketEvent, TicketRef
+    from slabridge.plugins import Plugins
+    from slabridge.simulation import Simulation
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    sim = Simulation(Plugins(Settings(), load_entry_points=False), load(examples / "contracts",
+                                                                        examples / "customers.yaml")[0])
+    opened = datetime(2026, 4, 9, 14, 0, tzinfo=timezone.utc)
+
+    def event(n, length):
+        return TicketEvent(vendor="zendesk", delivery_id=f"d{n}", ticket=TicketRef(vendor="zendesk", id="77"),
+                           kind="updated", requester=Person(email="pat@northwind.example"),
+                           organization=Organization(id="501"), subject="Printer", description="Printer offline.",
+                           custom_fields={"appointment_minutes": length} if length else {}, created_at=opened,
+                           occurred_at=opened + timedelta(minutes=n))
+
+    assert [c.delta for c in sim.feed(event(1, None)).charges] == [-1]  # the ticket, turned over
+    unread = sim.feed(event(2, "1h30"))
+    assert unread.charges == () and unread.decision.entitlement == "maintenance"
+    assert [r.text for r in unread.decision.reasons if r.rule == "entitlement.appointment"] == [
+        "appointment_minutes holds no length in minutes: the appointment is not charged"]
+    [note] = [a.body for a in unread.decision.actions if isinstance(a, InternalNote)]
+    assert "Enter the minutes as a whole number" in note
+    again = sim.feed(event(3, "1h30"))
+    assert again.charges == () and not [a for a in again.decision.actions if isinstance(a, InternalNote)]
+    assert [c.delta for c in sim.feed(event(4, "91")).charges] == [-4]  # mended: 2 + 2 for 31 more minutes
+    assert sim.feed(event(5, "91")).charges == ()  # once
 
 
 def at(*args) -> float:
