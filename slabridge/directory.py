@@ -326,6 +326,10 @@ def _customer_problems(customer: Customer, contract: Contract, loc: tuple) -> li
     elif plan.designated_users_cap and len(customer.designated_users) > plan.designated_users_cap:
         found.append((loc + ("designated_users",), f"{len(customer.designated_users)} designated users, but plan "
                                                    f"{customer.plan} allows up to {plan.designated_users_cap}"))
+    if plan is not None and plan.tam and customer.tam is None and any(s.to_tam for s in contract.escalation.ladder):
+        found.append((loc + ("plan",), f"plan {customer.plan} of contract {contract.id} comes with a Technical "
+                                       "Account Manager, whom its escalation ladder assigns: give tam (a group and/or "
+                                       "an assignee per vendor)"))
     for name, purchase in customer.addons.items():
         addon = contract.addons.get(name)
         if addon is None:

@@ -87,9 +87,12 @@ def _step(step, threshold, calendar_for, vendor, customer, contract, metric) -> 
         group, assignee = customer.tam.for_vendor(vendor)
     elif step.route:
         group, assignee = step.route.for_vendor(vendor)
+    text, note = f"{step.trigger} of {metric} at {iso(when)}: escalated to {step.level}", step.note
+    if step.to_tam and group is None and assignee is None:  # said, not claimed: nobody was assigned
+        text += ", but no Technical Account Manager is on record for this customer: the ticket was not reassigned"
+        note = f"{note}\n\nNo Technical Account Manager is on record for this customer: the ticket was not reassigned."
     return when, Escalation(
-        level=step.level, group=group, assignee=assignee, note=step.note,
+        level=step.level, group=group, assignee=assignee, note=note,
         vendor_priority=vendor_priority(contract, vendor, step.priority) if step.priority else None,
         reasons=(Reason(rule=f"escalation.{step.level}", clause=step.source or contract.escalation.source,
-                        text=f"{step.trigger} of {metric} at {iso(when)}: escalated to "
-                             f"{step.level}", inputs={"group": group, "assignee": assignee}),))
+                        text=text, inputs={"group": group, "assignee": assignee}),))

@@ -362,3 +362,42 @@ def test_a_target_for_a_coverage_no_one_can_have_is_refused(workdir):
          "plans: [premium], coverage: [24/7], within: 30m")
     assert any("targets.0.coverage.0: unknown coverage '24/7' (the default_coverage and the add-ons': "
                "business_hours, 24x7)" in p for p in problems_of(workdir))
+
+
+def test_a_customer_on_a_plan_with_a_tam_the_ladder_assigns_must_name_it(workdir):
+    """CARET's premium plan comes with a TAM and its ladder assigns Sev 1/2 breaches to them: without ``tam`` the
+    step assigned nobody while its note told agents the ticket had gone to the TAM."""
+    path = workdir / "customers.yaml"
+    [line] = [n for n in path.read_text().splitlines() if n.strip().startswith("tam:")]
+    edit(path, line + "\n", "")
+    assert any("customers.0.plan: plan premium of contract caret comes with a Technical Account Manager, whom its "
+               "escalation ladder assigns: give tam" in p for p in problems_of(workdir))
+
+
+def test_a_tam_step_for_a_customer_without_one_says_nobody_was_assigned(workdir):
+    from datetime import datetime, timedelta
+
+    from slabridge.config import Settings
+    from slabridge.models import Organization, Person, TicketEvent, TicketRef
+    from slabridge.plugins import Plugins
+    from slabridge.simulation import Simulation
+
+    path = workdir / "customers.yaml"
+    [line] = [n for n in path.read_text().splitlines() if n.strip().startswith("tam:")]
+    edit(path, line + "\n", "")
+    edit(workdir / "contracts" / "caret.yaml", "    tam: true\n", "    tam: false\n")  # a plan without one
+    directory, problems = load(workdir / "contracts", path)
+    assert problems == []
+    sim = Simulation(Plugins(Settings(), load_entry_points=False), directory)
+    opened = datetime.fromisoformat("2026-03-04T09:00:00-05:00")
+    sim.feed(TicketEvent(vendor="zendesk", delivery_id="d1", ticket=TicketRef(vendor="zendesk", id="206"),
+                         kind="created", requester=Person(email="sam@acme.example"),
+                         organization=Organization(id="8447346622598"), priority="high", subject="Exports failing",
+                         description="Exports fail with an error.", created_at=opened, occurred_at=opened))
+    [breach] = [o for o in sim.advance(opened + timedelta(hours=2, seconds=1)) if o.decision.severity == "sev2"][-1:]
+    [reason] = [r for r in breach.decision.reasons if r.rule == "escalation.tam"]
+    assert reason.text.endswith("but no Technical Account Manager is on record for this customer: the ticket was "
+                                "not reassigned")
+    assert not [a for a in breach.decision.actions if a.type == "assign"]
+    [note] = [a.body for a in breach.decision.actions if a.type == "internal_note"]
+    assert note.endswith("No Technical Account Manager is on record for this customer: the ticket was not reassigned.")
