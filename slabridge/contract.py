@@ -146,7 +146,8 @@ class RequestType(Clause):
     reply: str | None = None
     note: str | None = None
     close: bool = False
-    billable: bool = False
+    billable: bool = Field(default=False, description=(
+        "a marker for whoever reads the contract (charges come from billing; tag the ticket to show it)"))
     sla: bool = True
 
 
@@ -185,7 +186,8 @@ class PhiPolicy(Clause):
     patterns: dict[str, Regex]
     tag: str
     note: Annotated[str, _template("kinds")] = Field(description="placeholder: {kinds}, the kinds of PHI seen")
-    redact_in_logs: bool = True
+    redact_in_logs: Literal[True] = Field(default=True, description=(
+        "always true: slabridge never writes ticket text to its logs, and this cannot be turned off"))
 
 
 # --- entitlement -----------------------------------------------------------------
@@ -315,7 +317,8 @@ class Billing(Clause):
                                    description="custom field agents set to a concluded appointment's minutes")
     appointment: AppointmentCharge | None = None
     rollover_cap: int | None = Field(default=None, ge=0)
-    exhausted_reply: str | None = None
+    exhausted_reply: str | None = Field(default=None, description=(
+        "public reply when the incidents_available check refuses and gives no reply of its own"))
 
 
 def _language(value: str) -> str:

@@ -40,7 +40,8 @@ class EntitlementRules:
             if why is not None:
                 return Entitlement(
                     entitled=False, customer=customer.id, tags=(contract.entitlement.not_entitled_tag,),
-                    reply=check.reply,
+                    reply=check.reply or (contract.billing.exhausted_reply if check.check == "incidents_available"
+                                          and contract.billing else None),
                     reasons=(Reason(rule=f"entitlement.{check.check}", text=why, clause=check.source, inputs=inputs),))
         tags, reasons, coverage = _plan_terms(customer, contract, email)
         charges, memory, unread = self._charges(event, customer, contract, state)

@@ -401,3 +401,39 @@ def test_a_tam_step_for_a_customer_without_one_says_nobody_was_assigned(workdir)
     assert not [a for a in breach.decision.actions if a.type == "assign"]
     [note] = [a.body for a in breach.decision.actions if a.type == "internal_note"]
     assert note.endswith("No Technical Account Manager is on record for this customer: the ticket was not reassigned.")
+
+
+def test_phi_redaction_in_logs_cannot_be_turned_off(workdir):
+    """``redact_in_logs: false`` loaded and changed nothing: slabridge never logs ticket text. Now it says so."""
+    path = workdir / "contracts" / "interopion.yaml"
+    text = path.read_text()
+    assert "\nphi:\n" in text
+    path.write_text(text.replace("\nphi:\n", "\nphi:\n  redact_in_logs: false\n"))
+    assert any(": phi.redact_in_logs: Input should be True" in p for p in problems_of(workdir))
+
+
+def test_the_billing_exhausted_reply_answers_where_the_incidents_check_gives_none(workdir):
+    """It was read from the file and never sent: the check's own reply was the only one."""
+    from datetime import datetime, timezone
+
+    from slabridge.config import Settings
+    from slabridge.models import Organization, Person, TicketEvent, TicketRef
+    from slabridge.plugins import Plugins
+    from slabridge.simulation import Simulation
+
+    path = workdir / "contracts" / "triage-desk.yaml"
+    text = path.read_text()
+    start = text.index("      reply: >-\n        Your account has no Service & Support Incidents left.")
+    end = text.index("\n\nbilling:")
+    path.write_text(text[:start].rstrip("\n") + text[end:].replace(
+        "\nbilling:\n", "\nbilling:\n  exhausted_reply: No incidents are left on your account.\n", 1))
+    directory, problems = load(workdir / "contracts", workdir / "customers.yaml")
+    assert problems == []
+    at = datetime(2026, 4, 7, 13, 0, tzinfo=timezone.utc)
+    outcome = Simulation(Plugins(Settings(), load_entry_points=False), directory).feed(TicketEvent(
+        vendor="zendesk", delivery_id="d1", ticket=TicketRef(vendor="zendesk", id="5"), kind="created",
+        requester=Person(email="sam@initech.example"), organization=Organization(id="502"), subject="Printer",
+        description="Blank pages.", created_at=at, occurred_at=at))
+    assert outcome.decision.entitlement == "not entitled"
+    assert [a.body for a in outcome.decision.actions if a.type == "public_reply"] == [
+        "No incidents are left on your account."]
