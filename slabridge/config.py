@@ -261,6 +261,8 @@ def problems(settings: Settings, connectors: dict[str, Any]) -> list[str]:
         if name not in connectors:
             found.append(f"{where}: no installed connector is called {name!r} "
                          f"(installed: {', '.join(sorted(connectors)) or 'none'})")
+        elif checked := getattr(connectors[name], "option_problems", None):  # a connector not built on Connector
+            found += [f"{settings.source}: {problem}" for problem in checked(vendor)]
         if not vendor.base_url:
             found.append(f"{where}.base_url: required when the vendor is enabled")
         if not vendor.webhook_secrets_env:

@@ -52,11 +52,46 @@ class WebhookRequest:
         return self.headers.get(name)
 
 
+class OptionError(ValueError):
+    """A connector option in the configuration has a value the connector cannot use: the operator's to mend,
+    not the sender's fault."""
+
+
 class Connector(ABC):
-    """One helpdesk. Subclasses set ``name`` and implement the three methods."""
+    """One helpdesk. Subclasses set ``name`` and implement the three methods.
+
+    ``options`` declares what ``vendors.<name>.options`` may hold: each key and the type its value must have
+    (``slabridge check`` reports any other key, and a value of another type); None leaves them unchecked.
+    Read them with :meth:`option`.
+    """
 
     name: ClassVar[str]
     version: ClassVar[str] = "0"
+    options: ClassVar[dict[str, type | tuple[str, ...]] | None] = None
+
+    def option(self, settings: VendorSettings, key: str, default=None):
+        """Option ``key`` as its declared type, or ``default`` if unset; :class:`OptionError` saying where and
+        what if its value is not of that type."""
+        value = settings.options.get(key)
+        if value is None:
+            return default
+        problem = option_problem(self.options.get(key) if self.options else None, value)
+        if problem:
+            raise OptionError(f"vendors.{self.name}.options.{key}: {problem}")
+        return value
+
+    def option_problems(self, settings: VendorSettings) -> list[str]:
+        """Each option key not declared in ``options`` and each value not of its type (``slabridge check``)."""
+        if self.options is None:
+            return []
+        found = []
+        for key, value in settings.options.items():
+            where = f"vendors.{self.name}.options.{key}"
+            if key not in self.options:
+                found.append(f"{where}: not an option of {self.name} (its options: {', '.join(sorted(self.options))})")
+            elif problem := option_problem(self.options[key], value):
+                found.append(f"{where}: {problem}")
+        return found
 
     @abstractmethod
     def verify(self, request: WebhookRequest, settings: VendorSettings) -> None:
@@ -133,6 +168,19 @@ class Connector(ABC):
             verify=tls_context(),
             transport=vendor_transport(settings.base_url or "", tls_context()),
         )
+
+
+def option_problem(kind: type | tuple[str, ...] | None, value) -> str | None:
+    """Why ``value`` is not of option type ``kind`` (float: a number above zero; a tuple: one of its texts), or
+    None."""
+    if isinstance(kind, tuple):
+        return None if value in kind else f"not one of {', '.join(kind)}"
+    if kind is None or (kind is str and isinstance(value, str)) or (kind is dict and isinstance(value, dict)):
+        return None
+    if kind in (float, int) and isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return None if kind is float or value == int(value) else "not a whole number"
+    names = {float: "a number above zero", int: "a whole number above zero", str: "text", dict: "a table"}
+    return f"not {names.get(kind, kind.__name__)}"
 
 
 @functools.lru_cache(maxsize=1)

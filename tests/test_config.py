@@ -146,3 +146,30 @@ def test_a_vendor_not_configured_gets_the_defaults_which_cannot_be_changed():
     with pytest.raises(pydantic.ValidationError):
         unconfigured.enabled = True  # shared by every call: frozen
     assert not settings.vendor("freshdesk").enabled
+
+
+def test_a_connector_option_it_does_not_have_or_of_the_wrong_type_is_a_problem(tmp_path, monkeypatch):
+    """A misspelt option was ignored without a word (the default applied); a value of the wrong type failed every
+    webhook as a 422 blaming the sender (``ValueError while reading it at connector.py:verify``)."""
+    from slabridge.plugins import Plugins
+
+    monkeypatch.setenv("ZD_SECRET", "s")
+    monkeypatch.setenv("JIRA_SECRET", "s")
+    path = write(tmp_path, """
+[vendors.zendesk]
+enabled = true
+base_url = "https://acme.zendesk.com"
+webhook_secrets_env = ["ZD_SECRET"]
+options = { signature_tolerence_seconds = 600 }
+[vendors.jira]
+enabled = true
+base_url = "https://acme.atlassian.net"
+webhook_secrets_env = ["JIRA_SECRET"]
+options = { comment_api = "service_desk", timestamp_tolerance_seconds = "1h", organization_field = "customfield_1" }
+""")
+    settings = config.load(path, environ={})
+    assert config.problems(settings, Plugins(settings).connectors) == [
+        f"{path}: vendors.zendesk.options.signature_tolerence_seconds: not an option of zendesk (its options: "
+        "signature_tolerance_seconds)",
+        f"{path}: vendors.jira.options.comment_api: not one of servicedesk, platform",
+        f"{path}: vendors.jira.options.timestamp_tolerance_seconds: not a number above zero"]

@@ -108,3 +108,24 @@ def test_signals_arriving_while_the_handlers_are_given_back_leave_no_traceback()
     assert done.returncode == 0 and done.stdout.strip() == "done", done.stderr
     assert "race condition" not in done.stderr
     assert "OSError: another" in done.stderr
+
+
+def test_a_worker_says_at_start_what_slabridge_check_would_report(tmp_path):
+    """A misspelt connector option, or a secret not set, was silent until webhooks failed."""
+    (tmp_path / "slabridge.toml").write_text(
+        f'database_url = "sqlite:///{tmp_path}/w.db"\n[vendors.zendesk]\nenabled = true\n'
+        'base_url = "https://acme.zendesk.com"\nwebhook_secrets_env = ["UNSET_ZD_SECRET"]\n'
+        'options = { signature_tolerence_seconds = 600 }\n')
+    env = {k: v for k, v in os.environ.items() if k != "UNSET_ZD_SECRET" and not k.startswith("SLABRIDGE_")}
+    subprocess.run([sys.executable, "-m", "slabridge", "db", "upgrade"], env=env, cwd=tmp_path, check=True,
+                   capture_output=True, timeout=120)
+    process = subprocess.Popen([sys.executable, "-m", "slabridge", "worker"], cwd=tmp_path, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = [process.stdout.readline() for _ in range(3)]
+    process.terminate()
+    output, _ = process.communicate(timeout=30)
+    said = "".join(lines)
+    assert "warning: " in said
+    assert "vendors.zendesk.options.signature_tolerence_seconds: not an option of zendesk" in said
+    assert "environment variable UNSET_ZD_SECRET is not set" in said and "slabridge worker:" in said + output
+    assert process.returncode == 0

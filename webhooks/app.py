@@ -23,7 +23,7 @@ from werkzeug.exceptions import HTTPException
 
 from slabridge import config, logs, metrics
 from slabridge.config import ConfigError, Settings
-from slabridge.connectors import WebhookRejected, WebhookRequest
+from slabridge.connectors import OptionError, WebhookRejected, WebhookRequest
 from slabridge.models import problems
 from slabridge.plugins import Plugins
 from slabridge.intake import StoreUnavailable
@@ -71,6 +71,11 @@ def create_app(settings: Settings | None = None, plugins: Plugins | None = None,
             event = connector.parse(incoming, vendor_settings)
         except WebhookRejected as rejected:
             return refuse(vendor, rejected.status, rejected.message)
+        except OptionError as exc:  # the configuration's fault, not the sender's: it sends again on a 503
+            log.error("%s webhook not accepted: %s", vendor, exc, extra={"vendor": vendor, "status": 503})
+            metrics.WEBHOOKS.labels(vendor, "unavailable", "503").inc()
+            return _error(503, f"the receiver's configuration must be mended ({exc}); the event was not accepted, "
+                               "send it again later")
         except ValidationError as exc:  # the connector read it, but what it read is not a valid event
             return refuse(vendor, 422, f"the body does not make a valid event: {problems(exc)}")
         except Exception as exc:  # noqa: BLE001 - signed, but not a shape the connector can read: the sender's fault

@@ -51,6 +51,7 @@ SIMPLE_JSON = {"ticket_id": "ticket.id", "ticket_subject": "ticket.subject",
 class FreshdeskConnector(Connector):
     name = "freshdesk"
     version = "0.1.0"
+    options = {"secret_header": str, "dedupe_window_seconds": int}
 
     def ticket_url(self, settings: VendorSettings, ticket_id: str) -> str | None:
         """The agent's view of the ticket: ``{base_url}/a/tickets/<id>``."""
@@ -62,7 +63,7 @@ class FreshdeskConnector(Connector):
         return f"group {group!r} has no {self.name} id: map it in vendors.{self.name}.groups (e.g. {group} = 360001)"
 
     def verify(self, request: WebhookRequest, settings: VendorSettings) -> None:
-        header = settings.options.get("secret_header", DEFAULT_SECRET_HEADER)
+        header = self.option(settings, "secret_header", DEFAULT_SECRET_HEADER)
         presented = (request.header(header) or "").encode()
         if not presented:
             raise WebhookRejected(401, f"missing {header} header")
@@ -80,7 +81,7 @@ class FreshdeskConnector(Connector):
         return "actor" in payload or "freshdesk_webhook" in payload
 
     def parse(self, request: WebhookRequest, settings: VendorSettings) -> TicketEvent:
-        window = int(settings.options.get("dedupe_window_seconds", 600))
+        window = int(self.option(settings, "dedupe_window_seconds", 600))
         delivery = f"{content_hash(request.body)}@{int(request.received_at.timestamp()) // window}"
         return self.event_from(json_object(request), delivery, request.received_at, settings)
 

@@ -34,6 +34,8 @@ ISSUE_FIELDS = {"subject": "summary", "description": "description", "priority": 
 class JiraConnector(Connector):
     name = "jira"
     version = "0.1.0"
+    options = {"organization_field": str, "group_field": str, "timestamp_tolerance_seconds": float,
+               "comment_api": ("servicedesk", "platform"), "internal_role": str, "transitions": dict}
 
     def verify(self, request: WebhookRequest, settings: VendorSettings) -> None:
         presented = request.header(SIGNATURE) or ""
@@ -64,7 +66,7 @@ class JiraConnector(Connector):
         if not delivery:
             raise WebhookRejected(422, f"missing {IDENTIFIER} header")
         event = self.event_from(data, delivery, request.received_at, settings)
-        tolerance = timedelta(seconds=float(settings.options.get("timestamp_tolerance_seconds", 3600)))
+        tolerance = timedelta(seconds=self.option(settings, "timestamp_tolerance_seconds", 3600))
         if "timestamp" in data and abs(request.received_at - event.occurred_at) > tolerance:
             raise WebhookRejected(401, f"timestamp is outside the {tolerance} tolerance (stale or replayed)")
         return event
@@ -117,7 +119,7 @@ class JiraConnector(Connector):
                 update["requester"] = requester.model_copy(update={"email": user["email"],
                                                                    "name": requester.name or user.get("name")})
         field = settings.options.get("organization_field")
-        service_desk = settings.options.get("comment_api", "servicedesk") == "servicedesk"
+        service_desk = self.option(settings, "comment_api", "servicedesk") == "servicedesk"
         if (requester.id and event.organization.id is None and service_desk
                 and (not field or "organization" in event.absent)):
             organization = lookups.get(self.name, "organization", requester.id)

@@ -39,6 +39,7 @@ ENVELOPE_KINDS = {
 class ZendeskConnector(Connector):
     name = "zendesk"
     version = "0.1.0"
+    options = {"signature_tolerance_seconds": float}
 
     def ticket_url(self, settings: VendorSettings, ticket_id: str) -> str | None:
         """The agent's view of the ticket: ``{base_url}/agent/tickets/<id>``."""
@@ -62,7 +63,7 @@ class ZendeskConnector(Connector):
             sent_at = parse_instant(stamp)
         except (ValueError, OverflowError):
             raise WebhookRejected(401, f"{TIMESTAMP} is not an ISO-8601 timestamp") from None
-        tolerance = timedelta(seconds=float(settings.options.get("signature_tolerance_seconds", 300)))
+        tolerance = timedelta(seconds=self.option(settings, "signature_tolerance_seconds", 300))
         if abs(request.received_at - sent_at) > tolerance:
             raise WebhookRejected(401, f"{TIMESTAMP} is outside the {tolerance} tolerance (stale or replayed)")
 

@@ -102,6 +102,7 @@ def serve(obj: Context, host: str, port: int, workers: int) -> None:
 
     settings = obj.settings()
     plugins, store, directory = obj.plugins(settings), obj.store(settings), obj.directory(settings)
+    _warn(config_module.problems(settings, plugins.connectors))
     app = create_app(settings, plugins, store)
     stop = threading.Event()
     threads = worker_threads(store, plugins, directory, workers, stop)
@@ -123,6 +124,13 @@ def serve(obj: Context, host: str, port: int, workers: int) -> None:
     click.echo("slabridge stopped")
 
 
+def _warn(problems: list[str]) -> None:
+    """What ``slabridge check`` would report of the configuration, said at start (a missing secret, an option
+    of the wrong type): the process runs, and the first webhooks show why they fail."""
+    for problem in problems:
+        click.echo(f"warning: {problem} (slabridge check lists every problem)", err=True)
+
+
 @main.command()
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64))
 @click.pass_obj
@@ -134,6 +142,7 @@ def worker(obj: Context, threads: int) -> None:
     settings = obj.settings()
     logs.configure(settings.log_level, settings.log_format)
     plugins, store, directory = obj.plugins(settings), obj.store(settings), obj.directory(settings)
+    _warn(config_module.problems(settings, plugins.connectors))
     stop = threading.Event()
     pool = worker_threads(store, plugins, directory, threads, stop)
     heap.settle()  # what is built by now lives until exit: no collector pass need walk it

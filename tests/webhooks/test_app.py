@@ -314,3 +314,17 @@ def test_the_clock_skew_allowed_is_a_setting(settings, store, signed, sign):
     client = create_app(settings, Plugins(settings), store).test_client()
     body = dated(signed, "zendesk", (datetime.now(timezone.utc) + timedelta(hours=30)).isoformat())
     assert post(client, "zendesk", sign("zendesk", body), body).status_code == 202
+
+
+def test_a_connector_option_of_the_wrong_type_is_a_503_the_sender_retries_not_a_422(settings, store, signed, caplog):
+    settings.vendors["zendesk"].options["signature_tolerance_seconds"] = "five minutes"
+    client = create_app(settings, Plugins(settings), store).test_client()
+    headers, body = signed("zendesk", "12")
+    answer = post(client, "zendesk", headers, body)
+    assert answer.status_code == 503
+    assert answer.json["message"] == (
+        "the receiver's configuration must be mended (vendors.zendesk.options.signature_tolerance_seconds: not a "
+        "number above zero); the event was not accepted, send it again later")
+    assert store.rows("inbox") == [] and "signature_tolerance_seconds" in caplog.text
+    settings.vendors["zendesk"].options["signature_tolerance_seconds"] = 300  # mended: the redelivery is taken
+    assert post(client, "zendesk", headers, body).status_code == 202
