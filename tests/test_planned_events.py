@@ -116,6 +116,10 @@ def test_a_worker_thread_sees_a_new_planned_event_while_another_worker_on_the_di
      "ends"),
     ({"customer": "northwind-clinic", "kind": "k", "from": "soon", "to": "2026-01-01T00:00Z"}, 422, "from"),
     ({"customer": "northwind-clinic", "from": "2026-01-01T00:00Z", "to": "2026-01-02T00:00Z"}, 422, "field kind"),
+    ({"customer": "northwind-clinic", "kind": "k", "from": "0001-01-01T00:00+01:00", "to": "2026-01-01T00:00Z"}, 422,
+     "the planned event is outside the instants slabridge computes with (1970 to 2199)"),
+    ({"customer": "northwind-clinic", "kind": "k", "from": "2026-01-01T00:00Z", "to": "9999-12-31T23:00-05:00"}, 422,
+     "the planned event is outside the instants slabridge computes with"),
     ([1, 2], 400, "JSON object"),
 ])
 def test_bad_planned_events_get_a_clear_error_and_store_nothing(system, body, status, message):
@@ -147,3 +151,16 @@ def test_events_command_adds_lists_and_removes(tmp_path, monkeypatch):
     assert bad.exit_code == 2 and "UTC offset" in bad.output
     assert run("events", "remove", "1").exit_code == 0
     assert "no planned events" in run("events", "list").output
+
+
+def test_a_stored_planned_event_dated_beyond_what_slabridge_computes_with_is_left_out_not_fatal(system, sign, caplog):
+    """Added before the check above, it failed every decision of its customer's tickets (``year 0 is out of
+    range`` reading it back) and ``slabridge events list`` with them."""
+    receiver, worker, store = system
+    plus_one = timezone(timedelta(hours=1))  # 0001-01-01T00:00+01:00 is in the year 0 in UTC
+    store.add_planned_event("northwind-clinic", "software_upgrade", datetime(1, 1, 1, 0, tzinfo=plus_one),
+                            datetime(1, 1, 1, 5, tzinfo=plus_one))
+    send_site_down(receiver, sign, "703")
+    assert worker.process_events() == 1 and severity_of(store, "703") == "emergency"
+    assert store.planned_events() == [] and "`slabridge events remove 1` deletes it" in caplog.text
+    assert store.remove_planned_event(1)
