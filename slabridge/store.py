@@ -701,7 +701,7 @@ class Store:
         found = []
         for r in rows:  # one added before instants were checked is left out: each decision of its customer failed
             try:
-                starts, ends = datetime.fromtimestamp(r.starts, timezone.utc), datetime.fromtimestamp(r.ends, timezone.utc)
+                starts, ends = (datetime.fromtimestamp(t, timezone.utc) for t in (r.starts, r.ends))
             except (ValueError, OverflowError, OSError):
                 log.warning("planned event %s of %s is dated outside what slabridge computes with: left out; "
                             "`slabridge events remove %s` deletes it", r.id, r.customer, r.id)
