@@ -20,7 +20,7 @@ from pydantic import AfterValidator, ConfigDict, Field, ValidationError, model_v
 from . import yamlfile
 from .calendar import HolidaySpec
 from .contract import Contract, Route, Strict, cross_check
-from .timeparse import EARLIEST, LATEST, OUT_OF_RANGE
+from .timeparse import OUT_OF_RANGE, computable
 
 
 def _address(value: str) -> str:
@@ -76,7 +76,7 @@ class PlannedEvent(Strict):
             raise ValueError("from and to need a UTC offset (e.g. 2026-03-10T22:00:00-05:00)")
         if self.ends <= self.starts:
             raise ValueError(f"the planned event ends ({self.ends.isoformat()}) before it starts")
-        if not (EARLIEST <= self.starts and self.ends < LATEST):
+        if not (computable(self.starts) and computable(self.ends)):
             raise ValueError(f"the planned event is {OUT_OF_RANGE}")
         return self
 

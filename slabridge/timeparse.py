@@ -14,9 +14,14 @@ LATEST = datetime(2200, 1, 1, tzinfo=timezone.utc)
 OUT_OF_RANGE = f"outside the instants slabridge computes with ({EARLIEST.year} to {LATEST.year - 1})"
 
 
+def computable(when: datetime) -> bool:
+    """Whether slabridge computes with ``when`` (see :data:`EARLIEST`)."""
+    return EARLIEST <= when < LATEST
+
+
 def supported(when: datetime) -> datetime:
-    """``when`` if slabridge can compute with it (see :data:`EARLIEST`); ValueError naming the range if not."""
-    if not EARLIEST <= when < LATEST:
+    """``when`` if slabridge computes with it; ValueError naming the range if not."""
+    if not computable(when):
         raise ValueError(OUT_OF_RANGE)
     return when
 

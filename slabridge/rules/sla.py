@@ -24,7 +24,7 @@ from slabridge.calendar import Calendar
 from slabridge.clocks import MetricClock
 from slabridge.contract import Target
 from slabridge.models import EventKind, Reason
-from slabridge.timeparse import EARLIEST, LATEST, OUT_OF_RANGE, iso, parse_instant, start_of_day, utc
+from slabridge.timeparse import OUT_OF_RANGE, computable, iso, parse_instant, start_of_day, utc
 from slabridge.verdicts import Deadline, Verdict
 
 from .matching import by_support, calendars_for
@@ -194,7 +194,7 @@ def _field_instant(value, metric, contract) -> tuple[datetime | None, str | None
         when = parse_instant(value)
     except (TypeError, ValueError, OverflowError):
         return None, "holds no date and time"
-    if not EARLIEST <= when < LATEST:
+    if not computable(when):
         return None, f"holds an instant {OUT_OF_RANGE}"
     return when, None
 
