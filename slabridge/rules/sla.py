@@ -47,9 +47,10 @@ class SlaRules:
         calendar_for = calendars_for(contract, customer)
         created = event.created_at or event.occurred_at
         out, replies, at = [], _replies(event), utc(now)
+        status = event.status.lower() if event.status else None  # statuses compare in any case
         for name, metric in contract.metrics.items():
             clock = _advance(state.clocks.get(name) or MetricClock(metric=name), metric, event, created, replies,
-                             contract)
+                             status, contract)
             clock_state = clock.state
             if clock_state == "idle":
                 if metric.start_field and (why := _not_started(name, metric, event, created, contract)):
@@ -146,8 +147,9 @@ def _replies(event) -> tuple[bool, bool, bool]:
     return support, automated, not support
 
 
-def _advance(clock: MetricClock, metric, event, created, replies: tuple[bool, bool, bool], contract) -> MetricClock:
-    """Apply one event (its :func:`_replies`) to a metric's clock."""
+def _advance(clock: MetricClock, metric, event, created, replies: tuple[bool, bool, bool], status: str | None,
+             contract) -> MetricClock:
+    """Apply one event (its :func:`_replies`, its status lower-cased) to a metric's clock."""
     at, clock_state = event.occurred_at, clock.state
     if clock_state != "idle" and utc(last := clock.last_change) > utc(at):
         at = last  # an event older than the clock's last change (delivered late) moves it from there
@@ -170,7 +172,7 @@ def _advance(clock: MetricClock, metric, event, created, replies: tuple[bool, bo
             return clock.stop(at)
         if support_reply and metric.kind == "periodic_update":
             return clock.reset(at)
-        stop_tags, status = metric.stop_tags, event.status.lower() if event.status else None
+        stop_tags = metric.stop_tags
         if (stop_tags and any(t in event.tags for t in stop_tags)) or status in metric.stopping:
             return clock.stop(at)
         paused = status in metric.pausing
