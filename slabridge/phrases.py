@@ -6,8 +6,9 @@ ignored), each word is reduced to its Snowball stem in the contract's language,
 and a phrase matches its stems in order, side by side, where ``...`` lets up to
 :data:`MAX_GAP` other words stand between two parts. Where stems collide
 ("customer" and "customization" are both *custom*), a phrase word ending in ``*``
-matches the words that begin with it instead (``customiz*``). What a match
-reports is the contract's phrase, never the ticket's words (they may hold PHI).
+matches the words that begin with it instead (``customiz*``), and one written
+``=word`` matches that word alone (``=appeal``: "APPEAL", not "appealing"). What a
+match reports is the contract's phrase, never the ticket's words (they may hold PHI).
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ def indexed(text: str, language: str = "english") -> str:
 
 
 def _token(word: str, language: str) -> str:
+    if word.startswith("=") and not word.endswith("*"):  # the word itself, in any case
+        return rf"{re.escape(word[1:])}{SEP}[^ ]*"
+    word = word.lstrip("=")
     if word.endswith("*") and word.rstrip("*"):
         return rf"{re.escape(word.rstrip('*'))}[^ {SEP}]*{SEP}[^ ]*"
     return rf"[^ {SEP}]*{SEP}{re.escape(_stemmer(language).stemWord(word))}"
@@ -64,7 +68,7 @@ def _token(word: str, language: str) -> str:
 
 def phrase_parts(phrase: str, language: str = "english") -> list[list[str]]:
     """Each ``...``-separated part of a phrase as its word patterns (empty for a part with no words)."""
-    return [[_token(w, language) for w in re.findall(r"[^\W_]+(?:'[^\W_]+)*\*?", part.lower())]
+    return [[_token(w, language) for w in re.findall(r"=?[^\W_]+(?:'[^\W_]+)*\*?", part.lower())]
             for part in phrase.split(GAP)]
 
 

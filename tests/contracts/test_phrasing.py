@@ -67,6 +67,9 @@ def test_each_level_is_recognised_from_ordinary_wording(contract_id, text, level
     ("site ... down", "the site is DOWN", True), ("site ... down", "site. It went", False),
     ("log on", "can't log-on", True), ("customiz*", "a customer visit", False),
     ("customiz*", "customized forms", True), ("data loss", "we LOST data", False),
+    ("=appeal", "I APPEAL this", True), ("=appeal", "the new screen is appealing", False),
+    ("=appeal", "we appealed", False), ("appeal", "the new screen is appealing", True),
+    ("please ... =appeal", "please do appeal.", True), ("=custom*", "customized forms", True),
 ])
 def test_phrases_match_word_stems_not_letters(phrase, text, hit):
     assert (first_phrase([phrase], text) == phrase) is hit
@@ -99,3 +102,31 @@ def test_threads_matching_phrases_at_once_get_the_answers_one_thread_gets(freque
     indexed.cache_clear()
     answers = at_once(6, lambda index: [indexed(text) for text in texts[index::6]])
     assert all(answers[index] == expected[index::6] for index in range(6))
+
+
+@pytest.mark.parametrize("comment, appealed", [
+    ("I appeal this, it only affects one report.", True), ("APPEAL", True),
+    ("The new scheduling screen is very appealing, thanks.", False), ("We appealed to our board.", False),
+])
+def test_interopions_appeal_is_the_word_it_asks_for_not_its_stem(comment, appealed):
+    """The reply says "reply with the word APPEAL"; matched by its stem, "appealing" routed the ticket to Support
+    management and froze its priority."""
+    from datetime import timedelta
+
+    from slabridge.config import Settings
+    from slabridge.models import Actor, Comment, Organization, Person
+    from slabridge.simulation import Simulation
+
+    sim = Simulation(Plugins(Settings(), load_entry_points=False),
+                     load(ROOT / "examples" / "contracts", ROOT / "examples" / "customers.yaml")[0])
+
+    def event(n, kind, **kw):
+        return TicketEvent(vendor="zendesk", delivery_id=f"d{n}", ticket=TicketRef(vendor="zendesk", id="101"),
+                           kind=kind, requester=Person(email="casey@fabrikam.example"),
+                           organization=Organization(id="9100"), priority="normal", subject="Scheduling inoperable",
+                           description="The scheduling module is inoperable for all users.", created_at=NOW,
+                           occurred_at=NOW + timedelta(minutes=n), **kw)
+
+    assert sim.feed(event(0, "created")).decision.severity == "P1"  # reclassified from P3, and told how to appeal
+    outcome = sim.feed(event(20, "comment", comment=Comment(author=Actor(email="casey@fabrikam.example"), body=comment)))
+    assert any(r.rule == "classify.appeal" for r in outcome.decision.reasons) is appealed
