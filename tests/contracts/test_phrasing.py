@@ -128,5 +128,6 @@ def test_interopions_appeal_is_the_word_it_asks_for_not_its_stem(comment, appeal
                            occurred_at=NOW + timedelta(minutes=n), **kw)
 
     assert sim.feed(event(0, "created")).decision.severity == "P1"  # reclassified from P3, and told how to appeal
-    outcome = sim.feed(event(20, "comment", comment=Comment(author=Actor(email="casey@fabrikam.example"), body=comment)))
+    words = Comment(author=Actor(email="casey@fabrikam.example"), body=comment)
+    outcome = sim.feed(event(20, "comment", comment=words))
     assert any(r.rule == "classify.appeal" for r in outcome.decision.reasons) is appealed
