@@ -152,5 +152,11 @@ def by_support(author, event) -> bool:
     """The author is on support's side: flagged an agent, else anyone but the requester."""
     if author.is_agent is not None:
         return author.is_agent
-    return not (author.email and author.email == event.requester.email) and not (
-        author.id and author.id == event.requester.id)
+    return not is_requester(author, event)
+
+
+def is_requester(author, event) -> bool:
+    """The author is the ticket's requester: the same id, or the same e-mail in any case."""
+    requester = event.requester
+    return bool((author.id and author.id == requester.id) or (
+        author.email and requester.email and author.email.lower() == requester.email.lower()))

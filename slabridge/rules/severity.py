@@ -17,7 +17,8 @@ from slabridge.verdicts import Classification
 
 from slabridge.phrases import first_phrase
 
-from .matching import calendars_for, field_holds, first_pattern, level_of, matches, ticket_text, vendor_priority
+from .matching import (calendars_for, field_holds, first_pattern, is_requester, level_of, matches, ticket_text,
+                       vendor_priority)
 
 
 class SeverityRules:
@@ -190,7 +191,7 @@ class SeverityRules:
             return True
         comment = event.comment
         return bool(comment and not comment.author.is_agent and not comment.author.is_automation
-                    and comment.author.email in (None, event.requester.email)
+                    and (comment.author.email is None or is_requester(comment.author, event))
                     and first_phrase(appeal.phrases, comment.body, contract.language))
 
 

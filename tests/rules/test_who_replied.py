@@ -1,0 +1,36 @@
+"""Who wrote a comment, where the helpdesk does not flag agents (Zendesk): the requester by id, or by e-mail in
+any case. A requester's own reply under another case of their e-mail counted as support's first response."""
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from slabridge.config import Settings
+from slabridge.directory import load
+from slabridge.models import Actor, Comment, Organization, Person, TicketEvent, TicketRef
+from slabridge.plugins import Plugins
+from slabridge.simulation import Simulation
+
+ROOT = Path(__file__).resolve().parents[2]
+T0 = datetime.fromisoformat("2026-03-09T10:00:00-06:00")
+
+
+def event(n: int, minutes: int, **kw) -> TicketEvent:
+    fields = dict(vendor="zendesk", delivery_id=f"d{n}", ticket=TicketRef(vendor="zendesk", id="1"), kind="created",
+                  requester=Person(email="casey@fabrikam.example"), organization=Organization(id="9100"),
+                  priority="normal", subject="Report", description="A report is slow.", created_at=T0,
+                  occurred_at=T0 + timedelta(minutes=minutes))
+    return TicketEvent(**{**fields, **kw})
+
+
+@pytest.mark.parametrize("author, stops", [
+    (Actor(email="Casey@Fabrikam.EXAMPLE"), False), (Actor(email="casey@fabrikam.example"), False),
+    (Actor(email="alex@support.example"), True), (Actor(email="alex@support.example", is_agent=False), False),
+])
+def test_a_public_reply_stops_the_first_response_only_if_support_wrote_it(author, stops):
+    sim = Simulation(Plugins(Settings(), load_entry_points=False),
+                     load(ROOT / "examples" / "contracts", ROOT / "examples" / "customers.yaml")[0])
+    sim.feed(event(1, 0))
+    outcome = sim.feed(event(2, 10, kind="comment", comment=Comment(author=author, body="Any news on this?")))
+    assert (outcome.state.clocks["first_response"].state == "stopped") is stops
