@@ -24,11 +24,12 @@ def _pattern(pattern: str) -> re.Pattern:
 
 
 def ticket_text(event: TicketEvent) -> str:
-    """Subject, description and the customer's latest comment: what classification reads."""
+    """Subject, description and the customer's latest comment: what classification reads. Support's words are
+    not the customer's: an agent asking "is the whole system down?" describes nothing."""
     parts = [event.subject, event.description]
-    author = event.comment.author if event.comment else None
-    if event.comment and event.comment.public and not author.is_agent and not author.is_automation:
-        parts.append(event.comment.body)
+    comment = event.comment
+    if comment and comment.public and not comment.author.is_automation and not by_support(comment.author, event):
+        parts.append(comment.body)
     return "\n".join(p for p in parts if p)
 
 
@@ -149,10 +150,11 @@ def explain(contract: Contract, text: str) -> list[str]:
 
 
 def by_support(author, event) -> bool:
-    """The author is on support's side: flagged an agent, else anyone but the requester."""
-    if author.is_agent is not None:
-        return author.is_agent
-    return not is_requester(author, event)
+    """The author is on support's side: never the requester (a colleague with an agent's account who raised the
+    ticket writes as its customer), else as the helpdesk flags them, else anyone."""
+    if is_requester(author, event):
+        return False
+    return author.is_agent if author.is_agent is not None else True
 
 
 def is_requester(author, event) -> bool:

@@ -17,8 +17,8 @@ from slabridge.verdicts import Classification
 
 from slabridge.phrases import first_phrase
 
-from .matching import (calendars_for, field_holds, first_pattern, is_requester, level_of, matches, ticket_text,
-                       vendor_priority)
+from .matching import (by_support, calendars_for, field_holds, first_pattern, is_requester, level_of, matches,
+                       ticket_text, vendor_priority)
 
 
 class SeverityRules:
@@ -140,7 +140,7 @@ class SeverityRules:
         actor = event.actor
         by_agent = actor.is_agent is True or (actor.is_agent is None and not actor.is_automation and not actor.is_self
                                               and actor.id not in (None, event.requester.id)
-                                              and (actor.email or "") != (event.requester.email or ""))
+                                              and (actor.email or "").lower() != (event.requester.email or "").lower())
         before = memory.get("priority_after", last.priority if last else None)
         if last is None or shown is None or not by_agent or event.priority == before or "priority" in event.absent:
             return None
@@ -232,5 +232,5 @@ def _digest(shown, subject, description, tags, watched, planned) -> str:
 def _customer_words(event) -> bool:
     """The event brings new words from the customer (a public comment not by support)."""
     comment = event.comment
-    return bool(comment and comment.public and not comment.author.is_agent and not comment.author.is_automation
-                and comment.body)
+    return bool(comment and comment.public and comment.body and not comment.author.is_automation
+                and not by_support(comment.author, event))

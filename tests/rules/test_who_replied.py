@@ -34,3 +34,29 @@ def test_a_public_reply_stops_the_first_response_only_if_support_wrote_it(author
     sim.feed(event(1, 0))
     outcome = sim.feed(event(2, 10, kind="comment", comment=Comment(author=author, body="Any news on this?")))
     assert (outcome.state.clocks["first_response"].state == "stopped") is stops
+
+
+@pytest.mark.parametrize("author, severity", [
+    (Actor(email="alex@support.example"), "P3"),  # support asking: not the customer describing
+    (Actor(email="alex@support.example", is_agent=True), "P3"),
+    (Actor(email="Casey@fabrikam.example"), "P1"),  # the requester's own words
+])
+def test_classification_reads_the_customers_words_not_supports(author, severity):
+    """Where the helpdesk flags no agent (Zendesk), an agent's public "Is your whole system down and nobody can use
+    it?" reclassified the ticket P1: support's words were read as the customer's description."""
+    sim = Simulation(Plugins(Settings(), load_entry_points=False),
+                     load(ROOT / "examples" / "contracts", ROOT / "examples" / "customers.yaml")[0])
+    assert sim.feed(event(1, 0)).decision.severity == "P3"
+    words = Comment(author=author, body="Is your whole system down and nobody can use it?")
+    assert sim.feed(event(2, 10, kind="comment", comment=words)).decision.severity == severity
+
+
+def test_a_requester_with_an_agents_account_writes_as_the_customer():
+    """A colleague with an agent's account (Jira's atlassian account) who raised the ticket: their own comment is
+    the customer's, and does not answer it."""
+    sim = Simulation(Plugins(Settings(), load_entry_points=False),
+                     load(ROOT / "examples" / "contracts", ROOT / "examples" / "customers.yaml")[0])
+    sim.feed(event(1, 0))
+    colleague = Actor(id="557058:casey", email="casey@fabrikam.example", is_agent=True)
+    outcome = sim.feed(event(2, 10, kind="comment", comment=Comment(author=colleague, body="Any news on this?")))
+    assert outcome.state.clocks["first_response"].state == "running"
