@@ -71,6 +71,7 @@ class EscalationRules:
         return out + [status]
 
 
+NO_TAM = "No Technical Account Manager is on record for this customer: the ticket was not reassigned"
 _STEPS: ByIdentity[tuple[datetime, Escalation]] = ByIdentity()
 
 
@@ -89,8 +90,8 @@ def _step(step, threshold, calendar_for, vendor, customer, contract, metric) -> 
         group, assignee = step.route.for_vendor(vendor)
     text, note = f"{step.trigger} of {metric} at {iso(when)}: escalated to {step.level}", step.note
     if step.to_tam and group is None and assignee is None:  # said, not claimed: nobody was assigned
-        text += ", but no Technical Account Manager is on record for this customer: the ticket was not reassigned"
-        note = f"{note}\n\nNo Technical Account Manager is on record for this customer: the ticket was not reassigned."
+        text += f", but {NO_TAM[0].lower()}{NO_TAM[1:]}"
+        note = f"{note}\n\n{NO_TAM}."
     return when, Escalation(
         level=step.level, group=group, assignee=assignee, note=note,
         vendor_priority=vendor_priority(contract, vendor, step.priority) if step.priority else None,
