@@ -316,6 +316,10 @@ class Billing(Clause):
     appointment_field: str = Field(default="appointment_minutes",
                                    description="custom field agents set to a concluded appointment's minutes")
     appointment: AppointmentCharge | None = None
+    appointment_changes: Literal["correct", "charge_again"] = Field(default="correct", description=(
+        "a new value of the appointment field for an appointment already charged (the same label, or plain "
+        "minutes again): correct charges or gives back the difference; charge_again charges it as a further "
+        "appointment"))
     rollover_cap: int | None = Field(default=None, ge=0)
     exhausted_reply: str | None = Field(default=None, description=(
         "public reply when the incidents_available check refuses and gives no reply of its own"))

@@ -186,8 +186,11 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
             messages.append(("reply", verdict.reply))
         if verdict.wake_at:
             wake += [utc(t) for t in verdict.wake_at if t > now]
-        if verdict.memory:
-            memory.update(verdict.memory)
+        if verdict.memory:  # a key handed back as it was is no change: it never undoes another phase's
+            remembered = state.memory
+            for key, value in verdict.memory.items():
+                if key not in remembered or remembered[key] != value:
+                    memory[key] = value
         if verdict.charges:
             charges += verdict.charges
     if withdrawn:

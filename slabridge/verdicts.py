@@ -28,7 +28,9 @@ class Charge(Value):
 class Verdict(Value, kw_only=True):
     """What every phase may ask for.
 
-    ``memory`` updates what the rules remember about the ticket between events;
+    ``memory`` updates what the rules remember about the ticket between events (phases in order; a key
+    handed back with the value it had before the decision changes nothing, so a phase that returns the
+    whole memory never undoes an earlier phase's change; ``None`` forgets);
     ``wake_at`` are instants at which the ticket must be decided again even if
     no webhook arrives (durable timers); ``status`` closes or reopens it.
     """

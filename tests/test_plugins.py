@@ -238,3 +238,23 @@ def test_a_list_phase_answered_with_something_else_names_the_plugin_and_the_hook
     plugins.pm.register(Wrapper())
     with pytest.raises(TypeError, match=r"a plugin's slabridge_deadlines returned a Deadline, not a list"):
         plugins.deadlines(*arguments)
+
+
+def test_a_phase_handing_back_the_memory_it_read_does_not_undo_an_earlier_phases_change():
+    """Classification returns the whole memory it read; a key entitlement changed in the same decision kept
+    classification's stale value (a second appointment was charged again on every later event)."""
+    class Counting:
+        @hookimpl(tryfirst=True)
+        def slabridge_entitlement(self, state):
+            return Entitlement(entitled=True, plan="p", memory={"paid": state.memory.get("paid", 0) + 1})
+
+        @hookimpl(tryfirst=True)
+        def slabridge_classify(self, state):
+            return Classification(severity="s", memory={**state.memory, "seen": True, "gone": None})
+
+    plugins = Plugins(Settings(), extra=(Counting(),))
+    state = decide(EVENT, None, plugins, None, NOW).state
+    state = state.replace(memory={**state.memory, "gone": "old"})
+    for n in range(2, 4):
+        state = decide(EVENT.model_copy(update={"delivery_id": f"d{n}"}), state, plugins, None, NOW).state
+    assert (state.memory["paid"], state.memory["seen"], state.memory["gone"]) == (3, True, None)

@@ -97,18 +97,43 @@ class EntitlementRules:
                                   reason=f"ticket {event.ticket.key} turned over to the support team"))
             memory["charged"] = True
         value = event.custom_fields.get(billing.appointment_field)
-        done = list(state.memory.get("appointments_charged", []))
         unread = False
-        if value not in (None, "") and billing.appointment and str(value) not in done:
-            minutes = incidents.appointment_minutes(value)
-            if minutes is None:
+        if value not in (None, "") and billing.appointment:
+            text, minutes = str(value), incidents.appointment_minutes(value)
+            booked = _appointments(state.memory, billing)
+            key = incidents.appointment_label(value) if billing.appointment_changes == "correct" else text
+            before_text, before_cost = booked.get(key, (None, 0))
+            if text == before_text:
+                pass  # charged already
+            elif minutes is None:
                 unread = True
             else:
                 cost = incidents.appointment_cost(minutes, billing.appointment)
-                charges.append(Charge(customer=customer.id, delta=-cost,
-                                      reason=f"appointment of {minutes} min on {event.ticket.key}: {cost} incidents"))
-                memory["appointments_charged"] = done + [str(value)]
+                ticket = event.ticket.key
+                if before_text is None:
+                    reason = f"appointment of {minutes} min on {ticket}: {cost} incidents"
+                else:
+                    back = before_cost - cost
+                    reason = (f"appointment on {ticket} corrected from {before_text} to {minutes} min: {cost} "
+                              f"incidents in all, " + (f"{back} given back" if back > 0 else f"{-back} more"))
+                if cost != before_cost:
+                    charges.append(Charge(customer=customer.id, delta=before_cost - cost, reason=reason))
+                memory["appointments"] = {**booked, key: [text, cost]}
         return tuple(charges), memory, unread
+
+
+def _appointments(memory, billing) -> dict[str, list]:
+    """The ticket's appointments charged so far, by label (under ``charge_again``, by value): ``[value last
+    charged, incidents charged for it in all]``. A state from before corrections lists the values charged."""
+    if "appointments" in memory:
+        return memory["appointments"]
+    booked: dict[str, list] = {}
+    for text in memory.get("appointments_charged", ()):
+        key = incidents.appointment_label(text) if billing.appointment_changes == "correct" else text
+        minutes = incidents.appointment_minutes(text)
+        cost = incidents.appointment_cost(minutes, billing.appointment) if minutes else 0
+        booked[key] = [text, booked.get(key, ["", 0])[1] + cost]
+    return booked
 
 
 _TERMS: ByIdentity[tuple[tuple[str, ...], tuple[Reason, ...], str | None]] = ByIdentity()

@@ -23,6 +23,12 @@ def appointment_minutes(value: Any) -> int | None:
     return math.ceil(value)
 
 
+def appointment_label(value: Any) -> str:
+    """Which of a ticket's appointments a value of the field is about: the label before the minutes (``2`` of
+    ``2:45``), or ``""`` for plain minutes (the ticket's first appointment)."""
+    return value.rpartition(":")[0].strip() if isinstance(value, str) else ""
+
+
 def appointment_cost(minutes: int, charge: AppointmentCharge) -> int:
     """2 for the first hour, then 1 per further 30 minutes or part: 60 -> 2, 61 -> 3, 90 -> 3, 91 -> 4."""
     extra = max(0, minutes - charge.first_minutes)

@@ -203,12 +203,13 @@ def _still_defined(memory: dict, contract, reasons: list) -> dict:
     if ((not designated or designated in levels) and (not level or level in levels) and (not agent or agent in levels)
             and (not kind or kind in contract.request_types)):
         return memory  # the usual case, asked on every decision
-    gone = {name: memory.pop(name) for name in ("designated", "level", "agent_level")
+    gone = {name: memory[name] for name in ("designated", "level", "agent_level")
             if memory.get(name) and memory[name] not in levels}
     if kind and kind not in contract.request_types:
-        gone["request_type"] = memory.pop("request_type")
+        gone["request_type"] = kind
+    memory.update(dict.fromkeys(gone))  # forgotten: None, as the verdict's memory only sets keys
     if gone:
-        memory.pop("basis", None)
+        memory["basis"] = None
         reasons.append(Reason(rule="classify.contract_changed", inputs=gone, text="the contract no longer defines "
                               f"{', '.join(sorted(set(map(str, gone.values()))))}, which this ticket had: decided "
                               "afresh"))

@@ -19,8 +19,8 @@ def event(n: int, at: datetime, **kw) -> TicketEvent:
     """Fabrikam Health (Interopion's agreement): its system is down."""
     return TicketEvent(vendor="zendesk", delivery_id=f"d{n}", ticket=TicketRef(vendor="zendesk", id="1"),
                        requester=Person(email="casey@fabrikam.example"), organization=Organization(id="9100"),
-                       priority="urgent", subject="System down", description="The service is inoperable.",
-                       created_at=T0, occurred_at=at, **{"kind": "created", **kw})
+                       subject="System down", description="The service is inoperable.",
+                       created_at=T0, occurred_at=at, **{"kind": "created", "priority": "urgent", **kw})
 
 
 def revised(tmp_path: Path) -> Path:
@@ -63,7 +63,26 @@ def test_a_request_type_the_contract_no_longer_has_is_forgotten_and_what_it_stil
     reasons: list = []
     memory = _still_defined({"request_type": "retired", "level": "P2", "designated": "P3", "basis": "b"}, contract,
                             reasons)
-    assert memory == {"level": "P2", "designated": "P3"}
+    assert memory == {"request_type": None, "level": "P2", "designated": "P3", "basis": None}  # None: forgotten
     assert [(r.rule, r.inputs) for r in reasons] == [("classify.contract_changed", {"request_type": "retired"})]
     assert _still_defined({"request_type": "incident", "level": "P2", "basis": "b"}, contract, reasons) == {
         "request_type": "incident", "level": "P2", "basis": "b"} and len(reasons) == 1
+
+
+def test_an_agents_level_the_contract_no_longer_has_is_forgotten_once(tmp_path):
+    """The agent's level was taken out of the memory classification returned, but the engine only adds what a
+    phase returns: the state kept it, and every later decision said again that the contract no longer has it."""
+    customers = ROOT / "examples" / "customers.yaml"
+    before, after = load(ROOT / "examples" / "contracts", customers)[0], load(revised(tmp_path), customers)[0]
+    simulation = Simulation(Plugins(Settings(), load_entry_points=False), before)
+    simulation.feed(event(1, T0))
+    agent = Actor(id="a1", email="alex@support.example", is_agent=True)
+    lowered = simulation.feed(event(2, T0 + timedelta(minutes=5), kind="priority", priority="high", actor=agent))
+    assert lowered.state.memory["agent_level"] == "P2"
+    simulation.directory = after
+    changed = simulation.feed(event(3, T0 + timedelta(minutes=10), kind="updated", priority="high"))
+    assert [r.inputs for r in changed.decision.reasons if r.rule == "classify.contract_changed"] == [
+        {"designated": "P1", "level": "P2", "agent_level": "P2"}]
+    assert changed.state.memory["agent_level"] is None
+    later = simulation.feed(event(4, T0 + timedelta(minutes=20), kind="updated", priority="high"))
+    assert not [r for r in later.decision.reasons if r.rule == "classify.contract_changed"]

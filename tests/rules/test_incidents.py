@@ -28,20 +28,24 @@ def test_an_appointments_length_is_read_from_what_agents_enter(value, minutes):
     assert appointment_minutes(value) == minutes
 
 
-def test_an_appointment_length_that_cannot_be_read_charges_nothing_and_asks_once():
-    """``1h30`` failed every decision of the ticket (``invalid literal for int()``); ``0`` and ``-30`` charged
-    two incidents."""
+def _northwind(billing=None):
+    """A simulation over the example contracts (triage-desk's billing replaced by ``billing``'s fields), and a
+    maker of ticket 77's events with an appointment field."""
     from pathlib import Path
 
     from slabridge.config import Settings
     from slabridge.directory import load
-    from slabridge.models import InternalNote, Organization, Person, TicketEvent, TicketRef
+    from slabridge.models import Organization, Person, TicketEvent, TicketRef
     from slabridge.plugins import Plugins
     from slabridge.simulation import Simulation
 
     examples = Path(__file__).resolve().parents[2] / "examples"
-    sim = Simulation(Plugins(Settings(), load_entry_points=False), load(examples / "contracts",
-                                                                        examples / "customers.yaml")[0])
+    directory = load(examples / "contracts", examples / "customers.yaml")[0]
+    if billing:
+        contract = directory.contracts["triage-desk"]
+        directory.contracts["triage-desk"] = contract.model_copy(
+            update={"billing": contract.billing.model_copy(update=billing)})
+    sim = Simulation(Plugins(Settings(), load_entry_points=False), directory)
     opened = datetime(2026, 4, 9, 14, 0, tzinfo=timezone.utc)
 
     def event(n, length):
@@ -50,7 +54,15 @@ def test_an_appointment_length_that_cannot_be_read_charges_nothing_and_asks_once
                            organization=Organization(id="501"), subject="Printer", description="Printer offline.",
                            custom_fields={"appointment_minutes": length} if length else {}, created_at=opened,
                            occurred_at=opened + timedelta(minutes=n))
+    return sim, event
 
+
+def test_an_appointment_length_that_cannot_be_read_charges_nothing_and_asks_once():
+    """``1h30`` failed every decision of the ticket (``invalid literal for int()``); ``0`` and ``-30`` charged
+    two incidents."""
+    from slabridge.models import InternalNote
+
+    sim, event = _northwind()
     assert [c.delta for c in sim.feed(event(1, None)).charges] == [-1]  # the ticket, turned over
     unread = sim.feed(event(2, "1h30"))
     assert unread.charges == () and unread.decision.entitlement == "maintenance"
@@ -62,6 +74,48 @@ def test_an_appointment_length_that_cannot_be_read_charges_nothing_and_asks_once
     assert again.charges == () and not [a for a in again.decision.actions if isinstance(a, InternalNote)]
     assert [c.delta for c in sim.feed(event(4, "91")).charges] == [-4]  # mended: 2 + 2 for 31 more minutes
     assert sim.feed(event(5, "91")).charges == ()  # once
+
+
+def test_an_agent_who_corrects_an_appointments_minutes_is_charged_the_difference():
+    """An agent who mended ``91`` to ``61`` charged the customer 4 + 3 incidents for one appointment of an hour
+    and a minute: each distinct value was charged as an appointment of its own. And a further appointment
+    (``2:45``) was charged again on every later event of the ticket: classification handed back the memory it
+    had read, without the charge entitlement had just remembered."""
+    sim, event = _northwind()
+    sim.feed(event(1, None))
+    assert [c.delta for c in sim.feed(event(2, "91")).charges] == [-4]
+    [back] = sim.feed(event(3, "61")).charges
+    assert back.delta == 1 and back.reason == (
+        "appointment on zendesk:77 corrected from 91 to 61 min: 3 incidents in all, 1 given back")
+    assert [c.delta for c in sim.feed(event(4, "60")).charges] == [1]  # 3 -> 2
+    assert [c.delta for c in sim.feed(event(5, "120")).charges] == [-2]  # 2 -> 4
+    assert [c.delta for c in sim.feed(event(6, "2:45")).charges] == [-2]  # a further appointment: its own charge
+    assert [c.delta for c in sim.feed(event(7, "2:61")).charges] == [-1]  # that one corrected: 2 -> 3
+    assert sim.feed(event(8, "2:61")).charges == ()
+    assert sum(delta for _, delta, _ in sim.entries["northwind-clinic"]) == -1 - 4 - 3  # the ticket, 120 min, 61 min
+
+
+def test_appointment_changes_charge_again_charges_every_distinct_value():
+    sim, event = _northwind({"appointment_changes": "charge_again"})
+    sim.feed(event(1, None))
+    assert [c.delta for c in sim.feed(event(2, "91")).charges] == [-4]
+    assert [c.delta for c in sim.feed(event(3, "61")).charges] == [-3]
+    assert sim.feed(event(4, "91")).charges == ()
+
+
+def test_a_state_from_before_corrections_counts_what_it_charged():
+    """A ticket state written before corrections lists the values charged (``appointments_charged``): a
+    correction gives back what they cost beyond the new value."""
+    from slabridge.engine import TicketState
+
+    sim, event = _northwind()
+    sim.feed(event(1, None))
+    key = "zendesk:77"
+    state = sim.states[key]
+    sim.states[key] = state.replace(memory={**state.memory, "appointments_charged": ["91", "61", "2:30"]})
+    assert [c.delta for c in sim.feed(event(2, "90")).charges] == [4]  # 4 + 3 charged; 90 min costs 3
+    assert sim.feed(event(3, "2:30")).charges == ()
+    assert isinstance(sim.states[key], TicketState)
 
 
 def at(*args) -> float:
