@@ -29,8 +29,16 @@ def ticket_text(event: TicketEvent) -> str:
     parts = [event.subject, event.description]
     comment = event.comment
     if comment and comment.public and not comment.author.is_automation and not by_support(comment.author, event):
-        parts.append(comment.body)
+        parts.append(own_words(comment.body))
     return "\n".join(p for p in parts if p)
+
+
+def own_words(body: str) -> str:
+    """A comment without the lines it quotes (``>`` first, as mail clients quote the message answered): support's
+    reply quoted under the customer's "Thanks" is not the customer's words."""
+    if ">" not in body:
+        return body
+    return "\n".join(line for line in body.split("\n") if not line.lstrip().startswith(">"))
 
 
 def first_pattern(patterns: list[str], text: str) -> str | None:

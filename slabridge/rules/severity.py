@@ -18,7 +18,7 @@ from slabridge.verdicts import Classification
 from slabridge.phrases import first_phrase
 
 from .matching import (by_support, calendars_for, field_holds, first_pattern, is_requester, level_of, matches,
-                       ticket_text, vendor_priority)
+                       own_words, ticket_text, vendor_priority)
 
 
 class SeverityRules:
@@ -192,7 +192,7 @@ class SeverityRules:
         comment = event.comment
         return bool(comment and not comment.author.is_agent and not comment.author.is_automation
                     and (comment.author.email is None or is_requester(comment.author, event))
-                    and first_phrase(appeal.phrases, comment.body, contract.language))
+                    and first_phrase(appeal.phrases, own_words(comment.body), contract.language))
 
 
 def _still_defined(memory: dict, contract, reasons: list) -> dict:
@@ -234,4 +234,4 @@ def _customer_words(event) -> bool:
     """The event brings new words from the customer (a public comment not by support)."""
     comment = event.comment
     return bool(comment and comment.public and comment.body and not comment.author.is_automation
-                and not by_support(comment.author, event))
+                and not by_support(comment.author, event) and own_words(comment.body).strip())

@@ -107,10 +107,14 @@ def test_threads_matching_phrases_at_once_get_the_answers_one_thread_gets(freque
 @pytest.mark.parametrize("comment, appealed", [
     ("I appeal this, it only affects one report.", True), ("APPEAL", True),
     ("The new scheduling screen is very appealing, thanks.", False), ("We appealed to our board.", False),
+    ("Thanks, understood.\n\nOn Mon, 9 Mar 2026 at 10:02, Interopion Support wrote:\n> We have reclassified this "
+     "request from P3 to P1.\n> If you disagree, reply with the word APPEAL and our Support management will "
+     "review the priority.", False),  # the reply, quoted back by the customer's mail client
+    ("APPEAL please\n\n> If you disagree, reply with the word APPEAL", True),
 ])
 def test_interopions_appeal_is_the_word_it_asks_for_not_its_stem(comment, appealed):
     """The reply says "reply with the word APPEAL"; matched by its stem, "appealing" routed the ticket to Support
-    management and froze its priority."""
+    management and froze its priority. So did a "Thanks" that quoted the reply back, as mail clients do."""
     from datetime import timedelta
 
     from slabridge.config import Settings

@@ -60,3 +60,19 @@ def test_a_requester_with_an_agents_account_writes_as_the_customer():
     colleague = Actor(id="557058:casey", email="casey@fabrikam.example", is_agent=True)
     outcome = sim.feed(event(2, 10, kind="comment", comment=Comment(author=colleague, body="Any news on this?")))
     assert outcome.state.clocks["first_response"].state == "running"
+
+
+def test_a_customers_reply_quoting_support_is_read_without_the_quote():
+    """The customer's "No, only the reports are slow" under support's question quoted back (``>`` lines, as mail
+    clients quote) reclassified the ticket P1 from the question's words."""
+    sim = Simulation(Plugins(Settings(), load_entry_points=False),
+                     load(ROOT / "examples" / "contracts", ROOT / "examples" / "customers.yaml")[0])
+    sim.feed(event(1, 0))
+    quoted = ("No, only the reports are slow.\n\nOn Tue, Alex wrote:\n"
+              "> Is your whole system down and nobody can use it?\n  > > Earlier: all fine")
+    customer = Actor(email="casey@fabrikam.example")
+    assert sim.feed(event(2, 10, kind="comment", comment=Comment(author=customer, body=quoted))).decision.severity \
+        == "P3"
+    said = "Is your whole system down and nobody can use it? Yes.\n> earlier message"
+    assert sim.feed(event(3, 20, kind="comment", comment=Comment(author=customer, body=said))).decision.severity \
+        == "P1"
