@@ -38,7 +38,7 @@ def compliance_charts(rows: list[dict], period: str | None) -> list[dict[str, st
     """One chart per customer, a bar per severity x metric (x period) of the compliance report's rows."""
     by_customer: dict[str, list[tuple[str, float | None, int]]] = {}
     for row in rows:
-        label = " ".join(str(p) for p in (row.get("period"), row["severity"], row["metric"]) if p)
+        label = " ".join(str(p) for p in (row.get("period"), row["severity"], row["metric"], row.get("window")) if p)
         by_customer.setdefault(row["customer"], []).append((label, row["met_pct"], row["breached"]))
     return [{"customer": customer, "svg": met_chart(f"{customer}: met % per severity and metric"
                                                     f"{' per ' + period if period else ''}", points)}

@@ -58,14 +58,15 @@ class CycleOutcome(Value):
     breached: bool
 
 
-class Terms(Value):
+class Terms(Value, omit_defaults=True):
     """What a cycle was held to while it ran (its deadline's target, calendar and severity, recorded by the
     engine with each decision): reports judge it by these."""
 
     target_seconds: float
     calendar: str
-    average: bool  # the target is an average commitment, reported per commitment
+    average: bool  # the target is an average commitment, reported per commitment and arrival window
     level: str | None  # the ticket's severity
+    window: str | None = None  # the arrival window the target is for (``calendar.window``)
 
 
 class MetricClock(Value, omit_defaults=True):
@@ -114,16 +115,17 @@ class MetricClock(Value, omit_defaults=True):
         """What cycle ``index`` was held to, if recorded."""
         return self.terms[index] if index < len(self.terms) else None
 
-    def held_to(self, target_seconds: float, calendar: str, average: bool, level: str | None) -> "MetricClock":
+    def held_to(self, target_seconds: float, calendar: str, average: bool, level: str | None,
+                window: str | None = None) -> "MetricClock":
         """The clock with its current cycle held to these terms (the same clock if it already is)."""
         last = len(self.cycles) - 1
         if last < 0:
             return self
         held = self.terms_of(last)
-        if held is not None and (held.target_seconds, held.calendar, held.average, held.level) == (
-                target_seconds, calendar, average, level):
+        if held is not None and (held.target_seconds, held.calendar, held.average, held.level, held.window) == (
+                target_seconds, calendar, average, level, window):
             return self
-        terms = Terms(target_seconds=target_seconds, calendar=calendar, average=average, level=level)
+        terms = Terms(target_seconds=target_seconds, calendar=calendar, average=average, level=level, window=window)
         earlier = self.terms[:last] + (None,) * (last - len(self.terms))
         return self.replace(terms=earlier + (terms,))
 

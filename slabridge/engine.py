@@ -339,7 +339,8 @@ def _held(deadline: Deadline) -> MetricClock:
     if deadline.target_seconds is None or deadline.calendar is None or (
             clock.state == "stopped" and clock.terms_of(len(clock.cycles) - 1) is not None):
         return clock
-    return clock.held_to(deadline.target_seconds, deadline.calendar, deadline.average, deadline.severity)
+    return clock.held_to(deadline.target_seconds, deadline.calendar, deadline.average, deadline.severity,
+                         deadline.window)
 
 
 def _deadline_summary(deadline: Deadline) -> dict[str, Any]:
@@ -349,6 +350,8 @@ def _deadline_summary(deadline: Deadline) -> dict[str, Any]:
                "target_seconds": deadline.target_seconds, "calendar": deadline.calendar, "average": deadline.average}
     if deadline.field:
         summary["field"] = deadline.field  # emptied on the vendor if the deadline is withdrawn
+    if deadline.window:
+        summary["window"] = deadline.window
     return summary
 
 

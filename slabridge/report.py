@@ -16,7 +16,8 @@ from .rules.matching import calendars_for
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ["customer", "severity", "metric", "met", "breached", "open", "met_pct", "average", "commitment", "kind"]
+COLUMNS = ["customer", "severity", "metric", "window", "met", "breached", "open", "met_pct", "average", "commitment",
+           "kind"]
 
 
 PERIODS = ("week", "month")
@@ -38,13 +39,13 @@ def period_of(when: datetime, period: str) -> str:
 
 def tally(states: Iterable[TicketClocks], directory, now: datetime,
           period: str | None = None) -> dict[tuple, dict[str, Any]]:
-    """Counts and elapsed times per (customer, severity, metric, period or None, commitment of an average
-    target or None); tallies of disjoint tickets merge, in any order, to the same tally.
+    """Counts and elapsed times per (customer, severity, metric, period or None, (commitment, arrival window)
+    of an average target or None); tallies of disjoint tickets merge, in any order, to the same tally.
 
-    An average is kept per commitment: a contract may promise ~2 h on average for daytime arrivals and ~8 h
-    for nights and weekends, and one average over both, held against either, would be wrong. A per-ticket row
-    shows its tickets' target where they share one, and none where it varies (an end-of-business-day target
-    differs from cycle to cycle)."""
+    An average is kept per commitment and window: a contract may promise ~2 h on average for daytime arrivals
+    and ~8 h for nights and weekends, and one average over both, held against either, would be wrong; each row
+    names its window. A per-ticket row shows its tickets' target (and window) where they share one, and none
+    where it varies (an end-of-business-day target differs from cycle to cycle)."""
     groups: dict[tuple, dict[str, Any]] = {}
     uncounted: Counter[tuple[str, str]] = Counter()  # (contract, calendar it no longer has) -> cycles
     for state in states:
@@ -57,7 +58,7 @@ def tally(states: Iterable[TicketClocks], directory, now: datetime,
             summary = state.deadlines.get(metric) or {}  # none once withdrawn: its cycles keep their terms
             latest = None if summary.get("target_seconds") is None else Terms(
                 target_seconds=summary["target_seconds"], calendar=summary["calendar"],
-                average=bool(summary.get("average")), level=state.memory.get("level"))
+                average=bool(summary.get("average")), level=state.memory.get("level"), window=summary.get("window"))
             if latest is not None and not period:
                 _row(groups, state.customer, metric, None, latest)  # a row even before a cycle ends
             for index, cycle in enumerate(clock.cycles):
@@ -95,6 +96,7 @@ def merge(tallies: list[dict[tuple, dict[str, Any]]]) -> dict[tuple, dict[str, A
                 into[count] += row[count]
             into["elapsed"] += row["elapsed"]
             into["commitments"] |= row["commitments"]
+            into["windows"] |= row["windows"]
     return merged
 
 
@@ -106,9 +108,10 @@ def rows(groups: dict[tuple, dict[str, Any]]) -> list[dict[str, Any]]:
         closed = row["met"] + row["breached"]
         average = sum(row["elapsed"], timedelta()) / len(row["elapsed"]) if row["elapsed"] else None
         commitment = next(iter(row["commitments"])) if len(row["commitments"]) == 1 else None
+        window = next(iter(row["windows"])) if len(row["windows"]) == 1 else None
         out.append({
             **({"period": period} if period is not None else {}),
-            "customer": customer, "severity": severity, "metric": metric, "met": row["met"],
+            "customer": customer, "severity": severity, "metric": metric, "window": window, "met": row["met"],
             "breached": row["breached"], "open": row["open"],
             "met_pct": round(100 * row["met"] / closed, 1) if closed else None,
             "average": _minutes(average), "commitment": _minutes(commitment),
@@ -130,22 +133,25 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
 
 def _row(groups: dict[tuple, dict[str, Any]], customer: str | None, metric: str, period: str | None,
          terms: Terms) -> dict[str, Any]:
-    """The row of a cycle held to ``terms``: by customer, severity, metric, period, and commitment if an average."""
+    """The row of a cycle held to ``terms``: by customer, severity, metric, period, and commitment and window if an
+    average."""
     target = timedelta(seconds=terms.target_seconds)
-    row = groups.setdefault((customer, terms.level, metric, period, target if terms.average else None),
+    row = groups.setdefault((customer, terms.level, metric, period, (target, terms.window) if terms.average else None),
                             _empty_row())
     row["commitments"].add(target)
+    row["windows"].add(terms.window)
     return row
 
 
 def _order(item: tuple[tuple, dict[str, Any]]) -> tuple:
-    """Rows by customer, severity, metric and period, then commitment."""
+    """Rows by customer, severity, metric and period, then commitment and window."""
     key = item[0]
-    return (*(str(k) for k in key[:4]), key[4] or timedelta(0))
+    commitment, window = key[4] or (timedelta(0), None)
+    return (*(str(k) for k in key[:4]), commitment, window or "")
 
 
 def _empty_row() -> dict[str, Any]:
-    return {"met": 0, "breached": 0, "open": 0, "elapsed": [], "commitments": set()}
+    return {"met": 0, "breached": 0, "open": 0, "elapsed": [], "commitments": set(), "windows": set()}
 
 
 def _minutes(value: timedelta | None) -> float | None:

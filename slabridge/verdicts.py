@@ -80,6 +80,7 @@ class Deadline(Verdict, kw_only=True):
     target_seconds: float | None = None
     calendar: str | None = None
     average: bool = False
+    window: str | None = None  # the arrival window the target is for (``calendar.window``), if any
     breached: bool = False
 
     @property

@@ -123,7 +123,7 @@ def test_report_json_and_csv(recorded):
     assert first_response["met"] == 1 and first_response["breached"] == 1
     assert first_response["met_pct"] == 50.0
     csv_text = run("report", "--csv", env=recorded).output
-    assert csv_text.splitlines()[0].startswith("customer,severity,metric,met,breached")
+    assert csv_text.splitlines()[0].startswith("customer,severity,metric,window,met,breached")
 
 
 def test_incidents_balance_purchase_and_history(tmp_path):

@@ -42,11 +42,24 @@ def response_rows(rows: list[dict]) -> list[dict]:
 def test_each_average_commitment_has_its_own_row_and_average():
     tally, _ = tally_of(answered("D1", DAY, timedelta(hours=1)), answered("N1", NIGHT, timedelta(hours=9)))
     rows = response_rows(report.rows(tally))
-    assert [(r["commitment"], r["kind"], r["met"] + r["breached"]) for r in rows] == [
-        (120.0, "average", 1), (480.0, "average", 1)]
+    assert [(r["commitment"], r["window"], r["kind"], r["met"] + r["breached"]) for r in rows] == [
+        (120.0, "eastern.daytime", "average", 1), (480.0, "eastern.nights_weekends", "average", 1)]
     by_day, by_night = rows
     assert by_day["average"] == 60.0 and by_day["average_met"] is True  # 1 h against ~2 h, not against ~8 h
     assert by_night["average"] != by_day["average"] and by_night["average_met"] is not None
+
+
+def test_two_windows_promising_the_same_average_keep_a_row_each():
+    """Each row names the arrival window its average is for ("compliance is reported as the average per
+    window"): two windows with one commitment are two rows, and per-ticket rows name no window unless theirs
+    share one."""
+    groups: dict = {}
+    for window in ("office.daytime", "office.nights", "office.daytime"):
+        report._row(groups, "c", "response", None,
+                    Terms(target_seconds=7200, calendar="office", average=True, level="std", window=window))
+    report._row(groups, "c", "visit", None, Terms(target_seconds=900, calendar="office", average=False, level="std"))
+    assert [(r["metric"], r["window"], r["commitment"]) for r in report.rows(groups)] == [
+        ("response", "office.daytime", 120.0), ("response", "office.nights", 120.0), ("visit", None, 15.0)]
 
 
 def test_tallies_of_disjoint_tickets_merge_to_the_same_rows_in_any_order():

@@ -69,6 +69,7 @@ class SlaRules:
             out.append(Deadline(
                 metric=name, severity=classification.severity, due_at=due, warn_at=warn, field=metric.field,
                 clock=clock, target_seconds=seconds, calendar=target.calendar, average=target.average,
+                window=target.arrival_window,
                 breached=breached, reasons=(reason,)))
         return out
 

@@ -145,8 +145,9 @@ def test_an_operator_works_through_the_console_in_a_browser(browser, console_app
         assert len(bars) == len(rows) > 0
         for bar, row in zip(bars, rows):  # one bar per row, as long as its met % (220 px is 100 %)
             cells = [c.text for c in row.find_elements(By.TAG_NAME, "td")]
-            assert bar.get_attribute("data-label") == " ".join(c for c in (cells[0], cells[2], cells[3]) if c != "—")
-            met = 0.0 if cells[7] == "—" else float(cells[7])
+            assert bar.get_attribute("data-label") == " ".join(c for c in (cells[0], cells[2], cells[3], cells[4])
+                                                               if c != "—")  # period, severity, metric, window
+            met = 0.0 if cells[8] == "—" else float(cells[8])
             assert abs(float(bar.get_attribute("width")) - met * 2.2) < 0.1
         browser.save_screenshot(str(artifacts / "compliance.png"))
         browser.find_element(By.LINK_TEXT, "Download CSV").click()
