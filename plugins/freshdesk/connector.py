@@ -27,7 +27,8 @@ from .client import FreshdeskClient
 DEFAULT_SECRET_HEADER = "X-Slabridge-Secret"
 AUTOMATION_TYPES = {"automation", "system"}
 PRIORITY_CODES = {"low": "1", "medium": "2", "high": "3", "urgent": "4"}
-TRIGGERS = {"created": EventKind.created, "reply": EventKind.comment, "note": EventKind.comment,
+# Words of {{triggered_event}}, first found first: "repl" is reply, replies and replied ("Customer replied").
+TRIGGERS = {"created": EventKind.created, "repl": EventKind.comment, "note": EventKind.comment,
             "status": EventKind.status, "priority": EventKind.priority}
 
 

@@ -7,7 +7,7 @@ from slabridge.models import Reason
 from slabridge.verdicts import Charge, Entitlement
 
 from . import incidents
-from .matching import by_support
+from .matching import by_support, new_comment
 from .remembered import ByIdentity
 
 
@@ -190,7 +190,7 @@ def _outside_term(customer, contract, event, term_day: str) -> str | None:
 
 
 def _support_replied(event) -> bool:
-    comment = event.comment
+    comment = new_comment(event)
     return bool(comment and comment.public and not comment.author.is_automation and by_support(comment.author, event))
 
 

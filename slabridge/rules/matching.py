@@ -12,7 +12,7 @@ from typing import Any
 
 from slabridge.calendar import Calendar, compile_calendar
 from slabridge.contract import Contract, Match
-from slabridge.models import TicketEvent
+from slabridge.models import Comment, EventKind, TicketEvent
 from slabridge.phrases import first_phrase
 
 from .remembered import ByIdentity
@@ -23,11 +23,18 @@ def _pattern(pattern: str) -> re.Pattern:
     return re.compile(pattern, re.IGNORECASE)
 
 
+def new_comment(event: TicketEvent) -> Comment | None:
+    """The comment an event brings: a comment event's only. Helpdesks send the ticket's latest comment with
+    other changes too (Freshdesk's and Zendesk's trigger placeholders), beside the actor of that change, who need
+    not be its author: an agent's priority change would pass the customer's last words as the agent's."""
+    return event.comment if event.kind == EventKind.comment else None
+
+
 def ticket_text(event: TicketEvent) -> str:
     """Subject, description and the customer's latest comment: what classification reads. Support's words are
     not the customer's: an agent asking "is the whole system down?" describes nothing."""
     parts = [event.subject, event.description]
-    comment = event.comment
+    comment = new_comment(event)
     if comment and comment.public and not comment.author.is_automation and not by_support(comment.author, event):
         parts.append(own_words(comment.body))
     return "\n".join(p for p in parts if p)

@@ -18,7 +18,7 @@ from slabridge.verdicts import Classification
 from slabridge.phrases import first_phrase
 
 from .matching import (by_support, calendars_for, field_holds, first_pattern, is_requester, level_of, matches,
-                       own_words, ticket_text, vendor_priority)
+                       new_comment, own_words, ticket_text, vendor_priority)
 
 
 class SeverityRules:
@@ -189,7 +189,7 @@ class SeverityRules:
     def _appeal_signal(self, appeal, event, contract) -> bool:
         if any(field_holds(event.custom_fields.get(f, ""), accepted) for f, accepted in appeal.accepted.items()):
             return True
-        comment = event.comment
+        comment = new_comment(event)
         return bool(comment and not comment.author.is_agent and not comment.author.is_automation
                     and (comment.author.email is None or is_requester(comment.author, event))
                     and first_phrase(appeal.phrases, own_words(comment.body), contract.language))
@@ -232,6 +232,6 @@ def _digest(shown, subject, description, tags, watched, planned) -> str:
 
 def _customer_words(event) -> bool:
     """The event brings new words from the customer (a public comment not by support)."""
-    comment = event.comment
+    comment = new_comment(event)
     return bool(comment and comment.public and comment.body and not comment.author.is_automation
                 and not by_support(comment.author, event) and own_words(comment.body).strip())

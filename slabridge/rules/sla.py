@@ -23,11 +23,11 @@ from slabridge import hookimpl
 from slabridge.calendar import Calendar
 from slabridge.clocks import MetricClock
 from slabridge.contract import Target
-from slabridge.models import EventKind, Reason
+from slabridge.models import Reason
 from slabridge.timeparse import OUT_OF_RANGE, computable, iso, parse_instant, start_of_day, utc
 from slabridge.verdicts import Deadline, Verdict
 
-from .matching import by_support, calendars_for
+from .matching import by_support, calendars_for, new_comment
 from .remembered import ByIdentity
 
 STOP_ON_SUPPORT_REPLY = {"acknowledgement", "first_response", "critical_notification", "next_response"}
@@ -140,7 +140,7 @@ def _target(contract, name, classification, entitlement, arrival, calendar_for):
 def _replies(event) -> tuple[bool, bool, bool]:
     """(support replied in public, by automation, the customer replied in public): what moves reply clocks.
     A bot's or trigger's comment is on support's side."""
-    comment = event.comment if event.kind == EventKind.comment else None
+    comment = new_comment(event)
     if comment is None or not comment.public:
         return False, False, False
     automated = comment.author.is_automation

@@ -108,6 +108,20 @@ def test_freshdesk_labels_become_api_codes_and_hash_is_the_delivery(vendor_setti
     assert later.delivery_id != event.delivery_id  # the same change an hour later is a new event
 
 
+@pytest.mark.parametrize("triggered, kind", [
+    ("Customer replied", EventKind.comment), ("Customer replies", EventKind.comment),
+    ("Reply is sent", EventKind.comment), ("Note is added", EventKind.comment), ("Ticket is created", EventKind.created),
+    ("Status is changed", EventKind.status), ("Agent is updated", EventKind.updated),
+])
+def test_freshdesk_events_are_read_from_the_words_of_the_triggered_event(vendor_settings, triggered, kind):
+    """"Customer replied" was read as an update, not a comment: the customer's reply restarted no next-response
+    clock and brought no words to classification."""
+    body = json.loads(sample("freshdesk", "ticket_updated.json"))
+    body["event"] = triggered
+    event = FreshdeskConnector().event_from(body, "d1", NOW, vendor_settings)
+    assert event.kind == kind
+
+
 def test_freshdesk_secret_header_is_configurable(vendor_settings):
     vendor_settings.options["secret_header"] = "X-Our-Token"
     request = WebhookRequest({"X-Our-Token": "nope"}, b"{}", NOW)

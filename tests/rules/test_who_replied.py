@@ -76,3 +76,21 @@ def test_a_customers_reply_quoting_support_is_read_without_the_quote():
     said = "Is your whole system down and nobody can use it? Yes.\n> earlier message"
     assert sim.feed(event(3, 20, kind="comment", comment=Comment(author=customer, body=said))).decision.severity \
         == "P1"
+
+
+def test_the_latest_comment_sent_with_another_change_is_not_the_actors():
+    """Helpdesks send the ticket's latest comment with every change (Freshdesk's ``latest_public_comment``), beside
+    whoever made the change. An agent's priority change carrying the customer's last words stopped the first
+    response as the agent's reply; the customer's status change carrying support's question reclassified the
+    ticket from the question's words."""
+    sim = Simulation(Plugins(Settings(), load_entry_points=False),
+                     load(ROOT / "examples" / "contracts", ROOT / "examples" / "customers.yaml")[0])
+    sim.feed(event(1, 0))
+    agent = Actor(email="alex@support.example")
+    carried = Comment(author=agent, body="Any news on this?")  # the customer's words, as the actor's
+    changed = sim.feed(event(2, 10, kind="priority", actor=agent, comment=carried))
+    assert changed.state.clocks["first_response"].state == "running"
+    customer = Actor(email="casey@fabrikam.example")
+    question = Comment(author=customer, body="Is your whole system down and nobody can use it?")  # support's
+    assert sim.feed(event(3, 20, kind="status", status="open", actor=customer, comment=question)
+                    ).decision.severity == "P3"
