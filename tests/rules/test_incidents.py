@@ -163,9 +163,10 @@ def test_charge_on_first_support_reply_charges_when_a_technician_answers(tmp_pat
                      directory)
     at = datetime(2026, 4, 7, 13, 0, tzinfo=timezone.utc)
 
-    def event(n, minutes, comment=None):
+    def event(n, minutes, comment=None, kind=None):
         return TicketEvent(vendor="freshdesk", delivery_id=f"d{n}", ticket=TicketRef(vendor="freshdesk", id="9"),
-                           kind="comment" if comment else "created", requester=Person(email="pat@northwind.example"),
+                           kind=kind or ("comment" if comment else "created"),
+                           requester=Person(email="pat@northwind.example"),
                            organization=Organization(id="501"), priority="2", subject="Printer",
                            description="Blank pages.", created_at=at, occurred_at=at + timedelta(minutes=minutes),
                            comment=comment)
@@ -173,9 +174,12 @@ def test_charge_on_first_support_reply_charges_when_a_technician_answers(tmp_pat
     assert sim.feed(event(1, 0)).charges == ()
     customer_words = Comment(author=Actor(email="pat@northwind.example"), body="Any news?")
     assert sim.feed(event(2, 10, customer_words)).charges == ()
+    # Freshdesk sends the latest public comment with a technician's priority change, as the technician's: no reply
+    carried = Comment(author=Actor(email="tech@desk.example", is_agent=True), body="Any news?")
+    assert sim.feed(event(3, 15, carried, kind="priority")).charges == ()
     reply = Comment(author=Actor(email="tech@desk.example", is_agent=True), body="Replace the ribbon.")
-    assert [c.delta for c in sim.feed(event(3, 20, reply)).charges] == [-1]
-    assert sim.feed(event(4, 30, reply)).charges == ()  # once per ticket
+    assert [c.delta for c in sim.feed(event(4, 20, reply)).charges] == [-1]
+    assert sim.feed(event(5, 30, reply)).charges == ()  # once per ticket
 
 
 @settings(max_examples=300, deadline=None)
