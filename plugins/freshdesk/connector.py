@@ -117,7 +117,8 @@ class FreshdeskConnector(Connector):
                 tags=tuple(t.strip() for t in tags.split(",") if t.strip()) if isinstance(tags, str) else tuple(tags),
                 custom_fields=dict(ticket.get("custom_fields") or {}),
                 comment=Comment(body=str(comment_body), author=Actor(id=_id(actor.get("id")), email=actor_email,
-                                                                     is_self=is_self, is_automation=automated))
+                                                                     is_self=is_self, is_automation=automated),
+                                public=not _private(str(data.get("event") or "")))
                 if comment_body else None,
                 created_at=instant(ticket.get("created_at"), "ticket.created_at"),
                 updated_at=instant(ticket.get("updated_at"), "ticket.updated_at"),
@@ -179,6 +180,14 @@ def _priority(value) -> str | None:
         return None
     text = str(value).strip().lower()
     return PRIORITY_CODES.get(text, text)
+
+
+def _private(triggered: str) -> bool:
+    """A private note was added: the latest *public* comment the body carries is then an older one, not the
+    note, and not its author's. Said where ``{{triggered_event}}`` names the note's type (``{note_type:private}``);
+    where it does not, a note's comment is taken as public."""
+    text = triggered.lower()
+    return "note" in text and "private" in text
 
 
 def _kind(triggered: str) -> EventKind:

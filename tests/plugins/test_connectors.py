@@ -122,6 +122,20 @@ def test_freshdesk_events_are_read_from_the_words_of_the_triggered_event(vendor_
     assert event.kind == kind
 
 
+@pytest.mark.parametrize("triggered, public", [
+    ("{note_type:private}", False), ("Private note is added", False), ("{note_type:public}", True),
+    ("Note is added", True), ("Reply is sent", True), ("Customer replied", True),
+])
+def test_a_freshdesk_private_note_carries_no_public_comment_of_its_author(vendor_settings, triggered, public):
+    """After a private note, the latest public comment the body carries is an older one: read as the note
+    author's public reply, it stopped response clocks."""
+    body = json.loads(sample("freshdesk", "ticket_updated.json"))
+    body["event"] = triggered
+    body["ticket"]["latest_public_comment"] = "Any news?"
+    event = FreshdeskConnector().event_from(body, "d1", NOW, vendor_settings)
+    assert event.kind == EventKind.comment and event.comment.public is public
+
+
 def test_freshdesk_secret_header_is_configurable(vendor_settings):
     vendor_settings.options["secret_header"] = "X-Our-Token"
     request = WebhookRequest({"X-Our-Token": "nope"}, b"{}", NOW)
