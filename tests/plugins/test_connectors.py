@@ -110,7 +110,8 @@ def test_freshdesk_labels_become_api_codes_and_hash_is_the_delivery(vendor_setti
 
 @pytest.mark.parametrize("triggered, kind", [
     ("Customer replied", EventKind.comment), ("Customer replies", EventKind.comment),
-    ("Reply is sent", EventKind.comment), ("Note is added", EventKind.comment), ("Ticket is created", EventKind.created),
+    ("Reply is sent", EventKind.comment), ("Note is added", EventKind.comment),
+    ("Ticket is created", EventKind.created), ("{ticket_action:created}", EventKind.created),
     ("Status is changed", EventKind.status), ("Agent is updated", EventKind.updated),
 ])
 def test_freshdesk_events_are_read_from_the_words_of_the_triggered_event(vendor_settings, triggered, kind):
