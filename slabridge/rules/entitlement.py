@@ -101,11 +101,11 @@ class EntitlementRules:
         if value not in (None, "") and billing.appointment:
             text, minutes = str(value), incidents.appointment_minutes(value)
             booked = _appointments(state.memory, billing)
-            key = incidents.appointment_label(value) if billing.appointment_changes == "correct" else text
+            key = _appointment_key(value, billing)
             before_text, before_cost = booked.get(key, (None, 0))
-            if text == before_text:
-                pass  # charged already
-            elif minutes is None:
+            if text == before_text:  # charged already
+                return tuple(charges), memory, False
+            if minutes is None:
                 unread = True
             else:
                 cost = incidents.appointment_cost(minutes, billing.appointment)
@@ -129,11 +129,16 @@ def _appointments(memory, billing) -> dict[str, list]:
         return memory["appointments"]
     booked: dict[str, list] = {}
     for text in memory.get("appointments_charged", ()):
-        key = incidents.appointment_label(text) if billing.appointment_changes == "correct" else text
+        key = _appointment_key(text, billing)
         minutes = incidents.appointment_minutes(text)
         cost = incidents.appointment_cost(minutes, billing.appointment) if minutes else 0
         booked[key] = [text, booked.get(key, ["", 0])[1] + cost]
     return booked
+
+
+def _appointment_key(value, billing) -> str:
+    """Which appointment a value of the field is: its label, or under ``charge_again`` the value itself."""
+    return incidents.appointment_label(value) if billing.appointment_changes == "correct" else str(value)
 
 
 _TERMS: ByIdentity[tuple[tuple[str, ...], tuple[Reason, ...], str | None]] = ByIdentity()
