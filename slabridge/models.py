@@ -100,9 +100,13 @@ class TicketRef(Frozen):
 
 
 class Comment(Frozen):
-    """The comment an event carries, if any. The body may hold PHI: never log it."""
+    """The comment an event carries, if any. The body may hold PHI: never log it.
 
-    public: bool = True
+    ``public`` is None where the webhook does not say (a Freshdesk note of unnamed type): the connector's
+    ``enrich`` looks it up, and until then (a replay makes no look-ups) the comment counts as private.
+    """
+
+    public: bool | None = True
     author: Actor = Field(default_factory=Actor)
     body: str = Field(default="", repr=False)
 

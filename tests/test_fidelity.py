@@ -420,6 +420,35 @@ def test_a_comment_by_automation_does_not_stop_a_human_only_response_clock(syste
     assert state.clocks["first_response"].state == "running"  # interopion: only a human reply stops it
 
 
+def test_a_freshdesk_note_of_unnamed_type_stops_a_response_clock_only_if_it_is_public(system):
+    """"Note is added" does not say private or public, and the body can carry only the latest *public* comment:
+    the customer's, after a private note. Read as the agent's public reply, an internal note stopped the clock."""
+    from slabridge.models import TicketRef
+    from slabridge_freshdesk.fake import conversation
+
+    fake = system.fakes["freshdesk"]
+    ticket = fake.ticket("9102", company_id=9100, requester_id=4402)
+    system.send("freshdesk", sample("freshdesk", "simple_json.json"))
+    customer_words = "Since this morning no user can open the patient portal."
+    ticket["comments"] += [conversation(customer_words, private=False, incoming=True),
+                           conversation("Checked the logs; the proxy looks fine.", private=True)]
+    note = {"event": "Note is added", "actor": {"email": "alex@support.example"},
+            "ticket": {"id": "9102", "subject": "Patient portal unavailable", "status": "Open",
+                       "requester": {"email": "casey@fabrikam.example"}, "latest_public_comment": customer_words}}
+    system.send("freshdesk", note)
+    state = system.store.ticket_state(TicketRef(vendor="freshdesk", id="9102"))
+    assert state.last_event.comment.public is False and "proxy" in state.last_event.comment.body
+    assert state.clocks["first_response"].state == "running"
+    assert len(system.reads("freshdesk", "/api/v2/tickets/9102/conversations")) == 1
+
+    ticket["comments"].append(conversation("We are restarting the portal now.", private=False))
+    note["ticket"]["latest_public_comment"] = "We are restarting the portal now."
+    system.send("freshdesk", note)
+    state = system.store.ticket_state(TicketRef(vendor="freshdesk", id="9102"))
+    assert state.last_event.comment.public is True
+    assert state.clocks["first_response"].state == "stopped"  # a public note is a response (Freshdesk's reading)
+
+
 def test_a_late_older_event_never_overwrites_a_newer_one(system):
     newer = _zendesk_update("95", "normal", CUSTOMER, "Reports are slow.")
     newer["ticket"]["updated_at"] = "2026-03-02T14:30:00Z"

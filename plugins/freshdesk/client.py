@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from datetime import datetime
 from urllib.parse import quote
 
 from slabridge.config import VendorSettings
 from slabridge.models import (
     Action, AddTags, Assign, InternalNote, PublicReply, RemoveTags, SetFields, SetPriority, SetStatus, TicketRef,
 )
+from slabridge.timeparse import parse_instant
 from slabridge.vendorapi import COMMENTS, BadRequest, NotFound, VendorClient, as_text, numeric_id
 
 PAGE = 100
@@ -83,17 +85,41 @@ class FreshdeskClient(VendorClient):
                 raise BadRequest(f"the freshdesk connector cannot apply {action.type}")
 
     def has_comment(self, ticket: TicketRef, text: str) -> bool:
-        path = f"/api/v2/tickets/{quote(ticket.id, safe='')}/conversations"
+        return any(text in str(c.get("body_text") or c.get("body") or "") for c in self._conversations(ticket.id))
+
+    def _conversations(self, ticket_id: str) -> Iterator[dict]:
+        """The ticket's replies and notes, oldest first, page by page (at most ``MAX_PAGES``)."""
+        path = f"/api/v2/tickets/{quote(ticket_id, safe='')}/conversations"
         for page in range(1, MAX_PAGES + 1):
             found = self.request("GET", path, params={"page": page, "per_page": PAGE}).json()
             found = found if isinstance(found, list) else []
-            if any(isinstance(c, dict) and text in str(c.get("body_text") or c.get("body") or "") for c in found):
-                return True
+            yield from (c for c in found if isinstance(c, dict))
             if len(found) < PAGE:
-                return False
-        return False
+                return
+
+    def _latest_note(self, ticket_id: str, at: datetime) -> dict | None:
+        """The newest conversation support added (not incoming) up to ``at``: whether it is private, its text."""
+        latest, latest_at = None, None
+        for conversation in self._conversations(ticket_id):
+            try:
+                created = parse_instant(conversation.get("created_at"))
+            except (TypeError, ValueError, OverflowError):
+                continue
+            if (created is not None and created <= at and not conversation.get("incoming")
+                    and (latest_at is None or created >= latest_at)):
+                latest, latest_at = conversation, created
+        if latest is None:
+            return None
+        body = latest.get("body_text")
+        return {"private": latest.get("private") is not False, "body": body if isinstance(body, str) else ""}
 
     def look_up(self, kind: str, key: str) -> dict | None:
+        if kind == "note":  # key: "<ticket id>@<the event's instant>"
+            ticket_id, _, at = key.rpartition("@")
+            try:
+                return self._latest_note(ticket_id, parse_instant(at))
+            except NotFound:
+                return None
         paths = {"ticket": "/api/v2/tickets/{}", "contact": "/api/v2/contacts/{}"}
         if kind not in paths:
             return super().look_up(kind, key)

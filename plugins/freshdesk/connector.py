@@ -98,13 +98,13 @@ class FreshdeskConnector(Connector):
             # "Performed by" System / an automation rule, or a configured bot or integration user
             automated = (str(actor.get("type", "")).lower() in AUTOMATION_TYPES
                          or bool({str(actor.get("id")), actor_email} & set(settings.automation_users))) and not is_self
-            comment_body = ticket.get("latest_public_comment")
+            triggered = str(data.get("event") or "")
             tags = ticket.get("tags") or ()
             return TicketEvent(
                 vendor=self.name,
                 delivery_id=delivery,
                 ticket=TicketRef(vendor=self.name, id=ticket_id),
-                kind=_kind(str(data.get("event") or "")),
+                kind=_kind(triggered),
                 actor=Actor(id=_id(actor.get("id")), email=actor_email, name=actor.get("name"), is_self=is_self,
                             is_automation=automated),
                 requester=Person(email=dig(ticket, "requester.email"), name=dig(ticket, "requester.name"),
@@ -116,10 +116,9 @@ class FreshdeskConnector(Connector):
                 status=(str(ticket.get("status") or "").lower() or None),
                 tags=tuple(t.strip() for t in tags.split(",") if t.strip()) if isinstance(tags, str) else tuple(tags),
                 custom_fields=dict(ticket.get("custom_fields") or {}),
-                comment=Comment(body=str(comment_body), author=Actor(id=_id(actor.get("id")), email=actor_email,
-                                                                     is_self=is_self, is_automation=automated),
-                                public=not _private(str(data.get("event") or "")))
-                if comment_body else None,
+                comment=_comment(triggered, ticket.get("latest_public_comment"),
+                                 Actor(id=_id(actor.get("id")), email=actor_email, is_self=is_self,
+                                       is_automation=automated)),
                 created_at=instant(ticket.get("created_at"), "ticket.created_at"),
                 updated_at=instant(ticket.get("updated_at"), "ticket.updated_at"),
                 occurred_at=instant(ticket.get("updated_at"), "ticket.updated_at") or received_at,
@@ -129,8 +128,15 @@ class FreshdeskConnector(Connector):
     def enrich(self, event: TicketEvent, lookups, settings: VendorSettings) -> TicketEvent:
         """Automation placeholders give the company's *name*, while customers are matched by company id;
         ``GET /api/v2/tickets/{id}`` gives the id (and the requester's id and the creation time, which clocks
-        start from), ``GET /api/v2/contacts/{id}`` the requester's e-mail when the body lacks it."""
+        start from), ``GET /api/v2/contacts/{id}`` the requester's e-mail when the body lacks it. A note of
+        unnamed type is the ticket's latest note up to the event (``GET /api/v2/tickets/{id}/conversations``):
+        public or private, and its text; a note not found stays private."""
         requester, organization, update = event.requester, event.organization, {}
+        comment = event.comment
+        if comment is not None and comment.public is None and event.kind == EventKind.comment:
+            note = lookups.get(self.name, "note", f"{event.ticket.id}@{event.occurred_at.isoformat()}")
+            update["comment"] = comment.model_copy(update={"public": bool(note) and not note["private"],
+                                                           "body": note["body"] if note else ""})
         needs_created = event.created_at is None and "created_at" in event.absent
         if organization.id is None or (requester.email is None and requester.id is None) or needs_created:
             ticket = lookups.get(self.name, "ticket", event.ticket.id)
@@ -182,12 +188,18 @@ def _priority(value) -> str | None:
     return PRIORITY_CODES.get(text, text)
 
 
-def _private(triggered: str) -> bool:
-    """A private note was added: the latest *public* comment the body carries is then an older one, not the
-    note, and not its author's. Said where ``{{triggered_event}}`` names the note's type (``{note_type:private}``);
-    where it does not, a note's comment is taken as public."""
+def _comment(triggered: str, latest_public, author: Actor) -> Comment | None:
+    """The comment an event brings. The template can send only the ticket's latest *public* comment: a reply's
+    own, but after a private note an older one, neither the note nor its author's. A note whose type
+    ``{{triggered_event}}`` names (``{note_type:private}``) is taken as named, a private one without its text
+    (not sent); one of unnamed type ("Note is added") is public or private as :meth:`FreshdeskConnector.enrich`
+    looks it up."""
     text = triggered.lower()
-    return "note" in text and "private" in text
+    if "note" in text and "private" in text:
+        return Comment(public=False, author=author)
+    if "note" in text and "public" not in text:
+        return Comment(public=None, author=author)
+    return Comment(body=str(latest_public), author=author) if latest_public else None
 
 
 def _kind(triggered: str) -> EventKind:

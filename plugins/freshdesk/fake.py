@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 
 from slabridge.testing.fakeapi import FakeAPI
 
@@ -25,13 +25,20 @@ def _update(api, m, body):
 
 
 def _note(api, m, body):
-    api.ticket(m[1])["comments"].append({"private": (body or {}).get("private", True), "body": (body or {}).get("body")})
+    api.ticket(m[1])["comments"].append(conversation((body or {}).get("body"), (body or {}).get("private", True)))
     return 201, {"id": len(api.requests), **(body or {})}
 
 
 def _reply(api, m, body):
-    api.ticket(m[1])["comments"].append({"private": False, "body": (body or {}).get("body")})
+    api.ticket(m[1])["comments"].append(conversation((body or {}).get("body"), private=False))
     return 201, {"id": len(api.requests), **(body or {})}
+
+
+def conversation(body, private: bool, incoming: bool = False, at: datetime | None = None) -> dict:
+    """A reply or note as ``GET /api/v2/tickets/{id}/conversations`` lists it."""
+    at = at or datetime.now(timezone.utc)
+    return {"private": private, "incoming": incoming, "body": body, "body_text": body,
+            "created_at": at.strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
 def _contact(api, m, body):

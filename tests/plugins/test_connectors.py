@@ -123,18 +123,39 @@ def test_freshdesk_events_are_read_from_the_words_of_the_triggered_event(vendor_
     assert event.kind == kind
 
 
-@pytest.mark.parametrize("triggered, public", [
-    ("{note_type:private}", False), ("Private note is added", False), ("{note_type:public}", True),
-    ("Note is added", True), ("Reply is sent", True), ("Customer replied", True),
+@pytest.mark.parametrize("triggered, public, text", [
+    ("{note_type:private}", False, ""), ("Private note is added", False, ""), ("{note_type:public}", True, "Any news?"),
+    ("Note is added", None, ""), ("Reply is sent", True, "Any news?"), ("Customer replied", True, "Any news?"),
 ])
-def test_a_freshdesk_private_note_carries_no_public_comment_of_its_author(vendor_settings, triggered, public):
+def test_a_freshdesk_private_note_carries_no_public_comment_of_its_author(vendor_settings, triggered, public, text):
     """After a private note, the latest public comment the body carries is an older one: read as the note
-    author's public reply, it stopped response clocks."""
+    author's public reply, it stopped response clocks. A note of unnamed type is looked up (None: not known)."""
     body = json.loads(sample("freshdesk", "ticket_updated.json"))
     body["event"] = triggered
     body["ticket"]["latest_public_comment"] = "Any news?"
     event = FreshdeskConnector().event_from(body, "d1", NOW, vendor_settings)
-    assert event.kind == EventKind.comment and event.comment.public is public
+    assert event.kind == EventKind.comment and event.comment.public is public and event.comment.body == text
+
+
+@pytest.mark.parametrize("answer, public, text", [
+    ({"private": True, "body": "call them back"}, False, "call them back"),
+    ({"private": False, "body": "We are on it."}, True, "We are on it."),
+    (None, False, ""),
+])
+def test_a_freshdesk_note_of_unnamed_type_is_what_its_look_up_says(vendor_settings, answer, public, text):
+    from slabridge.lookups import LookupNeeded, Lookups
+
+    body = json.loads(sample("freshdesk", "ticket_updated.json"))
+    body["event"] = "Note is added"
+    body["ticket"]["latest_public_comment"] = "Any news?"
+    event = FreshdeskConnector().event_from(body, "d1", NOW, vendor_settings)
+    lookups = Lookups()
+    with pytest.raises(LookupNeeded) as needed:
+        FreshdeskConnector().enrich(event, lookups, vendor_settings)
+    assert (needed.value.kind, needed.value.key) == ("note", f"812@{event.occurred_at.isoformat()}")
+    lookups.put("freshdesk", "note", needed.value.key, answer)
+    comment = FreshdeskConnector().enrich(event, lookups, vendor_settings).comment
+    assert (comment.public, comment.body, comment.author) == (public, text, event.comment.author)
 
 
 def test_freshdesk_secret_header_is_configurable(vendor_settings):
