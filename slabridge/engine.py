@@ -143,6 +143,8 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
         return Outcome(decision=Decision(ticket=event.ticket, delivery_id=event.delivery_id, customer=state.customer,
                                          reasons=(reason,), ignored=True), state=state)
     event = _carry_forward(event, last)
+    if event.kind == EventKind.deleted:
+        return _deleted(event, state, now)
     if lookups is not None and not event.actor.is_self:
         event = plugins.enrich(event, lookups)
     if event.actor.is_self:
@@ -223,6 +225,20 @@ def decide(event: TicketEvent, state: TicketState | None, plugins: Any, director
     new_state = TicketState(ticket=event.ticket, customer=customer_name, applied=applied, last_event=written,
                             memory=memory, clocks=clocks, deadlines=summaries)
     return Outcome(decision=decision, state=new_state, timers=timers, charges=tuple(charges))
+
+
+def _deleted(event: TicketEvent, state: TicketState, now: datetime) -> Outcome:
+    """The ticket was deleted or marked spam on the helpdesk: no rule phase runs, as nothing can be written to it,
+    and no timer is set. Its running clocks are withdrawn as when a metric stops applying
+    (:meth:`MetricClock.withdrawn`: a cycle already missed stays a breach, an open one is not counted)."""
+    withdrawn = _withdrawn(state, {}, now)
+    reason = Reason(rule="engine.deleted", text="the ticket was deleted or marked spam on the helpdesk: its clocks "
+                    "are withdrawn and nothing is written to it", inputs={"actor": event.actor.id})
+    decision = Decision(ticket=event.ticket, delivery_id=event.delivery_id, customer=state.customer,
+                        reasons=(reason, *(w.reason for w in withdrawn.values())))
+    clocks = {**state.clocks, **{metric: w.clock for metric, w in withdrawn.items()}}
+    summaries = {metric: s for metric, s in state.deadlines.items() if metric not in withdrawn}
+    return Outcome(decision=decision, state=state.replace(last_event=event, clocks=clocks, deadlines=summaries))
 
 
 def _carry_forward(event: TicketEvent, last: TicketEvent | None) -> TicketEvent:

@@ -53,11 +53,15 @@ Instant = Annotated[AwareDatetime, AfterValidator(_in_standard_utc)]
 
 
 class EventKind(StrEnum):
+    """What happened to the ticket. ``deleted``: deleted or marked spam on the helpdesk (it may come back: the
+    next event after one is decided as any other); ``timer``: a durable timer of slabridge's fired."""
+
     created = "created"
     updated = "updated"
     comment = "comment"
     status = "status"
     priority = "priority"
+    deleted = "deleted"
     timer = "timer"
 
 

@@ -2,7 +2,7 @@
 the worker and a fake vendor API on loopback; every write checked against the OpenAPI documents."""
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -270,6 +270,39 @@ def _zendesk_update(ticket: str, priority: str, actor: dict, description: str) -
 
 CUSTOMER = {"id": "8447388090494", "email": "casey@fabrikam.example"}
 AGENT = {"id": "3900001", "email": "alex@support.example", "role": "agent"}
+
+
+def _zendesk_envelope(kind: str, ticket: str, at: str, actor: str = "3900001") -> dict:
+    return {"type": f"zen:event-type:ticket.{kind}", "id": f"{kind}-{ticket}-{at}", "time": at,
+            "subject": f"zen:ticket:{ticket}", "account_id": 22129848, "zendesk_event_version": "2022-11-06",
+            "detail": {"id": ticket, "actor_id": actor, "status": "DELETED" if "deleted" in kind else "OPEN",
+                       "updated_at": at}, "event": {}}
+
+
+@pytest.mark.parametrize("kind", ["soft_deleted", "marked_as_spam", "permanently_deleted"])
+def test_a_ticket_deleted_on_the_helpdesk_has_its_clocks_withdrawn_and_nothing_written(system, kind):
+    """No trigger fires on a deletion: before the event subscriptions, a deleted or spam ticket kept its clocks,
+    its timers escalated it (each write a dead letter) and the compliance report counted its breach."""
+    from slabridge.models import TicketRef
+
+    created = _zendesk_update("81", "normal", CUSTOMER, "The reports are slow.")
+    stamp = lambda minutes: (_now() + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
+    created.update(event="created")
+    created["ticket"].update(created_at=stamp(0), updated_at=stamp(0))
+    system.send("zendesk", created)
+    ticket = TicketRef(vendor="zendesk", id="81")
+    assert system.store.pending_timers(ticket) and system.store.ticket_state(ticket).running()
+    writes = len(system.fakes["zendesk"].writes())
+    system.send("zendesk", _zendesk_envelope(kind, "81", stamp(1)))
+    decision = system.decisions("zendesk")[-1]
+    assert [r["rule"] for r in decision["reasons"]][:2] == ["engine.deleted", "engine.withdrawn"]
+    assert decision["actions"] == [] and len(system.fakes["zendesk"].writes()) == writes
+    state = system.store.ticket_state(ticket)
+    assert not system.store.pending_timers(ticket) and not state.running()
+    assert state.clocks["first_response"].cycles == ()  # open and not missed: neither met nor breached
+
+    system.send("zendesk", _zendesk_envelope("undeleted", "81", stamp(2)))  # restored: decided again
+    assert system.store.pending_timers(ticket) and system.store.ticket_state(ticket).running()
 
 
 @pytest.mark.parametrize("policy", ["follow", "raise_only"])

@@ -27,9 +27,11 @@ from .client import FreshdeskClient
 DEFAULT_SECRET_HEADER = "X-Slabridge-Secret"
 AUTOMATION_TYPES = {"automation", "system"}
 PRIORITY_CODES = {"low": "1", "medium": "2", "high": "3", "urgent": "4"}
-# Words of {{triggered_event}}, first found first: "repl" is reply, replies and replied ("Customer replied").
+# Words of {{triggered_event}}, first found first: "repl" is reply, replies and replied ("Customer replied");
+# "delet" and "spam" where a rule sends ticket deletions ("Ticket is deleted", "marked as spam").
 TRIGGERS = {"created": EventKind.created, "repl": EventKind.comment, "note": EventKind.comment,
-            "status": EventKind.status, "priority": EventKind.priority}
+            "delet": EventKind.deleted, "spam": EventKind.deleted, "status": EventKind.status,
+            "priority": EventKind.priority}
 
 
 # Where each TicketEvent field sits in the ticket; a key the body does not carry means "unchanged".

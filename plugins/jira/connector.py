@@ -134,6 +134,8 @@ class JiraConnector(Connector):
 def _kind(event_name: str, changelog) -> EventKind:
     if event_name == "jira:issue_created":
         return EventKind.created
+    if event_name == "jira:issue_deleted":
+        return EventKind.deleted
     if event_name.startswith("comment_"):
         return EventKind.comment
     for item in (changelog or {}).get("items") or ():

@@ -15,7 +15,7 @@ def webhook_template(settings, receiver_url: str) -> dict:
             "options.transitions (status -> transition id) in the configuration.",
         ],
         "webhook": {"name": "slabridge", "url": f"{receiver_url}/webhooks/jira", "secret": f"<value of ${env}>",
-                    "events": ["jira:issue_created", "jira:issue_updated", "comment_created"],
+                    "events": ["jira:issue_created", "jira:issue_updated", "jira:issue_deleted", "comment_created"],
                     "filters": {"issue-related-events-section": "project = SUP"},
                     "excludeBody": False},
     }

@@ -33,6 +33,9 @@ ENVELOPE_KINDS = {
     "ticket.comment_added": EventKind.comment,
     "ticket.status_changed": EventKind.status,
     "ticket.priority_changed": EventKind.priority,
+    "ticket.soft_deleted": EventKind.deleted,
+    "ticket.permanently_deleted": EventKind.deleted,
+    "ticket.marked_as_spam": EventKind.deleted,
 }
 
 

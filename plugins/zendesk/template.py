@@ -17,6 +17,10 @@ BODY = {
     "current_user": {"id": "{{current_user.id}}", "email": "{{current_user.email}}"},
 }
 
+# Events no trigger sends: a comment's privacy and author, and a ticket deleted, marked spam or restored.
+EVENT_SUBSCRIPTIONS = [f"zen:event-type:ticket.{name}" for name in (
+    "comment_added", "soft_deleted", "permanently_deleted", "marked_as_spam", "undeleted")]
+
 
 def webhook_template(settings, receiver_url: str) -> dict:
     api_user = settings.self_user or "<id of slabridge's API user>"
@@ -39,7 +43,8 @@ def webhook_template(settings, receiver_url: str) -> dict:
             "1. Create both webhooks: POST /api/v2/webhooks with each body in 'webhooks' (or Admin Center > "
             "Apps and integrations > Webhooks). The first serves the triggers; the second subscribes to "
             "comment events, which say whether a comment is public and whether its author is staff — what "
-            "first-response and next-response clocks need. Put both signing secrets in the environment "
+            "first-response and next-response clocks need — and to deletions (no trigger fires on those), which "
+            "withdraw a ticket's clocks. Put both signing secrets in the environment "
             "variables listed in vendors.zendesk.webhook_secrets_env.",
             "2. Create both triggers: POST /api/v2/triggers with each body in 'triggers', after putting the "
             "first webhook's id into the notification_webhook action.",
@@ -48,9 +53,8 @@ def webhook_template(settings, receiver_url: str) -> dict:
         "webhooks": [
             {"webhook": {"name": "slabridge (triggers)", "endpoint": endpoint, "http_method": "POST",
                          "request_format": "json", "status": "active", "subscriptions": ["conditional_ticket_events"]}},
-            {"webhook": {"name": "slabridge (comments)", "endpoint": endpoint, "http_method": "POST",
-                         "request_format": "json", "status": "active",
-                         "subscriptions": ["zen:event-type:ticket.comment_added"]}},
+            {"webhook": {"name": "slabridge (comments and deletions)", "endpoint": endpoint, "http_method": "POST",
+                         "request_format": "json", "status": "active", "subscriptions": EVENT_SUBSCRIPTIONS}},
         ],
         "triggers": [trigger("slabridge: ticket created", "created", "Create"),
                      trigger("slabridge: ticket updated", "updated", "Change")],

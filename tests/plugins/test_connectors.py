@@ -94,6 +94,17 @@ def test_jira_self_user_is_recognised(vendor_settings):
     assert event.actor.is_self
 
 
+@pytest.mark.parametrize("vendor, body", [
+    ("jira", lambda: {**json.loads(sample("jira", "issue_updated_priority.json")), "webhookEvent": "jira:issue_deleted",
+                      "changelog": None}),
+    ("zendesk", lambda: {**json.loads(sample("zendesk", "ticket_created.json")),
+                         "type": "zen:event-type:ticket.marked_as_spam"}),
+])
+def test_a_ticket_deleted_or_marked_spam_is_a_deleted_event(vendor_settings, vendor, body):
+    connector = {"jira": JiraConnector, "zendesk": ZendeskConnector}[vendor]()
+    assert connector.event_from(body(), "d-9", NOW, vendor_settings).kind == EventKind.deleted
+
+
 def test_freshdesk_labels_become_api_codes_and_hash_is_the_delivery(vendor_settings):
     body = sample("freshdesk", "ticket_updated.json")
     request = WebhookRequest({"X-Slabridge-Secret": "secret"}, body, NOW)
@@ -113,6 +124,7 @@ def test_freshdesk_labels_become_api_codes_and_hash_is_the_delivery(vendor_setti
     ("Reply is sent", EventKind.comment), ("Note is added", EventKind.comment),
     ("Ticket is created", EventKind.created), ("{ticket_action:created}", EventKind.created),
     ("Status is changed", EventKind.status), ("Agent is updated", EventKind.updated),
+    ("Ticket is deleted", EventKind.deleted), ("Ticket is marked as spam", EventKind.deleted),
 ])
 def test_freshdesk_events_are_read_from_the_words_of_the_triggered_event(vendor_settings, triggered, kind):
     """"Customer replied" was read as an update, not a comment: the customer's reply restarted no next-response
@@ -184,7 +196,10 @@ def test_webhook_templates(request_checkers):
         assert template["steps"] and f"https://sla.example.com/webhooks/{vendor}" in result.output
     zendesk = json.loads(CliRunner().invoke(main, ["webhooks", "template", "zendesk"]).output)
     assert [w["webhook"]["subscriptions"] for w in zendesk["webhooks"]] == [
-        ["conditional_ticket_events"], ["zen:event-type:ticket.comment_added"]]
+        ["conditional_ticket_events"], [f"zen:event-type:ticket.{name}" for name in (
+            "comment_added", "soft_deleted", "permanently_deleted", "marked_as_spam", "undeleted")]]
+    jira = json.loads(CliRunner().invoke(main, ["webhooks", "template", "jira"]).output)
+    assert "jira:issue_deleted" in jira["webhook"]["events"]
     for trigger in zendesk["triggers"]:
         assert request_checkers["zendesk"].problems("POST", "/api/v2/triggers", trigger) == []
         conditions = trigger["trigger"]["conditions"]["all"]

@@ -78,3 +78,28 @@ def test_a_ticket_that_becomes_a_feature_request_leaves_every_sla_view_and_its_d
     sim.advance(later)
     state = sim.states["zendesk:1"]
     assert not state.running() and board([state.dump()], DIRECTORY, later) == []
+
+
+def test_a_ticket_deleted_on_the_helpdesk_leaves_every_sla_view_and_no_timer_of_it_fires():
+    sim = simulation()
+    sim.feed(event(1, T0, kind="created"))
+    outcome = sim.feed(event(2, T0 + timedelta(minutes=10), kind="deleted", actor=AGENT))
+    assert [r.rule for r in outcome.decision.reasons] == ["engine.deleted", "engine.withdrawn", "engine.withdrawn"]
+    assert outcome.decision.actions == () and outcome.timers == () and outcome.state.deadlines == {}
+    later = T0 + timedelta(days=3)
+    assert sim.advance(later) == []  # the timer set at its creation was replaced: no escalation of a spam ticket
+    state = sim.states["zendesk:1"]
+    assert not state.running() and board([state.dump()], DIRECTORY, later) == []
+    assert all(r["met"] + r["breached"] + r["open"] == 0 for r in critical_rows(sim, later))
+
+
+def test_a_ticket_deleted_after_missing_a_deadline_keeps_the_breach():
+    """Deleting a ticket does not erase a commitment already missed (as any withdrawal): only what was still open
+    goes uncounted."""
+    sim = simulation()
+    sim.feed(event(1, T0, kind="created"))
+    sim.advance(T0 + timedelta(hours=5))
+    outcome = sim.feed(event(2, T0 + timedelta(hours=5, minutes=10), kind="deleted", actor=AGENT))
+    assert outcome.state.clocks["critical_notification"].state == "stopped"
+    [row] = critical_rows(sim, T0 + timedelta(days=3))
+    assert (row["met"], row["breached"], row["open"]) == (0, 1, 0)
