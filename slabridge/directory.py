@@ -144,10 +144,13 @@ class Directory:
     def empty(cls) -> "Directory":
         return cls({}, [])
 
-    def find(self, vendor: str, organization: str | None, email: str | None) -> tuple[Customer | None, str]:
-        """The customer and how it was found ('organization', 'e-mail', 'domain' or 'none')."""
-        if organization and (vendor, organization) in self._by_org:
-            return self._by_org[(vendor, organization)], "organization"
+    def find(self, vendor: str, organization: str | None, email: str | None,
+             also: tuple[str, ...] = ()) -> tuple[Customer | None, str]:
+        """The customer and how it was found ('organization', 'e-mail', 'domain' or 'none'); ``also``: further
+        organization ids of the ticket, tried in order after ``organization``."""
+        for known in (organization, *also):
+            if known and (vendor, known) in self._by_org:
+                return self._by_org[(vendor, known)], "organization"
         if email:
             if email.lower() in self._by_email:
                 return self._by_email[email.lower()], "e-mail"
@@ -164,9 +167,10 @@ class Directory:
     def contract_for(self, customer: Customer | None) -> Contract | None:
         return self.contracts.get(customer.contract) if customer else None
 
-    def billed_customer(self, vendor: str, organization: str | None, email: str | None) -> str | None:
+    def billed_customer(self, vendor: str, organization: str | None, email: str | None,
+                        also: tuple[str, ...] = ()) -> str | None:
         """The id of the customer these name, if its contract bills incidents (a ledger its tickets share)."""
-        customer, _ = self.find(vendor, organization, email)
+        customer, _ = self.find(vendor, organization, email, also)
         contract = self.contract_for(customer)
         return customer.id if contract is not None and contract.billing is not None else None
 

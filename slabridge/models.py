@@ -87,8 +87,12 @@ class Actor(Person):
 
 
 class Organization(Frozen):
+    """The ticket's organization; ``also``: the ids of the further ones it is shared with, in the vendor's order
+    (a JSM request shared with several). A customer is found by the first of them the customers file names."""
+
     id: str | None = None
     name: str | None = None
+    also: tuple[str, ...] = Field(default=(), exclude_if=lambda ids: not ids)  # stored states stay as they were
 
 
 class TicketRef(Frozen):

@@ -287,7 +287,7 @@ def _partition(events: list[tuple[int, TicketEvent]], count: int,
     billed = functools.cache(directory.billed_customer)  # a ticket's events mostly name the same customer
     for ticket, (_, event) in zip(tickets, events):
         if ticket not in ledger_of and (customer := billed(event.vendor, event.organization.id,
-                                                           event.requester.email)):
+                                                           event.requester.email, event.organization.also)):
             ledger_of[ticket] = customer
     keys = [ledger_of.get(ticket, ticket) for ticket in tickets]
     load, shard_of = [0] * count, {}

@@ -135,7 +135,7 @@ class Worker:
         """Whether the event's customer has an incident ledger: the batch decides those last (see
         :meth:`Store.process_events`)."""
         return self.directory is not None and self.directory.billed_customer(
-            event.vendor, event.organization.id, event.requester.email) is not None
+            event.vendor, event.organization.id, event.requester.email, event.organization.also) is not None
 
     def _look_up(self, waiting: list[EventFailed]) -> None:
         """Make the look-up the ``waiting`` events' decisions asked for (the same one: made once), outside

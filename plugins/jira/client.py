@@ -92,11 +92,11 @@ class JiraClient(VendorClient):
                         "account_type": as_text(user.get("accountType"))}
             if kind == "issue":  # what a partial issue left out, when there is no earlier event to carry
                 return self.request("GET", f"/rest/api/3/issue/{quote(key, safe='')}").json() or None
-            if kind == "organization":
+            if kind == "organization":  # every one the customer is in, in Jira's order (one page: 50)
                 found = self.request("GET", "/rest/servicedeskapi/organization", params={"accountId": key}).json()
-                first = next(iter((found or {}).get("values") or ()), None)
-                return {"id": as_text(first.get("id")), "name": as_text(first.get("name"))} \
-                    if isinstance(first, dict) and as_text(first.get("id")) else None
+                known = [{"id": as_text(o.get("id")), "name": as_text(o.get("name"))}
+                         for o in (found or {}).get("values") or () if isinstance(o, dict) and as_text(o.get("id"))]
+                return {"organizations": known} if known else None
         except NotFound:
             return None
         return super().look_up(kind, key)

@@ -122,9 +122,9 @@ class JiraConnector(Connector):
         service_desk = self.option(settings, "comment_api", "servicedesk") == "servicedesk"
         if (requester.id and event.organization.id is None and service_desk
                 and (not field or "organization" in event.absent)):
-            organization = lookups.get(self.name, "organization", requester.id)
-            if organization:
-                update["organization"] = Organization(id=organization.get("id"), name=organization.get("name"))
+            found = lookups.get(self.name, "organization", requester.id)
+            if found:
+                update["organization"] = _organizations(found["organizations"])
         return event.model_copy(update=update) if update else event
 
     def client(self, settings: VendorSettings, http) -> JiraClient:
@@ -245,11 +245,16 @@ def _absent(fields: dict, settings: VendorSettings) -> tuple[str, ...]:
 
 
 def _organization(fields: dict, settings: VendorSettings) -> Organization:
-    """The JSM organization from the configured field (``options.organization_field``)."""
+    """The JSM organizations from the configured field (``options.organization_field``): the first, and the ids
+    of the others the request is shared with."""
     name = settings.options.get("organization_field")
     value = fields.get(name) if name else None
-    if isinstance(value, list) and value:
-        value = value[0]
-    if isinstance(value, dict):
-        return Organization(id=str(value.get("id")) if value.get("id") is not None else None, name=value.get("name"))
-    return Organization()
+    return _organizations(value if isinstance(value, list) else [value])
+
+
+def _organizations(values: list) -> Organization:
+    """JSM organizations (``{"id", "name"}`` each, in the vendor's order) as the ticket's :class:`Organization`."""
+    known = [v for v in values if isinstance(v, dict) and v.get("id") not in (None, "")]
+    if not known:
+        return Organization()
+    return Organization(id=str(known[0]["id"]), name=known[0].get("name"), also=tuple(str(v["id"]) for v in known[1:]))

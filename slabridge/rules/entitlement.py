@@ -26,7 +26,8 @@ class EntitlementRules:
     def slabridge_resolve_customer(self, event, directory):
         if directory is None:
             return None
-        customer, _how = directory.find(event.vendor, event.organization.id, event.requester.email)
+        organization = event.organization
+        customer, _how = directory.find(event.vendor, organization.id, event.requester.email, organization.also)
         return customer
 
     @hookimpl(trylast=True)

@@ -105,6 +105,33 @@ def test_a_ticket_deleted_or_marked_spam_is_a_deleted_event(vendor_settings, ven
     assert connector.event_from(body(), "d-9", NOW, vendor_settings).kind == EventKind.deleted
 
 
+def test_a_jsm_request_shared_with_several_organizations_is_its_first_known_customers():
+    """Matched by the first organization only, a request shared with a reseller before the customer was nobody's,
+    and went unentitled when its reporter was no listed contact."""
+    from slabridge.directory import load
+    from slabridge.lookups import Lookups
+
+    directory = load(Path(__file__).resolve().parents[2] / "examples" / "contracts",
+                     Path(__file__).resolve().parents[2] / "examples" / "customers.yaml")[0]
+    settings = VendorSettings(enabled=True, options={"organization_field": "customfield_10002"})
+    data = json.loads(sample("jira", "issue_updated_priority.json"))
+    data["issue"]["fields"]["customfield_10002"] = [{"id": 40, "name": "A reseller"}, {"id": 3, "name": "Poologics"}]
+    data["issue"]["fields"]["reporter"]["emailAddress"] = "someone@unlisted.example"
+    event = JiraConnector().event_from(data, "w-5", NOW, settings)
+    assert (event.organization.id, event.organization.also) == ("40", ("3",))
+    assert directory.find("jira", event.organization.id, event.requester.email, event.organization.also) == (
+        directory.customers["acme-offices"], "organization")
+    # Without the field, the customer's organizations are looked up: every one, in Jira's order.
+    del data["issue"]["fields"]["customfield_10002"]
+    data["issue"]["fields"]["reporter"]["accountId"] = "qm:77"
+    event = JiraConnector().event_from(data, "w-6", NOW, settings)
+    lookups = Lookups()
+    lookups.put("jira", "organization", "qm:77", {"organizations": [{"id": "40", "name": "A reseller"},
+                                                                    {"id": "3", "name": "Poologics"}]})
+    enriched = JiraConnector().enrich(event, lookups, settings)
+    assert (enriched.organization.id, enriched.organization.also) == ("40", ("3",))
+
+
 def test_freshdesk_labels_become_api_codes_and_hash_is_the_delivery(vendor_settings):
     body = sample("freshdesk", "ticket_updated.json")
     request = WebhookRequest({"X-Slabridge-Secret": "secret"}, body, NOW)
