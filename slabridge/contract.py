@@ -153,6 +153,9 @@ class RequestType(Clause):
 
 class Appeal(Clause):
     phrases: list[Phrase] = Field(default_factory=list)
+    unless: list[Phrase] = Field(default_factory=list, description=(
+        "phrases that, in the same sentence as an appeal phrase, say the customer does not appeal "
+        "(\"not ... =appeal\": \"I do not want to appeal\"); another sentence's appeal still counts"))
     fields: dict[str, list[str]] = Field(default_factory=dict)
     tag: str
     route: Route | None = None

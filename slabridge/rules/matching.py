@@ -48,6 +48,14 @@ def own_words(body: str) -> str:
     return "\n".join(line for line in body.split("\n") if not line.lstrip().startswith(">"))
 
 
+SENTENCE_END = re.compile(r"[.!?;\n]+")
+
+
+def sentences(text: str) -> list[str]:
+    """``text`` cut where a sentence or line ends."""
+    return [part for part in SENTENCE_END.split(text) if part.strip()]
+
+
 def first_pattern(patterns: list[str], text: str) -> str | None:
     return _first_pattern(tuple(patterns), text)
 

@@ -18,7 +18,7 @@ from slabridge.verdicts import Classification
 from slabridge.phrases import first_phrase
 
 from .matching import (by_support, calendars_for, field_holds, first_pattern, is_requester, level_of, matches,
-                       new_comment, own_words, ticket_text, vendor_priority)
+                       new_comment, own_words, sentences, ticket_text, vendor_priority)
 
 
 class SeverityRules:
@@ -192,7 +192,17 @@ class SeverityRules:
         comment = new_comment(event)
         return bool(comment and not comment.author.is_agent and not comment.author.is_automation
                     and (comment.author.email is None or is_requester(comment.author, event))
-                    and first_phrase(appeal.phrases, own_words(comment.body), contract.language))
+                    and _asks_appeal(appeal, own_words(comment.body), contract.language))
+
+
+def _asks_appeal(appeal, text: str, language: str) -> bool:
+    """An appeal phrase is in ``text``; with ``appeal.unless``, in a sentence that does not also say the customer
+    does not appeal ("I do not want to appeal. Thanks."), while another sentence's appeal counts ("Not happy with
+    this. APPEAL")."""
+    if not appeal.unless:
+        return bool(first_phrase(appeal.phrases, text, language))
+    return any(first_phrase(appeal.phrases, sentence, language) and not first_phrase(appeal.unless, sentence, language)
+               for sentence in sentences(text))
 
 
 def _still_defined(memory: dict, contract, reasons: list) -> dict:

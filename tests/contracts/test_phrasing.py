@@ -111,10 +111,14 @@ def test_threads_matching_phrases_at_once_get_the_answers_one_thread_gets(freque
      "request from P3 to P1.\n> If you disagree, reply with the word APPEAL and our Support management will "
      "review the priority.", False),  # the reply, quoted back by the customer's mail client
     ("APPEAL please\n\n> If you disagree, reply with the word APPEAL", True),
+    ("Thanks for explaining. I do not want to appeal, P1 is right.", False), ("No need to appeal, thanks!", False),
+    ("We won't appeal.", False), ("Not happy with this. APPEAL", True), ("Don't lower it again; APPEAL", True),
+    ("I appeal: do not change it back.", True),
 ])
 def test_interopions_appeal_is_the_word_it_asks_for_not_its_stem(comment, appealed):
     """The reply says "reply with the word APPEAL"; matched by its stem, "appealing" routed the ticket to Support
-    management and froze its priority. So did a "Thanks" that quoted the reply back, as mail clients do."""
+    management and froze its priority. So did a "Thanks" that quoted the reply back, as mail clients do, and "I do
+    not want to appeal" (the contract's `unless`, within one sentence)."""
     from datetime import timedelta
 
     from slabridge.config import Settings
