@@ -15,6 +15,7 @@ import hmac
 from urllib.parse import quote
 
 from slabridge.config import VendorSettings
+from slabridge.htmltext import comment_text
 from slabridge.connectors import (
     NUMERIC_ID, Connector, WebhookRejected, WebhookRequest, absent_fields, checked_id, content_hash, dig, instant,
     json_object, reading_event, require,
@@ -191,8 +192,9 @@ def _priority(value) -> str | None:
 
 
 def _comment(triggered: str, latest_public, author: Actor) -> Comment | None:
-    """The comment an event brings. The template can send only the ticket's latest *public* comment: a reply's
-    own, but after a private note an older one, neither the note nor its author's. A note whose type
+    """The comment an event brings, as text (Freshdesk's Simple body and ``{{ticket.latest_public_comment}}`` send
+    HTML, quoted mail in a ``<blockquote>``). The template can send only the ticket's latest *public* comment: a
+    reply's own, but after a private note an older one, neither the note nor its author's. A note whose type
     ``{{triggered_event}}`` names (``{note_type:private}``) is taken as named, a private one without its text
     (not sent); one of unnamed type ("Note is added") is public or private as :meth:`FreshdeskConnector.enrich`
     looks it up."""
@@ -201,7 +203,7 @@ def _comment(triggered: str, latest_public, author: Actor) -> Comment | None:
         return Comment(public=False, author=author)
     if "note" in text and "public" not in text:
         return Comment(public=None, author=author)
-    return Comment(body=str(latest_public), author=author) if latest_public else None
+    return Comment(body=comment_text(str(latest_public)), author=author) if latest_public else None
 
 
 def _kind(triggered: str) -> EventKind:

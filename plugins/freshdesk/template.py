@@ -11,7 +11,8 @@ BODY = {
         # Customers are matched by company *id*; placeholders give the name only, so the parser never
         # takes it for an id and slabridge looks the id up (GET /api/v2/tickets/{id}: company_id).
         "company": {"name": "{{ticket.company.name}}"},
-        "latest_public_comment": "{{ticket.latest_public_comment}}",
+        # The _text form, as for the description: without it Freshdesk sends the comment's HTML.
+        "latest_public_comment": "{{ticket.latest_public_comment_text}}",
     },
     "actor": {"email": "{{triggered_by.email}}"},
 }

@@ -94,7 +94,7 @@ class JiraConnector(Connector):
                 tags=tuple(fields.get("labels") or ()),
                 custom_fields=_custom_fields(fields),
                 comment=Comment(public=bool(comment.get("jsdPublic", True)), author=_actor(comment.get("author") or {}, settings),
-                                body=comment.get("body") if isinstance(comment.get("body"), str) else "")
+                                body=_quotes_marked(comment["body"]) if isinstance(comment.get("body"), str) else "")
                 if isinstance(comment, dict) else None,
                 created_at=instant(fields.get("created"), "issue.fields.created"),
                 updated_at=instant(fields.get("updated"), "issue.fields.updated"),
@@ -211,6 +211,20 @@ def _option(value) -> str | None:
         return value
     chosen = value.get("value") if isinstance(value, dict) and "child" not in value else None
     return chosen if isinstance(chosen, str) else None
+
+
+QUOTE_BLOCK = re.compile(r"\{quote\}(.*?)\{quote\}", re.S)
+QUOTE_LINE = re.compile(r"^bq\. ", re.M)
+
+
+def _quotes_marked(body: str) -> str:
+    """A wiki-markup comment with what it quotes (``{quote}…{quote}``, a line begun ``bq. ``) as ``> `` lines, as
+    mail quotes: the rules leave them out of the author's words."""
+    if "{quote}" not in body and "bq. " not in body:
+        return body
+    body = QUOTE_BLOCK.sub(lambda m: "\n" + "\n".join(f"> {line}" for line in m[1].strip("\n").split("\n")) + "\n",
+                           body)
+    return QUOTE_LINE.sub("> ", body)
 
 
 def _plain_text(value) -> str:

@@ -41,8 +41,9 @@ def ticket_text(event: TicketEvent) -> str:
 
 
 def own_words(body: str) -> str:
-    """A comment without the lines it quotes (``>`` first, as mail clients quote the message answered): support's
-    reply quoted under the customer's "Thanks" is not the customer's words."""
+    """A comment without the lines it quotes (``>`` first, as mail clients quote the message answered, and as
+    connectors mark HTML and wiki-markup quotes): support's reply quoted under the customer's "Thanks" is not the
+    customer's words."""
     if ">" not in body:
         return body
     return "\n".join(line for line in body.split("\n") if not line.lstrip().startswith(">"))

@@ -197,6 +197,54 @@ def test_a_freshdesk_note_of_unnamed_type_is_what_its_look_up_says(vendor_settin
     assert (comment.public, comment.body, comment.author) == (public, text, event.comment.author)
 
 
+QUOTED_REPLY_HTML = (
+    '<div dir="ltr">Thanks, understood.<br></div><div class="freshdesk_quote"><blockquote class="freshdesk_quote">'
+    'On Mon, 9 Mar 2026, Interopion Support wrote:<br>We have reclassified this request from P3 to P1. If you '
+    'disagree, reply with the word APPEAL &amp; our Support management will review it.</blockquote></div>')
+
+
+def test_a_freshdesk_comment_sent_as_html_is_read_as_text_with_its_quoted_mail_marked():
+    """{{ticket.latest_public_comment}} and Freshdesk's Simple body send HTML: its tags were read as words, and the
+    reply quoted in a <blockquote> as the customer's (here: an appeal)."""
+    body = json.loads(sample("freshdesk", "ticket_updated.json"))
+    body.update(event="Customer replied")
+    body["ticket"]["latest_public_comment"] = QUOTED_REPLY_HTML
+    event = FreshdeskConnector().event_from(body, "d1", NOW, VendorSettings(enabled=True))
+    assert event.comment.body == ("Thanks, understood.\n> On Mon, 9 Mar 2026, Interopion Support wrote:\n"
+                                  "> We have reclassified this request from P3 to P1. If you disagree, reply with the "
+                                  "word APPEAL & our Support management will review it.")
+    from slabridge.rules.matching import own_words
+
+    assert own_words(event.comment.body) == "Thanks, understood."
+
+
+@pytest.mark.parametrize("html, text", [
+    ("plain words, 2 < 3 and 4 > 1", "plain words, 2 < 3 and 4 > 1"),  # no tag: as it is
+    ("<p>One</p><p>Two<br/>Three</p>", "One\nTwo\nThree"),
+    ("<style>p {color: red}</style><p>Shown &lt;b&gt;</p>", "Shown <b>"),
+    ("<blockquote>a<blockquote>b</blockquote>c</blockquote>d", "> a\n> b\n> c\nd"),
+])
+def test_html_comment_text(html, text):
+    from slabridge.htmltext import comment_text
+
+    assert comment_text(html) == text
+
+
+@pytest.mark.parametrize("body, own", [
+    ("Thanks, understood.\n{quote}If you disagree, reply with the word APPEAL{quote}", "Thanks, understood."),
+    ("Thanks{quote}reply with the word APPEAL\nand we review{quote}ok", "Thanks\nok"),
+    ("bq. reply with the word APPEAL\nNo, only the reports are slow.", "No, only the reports are slow."),
+    ("APPEAL, the {code}quote{code} is wrong", "APPEAL, the {code}quote{code} is wrong"),
+])
+def test_a_jira_comments_wiki_quotes_are_not_its_authors_words(vendor_settings, body, own):
+    from slabridge.rules.matching import own_words
+
+    data = json.loads(sample("jira", "comment_created.json"))
+    data["comment"]["body"] = body
+    event = JiraConnector().event_from(data, "w-7", NOW, vendor_settings)
+    assert own_words(event.comment.body).strip() == own
+
+
 def test_freshdesk_secret_header_is_configurable(vendor_settings):
     vendor_settings.options["secret_header"] = "X-Our-Token"
     request = WebhookRequest({"X-Our-Token": "nope"}, b"{}", NOW)
@@ -259,7 +307,7 @@ FRESHDESK_RENDERED = {
     "ticket.description_text": "No user can log on.", "ticket.priority": "High", "ticket.status": "Open",
     "ticket.tags": "vip, portal", "ticket.requester.email": "casey@fabrikam.example",
     "ticket.requester.name": "Casey", "ticket.company.name": "Fabrikam Health",
-    "ticket.latest_public_comment": "", "triggered_by.email": "casey@fabrikam.example"}
+    "ticket.latest_public_comment_text": "", "triggered_by.email": "casey@fabrikam.example"}
 
 
 def test_the_freshdesk_template_as_rendered_is_what_the_parser_reads_and_the_company_id_is_looked_up(
