@@ -272,6 +272,26 @@ CUSTOMER = {"id": "8447388090494", "email": "casey@fabrikam.example"}
 AGENT = {"id": "3900001", "email": "alex@support.example", "role": "agent"}
 
 
+@pytest.mark.parametrize("triggered, actor, stops", [
+    ("Customer replied", {"email": "lee@fabrikam.example"}, False),  # a colleague the customer copied
+    ("Reply is sent", {"email": "alex@support.example"}, True),
+    ("Reply is sent", {"email": "lee@fabrikam.example", "type": "contact"}, False),
+])
+def test_a_freshdesk_reply_by_the_customers_side_does_not_stop_a_response_clock(system, triggered, actor, stops):
+    """Freshdesk flags nobody an agent, so anyone but the requester was support: a copied colleague's "Any news?"
+    stopped the first-response clock. The triggered event ("Customer replied") or the actor's type says whose."""
+    from slabridge.models import TicketRef
+
+    system.fakes["freshdesk"].ticket("9102", company_id=9100, requester_id=4402)
+    system.send("freshdesk", sample("freshdesk", "simple_json.json"))
+    reply = {"event": triggered, "actor": actor, "ticket": {
+        "id": "9102", "subject": "Patient portal unavailable", "status": "Open",
+        "requester": {"email": "casey@fabrikam.example"}, "latest_public_comment": "Any news on this?"}}
+    system.send("freshdesk", reply)
+    state = system.store.ticket_state(TicketRef(vendor="freshdesk", id="9102"))
+    assert state.clocks["first_response"].state == ("stopped" if stops else "running")
+
+
 def _zendesk_envelope(kind: str, ticket: str, at: str, actor: str = "3900001") -> dict:
     return {"type": f"zen:event-type:ticket.{kind}", "id": f"{kind}-{ticket}-{at}", "time": at,
             "subject": f"zen:ticket:{ticket}", "account_id": 22129848, "zendesk_event_version": "2022-11-06",

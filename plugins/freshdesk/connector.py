@@ -15,11 +15,11 @@ import hmac
 from urllib.parse import quote
 
 from slabridge.config import VendorSettings
-from slabridge.htmltext import comment_text
 from slabridge.connectors import (
     NUMERIC_ID, Connector, WebhookRejected, WebhookRequest, absent_fields, checked_id, content_hash, dig, instant,
     json_object, reading_event, require,
 )
+from slabridge.htmltext import comment_text
 from slabridge.models import Actor, Comment, EventKind, Organization, Person, TicketEvent, TicketRef
 from slabridge.timeparse import parse_instant
 
@@ -27,6 +27,7 @@ from .client import FreshdeskClient
 
 DEFAULT_SECRET_HEADER = "X-Slabridge-Secret"
 AUTOMATION_TYPES = {"automation", "system"}
+AGENT_TYPES, CUSTOMER_TYPES = {"agent"}, {"contact", "customer", "requester"}
 PRIORITY_CODES = {"low": "1", "medium": "2", "high": "3", "urgent": "4"}
 # Words of {{triggered_event}}, first found first: "repl" is reply, replies and replied ("Customer replied");
 # "delet" and "spam" where a rule sends ticket deletions ("Ticket is deleted", "marked as spam").
@@ -102,6 +103,9 @@ class FreshdeskConnector(Connector):
             automated = (str(actor.get("type", "")).lower() in AUTOMATION_TYPES
                          or bool({str(actor.get("id")), actor_email} & set(settings.automation_users))) and not is_self
             triggered = str(data.get("event") or "")
+            # whose side wrote the comment; the actor's own side stays unsaid: a reply's body may show the priority
+            # from before slabridge's write landed, which must not read as an agent's change
+            agent = None if automated or is_self else _is_agent(str(actor.get("type", "")), triggered)
             tags = ticket.get("tags") or ()
             return TicketEvent(
                 vendor=self.name,
@@ -121,7 +125,7 @@ class FreshdeskConnector(Connector):
                 custom_fields=dict(ticket.get("custom_fields") or {}),
                 comment=_comment(triggered, ticket.get("latest_public_comment"),
                                  Actor(id=_id(actor.get("id")), email=actor_email, is_self=is_self,
-                                       is_automation=automated)),
+                                       is_automation=automated, is_agent=agent)),
                 created_at=instant(ticket.get("created_at"), "ticket.created_at"),
                 updated_at=instant(ticket.get("updated_at"), "ticket.updated_at"),
                 occurred_at=instant(ticket.get("updated_at"), "ticket.updated_at") or received_at,
@@ -204,6 +208,20 @@ def _comment(triggered: str, latest_public, author: Actor) -> Comment | None:
     if "note" in text and "public" not in text:
         return Comment(public=None, author=author)
     return Comment(body=comment_text(str(latest_public)), author=author) if latest_public else None
+
+
+def _is_agent(actor_type: str, triggered: str) -> bool | None:
+    """Whether support acted: the actor's type where the body has one (``agent``; ``contact``), else the triggered
+    event's words (a customer's reply; a note, which only agents add); None where neither says (then anyone but
+    the requester counts as support). A colleague the customer copied, replying, is the customer's side: taken
+    for support, their "Any news?" stopped the response clock."""
+    kind = actor_type.lower()
+    if kind in AGENT_TYPES or kind in CUSTOMER_TYPES:
+        return kind in AGENT_TYPES
+    text = triggered.lower()
+    if "customer" in text:
+        return False
+    return True if "note" in text else None
 
 
 def _kind(triggered: str) -> EventKind:
