@@ -346,10 +346,13 @@ class Store:
             if not rows:
                 return 0, []
             states = self._lock_states(conn, rows)
+            unsent = self._priority_unsent(conn, rows)
             events = []
             for row in rows:
                 try:  # whatever fails here, the row is retried and dead-lettered: it never blocks the inbox
                     event = TicketEvent.model_validate(row.event)
+                    if (row.vendor, row.ticket_id) in unsent and "priority" not in event.absent:
+                        event = event.evolve({"absent": (*event.absent, "priority")})
                     events.append((bool(last and last(event)), row, event))
                 except Exception as exc:  # noqa: BLE001 - any failure must not lose the event
                     failures.append(EventFailed.of(row, exc))
@@ -438,6 +441,17 @@ class Store:
         keys = list({(row.vendor, row.ticket_id) for row in rows})
         found = conn.execute(_states_of(len(keys)), _ticket_params(keys)).all()
         return {(r.vendor, r.ticket_id): r.state for r in found}
+
+    def _priority_unsent(self, conn: Connection, rows: list[Any]) -> set[tuple[str, str]]:
+        """The rows' tickets with a priority write of slabridge's not yet sent. A webhook of such a ticket was
+        made before the write landed (its helpdesk sends none for slabridge's own writes), so the priority it
+        shows is the one slabridge is replacing: read as absent (unchanged), not as a person's change. While the
+        vendor refuses or rate-limits writes for hours, an agent's comment read so dropped the ticket's
+        reclassification (``agent_changes: follow``)."""
+        keys = list({(row.vendor, row.ticket_id) for row in rows})
+        found = conn.execute(_writes_of(len(keys)), _ticket_params(keys)).all()
+        return {(r.vendor, r.ticket_id) for r in found
+                if r.status in ("pending", "sending") and r.kind == "set_priority"}
 
     def _save_outcomes(self, conn: Connection, decided: list[tuple[Any, Outcome, TicketState | None]], now: float,
                        failures: list["EventFailed"]) -> list[tuple[Any, Outcome, TicketState | None]]:
@@ -1052,6 +1066,14 @@ def _states_of(count: int, lock: bool = True) -> sa.Select:
     """``count`` tickets' stored states, locked to the end of the transaction (unless not ``lock``)."""
     query = sa.select(tickets.c.vendor, tickets.c.ticket_id, tickets.c.state).where(_each_ticket(tickets, count))
     return query.with_for_update() if lock else query
+
+
+@functools.lru_cache(maxsize=128)
+def _writes_of(count: int) -> sa.Select:
+    """``count`` tickets' writes: status and kind of action (the caller checks the status: a condition on it
+    would let SQLite walk every pending write of every ticket, see :func:`_writes_after`)."""
+    return sa.select(outbox.c.vendor, outbox.c.ticket_id, outbox.c.status,
+                     outbox.c.action["type"].as_string().label("kind")).where(_each_ticket(outbox, count))
 
 
 @functools.lru_cache(maxsize=64)

@@ -357,6 +357,26 @@ def test_an_agents_priority_change_is_recorded_never_silently_undone_in_a_loop(s
     assert fake.tickets["80"]["priority"] == "high" and len(fake.writes()) == writes  # no fight afterwards
 
 
+def test_a_webhook_made_before_slabridges_priority_write_landed_is_no_agents_change(system):
+    """While the vendor refused writes (an outage, a rate limit: hours), an agent's comment showed the priority
+    slabridge was replacing: read as the agent setting it, the reclassification was dropped and frozen."""
+    inoperable = "The reporting module is inoperable for every user."
+    created = _zendesk_update("82", "normal", CUSTOMER, inoperable)
+    created["event"] = "created"
+    fake = system.fakes["zendesk"]
+    fake.outage(503, seconds=3600, headers={"Retry-After": "3600"})
+    system.send("zendesk", created)
+    assert system.decisions("zendesk")[-1]["severity"] == "P1" and "priority" not in fake.tickets.get("82", {})
+    agent = _zendesk_update("82", "normal", AGENT, inoperable)  # the ticket still shows what the customer chose
+    agent["ticket"]["updated_at"] = "2026-03-02T14:25:00Z"
+    system.send("zendesk", agent)
+    decision = system.decisions("zendesk")[-1]
+    assert decision["severity"] == "P1" and not any(r["rule"] == "classify.agent" for r in decision["reasons"])
+    priorities = [r["action"]["priority"] for r in system.store.rows("outbox", vendor="zendesk")
+                  if r["ticket_id"] == "82" and r["action"]["type"] == "set_priority"]
+    assert priorities == ["urgent"]  # still waiting for the vendor, as decided; nothing undoes it
+
+
 # --- one logical ticket history through each vendor's own shapes: the same decisions --------
 
 def _history(vendor: str, created: str) -> list[dict]:
