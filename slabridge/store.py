@@ -345,8 +345,7 @@ class Store:
             rows = self._heads(conn, [_inbox_heads(limit)], now)
             if not rows:
                 return 0, []
-            states = self._lock_states(conn, rows)
-            unsent = self._priority_unsent(conn, rows)
+            states, unsent = self._lock_states(conn, rows)
             events = []
             for row in rows:
                 try:  # whatever fails here, the row is retried and dead-lettered: it never blocks the inbox
@@ -434,24 +433,19 @@ class Store:
             conn.exec_driver_sql("SET LOCAL enable_sort TO DEFAULT")
         return rows
 
-    def _lock_states(self, conn: Connection, rows: list[Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    def _lock_states(self, conn: Connection, rows: list[Any]) -> tuple[dict[tuple[str, str], dict[str, Any]],
+                                                                         set[tuple[str, str]]]:
         """The stored states of the rows' tickets, locked to the end of the transaction, by (vendor, ticket id),
         as stored: each is loaded with its event (:func:`_state`), so that one that does not load fails only
-        its own ticket's event."""
+        its own ticket's event. And which of those tickets have a priority write of slabridge's not yet sent: a
+        webhook of such a ticket was made before the write landed (helpdesks send none for slabridge's own
+        writes), so the priority it shows is the one slabridge is replacing, read as absent (unchanged), not as
+        a person's change. While a vendor refused or rate-limited writes for hours, an agent's comment read so
+        dropped the ticket's reclassification (``agent_changes: follow``)."""
         keys = list({(row.vendor, row.ticket_id) for row in rows})
-        found = conn.execute(_states_of(len(keys)), _ticket_params(keys)).all()
-        return {(r.vendor, r.ticket_id): r.state for r in found}
-
-    def _priority_unsent(self, conn: Connection, rows: list[Any]) -> set[tuple[str, str]]:
-        """The rows' tickets with a priority write of slabridge's not yet sent. A webhook of such a ticket was
-        made before the write landed (its helpdesk sends none for slabridge's own writes), so the priority it
-        shows is the one slabridge is replacing: read as absent (unchanged), not as a person's change. While the
-        vendor refuses or rate-limits writes for hours, an agent's comment read so dropped the ticket's
-        reclassification (``agent_changes: follow``)."""
-        keys = list({(row.vendor, row.ticket_id) for row in rows})
-        found = conn.execute(_writes_of(len(keys)), _ticket_params(keys)).all()
-        return {(r.vendor, r.ticket_id) for r in found
-                if r.status in ("pending", "sending") and r.kind == "set_priority"}
+        found = conn.execute(_states_to_decide(len(keys)), _ticket_params(keys)).all()
+        return {(r.vendor, r.ticket_id): r.state for r in found}, {
+            (r.vendor, r.ticket_id) for r in found if r.priority_unsent}
 
     def _save_outcomes(self, conn: Connection, decided: list[tuple[Any, Outcome, TicketState | None]], now: float,
                        failures: list["EventFailed"]) -> list[tuple[Any, Outcome, TicketState | None]]:
@@ -1068,12 +1062,16 @@ def _states_of(count: int, lock: bool = True) -> sa.Select:
     return query.with_for_update() if lock else query
 
 
+_PRIORITY_UNSENT = sa.exists().where(  # per ticket, through the outbox's ticket index
+    (outbox.c.vendor == tickets.c.vendor) & (outbox.c.ticket_id == tickets.c.ticket_id)
+    & outbox.c.status.in_(("pending", "sending")) & (outbox.c.action["type"].as_string() == "set_priority"))
+
+
 @functools.lru_cache(maxsize=128)
-def _writes_of(count: int) -> sa.Select:
-    """``count`` tickets' writes: status and kind of action (the caller checks the status: a condition on it
-    would let SQLite walk every pending write of every ticket, see :func:`_writes_after`)."""
-    return sa.select(outbox.c.vendor, outbox.c.ticket_id, outbox.c.status,
-                     outbox.c.action["type"].as_string().label("kind")).where(_each_ticket(outbox, count))
+def _states_to_decide(count: int) -> sa.Select:
+    """``count`` tickets' stored states, locked, each with whether a priority write of it is unsent."""
+    return sa.select(tickets.c.vendor, tickets.c.ticket_id, tickets.c.state,
+                     _PRIORITY_UNSENT.label("priority_unsent")).where(_each_ticket(tickets, count)).with_for_update()
 
 
 @functools.lru_cache(maxsize=64)
