@@ -1069,9 +1069,8 @@ _PRIORITY_UNSENT = sa.exists().where(  # per ticket, through the outbox's ticket
 
 @functools.lru_cache(maxsize=128)
 def _states_to_decide(count: int) -> sa.Select:
-    """``count`` tickets' stored states, locked, each with whether a priority write of it is unsent."""
-    return sa.select(tickets.c.vendor, tickets.c.ticket_id, tickets.c.state,
-                     _PRIORITY_UNSENT.label("priority_unsent")).where(_each_ticket(tickets, count)).with_for_update()
+    """:func:`_states_of` (locked), each with whether a priority write of the ticket is unsent."""
+    return _states_of(count).add_columns(_PRIORITY_UNSENT.label("priority_unsent"))
 
 
 @functools.lru_cache(maxsize=64)
